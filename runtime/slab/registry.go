@@ -1,0 +1,125 @@
+package slab
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Registry lists caches by name, for statedump and for reaping them all. It
+// is the only place caches are found by name; there is no global registry.
+// All methods are safe for concurrent use.
+type Registry struct {
+	mu     sync.Mutex
+	caches map[string]*Cache
+
+	reaperMu sync.Mutex
+	stop     chan struct{} // closed to stop the reaper; nil when not running
+	done     chan struct{} // closed by the reaper when it has stopped
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{caches: map[string]*Cache{}}
+}
+
+// NewCache creates a cache and lists it under name. It fails with an error
+// wrapping ErrDuplicateName if the name is taken, or ErrInvalidConfig. The
+// cache leaves the registry when its Close returns nil.
+func (r *Registry) NewCache(name string, cfg Config) (*Cache, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.caches[name]; ok {
+		return nil, fmt.Errorf("cache %q: %w; pick another name or close the existing cache", name, ErrDuplicateName)
+	}
+	c, err := newCache(name, cfg, r)
+	if err != nil {
+		return nil, err
+	}
+	r.caches[name] = c
+	return c, nil
+}
+
+func (r *Registry) remove(c *Cache) {
+	r.mu.Lock()
+	if r.caches[c.name] == c {
+		delete(r.caches, c.name)
+	}
+	r.mu.Unlock()
+}
+
+// Caches returns the registered caches sorted by name.
+func (r *Registry) Caches() []*Cache {
+	r.mu.Lock()
+	cs := make([]*Cache, 0, len(r.caches))
+	for _, c := range r.caches {
+		cs = append(cs, c)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(cs, func(a, b *Cache) int { return strings.Compare(a.name, b.name) })
+	return cs
+}
+
+// Stats returns a snapshot of every registered cache, sorted by name.
+func (r *Registry) Stats() []Stats {
+	cs := r.Caches()
+	st := make([]Stats, len(cs))
+	for i, c := range cs {
+		st[i] = c.Stats()
+	}
+	return st
+}
+
+// Reap reaps every registered cache (see Cache.Reap) and returns the total
+// number of slabs unmapped.
+func (r *Registry) Reap() int {
+	n := 0
+	for _, c := range r.Caches() {
+		n += c.Reap()
+	}
+	return n
+}
+
+// StartReaper starts a goroutine that calls Reap every interval until
+// StopReaper. It fails with ErrReaperRunning if one is already running.
+func (r *Registry) StartReaper(interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("reaper interval %v must be positive: %w", interval, ErrInvalidConfig)
+	}
+	r.reaperMu.Lock()
+	defer r.reaperMu.Unlock()
+	if r.stop != nil {
+		return ErrReaperRunning
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	r.stop, r.done = stop, done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				r.Reap()
+			}
+		}
+	}()
+	return nil
+}
+
+// StopReaper stops the reaper and waits for its goroutine to end. It does
+// nothing if no reaper is running.
+func (r *Registry) StopReaper() {
+	r.reaperMu.Lock()
+	defer r.reaperMu.Unlock()
+	if r.stop == nil {
+		return
+	}
+	close(r.stop)
+	<-r.done
+	r.stop, r.done = nil, nil
+}

@@ -1,0 +1,231 @@
+package xlator
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+	_ "unsafe" // for go:linkname
+)
+
+// nanotime is the runtime's monotonic clock: a third of the cost of
+// time.Now, which matters when every hop of every fop reads it twice.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// MaxHops is how many hops of a call's path are recorded. Deeper calls
+// still work; their hops past this depth are not shown in a statedump.
+const MaxHops = 24
+
+// hop is one translator a call is inside. xl is the translator's index + 1
+// (0 = slot empty); since is when the call entered it (nanotime).
+type hop struct {
+	xl    atomic.Int32
+	since atomic.Int64
+}
+
+// Call is the per-request context that travels with every fop (GlusterFS's
+// call stack): the caller's credentials, cancellation, and the record of
+// the translators the request is inside, which a statedump lists.
+//
+// A Call is used by one goroutine at a time. A translator that fans out to
+// several children in parallel gives each goroutine its own Fork.
+type Call struct {
+	// Ctx carries cancellation and deadlines; never nil.
+	Ctx context.Context
+	// Credentials of the caller.
+	Uid, Gid uint32
+	Groups   []uint32
+	Pid      uint32
+	// Unique identifies the request (a FUSE unique id, or a counter).
+	Unique uint64
+	// Fop is the operation that entered the graph.
+	Fop Fop
+
+	start  int64 // nanotime at Begin
+	depth  int32 // owned by the goroutine using the Call
+	hops   [MaxHops]hop
+	parent *Call
+	pool   *CallPool
+	prev   *Call // in-flight list links, guarded by pool.mu
+	next   *Call
+	active bool
+}
+
+// Depth returns how many translators the call is inside.
+func (c *Call) Depth() int { return int(c.depth) }
+
+// enter records that the call entered translator index idx and returns the
+// time it did.
+func (c *Call) enter(idx int) int64 {
+	now := nanotime()
+	if d := c.depth; d < MaxHops {
+		c.hops[d].since.Store(now)
+		c.hops[d].xl.Store(int32(idx) + 1)
+	}
+	c.depth++
+	return now
+}
+
+// leave records that the call left its innermost translator.
+func (c *Call) leave() {
+	c.depth--
+	if d := c.depth; d >= 0 && d < MaxHops {
+		c.hops[d].xl.Store(0)
+	}
+}
+
+// Fork returns a call for a parallel branch of c: same credentials and
+// context, its own hop record (starting where c is now), listed in flight
+// under c. The branch's goroutine must call Done.
+func (c *Call) Fork() *Call {
+	f := c.pool.get()
+	f.Ctx, f.Uid, f.Gid, f.Groups, f.Pid, f.Unique, f.Fop = c.Ctx, c.Uid, c.Gid, c.Groups, c.Pid, c.Unique, c.Fop
+	f.parent = c
+	f.start = nanotime()
+	c.pool.add(f)
+	return f
+}
+
+// Done ends the call: it leaves the in-flight list and returns to its pool.
+// The Call must not be used afterwards.
+func (c *Call) Done() {
+	p := c.pool
+	p.remove(c)
+	p.put(c)
+}
+
+// Age returns how long ago the call began.
+func (c *Call) Age() time.Duration { return time.Duration(nanotime() - c.start) }
+
+// CallPool hands out Calls and lists the ones in flight. It is safe for
+// concurrent use. Its Calls are recycled, so a caller must not keep a Call
+// after Done.
+type CallPool struct {
+	free sync.Pool
+
+	mu     sync.Mutex
+	head   *Call
+	n      int
+	begun  atomic.Uint64
+	unique atomic.Uint64
+}
+
+// NewCallPool returns an empty pool.
+func NewCallPool() *CallPool {
+	p := &CallPool{}
+	p.free.New = func() any { return &Call{pool: p} }
+	return p
+}
+
+func (p *CallPool) get() *Call { return p.free.Get().(*Call) }
+
+func (p *CallPool) put(c *Call) {
+	c.Ctx, c.Groups, c.parent = nil, nil, nil
+	c.depth = 0
+	p.free.Put(c)
+}
+
+func (p *CallPool) add(c *Call) {
+	p.begun.Add(1)
+	p.mu.Lock()
+	c.prev, c.next = nil, p.head
+	if p.head != nil {
+		p.head.prev = c
+	}
+	p.head = c
+	c.active = true
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *CallPool) remove(c *Call) {
+	p.mu.Lock()
+	if c.active {
+		if c.prev != nil {
+			c.prev.next = c.next
+		} else {
+			p.head = c.next
+		}
+		if c.next != nil {
+			c.next.prev = c.prev
+		}
+		c.prev, c.next, c.active = nil, nil, false
+		p.n--
+	}
+	p.mu.Unlock()
+}
+
+// Creds are a caller's credentials.
+type Creds struct {
+	Uid, Gid uint32
+	Groups   []uint32
+	Pid      uint32
+}
+
+// Begin starts a request for fop with the given credentials and context
+// (context.Background if nil). unique 0 asks the pool to number it. The
+// caller must call Done when the fop returns.
+func (p *CallPool) Begin(ctx context.Context, fop Fop, cr Creds, unique uint64) *Call {
+	c := p.get()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if unique == 0 {
+		unique = p.unique.Add(1)
+	}
+	c.Ctx, c.Fop, c.Unique = ctx, fop, unique
+	c.Uid, c.Gid, c.Groups, c.Pid = cr.Uid, cr.Gid, cr.Groups, cr.Pid
+	c.start = nanotime()
+	p.add(c)
+	return c
+}
+
+// Frame is one hop of a call in flight, for the statedump.
+type Frame struct {
+	Xlator int           // translator index in the graph
+	Wait   time.Duration // how long the call has been inside it
+}
+
+// CallInfo is a snapshot of a call in flight.
+type CallInfo struct {
+	Unique uint64
+	Fop    Fop
+	Uid    uint32
+	Gid    uint32
+	Pid    uint32
+	Age    time.Duration
+	Fork   bool    // a parallel branch of another call
+	Frames []Frame // outermost first; the last is the hop that has not returned
+}
+
+// InFlight returns snapshots of the calls in flight. It holds the pool's
+// lock only while copying, never while the caller formats.
+func (p *CallPool) InFlight() []CallInfo {
+	now := nanotime()
+	p.mu.Lock()
+	out := make([]CallInfo, 0, p.n)
+	for c := p.head; c != nil; c = c.next {
+		ci := CallInfo{Unique: c.Unique, Fop: c.Fop, Uid: c.Uid, Gid: c.Gid, Pid: c.Pid,
+			Age: time.Duration(now - c.start), Fork: c.parent != nil}
+		for i := range c.hops {
+			x := c.hops[i].xl.Load()
+			if x == 0 {
+				break
+			}
+			ci.Frames = append(ci.Frames, Frame{Xlator: int(x) - 1, Wait: time.Duration(now - c.hops[i].since.Load())})
+		}
+		out = append(out, ci)
+	}
+	p.mu.Unlock()
+	return out
+}
+
+// Count returns the number of calls in flight and the number ever begun.
+func (p *CallPool) Count() (inFlight int, begun uint64) {
+	p.mu.Lock()
+	n := p.n
+	p.mu.Unlock()
+	return n, p.begun.Load()
+}

@@ -1,0 +1,491 @@
+package xlator
+
+import (
+	"container/list"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Inode is the stack's in-memory object for one file, shared by every
+// translator (GlusterFS's inode_t). It is identified by its GFID once
+// linked into the table. Each translator keeps its own state on the inode
+// in a context slot indexed by its graph position (Ctx, SetCtx).
+//
+// Lifetime: the table keeps an inode while the kernel (or an API client)
+// holds lookups on it (nlookup > 0) or code holds references (Ref/Unref);
+// with neither it sits on the table's LRU list and is dropped, calling
+// every translator's Forget, when the list passes its limit.
+type Inode struct {
+	table *Table
+	gfid  GFID
+	ftype atomic.Uint32 // S_IFMT bits
+
+	// Guarded by table.mu.
+	nlookup uint64
+	refs    int64
+	linked  bool
+	dents   []dentry
+	lruElem *list.Element
+
+	ctxMu sync.Mutex
+	ctx   []any
+}
+
+type dentry struct {
+	parent *Inode
+	name   string
+}
+
+type dentKey struct {
+	parent *Inode
+	name   string
+}
+
+// GFID returns the inode's identity (zero until linked).
+func (in *Inode) GFID() GFID { return in.gfid }
+
+// Type returns the file type bits (S_IFMT) learned at link time.
+func (in *Inode) Type() uint32 { return in.ftype.Load() }
+
+// Table returns the table the inode belongs to.
+func (in *Inode) Table() *Table { return in.table }
+
+// Ctx returns translator x's context on the inode, or nil.
+func (in *Inode) Ctx(x Xlator) any {
+	i := x.base().index
+	in.ctxMu.Lock()
+	defer in.ctxMu.Unlock()
+	if i < len(in.ctx) {
+		return in.ctx[i]
+	}
+	return nil
+}
+
+// SetCtx sets translator x's context on the inode.
+func (in *Inode) SetCtx(x Xlator, v any) {
+	i := x.base().index
+	in.ctxMu.Lock()
+	defer in.ctxMu.Unlock()
+	if i < len(in.ctx) {
+		in.ctx[i] = v
+	}
+}
+
+// CtxOrSet returns x's context, setting it to mk() first if it is unset;
+// mk runs under the inode's context lock, so it must be quick and must not
+// call back into the inode.
+func (in *Inode) CtxOrSet(x Xlator, mk func() any) any {
+	i := x.base().index
+	in.ctxMu.Lock()
+	defer in.ctxMu.Unlock()
+	if i >= len(in.ctx) {
+		return nil
+	}
+	if in.ctx[i] == nil {
+		in.ctx[i] = mk()
+	}
+	return in.ctx[i]
+}
+
+// DelCtx clears x's context and returns what it was.
+func (in *Inode) DelCtx(x Xlator) any {
+	i := x.base().index
+	in.ctxMu.Lock()
+	defer in.ctxMu.Unlock()
+	if i >= len(in.ctx) {
+		return nil
+	}
+	v := in.ctx[i]
+	in.ctx[i] = nil
+	return v
+}
+
+// Dentry returns one name of the inode: its parent and the entry name
+// (the first link the table knows), with a reference on the parent that
+// the caller drops with Unref. ok is false for the root and for an inode
+// the table knows no name for.
+func (in *Inode) Dentry() (parent *Inode, name string, ok bool) {
+	t := in.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(in.dents) == 0 {
+		return nil, "", false
+	}
+	d := in.dents[0]
+	d.parent.refs++
+	t.touch(d.parent)
+	return d.parent, d.name, true
+}
+
+// Path renders the inode's path from the root through its first dentry;
+// an inode the table knows no name for renders as "<gfid:UUID>", as in
+// GlusterFS. It allocates.
+func (in *Inode) Path() string {
+	t := in.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var parts []string
+	cur := in
+	for depth := 0; cur != t.root; depth++ {
+		if len(cur.dents) == 0 || depth > 4096 {
+			parts = append(parts, "<gfid:"+cur.gfid.String()+">")
+			break
+		}
+		parts = append(parts, cur.dents[0].name)
+		cur = cur.dents[0].parent
+	}
+	if len(parts) == 0 {
+		return "/"
+	}
+	var sb strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(parts[i], "<gfid:") {
+			sb.WriteByte('/')
+		}
+		sb.WriteString(parts[i])
+	}
+	return sb.String()
+}
+
+// Ref takes a reference that keeps the inode in the table.
+func (in *Inode) Ref() *Inode {
+	t := in.table
+	t.mu.Lock()
+	in.refs++
+	t.touch(in)
+	t.mu.Unlock()
+	return in
+}
+
+// Unref drops a reference taken by Ref (or by the table on New).
+func (in *Inode) Unref() {
+	t := in.table
+	t.mu.Lock()
+	in.refs--
+	if in.refs < 0 {
+		in.refs = 0
+		t.errors++
+	}
+	dropped := t.touch(in)
+	t.mu.Unlock()
+	t.forgetAll(dropped)
+}
+
+// Table is the inode table of a graph: inodes by GFID, names by parent and
+// entry, and an LRU of inodes nobody references. Safe for concurrent use.
+type Table struct {
+	mu       sync.Mutex
+	byGfid   map[GFID]*Inode
+	byName   map[dentKey]*Inode
+	lru      *list.List
+	lruLimit int
+	root     *Inode
+	slots    int
+	forget   func(*Inode) // calls every translator's Forget
+	errors   int64
+	created  uint64
+	retired  uint64
+}
+
+// NewTable returns a table whose inodes have slots context slots; forget
+// is called for every inode the table drops. lruLimit bounds the inodes
+// kept with no lookups and no references (0 means 16384).
+func NewTable(slots, lruLimit int, forget func(*Inode)) *Table {
+	if lruLimit <= 0 {
+		lruLimit = 16384
+	}
+	t := &Table{byGfid: map[GFID]*Inode{}, byName: map[dentKey]*Inode{}, lru: list.New(),
+		lruLimit: lruLimit, slots: slots, forget: forget}
+	t.root = t.newInode()
+	t.root.gfid = RootGFID
+	t.root.ftype.Store(0o040000)
+	t.root.linked = true
+	t.root.nlookup = 1 // the root is never forgotten
+	t.byGfid[RootGFID] = t.root
+	return t
+}
+
+// Root returns the root directory's inode.
+func (t *Table) Root() *Inode { return t.root }
+
+func (t *Table) newInode() *Inode {
+	t.created++
+	return &Inode{table: t, ctx: make([]any, t.slots)}
+}
+
+// New returns a fresh, unlinked inode holding one reference, for a create,
+// mkdir, mknod or symlink whose GFID is not known yet, or a lookup of a new
+// name. Link it (or Unref it) after the fop.
+func (t *Table) New() *Inode {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := t.newInode()
+	in.refs = 1
+	return in
+}
+
+// Find returns the linked inode with gfid g, with a reference, or nil.
+func (t *Table) Find(g GFID) *Inode {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := t.byGfid[g]
+	if in != nil {
+		in.refs++
+		t.touch(in)
+	}
+	return in
+}
+
+// Child returns the linked inode named name in parent, with a reference,
+// or nil. It is a cache: a caller that needs the truth does a Lookup fop.
+func (t *Table) Child(parent *Inode, name string) *Inode {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := t.byName[dentKey{parent, name}]
+	if in != nil {
+		in.refs++
+		t.touch(in)
+	}
+	return in
+}
+
+// Link records that parent/name is the file with attributes ia and returns
+// the table's inode for ia.Gfid with a new reference: in itself, now
+// linked, if the GFID is new, or the inode already linked under that GFID.
+// Either way the caller still holds its own reference on in (from New) and
+// drops it with Unref. in may be nil. parent nil links without a name (an
+// inode found by GFID).
+func (t *Table) Link(in *Inode, parent *Inode, name string, ia *Iatt) *Inode {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.byGfid[ia.Gfid]
+	if cur == nil {
+		if in == nil || in.linked {
+			in = t.newInode()
+		}
+		cur = in
+		cur.gfid = ia.Gfid
+		cur.linked = true
+		t.byGfid[ia.Gfid] = cur
+	}
+	cur.ftype.Store(ia.Type())
+	cur.refs++
+	if parent != nil {
+		k := dentKey{parent, name}
+		if old := t.byName[k]; old != nil && old != cur {
+			old.dropDent(parent, name)
+		}
+		if t.byName[k] != cur {
+			t.byName[k] = cur
+			cur.dents = append(cur.dents, dentry{parent, name})
+		}
+	}
+	t.touch(cur)
+	return cur
+}
+
+func (in *Inode) dropDent(parent *Inode, name string) {
+	for i, d := range in.dents {
+		if d.parent == parent && d.name == name {
+			in.dents = append(in.dents[:i], in.dents[i+1:]...)
+			return
+		}
+	}
+}
+
+// Unlink forgets the name parent/name (after an unlink, rmdir or the source
+// of a rename).
+func (t *Table) Unlink(parent *Inode, name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := dentKey{parent, name}
+	if in := t.byName[k]; in != nil {
+		in.dropDent(parent, name)
+		delete(t.byName, k)
+	}
+}
+
+// Rename moves the name oldParent/oldName to newParent/newName.
+func (t *Table) Rename(oldParent *Inode, oldName string, newParent *Inode, newName string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := t.byName[dentKey{oldParent, oldName}]
+	if old := t.byName[dentKey{newParent, newName}]; old != nil {
+		old.dropDent(newParent, newName)
+		delete(t.byName, dentKey{newParent, newName})
+	}
+	if in == nil {
+		return
+	}
+	delete(t.byName, dentKey{oldParent, oldName})
+	for i, d := range in.dents {
+		if d.parent == oldParent && d.name == oldName {
+			in.dents[i] = dentry{newParent, newName}
+		}
+	}
+	t.byName[dentKey{newParent, newName}] = in
+}
+
+// AddLookup adds n to the inode's lookup count: the kernel (or an API
+// client) now knows the inode n more times.
+func (t *Table) AddLookup(in *Inode, n uint64) {
+	t.mu.Lock()
+	in.nlookup += n
+	t.touch(in)
+	t.mu.Unlock()
+}
+
+// ForgetLookup subtracts n from the inode's lookup count (FUSE FORGET).
+func (t *Table) ForgetLookup(in *Inode, n uint64) {
+	t.mu.Lock()
+	if in == t.root {
+		t.mu.Unlock()
+		return
+	}
+	if n > in.nlookup {
+		n = in.nlookup
+	}
+	in.nlookup -= n
+	dropped := t.touch(in)
+	t.mu.Unlock()
+	t.forgetAll(dropped)
+}
+
+// touch moves in between the active set and the LRU list after its counts
+// changed, and returns the inodes pushed out of the LRU list. t.mu is held.
+func (t *Table) touch(in *Inode) []*Inode {
+	if in == t.root {
+		return nil
+	}
+	idle := in.refs == 0 && in.nlookup == 0
+	switch {
+	case idle && in.lruElem == nil:
+		in.lruElem = t.lru.PushFront(in)
+	case !idle && in.lruElem != nil:
+		t.lru.Remove(in.lruElem)
+		in.lruElem = nil
+	case idle:
+		t.lru.MoveToFront(in.lruElem)
+	}
+	var dropped []*Inode
+	for t.lru.Len() > t.lruLimit {
+		e := t.lru.Back()
+		old := e.Value.(*Inode)
+		t.lru.Remove(e)
+		old.lruElem = nil
+		t.retire(old)
+		dropped = append(dropped, old)
+	}
+	if !in.linked && idle && in.lruElem != nil {
+		// An unlinked inode nobody holds can never be found again.
+		t.lru.Remove(in.lruElem)
+		in.lruElem = nil
+		t.retire(in)
+		dropped = append(dropped, in)
+	}
+	return dropped
+}
+
+// retire removes in from the maps. t.mu is held.
+func (t *Table) retire(in *Inode) {
+	if in.linked && t.byGfid[in.gfid] == in {
+		delete(t.byGfid, in.gfid)
+	}
+	for _, d := range in.dents {
+		if t.byName[dentKey{d.parent, d.name}] == in {
+			delete(t.byName, dentKey{d.parent, d.name})
+		}
+	}
+	in.dents = nil
+	in.linked = false
+	t.retired++
+}
+
+func (t *Table) forgetAll(dropped []*Inode) {
+	if t.forget == nil {
+		return
+	}
+	for _, in := range dropped {
+		t.forget(in)
+	}
+}
+
+// Purge drops every inode nobody holds (for a graph that is stopping).
+func (t *Table) Purge() {
+	t.mu.Lock()
+	var dropped []*Inode
+	for e := t.lru.Front(); e != nil; e = t.lru.Front() {
+		in := e.Value.(*Inode)
+		t.lru.Remove(e)
+		in.lruElem = nil
+		t.retire(in)
+		dropped = append(dropped, in)
+	}
+	t.mu.Unlock()
+	t.forgetAll(dropped)
+}
+
+// TableStats is a snapshot of a table's counts (GlusterFS's itable
+// section: active_size, lru_size, purge_size).
+type TableStats struct {
+	Linked   int    `json:"linked"`
+	Active   int    `json:"active_size"`
+	LRU      int    `json:"lru_size"`
+	LRULimit int    `json:"lru_limit"`
+	Names    int    `json:"dentries"`
+	Created  uint64 `json:"created"`
+	Retired  uint64 `json:"retired"`
+	Errors   int64  `json:"errors"`
+}
+
+// Stats returns a snapshot of the table's counts.
+func (t *Table) Stats() TableStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	active := 0
+	for _, in := range t.byGfid {
+		if in.refs > 0 {
+			active++
+		}
+	}
+	return TableStats{Linked: len(t.byGfid), Active: active, LRU: t.lru.Len(), LRULimit: t.lruLimit,
+		Names: len(t.byName), Created: t.created, Retired: t.retired, Errors: t.errors}
+}
+
+// InodeInfo is a snapshot of one inode for the statedump.
+type InodeInfo struct {
+	Gfid    GFID
+	Path    string
+	Type    uint32
+	Nlookup uint64
+	Refs    int64
+	Ctx     []int // indexes of the translators holding context
+}
+
+// Active returns snapshots of up to max inodes that hold references.
+func (t *Table) Active(max int) []InodeInfo {
+	t.mu.Lock()
+	var ins []*Inode
+	for _, in := range t.byGfid {
+		if in.refs > 0 && len(ins) < max {
+			ins = append(ins, in)
+		}
+	}
+	infos := make([]InodeInfo, len(ins))
+	for i, in := range ins {
+		infos[i] = InodeInfo{Gfid: in.gfid, Type: in.ftype.Load(), Nlookup: in.nlookup, Refs: in.refs}
+	}
+	t.mu.Unlock()
+	for i, in := range ins {
+		infos[i].Path = in.Path()
+		in.ctxMu.Lock()
+		for j, v := range in.ctx {
+			if v != nil {
+				infos[i].Ctx = append(infos[i].Ctx, j)
+			}
+		}
+		in.ctxMu.Unlock()
+	}
+	return infos
+}

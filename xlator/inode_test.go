@@ -1,0 +1,107 @@
+package xlator_test
+
+import (
+	"syscall"
+	"testing"
+
+	"github.com/xstack/xstack/xlator"
+)
+
+func TestInodeTable(t *testing.T) {
+	var forgotten []xlator.GFID
+	tab := xlator.NewTable(2, 2, func(in *xlator.Inode) { forgotten = append(forgotten, in.GFID()) })
+	root := tab.Root()
+	if root.GFID() != xlator.RootGFID || root.Path() != "/" {
+		t.Fatalf("root %v %q", root.GFID(), root.Path())
+	}
+	mk := func(parent *xlator.Inode, name string, mode uint32) *xlator.Inode {
+		ia := xlator.Iatt{Gfid: xlator.NewGFID(), Mode: mode}
+		in := tab.New()
+		l := tab.Link(in, parent, name, &ia)
+		in.Unref()
+		return l
+	}
+	d := mk(root, "dir", syscall.S_IFDIR|0o755)
+	f := mk(d, "file", syscall.S_IFREG|0o644)
+	if got := f.Path(); got != "/dir/file" {
+		t.Fatalf("path %q", got)
+	}
+	if f.Type() != syscall.S_IFREG {
+		t.Fatalf("type %o", f.Type())
+	}
+	if c := tab.Child(d, "file"); c != f {
+		t.Fatalf("child lookup")
+	} else {
+		c.Unref()
+	}
+	// Linking the same gfid again (a hard link) returns the same inode.
+	ia := xlator.Iatt{Gfid: f.GFID(), Mode: syscall.S_IFREG}
+	h := tab.Link(nil, root, "hard", &ia)
+	if h != f {
+		t.Fatal("hard link made a second inode")
+	}
+	h.Unref()
+	tab.Rename(d, "file", root, "moved")
+	if got := tab.Child(d, "file"); got != nil {
+		t.Fatal("old name still resolves")
+	}
+	if c := tab.Child(root, "moved"); c != f {
+		t.Fatal("new name does not resolve")
+	} else {
+		c.Unref()
+	}
+	tab.Unlink(root, "hard")
+	// Lookup counts keep inodes out of the LRU.
+	tab.AddLookup(f, 3)
+	f.Unref()
+	if s := tab.Stats(); s.LRU != 0 {
+		t.Fatalf("inode with lookups on the LRU: %+v", s)
+	}
+	tab.ForgetLookup(f, 2)
+	if s := tab.Stats(); s.LRU != 0 {
+		t.Fatalf("%+v", s)
+	}
+	tab.ForgetLookup(f, 1)
+	if s := tab.Stats(); s.LRU != 1 {
+		t.Fatalf("%+v", s)
+	}
+	d.Unref()
+	// LRU limit 2: a third idle inode pushes the oldest out.
+	x := mk(root, "x", syscall.S_IFREG)
+	x.Unref()
+	if len(forgotten) != 1 || forgotten[0] != f.GFID() {
+		t.Fatalf("forgotten %v, want %v", forgotten, f.GFID())
+	}
+	if got := tab.Find(f.GFID()); got != nil {
+		t.Fatal("forgotten inode still found")
+	}
+	// Context slots.
+	tab.Purge()
+	if s := tab.Stats(); s.Linked != 1 || s.LRU != 0 {
+		t.Fatalf("after purge %+v", s)
+	}
+}
+
+func TestInodeUnrefBelowZeroIsCounted(t *testing.T) {
+	tab := xlator.NewTable(1, 0, nil)
+	in := tab.New()
+	in.Unref()
+	in.Unref()
+	if s := tab.Stats(); s.Errors != 1 {
+		t.Fatalf("errors %d", s.Errors)
+	}
+}
+
+func TestGFIDString(t *testing.T) {
+	g := xlator.NewGFID()
+	p, err := xlator.ParseGFID(g.String())
+	if err != nil || p != g {
+		t.Fatalf("round trip %v %v %v", g, p, err)
+	}
+	if xlator.RootGFID.String() != "00000000-0000-0000-0000-000000000001" {
+		t.Fatal(xlator.RootGFID.String())
+	}
+	if _, err := xlator.ParseGFID("nope"); err == nil {
+		t.Fatal("parsed nonsense")
+	}
+}

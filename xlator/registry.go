@@ -1,0 +1,78 @@
+package xlator
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Type describes an xlator type: the name volfiles use in `type = "..."`,
+// its option schema and its constructor. Built-in translators register a
+// Type from their register.go; plugins register one per plugin binary.
+type Type struct {
+	Name    string
+	Doc     string
+	Options Schema
+	// MinChildren and MaxChildren bound the number of subvolumes;
+	// MaxChildren < 0 means no limit.
+	MinChildren, MaxChildren int
+	// New returns a fresh, uninitialised xlator. The graph then calls Init.
+	New func() Xlator
+	// SchemaFor, when set, returns the schema for a particular volume before
+	// the rest of its options are decoded: plugin types use it to ask the
+	// plugin binary named by an option for its own schema. It receives the
+	// options of Options already decoded (the "bootstrap" options).
+	SchemaFor func(bootstrap Options) (Schema, error)
+}
+
+// Registry maps type names to types. It is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	types map[string]*Type
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{types: map[string]*Type{}} }
+
+// Register adds t; a second type of the same name is an error.
+func (r *Registry) Register(t Type) error {
+	if t.Name == "" || t.New == nil {
+		return fmt.Errorf("xlator: type %q needs a name and a constructor", t.Name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.types[t.Name]; dup {
+		return fmt.Errorf("xlator: type %q registered twice", t.Name)
+	}
+	tt := t
+	r.types[t.Name] = &tt
+	return nil
+}
+
+// MustRegister is Register for the built-in types, whose names are fixed at
+// compile time; it panics on a duplicate, a programming error.
+func (r *Registry) MustRegister(t Type) {
+	if err := r.Register(t); err != nil {
+		panic(err)
+	}
+}
+
+// Lookup returns the type named name.
+func (r *Registry) Lookup(name string) (*Type, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.types[name]
+	return t, ok
+}
+
+// Names returns the registered type names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := make([]string, 0, len(r.types))
+	for k := range r.types {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
