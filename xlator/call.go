@@ -5,21 +5,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	_ "unsafe" // for go:linkname
 )
-
-// nanotime is the runtime's monotonic clock: a third of the cost of
-// time.Now, which matters when every hop of every fop reads it twice.
-//
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
 
 // MaxHops is how many hops of a call's path are recorded. Deeper calls
 // still work; their hops past this depth are not shown in a statedump.
 const MaxHops = 24
 
 // hop is one translator a call is inside. xl is the translator's index + 1
-// (0 = slot empty); since is when the call entered it (nanotime).
+// (0 = slot empty); since is when the call entered it (ticks).
 type hop struct {
 	xl    atomic.Int32
 	since atomic.Int64
@@ -43,7 +36,7 @@ type Call struct {
 	// Fop is the operation that entered the graph.
 	Fop Fop
 
-	start  int64 // nanotime at Begin
+	start  int64 // ticks at Begin
 	depth  int32 // owned by the goroutine using the Call
 	hops   [MaxHops]hop
 	parent *Call
@@ -59,7 +52,7 @@ func (c *Call) Depth() int { return int(c.depth) }
 // enter records that the call entered translator index idx and returns the
 // time it did.
 func (c *Call) enter(idx int) int64 {
-	now := nanotime()
+	now := nowTicks()
 	if d := c.depth; d < MaxHops {
 		c.hops[d].since.Store(now)
 		c.hops[d].xl.Store(int32(idx) + 1)
@@ -83,7 +76,7 @@ func (c *Call) Fork() *Call {
 	f := c.pool.get()
 	f.Ctx, f.Uid, f.Gid, f.Groups, f.Pid, f.Unique, f.Fop = c.Ctx, c.Uid, c.Gid, c.Groups, c.Pid, c.Unique, c.Fop
 	f.parent = c
-	f.start = nanotime()
+	f.start = nowTicks()
 	c.pool.add(f)
 	return f
 }
@@ -97,7 +90,7 @@ func (c *Call) Done() {
 }
 
 // Age returns how long ago the call began.
-func (c *Call) Age() time.Duration { return time.Duration(nanotime() - c.start) }
+func (c *Call) Age() time.Duration { return time.Duration(ticksToNs(nowTicks() - c.start)) }
 
 // CallPool hands out Calls and lists the ones in flight. It is safe for
 // concurrent use. Its Calls are recycled, so a caller must not keep a Call
@@ -177,7 +170,7 @@ func (p *CallPool) Begin(ctx context.Context, fop Fop, cr Creds, unique uint64) 
 	}
 	c.Ctx, c.Fop, c.Unique = ctx, fop, unique
 	c.Uid, c.Gid, c.Groups, c.Pid = cr.Uid, cr.Gid, cr.Groups, cr.Pid
-	c.start = nanotime()
+	c.start = nowTicks()
 	p.add(c)
 	return c
 }
@@ -203,18 +196,18 @@ type CallInfo struct {
 // InFlight returns snapshots of the calls in flight. It holds the pool's
 // lock only while copying, never while the caller formats.
 func (p *CallPool) InFlight() []CallInfo {
-	now := nanotime()
+	now := nowTicks()
 	p.mu.Lock()
 	out := make([]CallInfo, 0, p.n)
 	for c := p.head; c != nil; c = c.next {
 		ci := CallInfo{Unique: c.Unique, Fop: c.Fop, Uid: c.Uid, Gid: c.Gid, Pid: c.Pid,
-			Age: time.Duration(now - c.start), Fork: c.parent != nil}
+			Age: time.Duration(ticksToNs(now - c.start)), Fork: c.parent != nil}
 		for i := range c.hops {
 			x := c.hops[i].xl.Load()
 			if x == 0 {
 				break
 			}
-			ci.Frames = append(ci.Frames, Frame{Xlator: int(x) - 1, Wait: time.Duration(now - c.hops[i].since.Load())})
+			ci.Frames = append(ci.Frames, Frame{Xlator: int(x) - 1, Wait: time.Duration(ticksToNs(now - c.hops[i].since.Load()))})
 		}
 		out = append(out, ci)
 	}

@@ -8,7 +8,8 @@ import (
 )
 
 // HistBuckets is the number of latency histogram buckets: bucket i counts
-// fops that took [2^i, 2^(i+1)) nanoseconds; the last one counts the rest.
+// fops that took [2^i, 2^(i+1)) ticks of the hop clock (see clock.go;
+// FopStats.TickNs converts), the last one counts the rest.
 const HistBuckets = 40
 
 // fopCounter is the graph's always-on statistics of one fop in one
@@ -67,8 +68,10 @@ type FopStats struct {
 	Min    time.Duration `json:"min_ns"`
 	Mean   time.Duration `json:"mean_ns"`
 	Max    time.Duration `json:"max_ns"`
-	// Hist[i] counts fops that took [2^i, 2^(i+1)) ns.
-	Hist []uint64 `json:"histogram"`
+	// Hist[i] counts fops that took [2^i, 2^(i+1)) ticks, that is
+	// [2^i·TickNs, 2^(i+1)·TickNs) nanoseconds.
+	Hist   []uint64 `json:"histogram"`
+	TickNs float64  `json:"tick_ns"`
 }
 
 func (f *fopCounter) snapshot(fop Fop) FopStats {
@@ -79,11 +82,12 @@ func (f *fopCounter) snapshot(fop Fop) FopStats {
 	}
 	s.Errors = f.errors.Load()
 	s.Bytes = f.bytes.Load()
-	s.Min = time.Duration(f.min.Load())
-	s.Max = time.Duration(f.max.Load())
+	s.Min = time.Duration(ticksToNs(f.min.Load()))
+	s.Max = time.Duration(ticksToNs(f.max.Load()))
 	if s.Count > 0 {
-		s.Mean = time.Duration(f.sum.Load() / int64(min(s.Count, math.MaxInt64)))
+		s.Mean = time.Duration(ticksToNs(f.sum.Load() / int64(min(s.Count, math.MaxInt64))))
 	}
+	s.TickNs = nsPerTick()
 	return s
 }
 

@@ -19,7 +19,7 @@ func (w *wrapper) base() *Base { return w.x.base() }
 // fop's statistics are updated.
 func (w *wrapper) done(c *Call, f Fop, start int64, err error, n int64) {
 	c.leave()
-	w.stats[f].record(nanotime()-start, err, n)
+	w.stats[f].record(nowTicks()-start, err, n)
 }
 
 func (w *wrapper) Release(fd *FD)               { w.x.Release(fd) }

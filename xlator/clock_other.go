@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package xlator
+
+func ticks() int64 { return nanotime() }
