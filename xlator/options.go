@@ -305,6 +305,9 @@ func (opt Option) CheckRange(v Value) error {
 	}
 	check := func(n int64) error {
 		if n < opt.Min || (opt.Max != 0 && n > opt.Max) {
+			if opt.Max == 0 {
+				return fmt.Errorf("%s is below the minimum %s", opt.format(n), opt.format(opt.Min))
+			}
 			return fmt.Errorf("%s is out of range [%s, %s]", opt.format(n), opt.format(opt.Min), opt.format(opt.Max))
 		}
 		return nil

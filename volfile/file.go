@@ -1,0 +1,265 @@
+package volfile
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/xstack/xstack/xlator"
+)
+
+// File is a loaded, validated volfile.
+type File struct {
+	// Spec is the translator graph; never nil in a File that Parse returns.
+	Spec *xlator.Spec
+	// Mount is the FUSE front end, nil when the volfile has no mount block.
+	Mount *Mount
+	// Statedump holds the statedump settings, nil when the volfile has no
+	// statedump block.
+	Statedump *Statedump
+	// Vars holds the value of every declared variable: the value passed to
+	// Parse if any, else the default.
+	Vars map[string]string
+}
+
+// Mount is the volfile's mount block: where and how to mount the graph top
+// with FUSE. Fields not written take the defaults below.
+type Mount struct {
+	Path            string        // mount point; required, kept as written
+	EntryTimeout    time.Duration // "entry-timeout", default 1s: kernel caches names this long
+	AttrTimeout     time.Duration // "attr-timeout", default 1s: kernel caches attributes this long
+	NegativeTimeout time.Duration // "negative-timeout", default 0: caching of failed lookups
+	MaxWrite        int64         // "max-write", default 1MiB: largest write the kernel sends
+	// DefaultPermissions ("default-permissions", default true) lets the
+	// kernel check permissions from the mode bits instead of asking xstack.
+	DefaultPermissions bool
+	AllowOther         bool   // "allow-other", default false: let other users see the mount
+	FSName             string // "fsname", default "xstack": the source shown by mount(8)
+	Pos                string // file:line:col of the mount block
+}
+
+// Statedump is the volfile's statedump block.
+type Statedump struct {
+	// Path is the directory where a SIGUSR1 writes its dumps; "" lets the
+	// runtime choose.
+	Path string
+	// Socket is the admin socket's path; "" lets the runtime choose.
+	Socket string
+}
+
+// The schemas of the mount and statedump blocks. They reuse the option
+// machinery of xlator types so that their values and diagnostics behave
+// exactly like volume options.
+var (
+	mountSchema = xlator.Schema{
+		{Name: "path", Kind: xlator.KindPath, Required: true, Doc: "the directory to mount on"},
+		{Name: "entry-timeout", Kind: xlator.KindDuration, Default: "1s", Min: 0, Max: int64(24 * time.Hour)},
+		{Name: "attr-timeout", Kind: xlator.KindDuration, Default: "1s", Min: 0, Max: int64(24 * time.Hour)},
+		{Name: "negative-timeout", Kind: xlator.KindDuration, Default: "0s", Min: 0, Max: int64(24 * time.Hour)},
+		{Name: "max-write", Kind: xlator.KindSize, Default: "1MiB", Min: 4 << 10, Max: 16 << 20},
+		{Name: "default-permissions", Kind: xlator.KindBool, Default: "true"},
+		{Name: "allow-other", Kind: xlator.KindBool, Default: "false"},
+		{Name: "fsname", Kind: xlator.KindString, Default: "xstack"},
+	}
+	statedumpSchema = xlator.Schema{
+		{Name: "path", Kind: xlator.KindPath, Doc: "directory for SIGUSR1 dumps"},
+		{Name: "socket", Kind: xlator.KindPath, Doc: "admin socket path"},
+	}
+)
+
+var rootSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "top"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "volume", LabelNames: []string{"name"}},
+		{Type: "mount"},
+		{Type: "statedump"},
+	},
+}
+
+// Load reads the volfile at path and parses it; see Parse. A file that
+// cannot be read gives an error diagnostic without a source position.
+func Load(path string, reg *xlator.Registry, vars map[string]string) (*File, *Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Diagnostics{Diags: hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read volfile",
+			Detail:   err.Error(),
+		}}}
+	}
+	return Parse(src, path, reg, vars)
+}
+
+// Parse decodes and validates the volfile src; filename names it in
+// diagnostics and becomes Spec.Source. reg supplies the xlator types;
+// vars sets variables by name, overriding their defaults.
+//
+// On success the File is non-nil and the diagnostics are nil, or hold only
+// warnings (such as a volume not reachable from an explicit top, which is
+// left out of the Spec). On any error the File is nil. Parse neither keeps
+// src nor modifies reg or vars.
+func Parse(src []byte, filename string, reg *xlator.Registry, vars map[string]string) (*File, *Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	out := &Diagnostics{files: map[string]*hcl.File{filename: f}}
+	if f == nil || fatalSyntax(diags) {
+		out.Diags = diags
+		return nil, out
+	}
+	p := &parser{reg: reg, filename: filename, diags: diags}
+	file := p.file(f.Body, vars)
+	sortDiags(p.diags)
+	out.Diags = p.diags
+	if p.diags.HasErrors() {
+		return nil, out
+	}
+	if len(p.diags) == 0 {
+		out = nil
+	}
+	return file, out
+}
+
+// fatalSyntax reports whether the parse diagnostics leave a body too
+// broken to decode further. An attribute given twice is not fatal: the
+// parser keeps the first and the rest of the file is sound, so decoding
+// goes on and finds the other problems too.
+func fatalSyntax(diags hcl.Diagnostics) bool {
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError && d.Summary != "Attribute redefined" {
+			return true
+		}
+	}
+	return false
+}
+
+// parser holds the state of one Parse call.
+type parser struct {
+	reg      *xlator.Registry
+	filename string
+	ctx      *hcl.EvalContext
+	varNames []string // the declared variables, for eval's checks
+	diags    hcl.Diagnostics
+}
+
+func (p *parser) errorf(subject *hcl.Range, summary, detail string, args ...any) {
+	p.diags = append(p.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(detail, args...),
+		Subject:  subject,
+	})
+}
+
+func (p *parser) warnf(subject *hcl.Range, summary, detail string, args ...any) {
+	p.diags = append(p.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(detail, args...),
+		Subject:  subject,
+	})
+}
+
+// file decodes the top level: variables first, since every other
+// expression may use them, then volumes, top, mount and statedump, and
+// finally checks the graph the volumes form.
+func (p *parser) file(body hcl.Body, given map[string]string) *File {
+	content, d := body.Content(rootSchema)
+	p.diags = append(p.diags, d...)
+
+	var varBlocks, volBlocks, mountBlocks, dumpBlocks []*hcl.Block
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "variable":
+			varBlocks = append(varBlocks, b)
+		case "volume":
+			volBlocks = append(volBlocks, b)
+		case "mount":
+			mountBlocks = append(mountBlocks, b)
+		case "statedump":
+			dumpBlocks = append(dumpBlocks, b)
+		}
+	}
+
+	values := p.variables(varBlocks, given)
+
+	var vols []*volume
+	for _, b := range volBlocks {
+		vols = append(vols, p.volume(b))
+	}
+
+	var top *ref
+	if a := content.Attributes["top"]; a != nil && !isNull(a.Expr) {
+		if s, ok := p.evalString(a.Expr, `"top"`); ok {
+			top = &ref{name: s, rng: a.Expr.Range()}
+		}
+	}
+	spec := p.graph(vols, top, body.MissingItemRange())
+
+	file := &File{Spec: spec, Vars: values}
+	if b := p.single(mountBlocks); b != nil {
+		file.Mount = p.mount(b)
+	}
+	if b := p.single(dumpBlocks); b != nil {
+		file.Statedump = p.statedump(b)
+	}
+	return file
+}
+
+// isNull reports whether expr is the literal null, which for top means
+// "not given", as it does for options.
+func isNull(expr hcl.Expression) bool {
+	v, d := expr.Value(nil)
+	return !d.HasErrors() && v.IsNull()
+}
+
+// single returns the first of blocks and diagnoses any further ones: a
+// volfile has one mount and one statedump at most.
+func (p *parser) single(blocks []*hcl.Block) *hcl.Block {
+	if len(blocks) == 0 {
+		return nil
+	}
+	for _, b := range blocks[1:] {
+		p.errorf(b.DefRange.Ptr(), fmt.Sprintf("Duplicate %s block", b.Type),
+			"A volfile has at most one %s block; the first is at %s. Merge the two.",
+			b.Type, posString(blocks[0].DefRange))
+	}
+	return blocks[0]
+}
+
+func (p *parser) mount(b *hcl.Block) *Mount {
+	opts, ok := p.settings(b, mountSchema, "the mount block")
+	if !ok {
+		return nil
+	}
+	return &Mount{
+		Path:               opts.String("path"),
+		EntryTimeout:       opts.Duration("entry-timeout"),
+		AttrTimeout:        opts.Duration("attr-timeout"),
+		NegativeTimeout:    opts.Duration("negative-timeout"),
+		MaxWrite:           opts.Size("max-write"),
+		DefaultPermissions: opts.Bool("default-permissions"),
+		AllowOther:         opts.Bool("allow-other"),
+		FSName:             opts.String("fsname"),
+		Pos:                posString(b.DefRange),
+	}
+}
+
+func (p *parser) statedump(b *hcl.Block) *Statedump {
+	opts, ok := p.settings(b, statedumpSchema, "the statedump block")
+	if !ok {
+		return nil
+	}
+	return &Statedump{Path: opts.String("path"), Socket: opts.String("socket")}
+}
+
+// settings decodes a mount or statedump block against its schema.
+func (p *parser) settings(b *hcl.Block, schema xlator.Schema, what string) (xlator.Options, bool) {
+	o := owner{what: what, schemaOf: what, block: b}
+	attrs := p.attributes(b.Body, nil, what)
+	opts := xlator.NewOptions()
+	ok := p.options(o, schema, schema, attrs, true, &opts)
+	return opts, ok
+}

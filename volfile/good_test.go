@@ -1,0 +1,279 @@
+package volfile
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/xstack/xstack/xlator"
+)
+
+func mustLoad(t *testing.T, path string, vars map[string]string) (*File, *Diagnostics) {
+	t.Helper()
+	f, diags := Load(path, testRegistry(), vars)
+	if diags.HasErrors() {
+		var b bytes.Buffer
+		diags.Write(&b, false, 0)
+		t.Fatalf("%s:\n%s", path, b.String())
+	}
+	return f, diags
+}
+
+func names(vs []xlator.VolumeSpec) []string {
+	var n []string
+	for _, v := range vs {
+		n = append(n, v.Name)
+	}
+	return n
+}
+
+func opt(t *testing.T, s *xlator.Spec, vol, name string) xlator.Value {
+	t.Helper()
+	v, ok := s.Volume(vol)
+	if !ok {
+		t.Fatalf("no volume %q", vol)
+	}
+	val, ok := v.Options.Get(name)
+	if !ok {
+		t.Fatalf("volume %q has no option %q", vol, name)
+	}
+	return val
+}
+
+func TestFull(t *testing.T) {
+	f, diags := mustLoad(t, "testdata/good/full.hcl", map[string]string{"data": "/srv"})
+	if diags != nil {
+		t.Errorf("diagnostics on a clean file: %v", diags)
+	}
+	s := f.Spec
+	if s.Top != "k" || s.Source != "testdata/good/full.hcl" {
+		t.Errorf("top %q source %q", s.Top, s.Source)
+	}
+	if got, want := names(s.Volumes), []string{"brick0", "brick1", "stripe", "cache", "k"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("volumes %v, want declaration order %v", got, want)
+	}
+	if !reflect.DeepEqual(f.Vars, map[string]string{"data": "/srv", "mount": "./xstack-mnt", "size": "128"}) {
+		t.Errorf("vars %v", f.Vars)
+	}
+	b0, _ := s.Volume("brick0")
+	if b0.Pos != "testdata/good/full.hcl:14:1" || b0.LogLevel != zapcore.DebugLevel || b0.Type != "posix" {
+		t.Errorf("brick0 %+v", b0)
+	}
+	o := b0.Options
+	if o.String("directory") != "/srv/brick0" || !o.Bool("o-direct") || o.Size("reserve") != 1<<20 ||
+		o.String("fsync") != "batch" || o.Duration("health-check-interval") != 30*time.Second {
+		t.Errorf("brick0 options wrong: %v", o.Names())
+	}
+	if !o.Bool("create-directory") || o.IsSet("create-directory") {
+		t.Errorf("default create-directory: got %v set=%v", o.Bool("create-directory"), o.IsSet("create-directory"))
+	}
+	if v := opt(t, s, "brick1", "reserve"); v.Int != 0 || v.Kind != xlator.KindSize {
+		t.Errorf("null reserve: %+v", v)
+	}
+	if b1, _ := s.Volume("brick1"); b1.Options.IsSet("reserve") || b1.LogLevel != zapcore.InfoLevel {
+		t.Errorf("brick1: reserve set=%v level %v", b1.Options.IsSet("reserve"), b1.LogLevel)
+	}
+	st, _ := s.Volume("stripe")
+	if !reflect.DeepEqual(st.Subvolumes, []string{"brick0", "brick1"}) || st.Options.Size("block-size") != 128<<10 || st.Options.Bool("coalesce") {
+		t.Errorf("stripe %+v", st)
+	}
+	pats := st.Options.Patterns("block-size-pattern")
+	wantPats := []xlator.Pattern{{Glob: "*.iso", Value: 1 << 20}, {Glob: "*.img", Value: 65536}, {Glob: "big*", Value: 3 << 19}}
+	if !reflect.DeepEqual(pats, wantPats) {
+		t.Errorf("patterns %v, want written order %v", pats, wantPats)
+	}
+	c, _ := s.Volume("cache")
+	if c.LogLevel != zapcore.WarnLevel || c.Options.Duration("cache-timeout") != 250*time.Millisecond ||
+		c.Options.Int("read-ahead") != 4 || c.Options.Size("page-size") != 128<<10 {
+		t.Errorf("cache %+v", c)
+	}
+	if got := c.Options.Patterns("priority"); !reflect.DeepEqual(got, []xlator.Pattern{{Glob: "*.conf", Value: 3}, {Glob: "z", Value: 2}, {Glob: "*", Value: 1}}) {
+		t.Errorf("priority %v", got)
+	}
+	k, _ := s.Volume("k")
+	ko := k.Options
+	if ko.String("s") != "fallback" || !ko.Bool("b") || ko.Int("i") != 7 || ko.Size("sz") != 2<<30 ||
+		ko.Duration("d") != 90*time.Second || ko.String("e") != "green" || ko.String("p") != "relative/path" {
+		t.Errorf("kinds options wrong")
+	}
+	if v := opt(t, s, "k", "sm"); v.Kind != xlator.KindSizeMap || len(v.Order) != 0 || v.Map == nil {
+		t.Errorf("empty size map %+v", v)
+	}
+	if got := ko.Patterns("im"); !reflect.DeepEqual(got, []xlator.Pattern{{Glob: "b*", Value: 2}, {Glob: "a*", Value: 1}}) {
+		t.Errorf("im %v", got)
+	}
+	wantMount := &Mount{Path: "./xstack-mnt", EntryTimeout: 2 * time.Second, AttrTimeout: time.Second,
+		MaxWrite: 128 << 10, DefaultPermissions: true, AllowOther: true, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
+	if !reflect.DeepEqual(f.Mount, wantMount) {
+		t.Errorf("mount %+v\nwant  %+v", f.Mount, wantMount)
+	}
+	if !reflect.DeepEqual(f.Statedump, &Statedump{Path: "/tmp"}) {
+		t.Errorf("statedump %+v", f.Statedump)
+	}
+}
+
+// TestEveryOptionPresent checks the Options contract: every option of the
+// schema has a value after loading, given or not.
+func TestEveryOptionPresent(t *testing.T) {
+	f, _ := mustLoad(t, "testdata/good/minimal.hcl", nil)
+	reg := testRegistry()
+	for _, v := range f.Spec.Volumes {
+		typ, _ := reg.Lookup(v.Type)
+		for _, o := range typ.Options {
+			if !v.Options.Has(o.Name) {
+				t.Errorf("%s: option %q missing", v.Name, o.Name)
+			}
+		}
+	}
+	if f.Mount != nil || f.Statedump != nil {
+		t.Errorf("mount %v statedump %v without blocks", f.Mount, f.Statedump)
+	}
+	if f.Spec.Top != "only" {
+		t.Errorf("top %q", f.Spec.Top)
+	}
+}
+
+func TestInferredTopDAG(t *testing.T) {
+	f, _ := mustLoad(t, "testdata/good/dag.hcl", nil)
+	if f.Spec.Top != "root" || len(f.Spec.Volumes) != 5 {
+		t.Errorf("top %q volumes %v", f.Spec.Top, names(f.Spec.Volumes))
+	}
+}
+
+func TestUnusedVolumeWarning(t *testing.T) {
+	f, diags := mustLoad(t, "testdata/good/unused.hcl", nil)
+	if got := names(f.Spec.Volumes); !reflect.DeepEqual(got, []string{"brick0", "cache"}) {
+		t.Errorf("volumes %v: spare should be left out", got)
+	}
+	if diags == nil || len(diags.Diags) != 1 || diags.Diags[0].Severity != hcl.DiagWarning || diags.Err() != nil {
+		t.Fatalf("want one warning, got %v", diags)
+	}
+	if !strings.Contains(diags.Error(), `testdata/good/unused.hcl:6:1: warning: Volume "spare" is not used`) {
+		t.Errorf("Error() = %q", diags.Error())
+	}
+}
+
+func TestSchemaFor(t *testing.T) {
+	f, _ := mustLoad(t, "testdata/good/plugin.hcl", nil)
+	p, _ := f.Spec.Volume("p")
+	if p.Options.String("binary") != "./xl-trace" || p.Options.Int("level") != 4 || !p.Options.IsSet("binary") {
+		t.Errorf("plugin options: binary %q level %d", p.Options.String("binary"), p.Options.Int("level"))
+	}
+}
+
+// TestTreeAndDot renders every good volfile both ways against goldens.
+func TestTreeAndDot(t *testing.T) {
+	files, _ := filepath.Glob("testdata/good/*.hcl")
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, _ := mustLoad(t, path, nil)
+			var tree, dot bytes.Buffer
+			if err := WriteTree(&tree, f.Spec); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteDot(&dot, f.Spec); err != nil {
+				t.Fatal(err)
+			}
+			base := strings.TrimSuffix(path, ".hcl")
+			checkGolden(t, base+".tree", tree.Bytes())
+			checkGolden(t, base+".dot", dot.Bytes())
+		})
+	}
+}
+
+func TestVars(t *testing.T) {
+	src := []byte(`
+variable "dir" {}
+variable "lvl" { default = "info" }
+volume "b" {
+  type      = "posix"
+  directory = var.dir
+  log-level = var.lvl
+}
+`)
+	f, diags := Parse(src, "v.hcl", testRegistry(), map[string]string{"dir": "/d", "lvl": "error"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	b, _ := f.Spec.Volume("b")
+	if b.Options.String("directory") != "/d" || b.LogLevel != zapcore.ErrorLevel {
+		t.Errorf("directory %q level %v", b.Options.String("directory"), b.LogLevel)
+	}
+	// Without a value for dir: one error at the variable, none at its use.
+	_, diags = Parse(src, "v.hcl", testRegistry(), nil)
+	if !diags.HasErrors() || len(diags.Diags) != 1 {
+		t.Errorf("want exactly one error, got %v", diags)
+	}
+}
+
+func TestDiagnosticsNil(t *testing.T) {
+	var d *Diagnostics
+	if d.HasErrors() || d.Err() != nil || d.Write(&bytes.Buffer{}, true, 80) != nil || d.Error() == "" {
+		t.Errorf("nil Diagnostics misbehaves")
+	}
+	_, diags := Parse([]byte(`volume "a" { type = "posx" }`), "x.hcl", testRegistry(), nil)
+	var err error = diags.Err()
+	if err == nil || !strings.HasPrefix(err.Error(), `x.hcl:1:21: Unknown volume type "posx"; `) {
+		t.Errorf("Err() = %v", err)
+	}
+	var col bytes.Buffer
+	diags.Write(&col, true, 0)
+	if !strings.Contains(col.String(), "\x1b[1;31mError\x1b[0m") {
+		t.Errorf("no color: %q", col.String())
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	f, diags := Load("testdata/no-such-file.hcl", testRegistry(), nil)
+	if f != nil || !diags.HasErrors() || !strings.Contains(diags.Error(), "no such file") {
+		t.Errorf("Load of a missing file: %v %v", f, diags)
+	}
+}
+
+// TestTabsUnderline checks that carets line up under a tab-indented line.
+func TestTabsUnderline(t *testing.T) {
+	_, diags := Parse([]byte("volume \"a\" {\n\ttype = \"posx\"\n}\n"), "t.hcl", testRegistry(), nil)
+	var b bytes.Buffer
+	diags.Write(&b, false, 0)
+	if !strings.Contains(b.String(), "     2: \ttype = \"posx\"\n        \t       ^^^^^^\n") {
+		t.Errorf("underline:\n%s", b.String())
+	}
+}
+
+// TestVolfiles parses every shipped example against fake types that
+// declare the option names of the real posix, stripe and cache.
+func TestVolfiles(t *testing.T) {
+	files, _ := filepath.Glob("../volfiles/*.hcl")
+	if len(files) == 0 {
+		t.Fatal("no volfiles")
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, diags := mustLoad(t, path, nil)
+			if diags != nil {
+				t.Errorf("diagnostics: %v", diags)
+			}
+			if f.Mount == nil {
+				t.Errorf("no mount block")
+			}
+		})
+	}
+	src, err := os.ReadFile("../volfiles/default.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := Parse(src, "<embedded>", testRegistry(), map[string]string{"data": "/d"})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if f.Spec.Top != "cache" || f.Mount.Path != "./xstack-mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
+		t.Errorf("default volfile: top %q mount %q", f.Spec.Top, f.Mount.Path)
+	}
+}

@@ -1,0 +1,3 @@
+volume "x" {
+  type = "baddefault"
+}

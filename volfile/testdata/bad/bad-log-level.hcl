@@ -1,0 +1,5 @@
+volume "brick0" {
+  type      = "posix"
+  directory = "/srv/brick0"
+  log-level = "verbos"
+}

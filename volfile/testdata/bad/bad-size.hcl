@@ -1,0 +1,5 @@
+volume "k" {
+  type = "kinds"
+  sz   = "128KB/s"
+  sm   = { "*.iso" = "1 megabyte", "*.img" = -4 }
+}

@@ -1,0 +1,4 @@
+volume "brick 0" {
+  type      = "posix"
+  directory = "/srv/brick0"
+}

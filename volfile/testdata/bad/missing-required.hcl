@@ -1,0 +1,3 @@
+volume "brick0" {
+  type = "posix"
+}

@@ -1,0 +1,3 @@
+volume "brick0" {
+  directory = "/srv/brick0"
+}

@@ -1,0 +1,5 @@
+volume "p" {
+  type   = "plugin"
+  binary = "fail"
+  level  = 4
+}

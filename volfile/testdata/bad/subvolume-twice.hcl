@@ -1,0 +1,8 @@
+volume "brick0" {
+  type      = "posix"
+  directory = "/srv/brick0"
+}
+volume "stripe" {
+  type       = "stripe"
+  subvolumes = ["brick0", "brick0"]
+}

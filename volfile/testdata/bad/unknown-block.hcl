@@ -1,0 +1,3 @@
+volum "brick0" {
+  type = "posix"
+}

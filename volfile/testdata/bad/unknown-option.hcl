@@ -1,0 +1,5 @@
+volume "brick0" {
+  type      = "posix"
+  directroy = "/srv/brick0"
+  subvolume = []
+}

@@ -1,0 +1,4 @@
+volume "brick0" {
+  type      = "posx"
+  directory = "/srv/brick0"
+}

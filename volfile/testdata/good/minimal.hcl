@@ -1,0 +1,4 @@
+volume "only" {
+  type      = "posix"
+  directory = "/srv/only"
+}

@@ -1,0 +1,345 @@
+package volfile
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/xstack/xstack/xlator"
+)
+
+// options decodes attrs against schema into opts and fills in the options
+// not given: their default, or the zero value of their kind when they have
+// none, so that every option of the schema has a value. all is the whole
+// schema of the owner, for "did you mean" on an unknown attribute. When
+// strict is false, attributes schema does not declare are left alone (the
+// bootstrap pass of a SchemaFor type). It reports whether everything
+// decoded.
+func (p *parser) options(o owner, schema, all xlator.Schema, attrs []*hcl.Attribute, strict bool, opts *xlator.Options) bool {
+	ok := true
+	broken := map[string]bool{} // given, but diagnosed or unknown
+	// misspelt holds the options that an unknown attribute was probably
+	// meant to be: "did you mean" says it, "missing" need not repeat it.
+	misspelt := map[string]bool{}
+	for _, a := range attrs {
+		opt, found := schema.Lookup(a.Name)
+		if !found {
+			if strict {
+				ok = false
+				cands := append(all.Names(), reserved...)
+				if o.block.Type != "volume" {
+					cands = all.Names()
+				}
+				misspelt[suggest(a.Name, cands)] = true
+				p.errorf(a.NameRange.Ptr(), fmt.Sprintf("Unknown option %q", a.Name),
+					"%s has no option %q.%s It accepts %s.",
+					capitalize(o.schemaOf), a.Name, didYouMean(a.Name, cands), quoteList(all.Names()))
+			}
+			continue
+		}
+		val, st := p.value(o, opt, a.Expr)
+		switch st {
+		case valueSet:
+			opts.Set(opt.Name, val, true)
+		case valueNull:
+			// As if not given: the default applies.
+		default:
+			ok = false
+			broken[a.Name] = true
+		}
+	}
+	for _, opt := range schema {
+		if opts.Has(opt.Name) || broken[opt.Name] || (opt.Required && misspelt[opt.Name]) {
+			continue
+		}
+		if opt.Required {
+			ok = false
+			doc := ""
+			if opt.Doc != "" {
+				doc = " (" + opt.Doc + ")"
+			}
+			p.errorf(o.block.DefRange.Ptr(), fmt.Sprintf("Missing required option %q", opt.Name),
+				"%s needs option %q%s, %s. Add %s = ... to the block.",
+				capitalize(o.what), opt.Name, doc, want(opt), opt.Name)
+			continue
+		}
+		val := xlator.Value{Kind: opt.Kind}
+		if opt.Kind == xlator.KindSizeMap || opt.Kind == xlator.KindIntMap {
+			val.Map = map[string]int64{}
+		}
+		if opt.Default != "" {
+			var err error
+			if val, err = opt.ParseScalar(opt.Default); err != nil {
+				// A bug in the type's registration, not in the volfile,
+				// but reported here so it cannot go unnoticed.
+				ok = false
+				p.errorf(o.block.DefRange.Ptr(), fmt.Sprintf("Invalid default for option %q", opt.Name),
+					"The default %q that %s declares for %q is invalid: %v. This is a bug in the xlator type; set the option explicitly to work around it.",
+					opt.Default, o.schemaOf, opt.Name, err)
+				continue
+			}
+		}
+		opts.Set(opt.Name, val, false)
+	}
+	return ok
+}
+
+// valueState is the outcome of decoding one option value.
+type valueState int
+
+const (
+	valueSet     valueState = iota // decoded
+	valueNull                      // null: counts as not given
+	valueFailed                    // diagnosed
+	valueUnknown                   // depends on a variable that failed: skip silently
+)
+
+// value converts expr to a value of opt's kind.
+func (p *parser) value(o owner, opt xlator.Option, expr hcl.Expression) (xlator.Value, valueState) {
+	if opt.Kind == xlator.KindSizeMap || opt.Kind == xlator.KindIntMap {
+		return p.mapValue(o, opt, expr)
+	}
+	v, d := p.eval(expr)
+	p.diags = append(p.diags, d...)
+	switch {
+	case d.HasErrors():
+		return xlator.Value{}, valueFailed
+	case !v.IsWhollyKnown():
+		return xlator.Value{}, valueUnknown
+	case v.IsNull():
+		return xlator.Value{}, valueNull
+	}
+	return p.scalar(o, opt, fmt.Sprintf("option %q", opt.Name), v, expr.Range())
+}
+
+// scalar converts the HCL value v of a scalar option; label names it in
+// messages (the option, or an entry of a map option).
+func (p *parser) scalar(o owner, opt xlator.Option, label string, v cty.Value, rng hcl.Range) (xlator.Value, valueState) {
+	wrongType := func() (xlator.Value, valueState) {
+		p.errorf(rng.Ptr(), fmt.Sprintf("Wrong type for option %q", opt.Name),
+			"%s of %s takes %s; this is %s.", capitalize(label), o.what, want(opt), typeName(v.Type()))
+		return xlator.Value{}, valueFailed
+	}
+	invalid := func(err error) (xlator.Value, valueState) {
+		p.errorf(rng.Ptr(), fmt.Sprintf("Invalid value for option %q", opt.Name),
+			"%s of %s: %v.", capitalize(label), o.what, err)
+		return xlator.Value{}, valueFailed
+	}
+	outOfRange := func(err error) (xlator.Value, valueState) {
+		p.errorf(rng.Ptr(), fmt.Sprintf("Option %q out of range", opt.Name),
+			"%s of %s: %v.", capitalize(label), o.what, err)
+		return xlator.Value{}, valueFailed
+	}
+	// Parse without the range first, so that a value out of range gets
+	// its own message rather than "invalid".
+	unbounded := opt
+	unbounded.Min, unbounded.Max = 0, 0
+
+	var val xlator.Value
+	switch ty := v.Type(); {
+	case ty == cty.String:
+		var err error
+		if val, err = unbounded.ParseScalar(v.AsString()); err != nil {
+			return invalid(err)
+		}
+	case ty == cty.Number:
+		f := v.AsBigFloat()
+		val.Kind = opt.Kind
+		switch opt.Kind {
+		case xlator.KindInt, xlator.KindSize:
+			n, err := whole(f, 1, opt.Kind)
+			if err != nil {
+				return invalid(err)
+			}
+			val.Int = n
+		case xlator.KindDuration:
+			// A number is seconds, as xlator.ParseDuration reads one.
+			n, err := whole(f, int64(time.Second), opt.Kind)
+			if err != nil {
+				return invalid(err)
+			}
+			val.Int = n
+		case xlator.KindString, xlator.KindEnum:
+			var err error
+			if val, err = unbounded.ParseScalar(f.Text('f', -1)); err != nil {
+				return invalid(err)
+			}
+		default:
+			return wrongType()
+		}
+	case ty == cty.Bool:
+		switch opt.Kind {
+		case xlator.KindBool:
+			val = xlator.Value{Kind: opt.Kind, Bool: v.True()}
+		case xlator.KindString, xlator.KindEnum:
+			var err error
+			if val, err = unbounded.ParseScalar(fmt.Sprint(v.True())); err != nil {
+				return invalid(err)
+			}
+		default:
+			return wrongType()
+		}
+	default:
+		return wrongType()
+	}
+	if err := opt.CheckRange(val); err != nil {
+		return outOfRange(err)
+	}
+	return val, valueSet
+}
+
+// whole returns f*unit as an int64 when it is a whole number that fits.
+// It computes in exact decimal: HCL numbers are binary floats, in which
+// 0.1 seconds is not a whole number of nanoseconds.
+func whole(f *big.Float, unit int64, kind xlator.Kind) (int64, error) {
+	text := f.Text('f', -1)
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return 0, fmt.Errorf("%s is not a finite number", text)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(unit))
+	if kind == xlator.KindSize && r.Sign() < 0 {
+		return 0, fmt.Errorf("a size cannot be negative")
+	}
+	if !r.IsInt() {
+		if kind == xlator.KindDuration {
+			return 0, fmt.Errorf("%s seconds is not a whole number of nanoseconds", text)
+		}
+		return 0, fmt.Errorf("%s is not a whole number", text)
+	}
+	if !r.Num().IsInt64() {
+		return 0, fmt.Errorf("%s is too large", f.Text('g', 6))
+	}
+	return r.Num().Int64(), nil
+}
+
+// mapValue decodes a size map or int map option. A literal object keeps
+// the order its entries are written in, which is the order patterns are
+// tried; any other object (from a variable, say) comes in key order.
+func (p *parser) mapValue(o owner, opt xlator.Option, expr hcl.Expression) (xlator.Value, valueState) {
+	elem := opt
+	elem.Kind = xlator.KindSize
+	if opt.Kind == xlator.KindIntMap {
+		elem.Kind = xlator.KindInt
+	}
+	val := xlator.Value{Kind: opt.Kind, Map: map[string]int64{}}
+	state := valueSet
+	where := map[string]hcl.Range{}
+	add := func(key string, keyRng hcl.Range, v cty.Value, rng hcl.Range) {
+		if first, dup := where[key]; dup {
+			p.errorf(keyRng.Ptr(), fmt.Sprintf("Duplicate pattern in option %q", opt.Name),
+				"Pattern %q of option %q of %s is already given at %s; each pattern may appear once.", key, opt.Name, o.what, posString(first))
+			state = valueFailed
+			return
+		}
+		where[key] = keyRng
+		if !v.IsWhollyKnown() {
+			state = max(state, valueUnknown)
+			return
+		}
+		if v.IsNull() {
+			p.errorf(rng.Ptr(), fmt.Sprintf("Wrong type for option %q", opt.Name),
+				"Pattern %q of option %q of %s has no value; it takes %s.", key, opt.Name, o.what, want(elem))
+			state = valueFailed
+			return
+		}
+		n, st := p.scalar(o, elem, fmt.Sprintf("pattern %q of option %q", key, opt.Name), v, rng)
+		if st != valueSet {
+			state = valueFailed
+			return
+		}
+		val.Map[key] = n.Int
+		val.Order = append(val.Order, key)
+	}
+
+	if pairs, d := hcl.ExprMap(expr); !d.HasErrors() {
+		for _, kv := range pairs {
+			k, d := p.eval(kv.Key)
+			p.diags = append(p.diags, d...)
+			if d.HasErrors() {
+				state = valueFailed
+				continue
+			}
+			if !k.IsWhollyKnown() {
+				state = max(state, valueUnknown)
+				continue
+			}
+			if k.IsNull() || k.Type() != cty.String {
+				p.errorf(kv.Key.Range().Ptr(), fmt.Sprintf("Invalid pattern in option %q", opt.Name),
+					"The keys of option %q of %s are glob patterns written as strings, such as \"*.iso\".", opt.Name, o.what)
+				state = valueFailed
+				continue
+			}
+			v, d := p.eval(kv.Value)
+			p.diags = append(p.diags, d...)
+			if d.HasErrors() {
+				state = valueFailed
+				continue
+			}
+			add(k.AsString(), kv.Key.Range(), v, kv.Value.Range())
+		}
+		if state != valueSet {
+			return xlator.Value{}, state
+		}
+		return val, valueSet
+	}
+
+	v, d := p.eval(expr)
+	p.diags = append(p.diags, d...)
+	switch {
+	case d.HasErrors():
+		return xlator.Value{}, valueFailed
+	case !v.IsWhollyKnown():
+		return xlator.Value{}, valueUnknown
+	case v.IsNull():
+		return xlator.Value{}, valueNull
+	case !v.Type().IsObjectType() && !v.Type().IsMapType():
+		p.errorf(expr.Range().Ptr(), fmt.Sprintf("Wrong type for option %q", opt.Name),
+			"Option %q of %s takes %s; this is %s.", opt.Name, o.what, want(opt), typeName(v.Type()))
+		return xlator.Value{}, valueFailed
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		add(k.AsString(), expr.Range(), e, expr.Range())
+	}
+	if state != valueSet {
+		return xlator.Value{}, state
+	}
+	return val, valueSet
+}
+
+// want describes what an option of opt's kind accepts, for messages.
+func want(opt xlator.Option) string {
+	switch opt.Kind {
+	case xlator.KindString:
+		return "a string"
+	case xlator.KindBool:
+		return "true or false"
+	case xlator.KindInt:
+		return "a whole number, such as 4"
+	case xlator.KindSize:
+		return `a size: a number of bytes, or a string with a unit such as "128KiB" or "1MiB"`
+	case xlator.KindDuration:
+		return `a duration such as "500ms", "1s" or "2m"`
+	case xlator.KindEnum:
+		return "one of " + quoteList(opt.Enum)
+	case xlator.KindPath:
+		return "a path string"
+	case xlator.KindSizeMap:
+		return `an object of glob = size, such as { "*.iso" = "1MiB" }`
+	case xlator.KindIntMap:
+		return `an object of glob = number, such as { "*.log" = 1 }`
+	}
+	return "a " + opt.Kind.String()
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,72 @@
+# The default xstack volfile: what `xstack run` loads when given none.
+#
+#   cache   (cache)   keeps recently read pages in memory
+#     └── stripe (stripe)  splits each file into blocks spread over the bricks
+#           ├── brick0 (posix)  ${var.data}/brick0
+#           └── brick1 (posix)  ${var.data}/brick1
+#
+# Override the variables on the command line, e.g.
+#   xstack run -var data=/srv/xstack -var mount=/mnt/xstack
+
+variable "data" {
+  default     = "./xstack-data"
+  description = "directory holding the brick directories"
+}
+
+variable "mount" {
+  default     = "./xstack-mnt"
+  description = "where to mount the volume"
+}
+
+# Two bricks: each stores its share of every file as a plain file in its
+# directory, created on first start.
+volume "brick0" {
+  type             = "posix"
+  directory        = "${var.data}/brick0"
+  create-directory = true
+}
+
+volume "brick1" {
+  type             = "posix"
+  directory        = "${var.data}/brick1"
+  create-directory = true
+}
+
+# Files are cut into 128KiB blocks dealt round-robin to the bricks; large
+# images use bigger blocks so that sequential reads stay long on each brick.
+volume "stripe" {
+  type               = "stripe"
+  subvolumes         = ["brick0", "brick1"]
+  block-size         = "128KiB"
+  block-size-pattern = { "*.iso" = "1MiB", "*.img" = "1MiB" }
+}
+
+# A page cache above the stripe: repeated reads are served from memory.
+volume "cache" {
+  type       = "cache"
+  subvolumes = ["stripe"]
+  cache-size = "32MiB"
+  page-size  = "128KiB"
+  log-level  = "info"
+}
+
+# The top: the one volume no other volume uses, here "cache". Written out
+# for clarity; it could be left to inference.
+top = "cache"
+
+# The FUSE front end.
+mount {
+  path                = var.mount
+  entry-timeout       = "1s"
+  attr-timeout        = "1s"
+  negative-timeout    = "0s"
+  max-write           = "1MiB"
+  default-permissions = true
+  allow-other         = false
+  fsname              = "xstack"
+}
+
+# kill -USR1 <pid> writes a statedump (pools, iobufs, caches) here.
+statedump {
+  path = "/tmp"
+}
