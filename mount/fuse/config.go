@@ -1,0 +1,214 @@
+package fuse
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultMaxWrite is the largest READ and WRITE request when Config.MaxWrite
+// is zero: 1 MiB, the kernel's limit (256 pages).
+const DefaultMaxWrite = 1 << 20
+
+// Config configures a mount. Start from DefaultConfig: the zero value
+// turns DefaultPermissions off and caches nothing.
+type Config struct {
+	// MountPoint is an existing, empty directory that is not a mount point.
+	MountPoint string
+	// EntryTimeout is how long the kernel may trust a name → inode answer.
+	EntryTimeout time.Duration
+	// AttrTimeout is how long the kernel may trust attributes; a non-zero
+	// value saves a GETATTR before reads and writes.
+	AttrTimeout time.Duration
+	// NegativeTimeout is how long the kernel may remember that a name does
+	// not exist; zero disables negative caching.
+	NegativeTimeout time.Duration
+	// MaxWrite is the largest READ and WRITE request in bytes; 0 means
+	// DefaultMaxWrite. The kernel caps it at 1 MiB.
+	MaxWrite int
+	// DefaultPermissions makes the kernel check permissions against the
+	// attributes (mount option default_permissions); DefaultConfig sets
+	// it. Without it the graph sees every request and must check itself.
+	DefaultPermissions bool
+	// AllowOther lets users other than the one who mounted use the mount
+	// (mount option allow_other).
+	AllowOther bool
+	// FSName is the source shown by mount(8) and df; "" means "xstack".
+	FSName string
+	// Debug logs every FUSE request and reply (go-fuse's debug output).
+	Debug bool
+	// Logger receives the bridge's messages; nil means the graph's logger.
+	Logger *zap.Logger
+}
+
+// DefaultConfig returns the configuration GlusterFS's mount defaults
+// suggest: one-second entry and attribute timeouts, no negative caching,
+// 1 MiB requests and default_permissions.
+func DefaultConfig(mountPoint string) Config {
+	return Config{
+		MountPoint:         mountPoint,
+		EntryTimeout:       time.Second,
+		AttrTimeout:        time.Second,
+		MaxWrite:           DefaultMaxWrite,
+		DefaultPermissions: true,
+		FSName:             "xstack",
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxWrite <= 0 || c.MaxWrite > DefaultMaxWrite {
+		c.MaxWrite = DefaultMaxWrite
+	}
+	if c.FSName == "" {
+		c.FSName = "xstack"
+	}
+	return c
+}
+
+// Available reports whether this process can mount with FUSE, and if not
+// says why in words a user can act on, so that the CLI can point to its
+// file commands instead. It wraps ErrNoDevice or ErrNoPermission.
+func Available() error {
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("%w: the device does not exist (load the fuse kernel module, or start the container with --device /dev/fuse)", ErrNoDevice)
+		case errors.Is(err, os.ErrPermission) && os.Geteuid() != 0:
+			// An unprivileged user may still mount through fusermount,
+			// which opens the device itself.
+			if _, lerr := fusermount(); lerr == nil {
+				return nil
+			}
+			return fmt.Errorf("%w: %v", ErrNoPermission, err)
+		default:
+			return fmt.Errorf("%w: %v", ErrNoDevice, err)
+		}
+	}
+	f.Close()
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	if _, err := fusermount(); err != nil {
+		return fmt.Errorf("%w (install fuse3, or run as root)", ErrNoPermission)
+	}
+	return nil
+}
+
+func fusermount() (string, error) {
+	for _, n := range []string{"fusermount3", "fusermount"} {
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+// checkMountPoint refuses a mount point that is missing, not a directory,
+// not empty or already mounted on, with an error that names it.
+func checkMountPoint(mp string) (string, error) {
+	if mp == "" {
+		return "", errors.New("fuse: no mount point given")
+	}
+	abs, err := filepath.Abs(mp)
+	if err != nil {
+		return "", fmt.Errorf("fuse: mount point %q: %w", mp, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(abs, &st); err != nil {
+		if err == syscall.ENOTCONN {
+			return "", fmt.Errorf("%w: %s is a dead FUSE mount (transport endpoint is not connected); unmount it with umount %s", ErrMountPointBusy, abs, abs)
+		}
+		return "", fmt.Errorf("fuse: mount point %s: %w", abs, err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return "", fmt.Errorf("fuse: mount point %s is not a directory", abs)
+	}
+	mounted, err := isMountPoint(abs, &st)
+	if err != nil {
+		return "", fmt.Errorf("fuse: mount point %s: %w", abs, err)
+	}
+	if mounted {
+		return "", fmt.Errorf("%w: %s (unmount it first)", ErrMountPointBusy, abs)
+	}
+	d, err := os.Open(abs)
+	if err != nil {
+		return "", fmt.Errorf("fuse: mount point %s: %w", abs, err)
+	}
+	names, err := d.Readdirnames(1)
+	d.Close()
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("fuse: mount point %s: %w", abs, err)
+	}
+	if len(names) > 0 {
+		return "", fmt.Errorf("%w: %s holds %q and more that the mount would hide; use an empty directory", ErrMountPointNotEmpty, abs, names[0])
+	}
+	return abs, nil
+}
+
+// isMountPoint reports whether dir (absolute, with stat st) has something
+// mounted on it: a device change from its parent, or an entry in
+// /proc/self/mountinfo (which also catches bind mounts of the same file
+// system).
+func isMountPoint(dir string, st *syscall.Stat_t) (bool, error) {
+	if dir == "/" {
+		return true, nil
+	}
+	var pst syscall.Stat_t
+	if err := syscall.Stat(filepath.Dir(dir), &pst); err == nil && pst.Dev != st.Dev {
+		return true, nil
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, nil // no procfs: the device check is all we have
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options ...
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) the kernel
+// writes in mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			v := 0
+			ok := true
+			for _, c := range s[i+1 : i+4] {
+				if c < '0' || c > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + int(c-'0')
+			}
+			if ok {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,66 @@
+// Package fuse mounts an xlator graph in the kernel through FUSE: the role
+// of GlusterFS's fuse-bridge. It implements go-fuse's raw protocol
+// interface (fuse.RawFileSystem) directly, not go-fuse's node API, because
+// the graph already has the inode table a node API would duplicate
+// (xlator.Table, with GFIDs, dentries and lookup counts).
+//
+// Node ids. FUSE names files by 64-bit node ids. Node id 1 is the table's
+// root; every other id is handed out, from a counter that never reuses a
+// value, the first time an entry reply (LOOKUP, CREATE, MKDIR, MKNOD,
+// SYMLINK, LINK, a READDIRPLUS entry) names an inode the kernel does not
+// know. A mutex-guarded map takes the id back to the *xlator.Inode; an id
+// from the kernel that is not in the map is answered with ESTALE, never
+// trusted. Every entry reply links the inode in the table (Table.Link) and
+// adds one kernel lookup (Table.AddLookup); FORGET and BATCH_FORGET
+// subtract them (Table.ForgetLookup), and the id is dropped when its count
+// reaches zero. Hard links resolve to one inode and so to one node id.
+// st_ino is the brick's inode number (Iatt.Ino, the node id only if the
+// brick gives none), so it is stable across lookups, forgets and links.
+//
+// Requests. Every FUSE request becomes one xlator.Call carrying the
+// caller's uid, gid and pid from the request header and the request's
+// unique id, and runs synchronously on the goroutine go-fuse gave it.
+// Names are checked before a fop is wound: "", ".", "..", and names with
+// '/' give EINVAL, names over 255 bytes ENAMETOOLONG. A fop error that is
+// (or wraps) a syscall.Errno goes back to the kernel as that errno; any
+// other error becomes EIO and is logged. Supplementary groups are not
+// collected (reading /proc/PID/status per request is not cheap); with
+// default_permissions the kernel checks permissions itself.
+//
+// Umask. CREATE, MKDIR and MKNOD carry the caller's umask, and the kernel
+// has already applied it to the mode (the bridge does not ask for
+// FUSE_DONT_MASK); the bridge passes both down unchanged and applies no
+// umask of its own. The daemon's own umask does not matter to the bridge;
+// the CLI sets it to 0 so that the bottom of the stack applies only the
+// fop's umask and a mode of 0000 stays 0000.
+//
+// Data. A WRITE's data lives in go-fuse's request buffer, which is reused
+// once the handler returns, so the bridge copies it once into pooled
+// iobufs and lends that iobref to Writev. A READ returns a fuse.ReadResult
+// over the iobref Readv returned: it hands go-fuse the iobref's segments
+// (the vectored interface), so the reply goes to the kernel with writev(2)
+// and no copy, and it drops the iobref when go-fuse calls Done after the
+// reply is sent. Read results are pooled.
+//
+// Caching. Attributes and entries carry Config's timeouts. OPEN replies
+// FOPEN_KEEP_CACHE when the file's mtime and size are what they were at
+// the previous open through this mount and no write, truncate or fallocate
+// went through this mount since, so a file read again is served from the
+// page cache (GlusterFS's fopen-keep-cache). The kernel writes through to
+// the bridge (no writeback cache), so its page cache stays coherent with
+// this mount's own writes; changes made by other clients show up through
+// mtime (the kernel's auto_inval_data) and the next open.
+//
+// security.capability. The kernel asks for it before every write, to
+// decide whether to drop file capabilities (the benchmarks count one
+// GETXATTR per WRITE). The bridge answers it ENODATA without winding, as
+// go-fuse's IgnoreSecurityLabels would: the kernel round trip remains, but
+// not a walk of the graph, which on posix is a getxattr(2) and through a
+// plugin a network round trip. Over the mem bottom the difference is
+// within the noise. The price: file capabilities (setcap) do not work on
+// an xstack mount; setting them is still passed down.
+//
+// The namespace trusted.xstack. is internal to the stack (GFIDs and other
+// translator metadata): GETXATTR on it gives ENODATA, SETXATTR and
+// REMOVEXATTR give EPERM, and LISTXATTR leaves it out.
+package fuse

@@ -1,0 +1,141 @@
+package fuse
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"go.uber.org/zap"
+
+	"github.com/xstack/xstack/xlator"
+)
+
+// maxBackground is how many asynchronous requests (readahead, async
+// reads) the kernel keeps in flight: enough to keep a few goroutines per
+// core busy, as GlusterFS's background-qlen default (64) does.
+const maxBackground = 64
+
+// Server is a mounted graph. Its methods are safe for concurrent use.
+type Server struct {
+	b   *bridge
+	srv *fuse.Server
+	mp  string
+	log *zap.Logger
+
+	done chan struct{} // closed when Serve has returned and cleaned up
+
+	mu sync.Mutex // serialises Unmount
+}
+
+// Mount checks the mount point, mounts g's top there and serves FUSE
+// requests on their own goroutines until Unmount (or an external
+// umount). It returns once the kernel has answered the first request, so
+// the mount is usable. The graph must be started and outlive the mount.
+//
+// The mount point must exist, be a directory, be empty
+// (ErrMountPointNotEmpty) and not be a mount point already
+// (ErrMountPointBusy). Root mounts with mount(2) directly; anyone else
+// through fusermount.
+func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
+	if g == nil {
+		return nil, errors.New("fuse: Mount needs a graph")
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	if log == nil {
+		log = g.Env().Logger
+	}
+	log = log.Named("fuse")
+	mp, err := checkMountPoint(cfg.MountPoint)
+	if err != nil {
+		return nil, err
+	}
+	b := newBridge(g, cfg, log)
+	opts := &fuse.MountOptions{
+		MaxWrite:      cfg.MaxWrite,
+		MaxBackground: maxBackground,
+		AllowOther:    cfg.AllowOther,
+		FsName:        cfg.FSName,
+		Name:          "xstack",
+		Debug:         cfg.Debug,
+		Logger:        zap.NewStdLog(log),
+		PanicHandler: func(v any) fuse.Status {
+			log.Error("panic serving a FUSE request; replying EIO", zap.Any("panic", v), zap.Stack("stack"))
+			return fuse.EIO
+		},
+	}
+	// Root mounts and unmounts with mount(2) and umount(2) alone, so that
+	// an unmount refused as busy says EBUSY; anyone else goes through
+	// fusermount.
+	if os.Geteuid() == 0 {
+		opts.DirectMountStrict = true
+	} else {
+		opts.DirectMount = true
+	}
+	if cfg.DefaultPermissions {
+		opts.Options = append(opts.Options, "default_permissions")
+	}
+	srv, err := fuse.NewServer(b, mp, opts)
+	if err != nil {
+		if aerr := Available(); aerr != nil {
+			return nil, fmt.Errorf("fuse: mount %s: %w (%v)", mp, aerr, err)
+		}
+		return nil, fmt.Errorf("fuse: mount %s: %w", mp, err)
+	}
+	s := &Server{b: b, srv: srv, mp: mp, log: log, done: make(chan struct{})}
+	go func() {
+		srv.Serve() // returns after the bridge's OnUnmount released what the kernel held
+		close(s.done)
+	}()
+	if err := srv.WaitMount(); err != nil {
+		_ = s.Unmount()
+		return nil, fmt.Errorf("fuse: mount %s: the kernel did not answer: %w", mp, err)
+	}
+	log.Info("mounted", zap.String("mountpoint", mp), zap.Int("max_write", cfg.MaxWrite),
+		zap.Bool("default_permissions", cfg.DefaultPermissions), zap.Bool("allow_other", cfg.AllowOther))
+	return s, nil
+}
+
+// MountPoint returns the absolute path of the mount.
+func (s *Server) MountPoint() string { return s.mp }
+
+// Unmount unmounts and waits until every request has been answered and
+// the bridge has released what the kernel still held (open files,
+// lookups), so the graph's fd and inode counts return to where they were
+// before the mount. It fails (EBUSY) while a process uses the mount (an
+// open file, a working directory) and may then be retried. Once the file
+// system is unmounted, by this or by an external umount, it returns nil.
+func (s *Server) Unmount() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
+	if err := s.srv.Unmount(); err != nil {
+		select {
+		case <-s.done: // unmounted from outside meanwhile
+			return nil
+		default:
+		}
+		return fmt.Errorf("fuse: unmount %s: %w", s.mp, err)
+	}
+	<-s.done
+	s.log.Info("unmounted", zap.String("mountpoint", s.mp))
+	return nil
+}
+
+// Wait blocks until the file system is unmounted, by Unmount or by an
+// external umount, and the bridge has cleaned up.
+func (s *Server) Wait() { <-s.done }
+
+// Stats returns a snapshot of the mount's request statistics.
+func (s *Server) Stats() Stats {
+	st := s.b.stats.snapshot()
+	st.Nodes = s.b.nodes.count()
+	st.Handles = s.b.handles.count()
+	return st
+}

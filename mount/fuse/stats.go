@@ -1,0 +1,145 @@
+package fuse
+
+import "sync/atomic"
+
+// op is a FUSE operation the bridge serves, for its statistics.
+type op uint8
+
+const (
+	opLookup op = iota
+	opForget
+	opGetattr
+	opSetattr
+	opReadlink
+	opSymlink
+	opMknod
+	opMkdir
+	opUnlink
+	opRmdir
+	opRename
+	opLink
+	opOpen
+	opRead
+	opWrite
+	opStatfs
+	opRelease
+	opFsync
+	opSetxattr
+	opGetxattr
+	opListxattr
+	opRemovexattr
+	opFlush
+	opOpendir
+	opReaddir
+	opReleasedir
+	opFsyncdir
+	opAccess
+	opCreate
+	opFallocate
+	opReaddirplus
+	numOps
+)
+
+var opNames = [numOps]string{
+	"LOOKUP", "FORGET", "GETATTR", "SETATTR", "READLINK", "SYMLINK", "MKNOD",
+	"MKDIR", "UNLINK", "RMDIR", "RENAME", "LINK", "OPEN", "READ", "WRITE",
+	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
+	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
+	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS",
+}
+
+func (o op) String() string {
+	if o < numOps {
+		return opNames[o]
+	}
+	return "UNKNOWN"
+}
+
+// counters are the bridge's statistics: unexported atomics, read through
+// Stats.
+type counters struct {
+	ops          [numOps]opCounter
+	bytesRead    atomic.Uint64
+	bytesWritten atomic.Uint64
+	shortcuts    atomic.Uint64
+}
+
+type opCounter struct {
+	count  atomic.Uint64
+	errors atomic.Uint64
+}
+
+// Stats is a snapshot of a mount's request statistics, for the statedump.
+// Counters only grow; Sub gives the change over an interval. Nodes and
+// Handles are gauges.
+type Stats struct {
+	// Ops lists every FUSE operation the bridge serves, in a fixed order,
+	// with how many requests arrived and how many were answered with an
+	// error (ENOENT from LOOKUP included).
+	Ops []OpStats `json:"ops"`
+	// Requests and Errors are the sums over Ops.
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+	// BytesRead and BytesWritten count data returned by READ and accepted
+	// by WRITE.
+	BytesRead    uint64 `json:"bytes_read"`
+	BytesWritten uint64 `json:"bytes_written"`
+	// XattrShortcuts counts GETXATTR requests answered at the bridge
+	// without winding (security.capability, the internal namespace).
+	XattrShortcuts uint64 `json:"xattr_shortcuts"`
+	// Nodes is how many node ids the kernel holds, the root included.
+	Nodes int `json:"nodes"`
+	// Handles is how many files and directories are open.
+	Handles int `json:"open_handles"`
+}
+
+// OpStats counts one FUSE operation.
+type OpStats struct {
+	Op     string `json:"op"`
+	Count  uint64 `json:"count"`
+	Errors uint64 `json:"errors"`
+}
+
+// Count returns the requests of the operation named name ("READ"), or 0.
+func (s Stats) Count(name string) uint64 {
+	for _, o := range s.Ops {
+		if o.Op == name {
+			return o.Count
+		}
+	}
+	return 0
+}
+
+// Sub returns the change from prev to s: counters become differences,
+// gauges stay s's. prev must come from the same mount.
+func (s Stats) Sub(prev Stats) Stats {
+	d := s
+	d.Ops = make([]OpStats, len(s.Ops))
+	for i, o := range s.Ops {
+		d.Ops[i] = o
+		if i < len(prev.Ops) {
+			d.Ops[i].Count -= prev.Ops[i].Count
+			d.Ops[i].Errors -= prev.Ops[i].Errors
+		}
+	}
+	d.Requests -= prev.Requests
+	d.Errors -= prev.Errors
+	d.BytesRead -= prev.BytesRead
+	d.BytesWritten -= prev.BytesWritten
+	d.XattrShortcuts -= prev.XattrShortcuts
+	return d
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{Ops: make([]OpStats, numOps)}
+	for i := range c.ops {
+		o := OpStats{Op: op(i).String(), Count: c.ops[i].count.Load(), Errors: c.ops[i].errors.Load()}
+		s.Ops[i] = o
+		s.Requests += o.Count
+		s.Errors += o.Errors
+	}
+	s.BytesRead = c.bytesRead.Load()
+	s.BytesWritten = c.bytesWritten.Load()
+	s.XattrShortcuts = c.shortcuts.Load()
+	return s
+}
