@@ -65,6 +65,11 @@ func (b *bridge) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.A
 		c := b.begin(opGetattr, xlator.FopFstat, &in.InHeader)
 		ia, err = b.top.Fstat(c, hd.fd)
 		c.Done()
+	} else if fd := n.openFD(); fd != nil {
+		c := b.begin(opGetattr, xlator.FopFstat, &in.InHeader)
+		ia, err = b.top.Fstat(c, fd)
+		c.Done()
+		fd.Unref()
 	} else {
 		c := b.begin(opGetattr, xlator.FopStat, &in.InHeader)
 		ia, err = b.top.Stat(c, &xlator.Loc{Inode: n.in})

@@ -41,6 +41,7 @@ func (t *handleTable) add(h *handle) uint64 {
 	t.next++
 	t.byFh[fh] = h
 	t.mu.Unlock()
+	h.node.addHandle(h)
 	return fh
 }
 
@@ -58,6 +59,9 @@ func (t *handleTable) remove(fh uint64) *handle {
 	h := t.byFh[fh]
 	delete(t.byFh, fh)
 	t.mu.Unlock()
+	if h != nil {
+		h.node.dropHandle(h)
+	}
 	return h
 }
 
@@ -70,6 +74,9 @@ func (t *handleTable) removeAll() []*handle {
 		delete(t.byFh, fh)
 	}
 	t.mu.Unlock()
+	for _, h := range hs {
+		h.node.dropHandle(h)
+	}
 	return hs
 }
 

@@ -24,7 +24,8 @@ type node struct {
 	dirty atomic.Bool
 
 	openMu    sync.Mutex
-	openKnown bool // openMtime and openSize hold the previous open's view
+	handles   []*handle // open file handles of this node, guarded by openMu
+	openKnown bool      // openMtime and openSize hold the previous open's view
 	openMtime xlator.Timespec
 	openSize  int64
 }
@@ -144,4 +145,42 @@ func (t *nodeTable) count() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return len(t.byID)
+}
+
+// addHandle and dropHandle track the node's open handles so that a GETATTR
+// without a file handle can still be answered from an open file (as
+// GlusterFS's fuse-bridge does): after an unlink the name is gone but
+// fstat(2) on an open descriptor must keep working.
+func (n *node) addHandle(h *handle) {
+	if n == nil || h.fd.IsDir() {
+		return
+	}
+	n.openMu.Lock()
+	n.handles = append(n.handles, h)
+	n.openMu.Unlock()
+}
+
+func (n *node) dropHandle(h *handle) {
+	if n == nil {
+		return
+	}
+	n.openMu.Lock()
+	for i, x := range n.handles {
+		if x == h {
+			n.handles = append(n.handles[:i], n.handles[i+1:]...)
+			break
+		}
+	}
+	n.openMu.Unlock()
+}
+
+// openFD returns an fd of an open handle of the node with a reference the
+// caller drops, or nil.
+func (n *node) openFD() *xlator.FD {
+	n.openMu.Lock()
+	defer n.openMu.Unlock()
+	if len(n.handles) == 0 {
+		return nil
+	}
+	return n.handles[0].fd.Ref()
 }

@@ -1,0 +1,302 @@
+package posix
+
+import (
+	"math/bits"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xstack/xstack/runtime/iobuf"
+	"github.com/xstack/xstack/xlator"
+)
+
+// dataPath moves file data between iobufs and the brick. It exists so the
+// data fops can run over runtime/bio (bios over iobuf pages submitted to a
+// device) instead of plain system calls without touching the fops.
+type dataPath interface {
+	// name identifies the path in the statedump.
+	name() string
+	// read fills the first size bytes of buf from off as far as the file
+	// goes: fewer bytes than size means end of file.
+	read(fc *fileCtx, buf *iobuf.Iobuf, size int, off int64) (int, error)
+	// write writes all of data at off (at the end with O_APPEND) and
+	// returns the bytes written; a short count comes with an error.
+	write(fc *fileCtx, data *iobuf.Iobref, off int64) (int, error)
+	// close releases what the path holds (Fini).
+	close()
+}
+
+// iovMax is IOV_MAX on Linux: the most iovecs one pwritev takes.
+const iovMax = 1024
+
+// dioAlign is the alignment O_DIRECT needs of offsets, lengths and buffer
+// addresses; 512 bytes is the logical block size of nearly every device.
+const dioAlign = 512
+
+// iovScratch is the per-call iovec array of a write, pooled (the "iovec"
+// pool) so that a steady stream of writes allocates nothing.
+type iovScratch struct {
+	iov []unix.Iovec
+}
+
+// directPath is the data path over pread(2) and pwritev(2).
+type directPath struct{ p *Posix }
+
+func (directPath) name() string { return "direct" }
+
+func (directPath) close() {}
+
+func aligned(b []byte, off int64) bool {
+	return off%dioAlign == 0 && len(b)%dioAlign == 0 &&
+		(len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%dioAlign == 0)
+}
+
+func (d directPath) read(fc *fileCtx, buf *iobuf.Iobuf, size int, off int64) (int, error) {
+	return preadFull(fc, buf.Bytes()[:size], off)
+}
+
+// preadFull reads b at off until it is full or the file ends, through the
+// buffered fd when b or off is not aligned for O_DIRECT.
+func preadFull(fc *fileCtx, b []byte, off int64) (int, error) {
+	fd := fc.fd
+	if fc.direct && !aligned(b, off) {
+		var err error
+		if fd, err = fc.buffered(); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pread(fd, b[n:], off+int64(n))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if fd == fc.fd && fc.direct && n < len(b) {
+			// A short O_DIRECT read ends at EOF, or left the rest unaligned.
+			if !aligned(b[n:], off+int64(n)) {
+				var err error
+				if fd, err = fc.buffered(); err != nil {
+					return n, err
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
+func (d directPath) write(fc *fileCtx, data *iobuf.Iobref, off int64) (int, error) {
+	return pwritevAll(d.p, fc, data, off)
+}
+
+// pwritevAll writes all of data at off with pwritev straight from its
+// segments, continuing short writes, through the buffered fd when the
+// request is not aligned for O_DIRECT.
+func pwritevAll(p *Posix, fc *fileCtx, data *iobuf.Iobref, off int64) (int, error) {
+	s := p.iovPool.Get()
+	iov := s.iov[:0]
+	ok := off%dioAlign == 0
+	for i := 0; i < data.Len(); i++ {
+		seg := data.Seg(i)
+		if len(seg) == 0 {
+			continue
+		}
+		ok = ok && aligned(seg, 0)
+		iov = append(iov, unix.Iovec{Base: &seg[0], Len: uint64(len(seg))})
+	}
+	fd := fc.fd
+	var err error
+	if fc.direct && !ok {
+		fd, err = fc.buffered()
+	}
+	total := 0
+	rest := iov
+	for err == nil && len(rest) > 0 {
+		batch := rest[:min(len(rest), iovMax)]
+		var n int
+		n, err = pwritev(fd, batch, off+int64(total))
+		if err == syscall.EINTR {
+			err = nil
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if n == 0 {
+			err = syscall.EIO
+			break
+		}
+		total += n
+		for n > 0 {
+			if uint64(n) >= rest[0].Len {
+				n -= int(rest[0].Len)
+				rest = rest[1:]
+				continue
+			}
+			rest[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(rest[0].Base), n))
+			rest[0].Len -= uint64(n)
+			n = 0
+		}
+		if fc.direct && fd == fc.fd && len(rest) > 0 &&
+			(rest[0].Len%dioAlign != 0 || uintptr(unsafe.Pointer(rest[0].Base))%dioAlign != 0 || (off+int64(total))%dioAlign != 0) {
+			fd, err = fc.buffered()
+		}
+	}
+	clear(iov) // no pointers into iobufs stay behind in the pool
+	s.iov = iov[:0]
+	_ = p.iovPool.Put(s)
+	return total, err
+}
+
+// pwritev is pwritev(2) over a prepared iovec array: unix.Pwritev builds
+// its own array from [][]byte on every call, which allocates.
+func pwritev(fd int, iov []unix.Iovec, off int64) (int, error) {
+	lo, hi := uintptr(off), uintptr(uint64(off)>>(bits.UintSize-1)>>1)
+	n, _, e := unix.Syscall6(unix.SYS_PWRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)), lo, hi, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// Readv reads up to size bytes at off into an iobuf from the graph's pool
+// and returns an iobref over the bytes read, holding one reference for the
+// caller; at or after end of file the iobref is empty.
+func (p *Posix) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
+	fc, err := p.file(fd)
+	if err != nil {
+		return nil, err
+	}
+	if off < 0 || size < 0 {
+		return nil, syscall.EINVAL
+	}
+	pool := p.Iobufs()
+	if size == 0 {
+		return pool.NewIobref(), nil
+	}
+	b := pool.Get(size)
+	n, err := p.data.read(fc, b, size, off)
+	if err != nil {
+		b.Unref()
+		return nil, err
+	}
+	ref := pool.NewIobref()
+	if n > 0 {
+		ref.AddRange(b, 0, n)
+	}
+	b.Unref()
+	return ref, nil
+}
+
+// Writev writes data at off (appending with O_APPEND) without copying it:
+// the iobref's segments are the iovecs of pwritev. Short writes are
+// continued. With a reserve, a write that would leave less free space than
+// the reserve fails with ENOSPC.
+func (p *Posix) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
+	fc, err := p.file(fd)
+	if err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	size := int64(data.Size())
+	if size == 0 {
+		return 0, nil
+	}
+	if err := p.space.check(size); err != nil {
+		return 0, err
+	}
+	n, err := p.data.write(fc, data, off)
+	p.space.wrote(int64(n))
+	return n, err
+}
+
+// Fallocate is fallocate(2) with the same mode bits: the result is what
+// Linux does on the brick's file system. Allocating modes honour the
+// reserve.
+func (p *Posix) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, length int64) error {
+	fc, err := p.file(fd)
+	if err != nil {
+		return err
+	}
+	if mode&xlator.FallocPunchHole == 0 {
+		if err := p.space.check(length); err != nil {
+			return err
+		}
+	}
+	return fallocate(fc.fd, mode, off, length)
+}
+
+func fallocate(fd int, mode uint32, off, length int64) error {
+	for {
+		err := unix.Fallocate(fd, mode, off, length)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}
+
+// Discard deallocates [off, off+length) (punch hole, keep size): the range
+// then reads as zeroes and the size does not change.
+func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error {
+	fc, err := p.file(fd)
+	if err != nil {
+		return err
+	}
+	return fallocate(fc.fd, xlator.FallocPunchHole|xlator.FallocKeepSize, off, length)
+}
+
+// Zerofill makes [off, off+length) read as zeroes, extending the file if
+// the range ends past it: fallocate's zero-range, or written zeroes where
+// the file system lacks it.
+func (p *Posix) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error {
+	fc, err := p.file(fd)
+	if err != nil {
+		return err
+	}
+	if off < 0 || length <= 0 {
+		return syscall.EINVAL
+	}
+	if err := p.space.check(length); err != nil {
+		return err
+	}
+	err = fallocate(fc.fd, xlator.FallocZeroRange, off, length)
+	if err != syscall.EOPNOTSUPP {
+		return err
+	}
+	return p.writeZeroes(fc, off, length)
+}
+
+// writeZeroes writes zeroes over a range in chunks of one pooled iobuf.
+func (p *Posix) writeZeroes(fc *fileCtx, off, length int64) error {
+	pool := p.Iobufs()
+	chunk := int(min(length, 1<<20))
+	b := pool.Get(chunk)
+	defer b.Unref()
+	clear(b.Bytes()[:chunk])
+	fd, err := fc.buffered()
+	if err != nil {
+		return err
+	}
+	for length > 0 {
+		n := int(min(length, int64(chunk)))
+		m, err := unix.Pwrite(fd, b.Bytes()[:n], off)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		off += int64(m)
+		length -= int64(m)
+	}
+	return nil
+}

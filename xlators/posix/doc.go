@@ -1,0 +1,90 @@
+// Package posix is the bottom translator of a stack: it stores the
+// volume's files in a brick directory on a local file system, as
+// GlusterFS's storage/posix does.
+//
+// # Staying inside the brick
+//
+// Nothing is ever resolved by a full path. The brick root is opened
+// O_PATH|O_DIRECTORY at Init, and every directory inode keeps such a handle
+// in its context slot, opened with openat2 beneath its parent's handle
+// (RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, O_NOFOLLOW).
+// Entries are then reached with *at system calls relative to the parent's
+// handle and a single-component name, checked first ("", ".", "..", '/'
+// and NUL give EINVAL, names over NAME_MAX ENAMETOOLONG). So the depth of
+// the tree and the length of its paths are limited only as on the brick's
+// own file system, no symlink inside the brick is followed (a symlink
+// where a directory was expected gives ELOOP or ENOTDIR), and a directory
+// renamed away under a fop is still the one the handle holds. A handle lost
+// with its inode's context is re-resolved from the inode table's dentries,
+// parent by parent, and must carry the inode's gfid (ESTALE otherwise).
+// Opening a symlink gives ELOOP: the front ends resolve symlinks in the
+// kernel and never ask posix to open one. Readlink returns a target
+// unchanged; what it points to is the client's business.
+//
+// # Identity
+//
+// Each file has a gfid in the xattr trusted.xstack.gfid (user.xstack.gfid
+// when the process is not root, detected at Init), set when posix creates
+// the file and assigned at lookup to files created in the brick behind its
+// back. It lives on the inode, so rename and hard links keep it. The brick
+// root carries xlator.RootGFID. An unprivileged process cannot set user.*
+// xattrs on symlinks; there a symlink's gfid is derived from (st_dev,
+// st_ino), stable but reused with the inode number. Clients can neither
+// read, list, set nor remove the gfid xattrs; every other xattr (other
+// trusted.xstack.* keys included, which translators above use) passes.
+// Xattrs are reached through the /proc/self/fd path of an O_PATH fd on the
+// file, which acts on the inode itself, symlinks included.
+//
+// # Credentials and modes
+//
+// New files get the caller's uid and gid (the parent's gid under a
+// set-group-ID directory, and directories inherit the bit, as Linux does)
+// and exactly mode &^ umask from the fop: the process umask is undone with
+// a chmod, so a mode of 0000 stays 0000. Access checks the caller's
+// credentials against the mode bits, not the daemon's.
+//
+// # Data
+//
+// Data fops go through a small dataPath interface, chosen by the data-path
+// option. "direct" (the default) reads with pread(2) into an iobuf from the
+// graph's pool (the reply iobref holds that iobuf) and writes with
+// pwritev(2) straight from the segments of the caller's iobref, through a
+// pooled iovec array: no copy, no allocation per write. "bio" submits one
+// runtime/bio bio per read or write to a bio.Device made for each open
+// file (same zero-copy pages, plus device statistics), at the cost of a
+// hand-off to the device's worker goroutines per IO, which shows on small
+// random reads; fsync, fallocate, discard and zerofill are system calls on
+// both paths (bio has no full fsync nor generic fallocate op). With
+// o-direct, files are opened O_DIRECT; a request whose offset, length or
+// buffer is not aligned to 512 bytes goes through a second, buffered fd on
+// the same file, opened on first need (the kernel keeps the page cache coherent with direct I/O on
+// the same inode). Short writes are continued; O_APPEND is honoured by the
+// kernel (pwritev appends on an O_APPEND fd). fallocate, discard (punch
+// hole, keep size) and zerofill (zero range, extending the file) are the
+// Linux calls themselves, so their results are what Linux gives on the
+// brick's file system; zerofill writes zeroes where zero-range is not
+// supported.
+//
+// # Space and health
+//
+// The reserve option keeps free space back, as GlusterFS's storage.reserve:
+// writes, creates and allocations that would leave less fail with ENOSPC.
+// Free space comes from a statfs at most once a second, minus the bytes
+// written since. Statfs reports the file system with the reserve taken out
+// of the free blocks. The fsync option can turn fsync into fdatasync, or
+// off for benchmarks (acknowledged data may then be lost in a crash).
+//
+// A health check (health-check-interval, 0 disables it) stats the brick
+// and writes a file in the brick's private directory .xstack at its root,
+// which is hidden from listings and lookups and cannot be created by
+// clients. On failure the translator sends child-down to its parents and
+// fails every fop with EIO; on recovery it sends child-up. At parent-up it
+// reports child-up only if the brick passes the same check.
+//
+// # Pools
+//
+// Per-open-file contexts ("fd-ctx"), per-open-directory contexts with their
+// listing snapshot ("dir-ctx", see dirCtx for the readdir cookies) and the
+// iovec arrays of writes ("iovec") come from the translator's own named
+// mem-pools, so a statedump shows the brick's share of the workload.
+package posix

@@ -1,0 +1,257 @@
+package posix
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/xstack/xstack/runtime/mempool"
+	"github.com/xstack/xstack/xlator"
+)
+
+// internalDir is the brick's private directory at its root: it holds the
+// health-check file and is hidden from listings and lookups.
+const internalDir = ".xstack"
+
+// healthFile is the file the health check writes inside internalDir.
+const healthFile = "health"
+
+// fsyncMode is the value of the fsync option.
+type fsyncMode int
+
+const (
+	fsyncNormal fsyncMode = iota
+	fsyncData
+	fsyncNone
+)
+
+// Posix is the bottom translator: it stores the volume's files in a brick
+// directory. See the package documentation for the model.
+//
+// Every fop is safe for concurrent use.
+type Posix struct {
+	xlator.Base
+
+	dir        string
+	odirect    bool
+	reserve    int64
+	fsync      fsyncMode
+	interval   time.Duration
+	gfidKey    string // trusted.xstack.gfid, or user.xstack.gfid when not root
+	privileged bool   // running as root: chown, trusted.* xattrs
+	umask      uint32 // the process umask, read at Init
+
+	root *handle // the brick root, O_PATH|O_DIRECTORY
+
+	space space
+	data  dataPath
+
+	fdPool  *mempool.Pool[fileCtx]
+	dirPool *mempool.Pool[dirCtx]
+	iovPool *mempool.Pool[iovScratch]
+
+	openFiles atomic.Int64
+	openDirs  atomic.Int64
+
+	handlesMu sync.Mutex
+	handles   map[*handle]struct{} // directory handles held in inode contexts
+
+	health health
+}
+
+var _ xlator.Xlator = (*Posix)(nil)
+
+// Init opens the brick directory and prepares the translator from its
+// options. It fails when the directory is missing (and create-directory is
+// off), is not a directory, or cannot hold extended attributes.
+func (p *Posix) Init(ic *xlator.InitContext) error {
+	o := ic.Options
+	p.dir = o.String("directory")
+	if p.dir == "" {
+		return fmt.Errorf("option directory is required: set it to the brick directory")
+	}
+	p.odirect = o.Bool("o-direct")
+	p.reserve = o.Size("reserve")
+	switch o.String("fsync") {
+	case "data":
+		p.fsync = fsyncData
+	case "none":
+		p.fsync = fsyncNone
+		p.Logger().Warn("fsync = none: fsync is ignored; data acknowledged as durable may be lost in a crash")
+	default:
+		p.fsync = fsyncNormal
+	}
+	p.interval = 30 * time.Second
+	if o.Has("health-check-interval") {
+		p.interval = o.Duration("health-check-interval")
+	}
+	p.privileged = os.Geteuid() == 0
+	p.gfidKey = gfidKeyTrusted
+	if !p.privileged {
+		p.gfidKey = gfidKeyUser
+	}
+	old := unix.Umask(0)
+	unix.Umask(old)
+	p.umask = uint32(old)
+
+	createDir := true
+	if o.Has("create-directory") {
+		createDir = o.Bool("create-directory")
+	}
+	if createDir {
+		if err := os.MkdirAll(p.dir, 0o755); err != nil {
+			return fmt.Errorf("create brick directory %s: %w", p.dir, err)
+		}
+	}
+	fd, err := unix.Open(p.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open brick directory %s: %w (create it, or set create-directory = true)", p.dir, err)
+	}
+	p.root = newHandle(fd)
+	p.handles = map[*handle]struct{}{}
+	if err := p.initRootGfid(); err != nil {
+		p.root.release()
+		return fmt.Errorf("brick directory %s: %w", p.dir, err)
+	}
+
+	env := p.Env()
+	p.fdPool = mempool.New[fileCtx](env.Pools, p.Name(), "fd-ctx", 256)
+	p.dirPool = mempool.New[dirCtx](env.Pools, p.Name(), "dir-ctx", 64)
+	p.iovPool = mempool.New[iovScratch](env.Pools, p.Name(), "iovec", 64)
+	p.space.init(p.root.fd, p.reserve)
+	p.data = directPath{p: p}
+	if o.String("data-path") == "bio" {
+		bp, err := newBioPath(p)
+		if err != nil {
+			p.root.release()
+			return fmt.Errorf("data-path = bio: %w", err)
+		}
+		p.data = bp
+	}
+	p.health.init(p)
+	p.Logger().Info("brick ready", zap.String("directory", p.dir), zap.Bool("o-direct", p.odirect),
+		zap.Int64("reserve", p.reserve), zap.String("gfid-xattr", p.gfidKey))
+	return nil
+}
+
+// initRootGfid stamps the brick root with RootGFID, or checks it.
+func (p *Posix) initRootGfid() error {
+	g, err := p.readGfid(p.root.fd)
+	if err == nil {
+		if g != xlator.RootGFID {
+			return fmt.Errorf("root carries gfid %s in %s, not the root gfid: is it a directory of another brick?", g, p.gfidKey)
+		}
+		return nil
+	}
+	if err != syscall.ENODATA {
+		return fmt.Errorf("read %s: %w (the brick's file system must support extended attributes)", p.gfidKey, err)
+	}
+	if err := p.writeGfid(p.root.fd, xlator.RootGFID, 0); err != nil {
+		return fmt.Errorf("set %s: %w (the brick's file system must support extended attributes)", p.gfidKey, err)
+	}
+	return nil
+}
+
+// Fini stops the health check, closes the brick and every directory handle
+// still cached, and destroys the translator's pools.
+func (p *Posix) Fini() {
+	p.health.stop()
+	p.handlesMu.Lock()
+	for h := range p.handles {
+		h.closeNow()
+	}
+	p.handles = map[*handle]struct{}{}
+	p.handlesMu.Unlock()
+	if p.root != nil {
+		p.root.release()
+	}
+	if p.data != nil {
+		p.data.close()
+	}
+	if p.fdPool != nil {
+		p.fdPool.Destroy()
+		p.dirPool.Destroy()
+		p.iovPool.Destroy()
+	}
+}
+
+// Notify answers parent-up with child-up only when the brick is usable, and
+// starts the health check; other events behave as in Base.
+func (p *Posix) Notify(ev xlator.Event, from xlator.Xlator) {
+	switch ev {
+	case xlator.EventParentUp:
+		if err := p.checkBrick(); err != nil {
+			p.Logger().Error("brick is not usable; not reporting child-up", zap.Error(err))
+			p.health.reportDown(err)
+			p.health.start()
+			return
+		}
+		p.health.reportUp()
+		p.health.start()
+	case xlator.EventParentDown:
+		p.health.stop()
+		p.Base.Notify(ev, from)
+	default:
+		p.Base.Notify(ev, from)
+	}
+}
+
+// Dump returns the brick's state for the statedump.
+func (p *Posix) Dump() []xlator.KV {
+	p.handlesMu.Lock()
+	nh := len(p.handles)
+	p.handlesMu.Unlock()
+	free, _ := p.space.free()
+	kv := []xlator.KV{
+		{Key: "directory", Value: p.dir},
+		{Key: "o-direct", Value: p.odirect},
+		{Key: "reserve", Value: p.reserve},
+		{Key: "free-bytes", Value: free},
+		{Key: "fsync", Value: [...]string{"normal", "data", "none"}[p.fsync]},
+		{Key: "gfid-xattr", Value: p.gfidKey},
+		{Key: "open-fds", Value: p.openFiles.Load()},
+		{Key: "open-dir-fds", Value: p.openDirs.Load()},
+		{Key: "dir-handles", Value: nh},
+		{Key: "health", Value: p.health.state()},
+		{Key: "health-check-interval", Value: p.interval.String()},
+		{Key: "data-path", Value: p.data.name()},
+	}
+	if bp, ok := p.data.(*bioPath); ok {
+		kv = append(kv, xlator.KV{Key: "bio-set", Value: bp.set.Stats()})
+	}
+	return kv
+}
+
+// trackHandle records a directory handle cached in an inode context, so
+// Fini can close those whose inodes were never forgotten.
+func (p *Posix) trackHandle(h *handle, add bool) {
+	p.handlesMu.Lock()
+	if add {
+		p.handles[h] = struct{}{}
+	} else {
+		delete(p.handles, h)
+	}
+	p.handlesMu.Unlock()
+}
+
+// Forget closes the directory handle cached on the inode.
+func (p *Posix) Forget(in *xlator.Inode) {
+	if h, ok := in.DelCtx(p).(*handle); ok && h != nil {
+		p.trackHandle(h, false)
+		h.release()
+	}
+}
+
+// up returns EIO while the health check reports the brick as failed.
+func (p *Posix) up() error {
+	if p.health.down.Load() {
+		return syscall.EIO
+	}
+	return nil
+}

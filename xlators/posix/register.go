@@ -1,0 +1,37 @@
+package posix
+
+import "github.com/xstack/xstack/xlator"
+
+// TypeName is the name volfiles use for this translator: type = "posix".
+const TypeName = "posix"
+
+// Schema is the option schema of the posix translator.
+var Schema = xlator.Schema{
+	{Name: "directory", Kind: xlator.KindPath, Required: true,
+		Doc: "the brick: the directory that holds the volume's files"},
+	{Name: "o-direct", Kind: xlator.KindBool, Default: "false",
+		Doc: "open files O_DIRECT (bypassing the page cache); requests not aligned to 512 bytes go through a second, buffered fd"},
+	{Name: "create-directory", Kind: xlator.KindBool, Default: "true",
+		Doc: "create the brick directory at start if it is missing"},
+	{Name: "reserve", Kind: xlator.KindSize, Default: "0",
+		Doc: "free space kept back on the brick's file system: writes and creates that would eat into it fail with ENOSPC, and statfs reports the space without it (GlusterFS's storage.reserve)"},
+	{Name: "fsync", Kind: xlator.KindEnum, Default: "normal", Enum: []string{"normal", "data", "none"},
+		Doc: "what fsync does: normal = fsync, data = fdatasync, none = nothing (benchmarks only: data acknowledged as durable can be lost in a crash)"},
+	{Name: "data-path", Kind: xlator.KindEnum, Default: "direct", Enum: []string{"direct", "bio"},
+		Doc: "how reads and writes reach the disk: direct = pread/pwritev from the fop's goroutine; bio = bios submitted to a runtime/bio device per open file (device statistics, one hand-off to a worker goroutine per IO)"},
+	{Name: "health-check-interval", Kind: xlator.KindDuration, Default: "30s",
+		Doc: "how often to stat and write a hidden health file in the brick; on failure the brick reports child-down and fails fops with EIO until a check succeeds again; 0 disables the check"},
+}
+
+// Type is the registry entry of the posix translator.
+var Type = xlator.Type{
+	Name:        TypeName,
+	Doc:         "stores files in a brick directory on a local file system (the bottom of a stack)",
+	Options:     Schema,
+	MinChildren: 0,
+	MaxChildren: 0,
+	New:         func() xlator.Xlator { return &Posix{} },
+}
+
+// Register adds the posix type to r.
+func Register(r *xlator.Registry) { r.MustRegister(Type) }
