@@ -1,0 +1,7 @@
+//go:build !invariants
+
+package iobuf
+
+// invariants is false in normal builds: debug checks run only for pools
+// created with Config.Debug.
+const invariants = false
