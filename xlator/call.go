@@ -14,8 +14,8 @@ const MaxHops = 24
 // hop is one translator a call is inside. xl is the translator's index + 1
 // (0 = slot empty); since is when the call entered it (ticks).
 type hop struct {
-	xl    atomic.Int32
-	since atomic.Int64
+	xl    int32 // st32/ld32
+	since int64 // st64/ld64
 }
 
 // Call is the per-request context that travels with every fop (GlusterFS's
@@ -54,8 +54,8 @@ func (c *Call) Depth() int { return int(c.depth) }
 func (c *Call) enter(idx int) int64 {
 	now := nowTicks()
 	if d := c.depth; d < MaxHops {
-		c.hops[d].since.Store(now)
-		c.hops[d].xl.Store(int32(idx) + 1)
+		st64(&c.hops[d].since, now)
+		st32(&c.hops[d].xl, int32(idx)+1)
 	}
 	c.depth++
 	return now
@@ -65,7 +65,7 @@ func (c *Call) enter(idx int) int64 {
 func (c *Call) leave() {
 	c.depth--
 	if d := c.depth; d >= 0 && d < MaxHops {
-		c.hops[d].xl.Store(0)
+		st32(&c.hops[d].xl, 0)
 	}
 }
 
@@ -203,11 +203,11 @@ func (p *CallPool) InFlight() []CallInfo {
 		ci := CallInfo{Unique: c.Unique, Fop: c.Fop, Uid: c.Uid, Gid: c.Gid, Pid: c.Pid,
 			Age: time.Duration(ticksToNs(now - c.start)), Fork: c.parent != nil}
 		for i := range c.hops {
-			x := c.hops[i].xl.Load()
+			x := ld32(&c.hops[i].xl)
 			if x == 0 {
 				break
 			}
-			ci.Frames = append(ci.Frames, Frame{Xlator: int(x) - 1, Wait: time.Duration(ticksToNs(now - c.hops[i].since.Load()))})
+			ci.Frames = append(ci.Frames, Frame{Xlator: int(x) - 1, Wait: time.Duration(ticksToNs(now - ld64(&c.hops[i].since)))})
 		}
 		out = append(out, ci)
 	}

@@ -105,7 +105,7 @@ func New(spec *Spec, reg *Registry, env *Env) (*Graph, error) {
 		if n.x == nil {
 			return nil, fmt.Errorf("xlator: volume %q: type %q made no translator", n.spec.Name, n.typ.Name)
 		}
-		n.w = &wrapper{x: n.x, idx: i}
+		n.w = &wrapper{x: n.x, idx: i, stats: newFopStats()}
 		b := n.x.base()
 		b.name, b.typ, b.index, b.self = n.spec.Name, n.spec.Type, i, n.w
 		b.env, b.graph = env, g

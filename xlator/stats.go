@@ -3,6 +3,7 @@ package xlator
 import (
 	"math"
 	"math/bits"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -13,18 +14,34 @@ import (
 const HistBuckets = 40
 
 // fopCounter is the graph's always-on statistics of one fop in one
-// translator. The count is the sum of the histogram, so a fop costs three
-// atomic adds (histogram, latency sum, bytes when there are any).
+// translator, in one per-P shard. The count is the sum of the histogram.
 type fopCounter struct {
-	hist   [HistBuckets]atomic.Uint64
-	errors atomic.Uint64
-	bytes  atomic.Uint64
-	sum    atomic.Int64
-	min    atomic.Int64 // 0 = none yet
-	max    atomic.Int64
+	hist   [HistBuckets]int64
+	errors int64
+	bytes  int64
+	sum    int64
+	min    int64 // 0 = none yet
+	max    int64
 }
 
-func (f *fopCounter) record(lat int64, err error, n int64) {
+// fopShard holds one P's counters of every fop, padded so that two Ps
+// never share a cache line.
+type fopShard struct {
+	c [NumFops]fopCounter
+	_ [64]byte
+}
+
+// fopStats is a translator's statistics: a shard per P, updated by the
+// goroutine pinned to that P with plain stores (see plain_norace.go).
+type fopStats struct {
+	shards []fopShard
+}
+
+func newFopStats() *fopStats {
+	return &fopStats{shards: make([]fopShard, runtime.GOMAXPROCS(0))}
+}
+
+func (s *fopStats) record(f Fop, lat int64, err error, n int64) {
 	if lat < 1 {
 		lat = 1
 	}
@@ -32,29 +49,41 @@ func (f *fopCounter) record(lat int64, err error, n int64) {
 	if b >= HistBuckets {
 		b = HistBuckets - 1
 	}
-	f.hist[b].Add(1)
-	f.sum.Add(lat)
+	pid := procPin()
+	if pid >= len(s.shards) {
+		// GOMAXPROCS grew after the graph started: this P has no shard of
+		// its own, so share the last one with atomic updates.
+		procUnpin()
+		s.recordShared(f, b, lat, err, n)
+		return
+	}
+	c := &s.shards[pid].c[f]
+	add64(&c.hist[b], 1)
+	add64(&c.sum, lat)
 	if err != nil {
-		f.errors.Add(1)
+		add64(&c.errors, 1)
 	}
 	if n > 0 {
-		f.bytes.Add(uint64(n))
+		add64(&c.bytes, n)
 	}
-	if m := f.min.Load(); m == 0 || lat < m {
-		for !f.min.CompareAndSwap(m, lat) {
-			m = f.min.Load()
-			if m != 0 && m <= lat {
-				break
-			}
-		}
+	if m := ld64(&c.min); m == 0 || lat < m {
+		st64(&c.min, lat)
 	}
-	if m := f.max.Load(); lat > m {
-		for !f.max.CompareAndSwap(m, lat) {
-			m = f.max.Load()
-			if m >= lat {
-				break
-			}
-		}
+	if lat > ld64(&c.max) {
+		st64(&c.max, lat)
+	}
+	procUnpin()
+}
+
+func (s *fopStats) recordShared(f Fop, b int, lat int64, err error, n int64) {
+	c := &s.shards[len(s.shards)-1].c[f]
+	atomic.AddInt64(&c.hist[b], 1)
+	atomic.AddInt64(&c.sum, lat)
+	if err != nil {
+		atomic.AddInt64(&c.errors, 1)
+	}
+	if n > 0 {
+		atomic.AddInt64(&c.bytes, n)
 	}
 }
 
@@ -74,21 +103,33 @@ type FopStats struct {
 	TickNs float64  `json:"tick_ns"`
 }
 
-func (f *fopCounter) snapshot(fop Fop) FopStats {
-	s := FopStats{Fop: fop.String(), Hist: make([]uint64, HistBuckets)}
-	for i := range f.hist {
-		s.Hist[i] = f.hist[i].Load()
-		s.Count += s.Hist[i]
+func (s *fopStats) snapshot(fop Fop) FopStats {
+	out := FopStats{Fop: fop.String(), Hist: make([]uint64, HistBuckets)}
+	var sum, mn, mx int64
+	for i := range s.shards {
+		c := &s.shards[i].c[fop]
+		for b := range c.hist {
+			h := uint64(ld64(&c.hist[b]))
+			out.Hist[b] += h
+			out.Count += h
+		}
+		out.Errors += uint64(ld64(&c.errors))
+		out.Bytes += uint64(ld64(&c.bytes))
+		sum += ld64(&c.sum)
+		if m := ld64(&c.min); m != 0 && (mn == 0 || m < mn) {
+			mn = m
+		}
+		if m := ld64(&c.max); m > mx {
+			mx = m
+		}
 	}
-	s.Errors = f.errors.Load()
-	s.Bytes = f.bytes.Load()
-	s.Min = time.Duration(ticksToNs(f.min.Load()))
-	s.Max = time.Duration(ticksToNs(f.max.Load()))
-	if s.Count > 0 {
-		s.Mean = time.Duration(ticksToNs(f.sum.Load() / int64(min(s.Count, math.MaxInt64))))
+	out.Min = time.Duration(ticksToNs(mn))
+	out.Max = time.Duration(ticksToNs(mx))
+	if out.Count > 0 {
+		out.Mean = time.Duration(ticksToNs(sum / int64(min(out.Count, math.MaxInt64))))
 	}
-	s.TickNs = nsPerTick()
-	return s
+	out.TickNs = nsPerTick()
+	return out
 }
 
 // XlatorStats is a snapshot of the fop statistics of one translator: only

@@ -8,7 +8,7 @@ package xlator
 type wrapper struct {
 	x     Xlator
 	idx   int
-	stats [NumFops]fopCounter
+	stats *fopStats
 }
 
 var _ Xlator = (*wrapper)(nil)
@@ -19,7 +19,7 @@ func (w *wrapper) base() *Base { return w.x.base() }
 // fop's statistics are updated.
 func (w *wrapper) done(c *Call, f Fop, start int64, err error, n int64) {
 	c.leave()
-	w.stats[f].record(nowTicks()-start, err, n)
+	w.stats.record(f, nowTicks()-start, err, n)
 }
 
 func (w *wrapper) Release(fd *FD)               { w.x.Release(fd) }
@@ -34,7 +34,7 @@ func (w *wrapper) Dump() []KV                   { return w.x.Dump() }
 func (w *wrapper) Stats() XlatorStats {
 	s := XlatorStats{Volume: w.x.base().name}
 	for f := Fop(0); f < NumFops; f++ {
-		fs := w.stats[f].snapshot(f)
+		fs := w.stats.snapshot(f)
 		if fs.Count > 0 {
 			s.Fops = append(s.Fops, fs)
 		}
