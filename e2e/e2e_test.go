@@ -27,16 +27,29 @@ import (
 	"github.com/xstack/xstack/xlators/builtin"
 )
 
-// volfilesUnderTest are the shipped volfiles the suite mounts, by name.
+// volfilesUnderTest are the shipped volfiles the suite mounts, by name:
+// those whose translator types are all registered.
 func volfilesUnderTest(t *testing.T) []string {
-	names := []string{"posix.hcl"}
 	reg := builtin.Registry()
-	_, hasCache := reg.Lookup("cache")
-	_, hasStripe := reg.Lookup("stripe")
-	if hasCache && hasStripe {
-		names = append(names, "default.hcl")
-	} else {
-		t.Logf("default.hcl not mounted: the cache and stripe translators are not registered")
+	var names []string
+	for _, c := range []struct {
+		name  string
+		types []string
+	}{
+		{"posix.hcl", []string{"posix"}},
+		{"stripe.hcl", []string{"posix", "stripe"}},
+		{"default.hcl", []string{"posix", "stripe", "cache"}},
+	} {
+		ok := true
+		for _, ty := range c.types {
+			if _, found := reg.Lookup(ty); !found {
+				ok = false
+				t.Logf("%s not mounted: the %s translator is not registered", c.name, ty)
+			}
+		}
+		if ok {
+			names = append(names, c.name)
+		}
 	}
 	return names
 }

@@ -65,6 +65,21 @@ func (m *Mem) node(in *xlator.Inode) (*memNode, error) {
 	return n, nil
 }
 
+// byLoc finds the file a loc names: by the inode's gfid when it has one,
+// else by parent and name (a fresh inode at create or lookup has no gfid
+// yet).
+func (m *Mem) byLoc(loc *xlator.Loc) (*memNode, error) {
+	if loc.Inode != nil && !loc.Inode.GFID().IsZero() {
+		if n := m.nodes[loc.Inode.GFID()]; n != nil {
+			return n, nil
+		}
+	}
+	if loc.Parent != nil {
+		return m.target(loc)
+	}
+	return m.node(loc.Inode)
+}
+
 func (m *Mem) dir(loc *xlator.Loc) (*memNode, error) {
 	if loc.Parent == nil {
 		return nil, syscall.EINVAL
@@ -85,7 +100,7 @@ func (m *Mem) dir(loc *xlator.Loc) (*memNode, error) {
 func (m *Mem) target(loc *xlator.Loc) (*memNode, error) {
 	if loc.Parent == nil {
 		if loc.Inode != nil {
-			return m.node(loc.Inode)
+			return m.byLoc(loc)
 		}
 		return m.nodes[xlator.RootGFID], nil
 	}
@@ -118,7 +133,7 @@ func (m *Mem) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 	var n *memNode
 	var err error
 	if loc.Inode != nil {
-		n, err = m.node(loc.Inode)
+		n, err = m.byLoc(loc)
 	} else {
 		n, err = m.target(loc)
 	}
@@ -189,7 +204,7 @@ func (m *Mem) resize(n *memNode, size int64) {
 func (m *Mem) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (xlator.Iatt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
@@ -211,7 +226,7 @@ func (m *Mem) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (xla
 func (m *Mem) Access(c *xlator.Call, loc *xlator.Loc, mask uint32) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	_, err := m.node(loc.Inode)
+	_, err := m.byLoc(loc)
 	return err
 }
 
@@ -219,7 +234,7 @@ func (m *Mem) Access(c *xlator.Call, loc *xlator.Loc, mask uint32) error {
 func (m *Mem) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return "", err
 	}
@@ -396,6 +411,9 @@ func (m *Mem) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
 func (m *Mem) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if fd != nil {
+		fd.SetCtx(m, flags)
+	}
 	if p, err := m.dir(loc); err == nil {
 		if g, ok := p.kids[loc.Name]; ok && flags&syscall.O_EXCL == 0 {
 			n := m.nodes[g]
@@ -419,7 +437,7 @@ func (m *Mem) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask 
 func (m *Mem) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return err
 	}
@@ -429,6 +447,7 @@ func (m *Mem) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD)
 	if flags&syscall.O_TRUNC != 0 && n.kids == nil {
 		m.resize(n, 0)
 	}
+	fd.SetCtx(m, flags)
 	return nil
 }
 
@@ -467,13 +486,19 @@ func (m *Mem) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int6
 	if err != nil {
 		return 0, err
 	}
-	if fd.Flags&syscall.O_APPEND != 0 {
+	flags := fd.Flags
+	if f, ok := fd.Ctx(m).(uint32); ok {
+		flags = f // the flags this fd was opened with below us
+	}
+	if flags&syscall.O_APPEND != 0 {
 		off = int64(len(n.data))
 	}
 	end := off + int64(data.Size())
 	if end > int64(len(n.data)) {
 		if end <= int64(cap(n.data)) {
+			old := len(n.data)
 			n.data = n.data[:end]
+			clear(n.data[old:]) // bytes past the old end read as zeroes
 		} else {
 			m.resize(n, end)
 		}
@@ -497,7 +522,7 @@ func (m *Mem) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error { return
 func (m *Mem) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return err
 	}
@@ -550,7 +575,7 @@ func (m *Mem) Statfs(c *xlator.Call, loc *xlator.Loc) (xlator.Statvfs, error) {
 func (m *Mem) Setxattr(c *xlator.Call, loc *xlator.Loc, name string, value []byte, flags uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return err
 	}
@@ -569,7 +594,7 @@ func (m *Mem) Setxattr(c *xlator.Call, loc *xlator.Loc, name string, value []byt
 func (m *Mem) Getxattr(c *xlator.Call, loc *xlator.Loc, name string) ([]byte, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return nil, err
 	}
@@ -584,7 +609,7 @@ func (m *Mem) Getxattr(c *xlator.Call, loc *xlator.Loc, name string) ([]byte, er
 func (m *Mem) Listxattr(c *xlator.Call, loc *xlator.Loc) ([]string, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return nil, err
 	}
@@ -600,7 +625,7 @@ func (m *Mem) Listxattr(c *xlator.Call, loc *xlator.Loc) ([]string, error) {
 func (m *Mem) Removexattr(c *xlator.Call, loc *xlator.Loc, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.node(loc.Inode)
+	n, err := m.byLoc(loc)
 	if err != nil {
 		return err
 	}

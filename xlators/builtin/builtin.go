@@ -5,11 +5,13 @@ package builtin
 import (
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlators/posix"
+	"github.com/xstack/xstack/xlators/stripe"
 )
 
 // Registry returns a new registry holding every built-in translator type.
 func Registry() *xlator.Registry {
 	r := xlator.NewRegistry()
 	posix.Register(r)
+	stripe.Register(r)
 	return r
 }

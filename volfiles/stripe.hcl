@@ -1,0 +1,34 @@
+# Stripe over two posix bricks, without a cache: every read and write
+# reaches the bricks. Files are cut into 128KiB blocks dealt round-robin.
+#
+#   xstack run -var data=/srv/xstack volfiles/stripe.hcl
+
+variable "data" {
+  default     = "./xstack-data"
+  description = "directory holding the brick directories"
+}
+
+variable "mount" {
+  default     = "./xstack-mnt"
+  description = "where to mount the volume"
+}
+
+volume "brick0" {
+  type      = "posix"
+  directory = "${var.data}/brick0"
+}
+
+volume "brick1" {
+  type      = "posix"
+  directory = "${var.data}/brick1"
+}
+
+volume "stripe" {
+  type       = "stripe"
+  subvolumes = ["brick0", "brick1"]
+  block-size = "128KiB"
+}
+
+mount {
+  path = var.mount
+}

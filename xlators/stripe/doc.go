@@ -1,0 +1,73 @@
+// Package stripe is the stripe translator (type = "stripe"), GlusterFS's
+// cluster/stripe: it spreads each regular file's data over its children in
+// blocks, round-robin, so a large file's reads and writes go to several
+// bricks at once.
+//
+// # Layout
+//
+// A file's Geometry is its block size, the number of children and whether
+// it is coalesced. Block k of the file (bytes [k*B, (k+1)*B)) lives on
+// child k % N. Without coalesce it sits at the same offset in the child's
+// file, which is sparse; with coalesce a child's blocks are packed, block k
+// at (k / N) * B. The geometry is chosen when stripe creates the file
+// (block-size, or the first block-size-pattern matching the base name;
+// coalesce) and stored in the xattr trusted.xstack.stripe of every child
+// file (user.xstack.stripe when the children refuse trusted.*), then read
+// back into the inode's context at lookup or open: a file keeps its layout
+// when the volfile changes. A file found without the xattr gets the
+// volume's current default, which is then stored.
+//
+// The logical size is not stored anywhere: each child's size says where
+// the last byte it holds sits in the file, and the file ends after the
+// furthest one (Geometry.LogicalSize). A truncate sets every child's file
+// to the length of the data it holds at the new size (Geometry.ChildSize).
+// Bytes below the logical size that no child holds (a child's file ends
+// early) are a hole and read as zeroes.
+//
+// # Data
+//
+// readv, writev, fallocate, discard and zerofill split their range into
+// pieces, one per block, grouped into runs (one child request each: every
+// piece without coalesce, a child's whole share with it), and issue them
+// in parallel, one goroutine (with its own Call fork) per child concerned.
+// No byte is copied: a write gives each child an iobref over the caller's
+// iobufs, a read returns an iobref over the children's iobufs in file
+// order, plus one zeroed iobuf when it has holes. O_APPEND is never passed
+// to the children: stripe finds the logical end under a per-inode lock and
+// writes there. The per-call scratch comes from the volume's
+// "stripe-local" mem-pool.
+//
+// # Namespace and identity
+//
+// Every child holds every directory and every name; a file has one gfid
+// on all children. An entry is created on child 0 first, which picks the
+// gfid (or honours the caller's Loc.GfidReq), then on the other children in
+// parallel with Loc.GfidReq set to it: bottoms must honour GfidReq (mem
+// and posix do), and a child that gives another gfid fails the create.
+// Symlinks are the exception: unprivileged posix derives a symlink's gfid
+// from its inode number, so only child 0's gfid counts for a symlink, and
+// its attributes (stat, setattr) and target are child 0's alone; the
+// other children keep the name so the namespace stays the same. Entry fops that fail part-way are undone where they
+// succeeded (create/mknod/symlink/link by unlink, mkdir by rmdir, rmdir by
+// mkdir with the same gfid, rename by the reverse rename); what cannot be
+// undone (unlink, setattr, setxattr, removexattr, a failed undo) is logged
+// as a divergence naming the children, and counted.
+//
+// lookup and stat go to every child: a name missing on some children, or
+// with different gfids or types, gives EIO (logged) rather than a partial
+// file; there is no self-heal. Directories, symlinks and devices report
+// child 0's attributes; a regular file reports child 0's identity, the
+// logical size, the sum of the children's blocks and the latest times.
+// readdir lists child 0; readdirplus completes each regular file's
+// attributes from the other children. statfs sums the children's space and
+// reports the smallest child's file counts. access, readlink, getxattr and
+// listxattr ask child 0; everything else goes to every child.
+//
+// # Children going down
+//
+// Stripe follows each child's child-up and child-down. A fop that needs a
+// child that is down fails with ENOTCONN: most need all of them; a read or
+// write needs the children its range lands on; access, readlink, getxattr,
+// listxattr, plain readdir and the attributes of a directory need child 0.
+// Stripe reports itself up when every child is.
+package stripe
