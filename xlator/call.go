@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xstack/xstack/runtime/mempool"
 )
 
 // MaxHops is how many hops of a call's path are recorded. Deeper calls
@@ -96,7 +98,7 @@ func (c *Call) Age() time.Duration { return time.Duration(ticksToNs(nowTicks() -
 // concurrent use. Its Calls are recycled, so a caller must not keep a Call
 // after Done.
 type CallPool struct {
-	free sync.Pool
+	free *mempool.Pool[Call]
 
 	mu     sync.Mutex
 	head   *Call
@@ -105,20 +107,27 @@ type CallPool struct {
 	unique atomic.Uint64
 }
 
-// NewCallPool returns an empty pool.
-func NewCallPool() *CallPool {
-	p := &CallPool{}
-	p.free.New = func() any { return &Call{pool: p} }
-	return p
+// NewCallPool returns an empty pool whose Calls come from a mem-pool
+// "graph:call-stack" in reg (GlusterFS's call_stack_t pool), so statedumps
+// show them; reg may be nil.
+func NewCallPool(reg *mempool.Registry) *CallPool {
+	return &CallPool{free: mempool.New[Call](reg, "graph", "call-stack", 1024)}
 }
 
-func (p *CallPool) get() *Call { return p.free.Get().(*Call) }
+func (p *CallPool) get() *Call {
+	c := p.free.Get()
+	c.pool = p
+	return c
+}
 
 func (p *CallPool) put(c *Call) {
 	c.Ctx, c.Groups, c.parent = nil, nil, nil
 	c.depth = 0
-	p.free.Put(c)
+	_ = p.free.Put(c) // a bad Put is counted and logged by the pool
 }
+
+// Close releases the pool's mem-pool.
+func (p *CallPool) Close() { p.free.Destroy() }
 
 func (p *CallPool) add(c *Call) {
 	p.begun.Add(1)

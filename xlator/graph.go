@@ -56,7 +56,7 @@ func New(spec *Spec, reg *Registry, env *Env) (*Graph, error) {
 	if env == nil || env.Logger == nil {
 		return nil, errors.New("xlator: New needs an Env with a Logger")
 	}
-	g := &Graph{spec: spec, env: env, byName: map[string]*node{}, calls: NewCallPool(),
+	g := &Graph{spec: spec, env: env, byName: map[string]*node{}, calls: NewCallPool(env.Pools),
 		log: env.Logger.Named("graph"), upCh: make(chan struct{})}
 	vols := map[string]*VolumeSpec{}
 	for i := range spec.Volumes {
@@ -252,6 +252,7 @@ func (g *Graph) Stop() {
 	g.nodes[0].w.Notify(EventParentDown, nil)
 	g.inodes.Purge()
 	g.finiInited()
+	g.calls.Close()
 }
 
 // Top returns the top translator, as front ends call it.

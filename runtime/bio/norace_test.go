@@ -1,0 +1,5 @@
+//go:build !race
+
+package bio
+
+const raceEnabled = false
