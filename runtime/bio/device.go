@@ -54,6 +54,19 @@ type DeviceConfig struct {
 	Engine func(fd int, cfg DeviceConfig) Engine
 	// Logger receives reports of misuse; nil discards them.
 	Logger *zap.Logger
+	// NoInline makes SubmitWait hand its bio to the engine's workers like
+	// Submit. By default SubmitWait issues the request on the calling
+	// goroutine when the engine can (Inliner): the caller waits anyway, and
+	// two goroutine hand-offs cost more than a small read from the page
+	// cache (the kernel likewise issues from the submitter's context).
+	NoInline bool
+}
+
+// Inliner is implemented by engines that can perform a request on the
+// calling goroutine, for SubmitWait. Do returns what Request.Complete
+// takes; the device calls Complete.
+type Inliner interface {
+	Do(r *Request) (int64, error)
 }
 
 const (
@@ -177,11 +190,31 @@ func (d *Device) SubmitWait(b *Bio) error {
 	w := d.waiters.Get().(*waiter)
 	b.waiter = w
 	b.EndIO = wakeWaiter
-	d.Submit(b)
+	if in, ok := d.engine.(Inliner); ok && !d.cfg.NoInline {
+		d.submitInline(b, in)
+	} else {
+		d.Submit(b)
+	}
 	<-w.ch
 	b.waiter, b.EndIO = nil, nil
 	d.waiters.Put(w)
 	return b.Status()
+}
+
+// submitInline is Submit with the request performed on the calling
+// goroutine: same accounting, queue depth, checks and completion.
+func (d *Device) submitInline(b *Bio, in Inliner) {
+	d.account(b)
+	r := d.slot()
+	if r == nil {
+		d.failClosed(b)
+		return
+	}
+	nsegs, err := d.check(b)
+	d.start(r, b, nsegs, err)
+	d.requests.Add(1)
+	n, err := in.Do(r)
+	r.Complete(n, err)
 }
 
 // waiter is a reusable completion for SubmitWait: a top-level EndIO and a

@@ -24,6 +24,9 @@ type syncEngine struct {
 	inject    InjectFunc
 	q         chan *Request
 	wg        sync.WaitGroup
+	workers   int
+	startOnce sync.Once
+	iovs      sync.Pool // *[]unix.Iovec scratch for Do
 
 	zeroOnce sync.Once
 	zeroes   []byte // mmap'd, read-only, page-aligned: valid O_DIRECT source
@@ -42,17 +45,36 @@ func NewSyncEngine(fd int, cfg DeviceConfig) Engine {
 		blockSize: cfg.BlockSize,
 		inject:    cfg.Inject,
 		q:         make(chan *Request, cfg.QueueDepth),
+		workers:   cfg.Workers,
 	}
-	e.wg.Add(cfg.Workers)
-	for range cfg.Workers {
-		go e.worker()
-	}
+	e.iovs.New = func() any { v := make([]unix.Iovec, 0, MaxIovecs); return &v }
 	return e
 }
 
-func (e *syncEngine) Submit(r *Request) { e.q <- r }
+// Submit queues r for the workers, which start on the first Submit: a
+// device used only through SubmitWait (inline) runs no goroutines, so a
+// brick with thousands of open files does not carry thousands of idle
+// workers.
+func (e *syncEngine) Submit(r *Request) {
+	e.startOnce.Do(func() {
+		e.wg.Add(e.workers)
+		for range e.workers {
+			go e.worker()
+		}
+	})
+	e.q <- r
+}
+
+// Do performs r on the calling goroutine (Inliner).
+func (e *syncEngine) Do(r *Request) (int64, error) {
+	iov := e.iovs.Get().(*[]unix.Iovec)
+	n, err := e.do(r, iov)
+	e.iovs.Put(iov)
+	return n, err
+}
 
 func (e *syncEngine) Close() error {
+	e.startOnce.Do(func() {}) // no workers may start after Close
 	close(e.q)
 	e.wg.Wait()
 	if e.zeroes != nil {

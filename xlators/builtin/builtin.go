@@ -4,6 +4,7 @@ package builtin
 
 import (
 	"github.com/xstack/xstack/xlator"
+	"github.com/xstack/xstack/xlators/cache"
 	"github.com/xstack/xstack/xlators/posix"
 	"github.com/xstack/xstack/xlators/stripe"
 )
@@ -11,6 +12,7 @@ import (
 // Registry returns a new registry holding every built-in translator type.
 func Registry() *xlator.Registry {
 	r := xlator.NewRegistry()
+	cache.Register(r)
 	posix.Register(r)
 	stripe.Register(r)
 	return r

@@ -16,10 +16,9 @@ import (
 // are served by the direct path on the buffered fd instead, as are writes
 // of more than bio.MaxVecs segments.
 //
-// The device's engine issues the system calls from its own worker
-// goroutines, so each IO pays a hand-off to a worker and back: that is
-// what the statedump's device statistics buy, and why "direct" is the
-// default data path for small random IO.
+// SubmitWait issues the request on the fop's own goroutine (the device's
+// inline path), so a bio costs its allocation from the set and the
+// device's accounting, not a hand-off to a worker goroutine and back.
 type bioPath struct {
 	p   *Posix
 	set *bio.BioSet
@@ -43,8 +42,8 @@ func (bp *bioPath) device(fc *fileCtx) *bio.Device {
 	if fc.dev == nil {
 		fc.dev = bio.NewDevice(fc.fd, bio.DeviceConfig{
 			Name:       fmt.Sprintf("%s:fd%d", bp.p.Name(), fc.fd),
-			QueueDepth: 8,
-			Workers:    2,
+			QueueDepth: 32,
+			Workers:    2, // started only if something submits asynchronously
 			Direct:     fc.direct,
 			Logger:     bp.p.Logger(),
 		})
@@ -91,3 +90,17 @@ func (bp *bioPath) write(fc *fileCtx, data *iobuf.Iobref, off int64) (int, error
 }
 
 func (bp *bioPath) close() { _ = bp.set.Close() }
+
+// rangeOp submits a bio without data — bio.OpFlush (fdatasync),
+// bio.OpDiscard (punch hole, keep size) or bio.OpWriteZeroes (zero range,
+// extending the file; the device writes zeroes where the file system
+// cannot) — over [off, off+length) and waits for it.
+func (bp *bioPath) rangeOp(fc *fileCtx, op bio.Op, off, length int64) error {
+	b := bp.set.Alloc(0)
+	defer b.Put()
+	b.Op, b.Offset = op, off
+	if op != bio.OpFlush {
+		b.SetSize(int(length))
+	}
+	return bp.device(fc).SubmitWait(b)
+}

@@ -1,6 +1,7 @@
 package posix
 
 import (
+	"github.com/xstack/xstack/runtime/bio"
 	"math/bits"
 	"syscall"
 	"unsafe"
@@ -251,6 +252,9 @@ func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error 
 	if err != nil {
 		return err
 	}
+	if bp, ok := p.data.(*bioPath); ok {
+		return bp.rangeOp(fc, bio.OpDiscard, off, length)
+	}
 	return fallocate(fc.fd, xlator.FallocPunchHole|xlator.FallocKeepSize, off, length)
 }
 
@@ -267,6 +271,9 @@ func (p *Posix) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error
 	}
 	if err := p.space.check(length); err != nil {
 		return err
+	}
+	if bp, ok := p.data.(*bioPath); ok && !fc.direct {
+		return bp.rangeOp(fc, bio.OpWriteZeroes, off, length)
 	}
 	err = fallocate(fc.fd, xlator.FallocZeroRange, off, length)
 	if err != syscall.EOPNOTSUPP {

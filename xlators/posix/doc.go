@@ -46,15 +46,14 @@
 // # Data
 //
 // Data fops go through a small dataPath interface, chosen by the data-path
-// option. "direct" (the default) reads with pread(2) into an iobuf from the
-// graph's pool (the reply iobref holds that iobuf) and writes with
-// pwritev(2) straight from the segments of the caller's iobref, through a
-// pooled iovec array: no copy, no allocation per write. "bio" submits one
-// runtime/bio bio per read or write to a bio.Device made for each open
-// file (same zero-copy pages, plus device statistics), at the cost of a
-// hand-off to the device's worker goroutines per IO, which shows on small
-// random reads; fsync, fallocate, discard and zerofill are system calls on
-// both paths (bio has no full fsync nor generic fallocate op). With
+// option. "bio" (the default) makes each read, write, datasync, discard
+// and zerofill one runtime/bio bio from the brick's bio set, submitted to
+// a bio.Device made for each open file and issued on the fop's own
+// goroutine (the device's inline path): the pages are the fop's iobufs
+// (no copy), the device keeps statistics for the statedump. A full fsync
+// and the general fallocate modes stay system calls (bio has no op for
+// them). "direct" does the same IO with pread(2)/pwritev(2) and no bios.
+// Both paths allocate nothing per write. With
 // o-direct, files are opened O_DIRECT; a request whose offset, length or
 // buffer is not aligned to 512 bytes goes through a second, buffered fd on
 // the same file, opened on first need (the kernel keeps the page cache coherent with direct I/O on

@@ -180,6 +180,9 @@ func (p *Posix) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err != nil {
 		return err
 	}
+	if bp, ok := p.data.(*bioPath); ok && p.fsync != fsyncNone && (datasync || p.fsync == fsyncData) {
+		return bp.rangeOp(fc, bio.OpFlush, 0, 0)
+	}
 	return p.sync(fc.fd, datasync)
 }
 

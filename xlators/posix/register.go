@@ -17,8 +17,8 @@ var Schema = xlator.Schema{
 		Doc: "free space kept back on the brick's file system: writes and creates that would eat into it fail with ENOSPC, and statfs reports the space without it (GlusterFS's storage.reserve)"},
 	{Name: "fsync", Kind: xlator.KindEnum, Default: "normal", Enum: []string{"normal", "data", "none"},
 		Doc: "what fsync does: normal = fsync, data = fdatasync, none = nothing (benchmarks only: data acknowledged as durable can be lost in a crash)"},
-	{Name: "data-path", Kind: xlator.KindEnum, Default: "direct", Enum: []string{"direct", "bio"},
-		Doc: "how reads and writes reach the disk: direct = pread/pwritev from the fop's goroutine; bio = bios submitted to a runtime/bio device per open file (device statistics, one hand-off to a worker goroutine per IO)"},
+	{Name: "data-path", Kind: xlator.KindEnum, Default: "bio", Enum: []string{"bio", "direct"},
+		Doc: "how reads and writes reach the disk: bio = bios from the brick's bio set submitted to a runtime/bio device per open file, issued on the fop's goroutine (device statistics in the statedump); direct = plain pread/pwritev, without bios"},
 	{Name: "health-check-interval", Kind: xlator.KindDuration, Default: "30s",
 		Doc: "how often to stat and write a hidden health file in the brick; on failure the brick reports child-down and fails fops with EIO until a check succeeds again; 0 disables the check"},
 }

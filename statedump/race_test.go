@@ -1,0 +1,5 @@
+//go:build race
+
+package statedump_test
+
+const raceEnabled = true

@@ -1,0 +1,146 @@
+package cache
+
+import (
+	"syscall"
+
+	"github.com/xstack/xstack/runtime/iobuf"
+	"github.com/xstack/xstack/xlator"
+)
+
+// The fops below change file data or attributes: each passes the fop to
+// the child and then, whether it succeeded or not (a failed fop may have
+// changed part of the file), invalidates the pages it may have changed.
+// The state is looked up after the child returns, so a state a concurrent
+// reader created meanwhile is invalidated too; invalidation bumps the
+// file's generation, so a fill that read the old data concurrently is not
+// cached.
+
+// Writev writes through and drops the pages the write overlaps (every page
+// of the file for an O_APPEND fd, whose offset the child chooses).
+func (c *Cache) Writev(call *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
+	n, err := c.FirstChild().Writev(call, fd, data, off)
+	if st := c.stateOf(fd.Inode); st != nil {
+		if fd.Flags&syscall.O_APPEND != 0 {
+			c.invalidate(st, 0, -1)
+		} else {
+			c.invalidate(st, off, off+int64(data.Size()))
+		}
+	}
+	return n, err
+}
+
+// Setattr passes through and drops the file's pages (a truncate changes
+// data; any other change moves the ctime and mtime revalidation keys on).
+func (c *Cache) Setattr(call *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (xlator.Iatt, error) {
+	ia, err := c.FirstChild().Setattr(call, loc, in)
+	c.invalidateInode(loc.Inode)
+	return ia, err
+}
+
+// Fsetattr is Setattr through an open file.
+func (c *Cache) Fsetattr(call *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (xlator.Iatt, error) {
+	ia, err := c.FirstChild().Fsetattr(call, fd, in)
+	c.invalidateInode(fd.Inode)
+	return ia, err
+}
+
+// Unlink passes through and drops the file's pages.
+func (c *Cache) Unlink(call *xlator.Call, loc *xlator.Loc) error {
+	in := c.resolve(loc)
+	err := c.FirstChild().Unlink(call, loc)
+	c.invalidateInode(in)
+	c.unref(loc, in)
+	return err
+}
+
+// Rename passes through and drops the pages of the file renamed and of the
+// file it replaces.
+func (c *Cache) Rename(call *xlator.Call, from, to *xlator.Loc, flags uint32) error {
+	src, dst := c.resolve(from), c.resolve(to)
+	err := c.FirstChild().Rename(call, from, to, flags)
+	c.invalidateInode(src)
+	c.invalidateInode(dst)
+	c.unref(from, src)
+	c.unref(to, dst)
+	return err
+}
+
+// Link passes through and drops the pages of the file linked.
+func (c *Cache) Link(call *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	ia, err := c.FirstChild().Link(call, from, to)
+	c.invalidateInode(from.Inode)
+	return ia, err
+}
+
+// Open passes through; O_TRUNC drops the file's pages.
+func (c *Cache) Open(call *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
+	err := c.FirstChild().Open(call, loc, flags, fd)
+	if flags&syscall.O_TRUNC != 0 {
+		c.invalidateInode(loc.Inode)
+		if fd.Inode != loc.Inode {
+			c.invalidateInode(fd.Inode)
+		}
+	}
+	return err
+}
+
+// Create passes through; with O_TRUNC an existing file of that name is
+// truncated, so the pages of the inode the table knows under the returned
+// GFID are dropped.
+func (c *Cache) Create(call *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	ia, err := c.FirstChild().Create(call, loc, flags, mode, umask, fd)
+	if flags&syscall.O_TRUNC != 0 {
+		c.invalidateInode(loc.Inode)
+		if err == nil && !ia.Gfid.IsZero() {
+			if in := c.Graph().Inodes().Find(ia.Gfid); in != nil {
+				c.invalidateInode(in)
+				in.Unref()
+			}
+		}
+	}
+	return ia, err
+}
+
+// Fallocate passes through and drops the file's pages.
+func (c *Cache) Fallocate(call *xlator.Call, fd *xlator.FD, mode uint32, off, length int64) error {
+	err := c.FirstChild().Fallocate(call, fd, mode, off, length)
+	c.invalidateInode(fd.Inode)
+	return err
+}
+
+// Discard passes through and drops the file's pages.
+func (c *Cache) Discard(call *xlator.Call, fd *xlator.FD, off, length int64) error {
+	err := c.FirstChild().Discard(call, fd, off, length)
+	c.invalidateInode(fd.Inode)
+	return err
+}
+
+// Zerofill passes through and drops the file's pages.
+func (c *Cache) Zerofill(call *xlator.Call, fd *xlator.FD, off, length int64) error {
+	err := c.FirstChild().Zerofill(call, fd, off, length)
+	c.invalidateInode(fd.Inode)
+	return err
+}
+
+// invalidateInode drops every page of in, if the cache has state on it.
+func (c *Cache) invalidateInode(in *xlator.Inode) {
+	if st := c.stateOf(in); st != nil {
+		c.invalidate(st, 0, -1)
+	}
+}
+
+// resolve returns loc's inode: loc.Inode, or the inode the table links
+// under loc's name (with a reference that unref drops), or nil.
+func (c *Cache) resolve(loc *xlator.Loc) *xlator.Inode {
+	if loc.Inode != nil || loc.Parent == nil {
+		return loc.Inode
+	}
+	return c.Graph().Inodes().Child(loc.Parent, loc.Name)
+}
+
+// unref drops the reference resolve took, if it took one.
+func (c *Cache) unref(loc *xlator.Loc, in *xlator.Inode) {
+	if in != nil && in != loc.Inode {
+		in.Unref()
+	}
+}
