@@ -69,6 +69,9 @@ func (d *Dumper) WriteFile(dir string, opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("statedump: dump directory: %w", err)
+	}
 	dump := d.collect(opts)
 	path := filepath.Join(dir, FileName(d.name, os.Getpid(), dump.StartTime))
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")

@@ -108,6 +108,7 @@ func (p *parser) volume(b *hcl.Block) *volume {
 		if s, ok := p.evalString(a.Expr, `"log-level"`); ok {
 			if l, found := levelOf[strings.ToLower(s)]; found {
 				v.spec.LogLevel = l
+				v.spec.LogLevelSet = true
 			} else {
 				p.errorf(a.Expr.Range().Ptr(), "Invalid log level",
 					"%q is not a log level.%s Use one of %s.", s, didYouMean(strings.ToLower(s), logLevels), quoteList(logLevels))

@@ -66,7 +66,8 @@ mount {
   fsname              = "xstack"
 }
 
-# kill -USR1 <pid> writes a statedump (pools, iobufs, caches) here.
+# kill -USR1 <pid> writes a statedump (pools, iobufs, caches) here;
+# `xstack dump MOUNTPOINT` prints one.
 statedump {
-  path = "/tmp"
+  path = "${var.data}/dumps"
 }

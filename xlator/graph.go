@@ -109,7 +109,10 @@ func New(spec *Spec, reg *Registry, env *Env) (*Graph, error) {
 		b := n.x.base()
 		b.name, b.typ, b.index, b.self = n.spec.Name, n.spec.Type, i, n.w
 		b.env, b.graph = env, g
-		b.log = volumeLogger(env.Logger, n.spec.Name, n.spec.LogLevel)
+		b.log = env.Logger.Named(n.spec.Name)
+		if n.spec.LogLevelSet {
+			b.log = volumeLogger(env.Logger, n.spec.Name, n.spec.LogLevel)
+		}
 	}
 	for _, n := range g.nodes {
 		b := n.x.base()
@@ -125,7 +128,8 @@ func New(spec *Spec, reg *Registry, env *Env) (*Graph, error) {
 }
 
 // volumeLogger names a logger after its volume and filters it at the
-// volume's level, which may be lower or higher than the parent's.
+// level the volfile gives the volume, which may be lower or higher than
+// the parent's.
 func volumeLogger(parent *zap.Logger, name string, lvl zapcore.Level) *zap.Logger {
 	return parent.Named(name).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 		return levelCore{Core: c, lvl: lvl}
@@ -137,9 +141,10 @@ type levelCore struct {
 	lvl zapcore.Level
 }
 
-// Enabled lets a volume be more verbose than its parent logger, never
-// quieter: the parent's level is the floor set on the command line.
-func (l levelCore) Enabled(lv zapcore.Level) bool { return lv >= l.lvl || l.Core.Enabled(lv) }
+// Enabled filters at the volume's own level, whatever the parent's: a
+// volume set to debug logs debug under an info parent, one set to error
+// stays quiet under a debug parent.
+func (l levelCore) Enabled(lv zapcore.Level) bool { return lv >= l.lvl }
 
 func (l levelCore) With(f []zapcore.Field) zapcore.Core {
 	return levelCore{Core: l.Core.With(f), lvl: l.lvl}

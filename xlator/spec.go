@@ -18,8 +18,11 @@ type VolumeSpec struct {
 	Type       string
 	Subvolumes []string
 	Options    Options
-	// LogLevel is the volume's zap level ("log-level" in the volfile).
-	LogLevel zapcore.Level
+	// LogLevel is the volume's zap level ("log-level" in the volfile); it
+	// applies only when LogLevelSet, otherwise the volume logs at the level
+	// of the parent logger (the command line's -log-level).
+	LogLevel    zapcore.Level
+	LogLevelSet bool
 	// Pos is "file:line:col" of the volume block, for messages at run time.
 	Pos string
 }

@@ -1,0 +1,384 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xstack/xstack/mount/fuse"
+	"github.com/xstack/xstack/statedump"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildOut  []byte
+)
+
+// xstackBinary builds cmd/xstack once per test run.
+func xstackBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "xstack-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "xstack")
+		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/xstack")
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("build xstack: %v\n%s", buildErr, buildOut)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// daemon is `xstack run` with the embedded default volfile, in a temporary
+// working directory, as README's first command runs it.
+type daemon struct {
+	cmd    *exec.Cmd
+	dir    string
+	mnt    string
+	env    []string
+	out    *bytes.Buffer
+	outMu  *sync.Mutex
+	exited chan error
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	if err := fuse.Available(); err != nil {
+		t.Skipf("FUSE is not available here: %v", err)
+	}
+	bin := xstackBinary(t)
+	dir := t.TempDir()
+	d := &daemon{dir: dir, mnt: filepath.Join(dir, "xstack-mnt"), out: &bytes.Buffer{}, outMu: &sync.Mutex{}, exited: make(chan error, 1)}
+	d.env = append(os.Environ(), statedump.RunDirEnv+"="+filepath.Join(dir, "run"))
+	if err := os.Mkdir(filepath.Join(dir, "run"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = exec.Command(bin, "run")
+	d.cmd.Dir = dir
+	d.cmd.Env = d.env
+	w := lockedWriter{d.outMu, d.out}
+	d.cmd.Stdout, d.cmd.Stderr = w, w
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			_ = d.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-d.exited:
+			case <-time.After(10 * time.Second):
+				_ = d.cmd.Process.Kill()
+				<-d.exited
+			}
+		}
+		_ = syscall.Unmount(d.mnt, syscall.MNT_DETACH)
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(d.output(), "mounted") {
+		select {
+		case err := <-d.exited:
+			t.Fatalf("xstack run exited: %v\n%s", err, d.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("xstack run did not mount:\n%s", d.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return d
+}
+
+func (d *daemon) output() string {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	return d.out.String()
+}
+
+// dump runs `xstack dump -json MOUNTPOINT` and parses the result.
+func (d *daemon) dump(t *testing.T) *statedump.Dump {
+	t.Helper()
+	cmd := exec.Command(xstackBinary(t), "dump", "-json", d.mnt)
+	cmd.Env = d.env
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("xstack dump: %v\n%s", err, stderr)
+	}
+	var dump statedump.Dump
+	if err := json.Unmarshal(out, &dump); err != nil {
+		t.Fatalf("dump is not JSON: %v\n%.500s", err, out)
+	}
+	return &dump
+}
+
+func fopCount(d *statedump.Dump, volume, fop string) uint64 {
+	x := d.Xlator(volume)
+	if x == nil {
+		return 0
+	}
+	for _, f := range x.Fops {
+		if f.Fop == fop {
+			return f.Count
+		}
+	}
+	return 0
+}
+
+// cachePools are pools the cache keeps objects in by design (pages and
+// per-file state): the dump shows their hot counts, which the cache's
+// held-iobufs accounts for.
+func byDesign(d *statedump.Dump, pool string) bool {
+	x := d.Xlator("cache")
+	if x == nil {
+		return false
+	}
+	for _, p := range x.MemPools {
+		if p.Name == pool {
+			return true
+		}
+	}
+	return false
+}
+
+func heldByCache(d *statedump.Dump) int64 {
+	x := d.Xlator("cache")
+	if x == nil {
+		return 0
+	}
+	for _, kv := range x.Priv {
+		if kv.Key == "held-iobufs" {
+			if f, ok := kv.Value.(float64); ok {
+				return int64(f)
+			}
+		}
+	}
+	return 0
+}
+
+// TestRunDefaultAndDump is the user's first session: `xstack run` on the
+// embedded default volfile, a workload on the mount, statedumps during and
+// after it through `xstack dump -json`, a SIGUSR1 dump file, and a clean
+// stop on SIGINT.
+func TestRunDefaultAndDump(t *testing.T) {
+	d := startDaemon(t)
+	before := d.dump(t)
+	if before.Process.Volfile != "<embedded default>" || before.Process.Name != "cache" {
+		t.Fatalf("process %+v", before.Process)
+	}
+	hot := map[string]int64{}
+	for _, x := range before.Xlators {
+		for _, p := range x.MemPools {
+			hot[p.Name] = p.Hot
+		}
+	}
+
+	// A workload: write and read back files, one of them held open while
+	// we dump.
+	data := make([]byte, 8<<20)
+	rand.Read(data)
+	held, err := os.Create(filepath.Join(d.mnt, "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if _, err := held.Write(data[:1<<20]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if err := os.WriteFile(filepath.Join(d.mnt, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(d.mnt, name))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read back %s: %v", name, err)
+		}
+	}
+	during := d.dump(t)
+	if fopCount(during, "cache", "WRITE") == 0 || fopCount(during, "brick0", "WRITE") == 0 || fopCount(during, "brick1", "WRITE") == 0 {
+		t.Fatalf("write counts did not move: cache %d brick0 %d brick1 %d", fopCount(during, "cache", "WRITE"),
+			fopCount(during, "brick0", "WRITE"), fopCount(during, "brick1", "WRITE"))
+	}
+	if during.FDTable == nil || during.FDTable.Open < 1 {
+		t.Fatalf("the held file is not in the fd table: %+v", during.FDTable)
+	}
+	moved := false
+	for _, x := range during.Xlators {
+		for _, p := range x.MemPools {
+			if p.AllocCount > 0 && x.Name != "" {
+				moved = true
+			}
+		}
+	}
+	if !moved {
+		t.Fatal("no per-xlator mem-pool moved during the workload")
+	}
+	held.Close()
+
+	// After every file is closed: nothing active beyond what the cache
+	// holds by design. RELEASE is asynchronous, so allow it a moment.
+	var after *statedump.Dump
+	for i := 0; i < 50; i++ {
+		after = d.dump(t)
+		if after.FDTable != nil && after.FDTable.Open == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after.FDTable.Open != 0 {
+		t.Errorf("fds open after close: %+v", after.FDTable)
+	}
+	if after.Iobuf == nil {
+		t.Fatal("no iobuf section")
+	}
+	if held := heldByCache(after); after.Iobuf.Active != held {
+		t.Errorf("iobufs active %d, the cache holds %d by design", after.Iobuf.Active, held)
+	}
+	if after.Callpool != nil && after.Callpool.Count != 0 {
+		t.Errorf("calls in flight when idle: %+v", after.Callpool.Stacks)
+	}
+	for _, x := range after.Xlators {
+		for _, p := range x.MemPools {
+			if p.Hot != hot[p.Name] && !byDesign(after, p.Name) {
+				t.Errorf("pool %s: hot-count %d, %d before the workload", p.Name, p.Hot, hot[p.Name])
+			}
+		}
+	}
+
+	// SIGUSR1 writes a dump file named as GlusterFS names them.
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	dumpDir := filepath.Join(d.dir, "xstack-data", "dumps")
+	var files []string
+	for i := 0; i < 50 && len(files) == 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+		files, _ = filepath.Glob(filepath.Join(dumpDir, "cache.*.dump.*"))
+	}
+	if len(files) != 1 {
+		t.Fatalf("dump files %v in %s\n%s", files, dumpDir, d.output())
+	}
+	fi, err := os.Stat(files[0])
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("dump file %v %v", fi, err)
+	}
+	f, _ := os.Open(files[0])
+	first, _ := bufio.NewReader(f).ReadString('\n')
+	rest, _ := io.ReadAll(f)
+	f.Close()
+	if !strings.HasPrefix(first, "DUMP-START-TIME:") || !bytes.Contains(rest, []byte("DUMP-END-TIME:")) {
+		t.Fatalf("dump file is not a statedump: %q", first)
+	}
+
+	// SIGINT unmounts and exits cleanly.
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			t.Fatalf("xstack run exited with %v\n%s", err, d.output())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("xstack run did not exit on SIGINT\n%s", d.output())
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(mounts, []byte(d.mnt)) {
+		t.Fatal("still mounted after SIGINT")
+	}
+}
+
+// TestCLIFileCommands uses the file commands on the same default volfile,
+// without FUSE.
+func TestCLIFileCommands(t *testing.T) {
+	bin := xstackBinary(t)
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("xstack %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	local := filepath.Join(dir, "local.bin")
+	data := make([]byte, 3<<20+17)
+	rand.Read(data)
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("mkdir", "-p", "@default", "/x/y")
+	run("put", "@default", local, "/x/y/file.bin")
+	if out := run("ls", "@default", "/x/y"); strings.TrimSpace(out) != "file.bin" {
+		t.Fatalf("ls: %q", out)
+	}
+	if out := run("stat", "@default", "/x/y/file.bin"); !strings.Contains(out, "Size: 3145745") {
+		t.Fatalf("stat: %s", out)
+	}
+	back := filepath.Join(dir, "back.bin")
+	run("get", "@default", "/x/y/file.bin", back)
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
+		t.Fatal("get returned different bytes")
+	}
+	if out := run("cat", "@default", "/x/y/file.bin"); out != string(data) {
+		t.Fatal("cat returned different bytes")
+	}
+	run("rm", "-r", "@default", "/x")
+	if out := run("ls", "@default", "/"); strings.TrimSpace(out) != "" {
+		t.Fatalf("ls after rm: %q", out)
+	}
+	// Bad input: clear errors, non-zero exits.
+	cmd := exec.Command(bin, "cat", "@default", "/nope")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no such file") {
+		t.Fatalf("cat of a missing file: %v %s", err, out)
+	}
+	bad := filepath.Join(dir, "bad.hcl")
+	os.WriteFile(bad, []byte("volume \"x\" {\n  type = \"posix\"\n  directroy = \"/tmp/x\"\n}\n"), 0o644)
+	cmd = exec.Command(bin, "validate", bad)
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "bad.hcl:3:3") || !strings.Contains(string(out), "directory") {
+		t.Fatalf("validate of a bad volfile: %v\n%s", err, out)
+	}
+}
