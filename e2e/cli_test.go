@@ -367,6 +367,15 @@ func TestCLIFileCommands(t *testing.T) {
 	if out := run("ls", "@default", "/"); strings.TrimSpace(out) != "" {
 		t.Fatalf("ls after rm: %q", out)
 	}
+	if out := run("graph", "@default"); !strings.Contains(out, "cache") || !strings.Contains(out, "brick1") {
+		t.Fatalf("graph: %s", out)
+	}
+	if out := run("graph", "-format", "dot", "@default"); !strings.Contains(out, "digraph") || !strings.Contains(out, "->") {
+		t.Fatalf("graph dot: %s", out)
+	}
+	if out := run("types"); !strings.Contains(out, "block-size") || !strings.Contains(out, "cache-size") {
+		t.Fatalf("types: %s", out)
+	}
 	// Bad input: clear errors, non-zero exits.
 	cmd := exec.Command(bin, "cat", "@default", "/nope")
 	cmd.Dir = dir

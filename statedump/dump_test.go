@@ -448,11 +448,17 @@ func TestWriteFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDumpFile(t, path, before)
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("temporary files left: %v", ents)
 	}
-	if _, err := d.WriteFile(filepath.Join(dir, "missing"), statedump.Options{}); err == nil ||
+	// A missing directory is made; one that cannot be written is an
+	// error that says how to choose another.
+	if _, err := d.WriteFile(filepath.Join(dir, "missing"), statedump.Options{}); err != nil {
+		t.Errorf("missing dir: %v", err)
+	}
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o600)
+	if _, err := d.WriteFile(filepath.Join(blocker, "sub"), statedump.Options{}); err == nil ||
 		!strings.Contains(err.Error(), statedump.DirEnv) {
 		t.Errorf("unwritable dir: %v", err)
 	}

@@ -70,7 +70,7 @@ func (d *Dumper) WriteFile(dir string, opts Options) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("statedump: dump directory: %w", err)
+		return "", fmt.Errorf("statedump: %w (set the volfile's statedump.path or $%s to a writable directory)", err, DirEnv)
 	}
 	dump := d.collect(opts)
 	path := filepath.Join(dir, FileName(d.name, os.Getpid(), dump.StartTime))
