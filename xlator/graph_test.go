@@ -417,3 +417,33 @@ func TestReleaseAndForgetReachEveryXlator(t *testing.T) {
 		t.Fatalf("forget calls: %v", log.Lines())
 	}
 }
+
+// TestHotPathAllocatesNothing: getattr and a 4 KiB writev through eight
+// pass-through layers allocate nothing (the graph's hop records and
+// statistics included).
+func TestHotPathAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	types := []string{"pass", "pass", "pass", "pass", "pass", "pass", "pass", "pass", "mem"}
+	g := xlatortest.Start(t, xlatortest.Chain(types...), xlatortest.Registry(), nil)
+	c := client{t, g}
+	in, fd := c.create("f")
+	defer in.Unref()
+	defer fd.Unref()
+	call := c.call(xlator.FopWritev)
+	defer call.Done()
+	data := g.Env().Iobufs.FromBytes(bytes.Repeat([]byte{7}, 4096))
+	defer data.Unref()
+	loc := &xlator.Loc{Parent: g.Inodes().Root(), Name: "f", Inode: in}
+	top := g.Top()
+	if _, err := top.Writev(call, fd, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() { top.Stat(call, loc) }); n != 0 {
+		t.Errorf("getattr through 8 layers: %v allocs/op", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { top.Writev(call, fd, data, 0) }); n != 0 {
+		t.Errorf("writev through 8 layers: %v allocs/op", n)
+	}
+}

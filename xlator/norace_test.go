@@ -1,0 +1,5 @@
+//go:build !race
+
+package xlator_test
+
+const raceEnabled = false
