@@ -188,3 +188,26 @@ func TestFSView(t *testing.T) {
 	}
 	must(fstest.TestFS(v.FS(), "top.txt", "d/one", "d/e/two"))
 }
+
+func TestCopyInAndOut(t *testing.T) {
+	v := openMem(t)
+	data := bytes.Repeat([]byte("0123456789"), 350_000) // 3.5 MB: several 1 MiB pieces
+	f, err := v.Create("/copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(f, bytes.NewReader(data)); err != nil || n != int64(len(data)) {
+		t.Fatalf("copy in: %d %v", n, err)
+	}
+	if _, err := f.Seek(5, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if n, err := io.Copy(&out, f); err != nil || n != int64(len(data)-5) || !bytes.Equal(out.Bytes(), data[5:]) {
+		t.Fatalf("copy out: %d %v", n, err)
+	}
+	f.Close()
+	if s := v.Stack().Env.Iobufs.Stats(); s.Active() != 0 || s.IobrefActive != 0 {
+		t.Fatalf("iobufs still active: %d, iobrefs %d", s.Active(), s.IobrefActive)
+	}
+}
