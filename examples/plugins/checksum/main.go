@@ -1,0 +1,12 @@
+// Command checksum is the checksum translator as an xstack plugin: build it
+// and name the binary in a volfile volume of type "plugin".
+//
+//	go build -o /usr/local/lib/xstack/checksum ./examples/plugins/checksum
+package main
+
+import (
+	"github.com/xstack/xstack/examples/plugins/checksum/checksum"
+	"github.com/xstack/xstack/plugin"
+)
+
+func main() { plugin.Serve(checksum.Type) }

@@ -1,0 +1,144 @@
+package plugin_test
+
+import (
+	"context"
+	"syscall"
+	"testing"
+
+	"github.com/xstack/xstack/api"
+	"github.com/xstack/xstack/examples/plugins/checksum/checksum"
+	"github.com/xstack/xstack/xlator"
+)
+
+func benchVolume(b *testing.B, top string) *api.Volume {
+	reg := registry(nil)
+	checksum.Register(reg)
+	var src string
+	switch top {
+	case "inprocess=mem":
+		src = `volume "top" { type = "mem" }`
+	case "inprocess=pass":
+		src = `volume "brick" { type = "mem" }
+volume "top" { 
+  type = "pass"
+  subvolumes = ["brick"]
+}`
+	case "inprocess=checksum":
+		src = `volume "brick" { type = "mem" }
+volume "top" { 
+  type = "checksum"
+  subvolumes = ["brick"]
+}`
+	case "plugin=mem":
+		src = hcl(`volume "top" {
+  type = "plugin"
+  path = %q
+}`, memBin(b))
+	case "plugin=passthrough":
+		src = hcl(`volume "brick" { type = "mem" }
+volume "top" {
+  type = "plugin"
+  path = %q
+  subvolumes = ["brick"]
+}`, passthroughBin(b))
+	case "plugin=passthrough,shm=off":
+		src = hcl(`volume "brick" { type = "mem" }
+volume "top" {
+  type = "plugin"
+  path = %q
+  subvolumes = ["brick"]
+  shm-size = 0
+}`, passthroughBin(b))
+	case "plugin=checksum":
+		src = hcl(`volume "brick" { type = "mem" }
+volume "top" {
+  type = "plugin"
+  path = %q
+  subvolumes = ["brick"]
+}`, checksumBin(b))
+	default:
+		b.Fatalf("no volume %q", top)
+	}
+	return open(b, src+"\n", reg, nil)
+}
+
+// BenchmarkRoundTrip is the floor of every plugin fop: one empty gRPC
+// call to the plugin process through go-plugin's connection.
+func BenchmarkRoundTrip(b *testing.B) {
+	v := benchVolume(b, "plugin=mem")
+	h := host(b, v, "top")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := h.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStat: a getattr answered in process, by a plugin that answers
+// itself (one round trip: compare with BenchmarkRoundTrip), and by a
+// pass-through plugin that winds it back into the host's child (two).
+func BenchmarkStat(b *testing.B) {
+	for _, top := range []string{"inprocess=mem", "plugin=mem", "plugin=passthrough"} {
+		b.Run(top, func(b *testing.B) {
+			v := benchVolume(b, top)
+			g := v.Stack().Graph
+			loc := &xlator.Loc{Inode: g.Inodes().Root()}
+			x := g.Top()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
+				_, err := x.Stat(c, loc)
+				c.Done()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWrite1MiB: 1 MiB writes (over the same range of one file) by
+// the same translator in process and as a plugin, over a mem child in the
+// host; shm=off sends the data inside the gRPC messages instead of through
+// the shared-memory arena.
+func BenchmarkWrite1MiB(b *testing.B) {
+	for _, top := range []string{"inprocess=pass", "plugin=passthrough", "plugin=passthrough,shm=off", "inprocess=checksum", "plugin=checksum"} {
+		b.Run(top, func(b *testing.B) {
+			v := benchVolume(b, top)
+			g := v.Stack().Graph
+			x := g.Top()
+			c := g.Calls().Begin(context.Background(), xlator.FopCreate, xlator.Creds{}, 0)
+			in := g.Inodes().New()
+			fd := g.NewFD(in, syscall.O_RDWR, 0, false)
+			ia, err := x.Create(c, &xlator.Loc{Parent: g.Inodes().Root(), Name: "f", Inode: in}, syscall.O_RDWR, 0o644, 0, fd)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.Inodes().Link(in, g.Inodes().Root(), "f", &ia).Unref()
+			in.Unref()
+			c.Done()
+			defer fd.Unref()
+			data := make([]byte, 1<<20)
+			for i := range data {
+				data[i] = byte(i)
+			}
+			ref := g.Env().Iobufs.FromBytes(data)
+			defer ref.Unref()
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c := g.Calls().Begin(context.Background(), xlator.FopWritev, xlator.Creds{}, 0)
+				_, err := x.Writev(c, fd, ref, 0)
+				c.Done()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

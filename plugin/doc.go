@@ -1,0 +1,63 @@
+// Package plugin runs translators out of process, with hashicorp/go-plugin.
+//
+// A plugin is a binary whose main calls Serve with an xlator.Type written
+// exactly as an in-process translator: embed xlator.Base, override the fops
+// it changes, wind the rest to its children. In the host, a volume of type
+// "plugin" (Register) names the binary with option path (and optionally
+// its sha256); its subvolumes stay in the host and become the plugin's
+// children. The plugin's other options are declared by the binary itself:
+// the volfile loader asks it for its schema (xlator.Type.SchemaFor), so a
+// plugin volume is checked with the same file:line:col diagnostics as a
+// built-in one.
+//
+// # Processes and graphs
+//
+// The host translator (Host) starts the binary at Init (go-plugin's
+// handshake: magic cookie, protocol version, optional SHA-256 check),
+// serves a callback service for its children on a go-plugin broker stream
+// (one gRPC server per plugin process), and sends Init over the protocol.
+// The plugin then builds a small graph of its own: the translator on top
+// and, below it, one proxy per host child, a leaf whose fops call the
+// callback service. So a plugin winds fops down exactly as an in-process
+// translator does; the proxies carry them back into the host.
+//
+// # Protocol
+//
+// plugin/proto defines two gRPC services. Xlator carries every fop of
+// xlator.Fops plus Release, Releasedir and Forget; the plugin serves it
+// for its translator and the host for the plugin's children. Control
+// carries the lifecycle: Schema, Init, Fini, Notify (children's child-up
+// and child-down), Stats (the plugin's translator state, mem-pools and
+// iobuf pool, which Host.Dump shows under the volume), Watch and Ping.
+// Nothing in Xlator is specific to plugins, so the same service can carry
+// fops between machines: inodes travel as gfids (plus parent gfid and name
+// so the far side can link them), open files as handles that the side
+// owning the fd allocated and maps back to its *xlator.FD, and every
+// request carries the caller's credentials. Fop errors travel as errnos;
+// a transport failure becomes ENOTCONN.
+//
+// # Data
+//
+// Readv and writev payloads go through a shared-memory arena (a memfd the
+// host maps and passes to the plugin as fd 3, in 1 MiB slots; see shm.go):
+// one copy in, one copy out, and the message carries only the slot. Larger
+// payloads, or all of them with shm-size = 0, ride in the messages, whose
+// size limit is lifted on both sides; the HTTP/2 windows are widened so a
+// large message is not throttled by flow control.
+//
+// # Failure
+//
+// When the plugin dies, fops in flight and new ones fail with ENOTCONN,
+// Host sends child-down to its parents, restarts the plugin with doubling
+// back-off (go-plugin never restarts a plugin by itself) and sends child-up
+// once it runs again. fds opened before the restart keep working: the new
+// plugin makes its fd for a handle at the first fop on it.
+//
+// # Logs
+//
+// The plugin logs with zap as usual; Serve makes its logger write JSON
+// lines in the layout go-plugin parses as hclog (@level, @message,
+// @timestamp), and the host gives go-plugin an hclog.Logger that forwards
+// into the volume's zap logger, so the plugin's lines appear under the
+// volume's name at their own level.
+package plugin

@@ -1,0 +1,90 @@
+package plugin
+
+import (
+	"context"
+	"math"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+)
+
+// ProtocolVersion is the version of the plugin protocol (plugin/proto).
+// A host refuses a plugin built against another version.
+const ProtocolVersion = 1
+
+// Handshake is what host and plugin must agree on before they talk: the
+// protocol version and a magic cookie, which also stops a plugin binary
+// started by hand from waiting for a host that is not there.
+var Handshake = goplugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "XSTACK_PLUGIN",
+	MagicCookieValue: "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b",
+}
+
+// pluginName is the one plugin a binary serves, in go-plugin's plugin set.
+const pluginName = "xlator"
+
+// window is the HTTP/2 flow-control window of every connection. gRPC's
+// default (64 KiB, grown by BDP estimation) stalls a 1 MiB write on
+// several window updates; a window larger than the largest message lets it
+// go in one burst.
+const window = 16 << 20
+
+// Message sizes: gRPC refuses messages over 4 MiB by default, less than a
+// large readv or writev. The limit is lifted on both sides.
+const maxMsg = math.MaxInt32
+
+// serverOptions are the options of every gRPC server of this package: the
+// plugin's server and the host's callback server.
+func serverOptions(opts []grpc.ServerOption) []grpc.ServerOption {
+	return append(opts,
+		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.MaxSendMsgSize(maxMsg),
+		grpc.InitialWindowSize(window),
+		grpc.InitialConnWindowSize(window),
+	)
+}
+
+// newServer makes a gRPC server with serverOptions; the form go-plugin's
+// ServeConfig.GRPCServer and GRPCBroker.AcceptAndServe take.
+func newServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(serverOptions(opts)...)
+}
+
+// dialOptions are the options of every client connection of this package.
+func dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
+		grpc.WithInitialWindowSize(window),
+		grpc.WithInitialConnWindowSize(window),
+	}
+}
+
+// grpcPlugin is the go-plugin glue on both sides: in the plugin it
+// registers the services (serve is set), in the host it wraps the
+// connection (serve is nil).
+type grpcPlugin struct {
+	goplugin.NetRPCUnsupportedPlugin
+	serve func(*goplugin.GRPCBroker, *grpc.Server)
+}
+
+// GRPCServer registers the plugin's services.
+func (p *grpcPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
+	p.serve(b, s)
+	return nil
+}
+
+// GRPCClient wraps the host's connection to the plugin.
+func (p *grpcPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return &conn{broker: b, cc: cc, ctl: pb.NewControlClient(cc), fops: pb.NewXlatorClient(cc)}, nil
+}
+
+// conn is the host's side of one running plugin process.
+type conn struct {
+	broker *goplugin.GRPCBroker
+	cc     *grpc.ClientConn
+	ctl    pb.ControlClient
+	fops   pb.XlatorClient
+}

@@ -1,0 +1,449 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/xlator"
+)
+
+// Host is the translator of a plugin volume in the host's graph. Its fops
+// go to the plugin process; the plugin's children are Host's children,
+// which the plugin reaches through the callback service Host serves.
+//
+// Host starts the plugin at Init and stops it at Fini. When the plugin
+// dies, fops in flight and new ones fail with ENOTCONN, Host sends
+// child-down to its parents, restarts the plugin with back-off and sends
+// child-up once it is running again.
+type Host struct {
+	remote
+
+	path         string
+	sum          string
+	backoff      time.Duration
+	backoffMax   time.Duration
+	startTimeout time.Duration
+	opts         xlator.Options
+
+	shmSlots int
+	fds      *handleTable // host fds (weak) and fds made for the plugin (owned)
+	inodes   *handleTable // unlinked inodes lent to the plugin for one call
+
+	inst atomic.Pointer[instance]
+
+	mu       sync.Mutex
+	state    string // see the state* constants
+	restarts int
+	lastExit string
+	parentUp bool
+	childUp  []bool
+	stop     chan struct{}
+	loops    sync.WaitGroup
+
+	notifyMu sync.Mutex // orders the up/down notifications Host sends
+	upSent   bool
+}
+
+// The states Dump reports.
+const (
+	stateStarting   = "starting"
+	stateRunning    = "running"
+	stateRestarting = "restarting"
+	stateStopped    = "stopped"
+)
+
+var _ xlator.Xlator = (*Host)(nil)
+
+func newHost() *Host {
+	h := &Host{fds: newHandleTable(), inodes: newHandleTable(), state: stateStarting, stop: make(chan struct{})}
+	h.m = h
+	return h
+}
+
+// Init starts the plugin process and its graph.
+func (h *Host) Init(ic *xlator.InitContext) error {
+	o := ic.Options
+	h.path, h.sum = o.String("path"), o.String("sha256")
+	h.backoff, h.backoffMax = o.Duration("restart-backoff"), o.Duration("restart-backoff-max")
+	h.startTimeout = o.Duration("start-timeout")
+	h.shmSlots = int(o.Size("shm-size") / shmSlotSize)
+	if h.backoff == 0 {
+		h.backoff = 100 * time.Millisecond
+	}
+	if h.backoffMax < h.backoff {
+		h.backoffMax = h.backoff
+	}
+	if h.startTimeout == 0 {
+		h.startTimeout = 10 * time.Second
+	}
+	h.opts = o
+	h.childUp = make([]bool, len(h.Children()))
+	inst, err := h.start()
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.state = stateRunning
+	h.mu.Unlock()
+	h.inst.Store(inst)
+	h.Logger().Info("plugin started", zap.String("path", h.path), zap.Int("pid", inst.pid))
+	return nil
+}
+
+// Fini stops the plugin: its graph first (Fini over the protocol), then
+// the process.
+func (h *Host) Fini() {
+	h.mu.Lock()
+	if h.state == stateStopped {
+		h.mu.Unlock()
+		return
+	}
+	h.state = stateStopped
+	close(h.stop)
+	h.mu.Unlock()
+	h.loops.Wait()
+	if inst := h.inst.Swap(nil); inst != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = inst.c.ctl.Fini(ctx, &pb.Empty{})
+		cancel()
+		inst.kill()
+	}
+	h.dropOwned()
+}
+
+// Notify keeps Host up exactly when the plugin runs and every child is up;
+// children's events are also passed to the plugin, whose proxies pass them
+// to the plugin's translator.
+func (h *Host) Notify(ev xlator.Event, from xlator.Xlator) {
+	switch ev {
+	case xlator.EventParentUp:
+		h.mu.Lock()
+		h.parentUp = true
+		h.mu.Unlock()
+		for _, c := range h.Children() {
+			c.Notify(xlator.EventParentUp, h.Self())
+		}
+		h.update()
+	case xlator.EventParentDown:
+		h.mu.Lock()
+		h.parentUp = false
+		h.mu.Unlock()
+		for _, c := range h.Children() {
+			c.Notify(xlator.EventParentDown, h.Self())
+		}
+	case xlator.EventChildUp, xlator.EventChildDown:
+		i := -1
+		for j, c := range h.Children() {
+			if c == from {
+				i = j
+			}
+		}
+		if i < 0 {
+			return
+		}
+		h.mu.Lock()
+		h.childUp[i] = ev == xlator.EventChildUp
+		h.mu.Unlock()
+		if inst := h.inst.Load(); inst != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = inst.c.ctl.Notify(ctx, &pb.NotifyReq{Event: int32(ev), Child: uint32(i)})
+			cancel()
+		}
+		h.update()
+	}
+}
+
+// update sends child-up or child-down to the parents when Host's state
+// changed.
+func (h *Host) update() {
+	h.notifyMu.Lock()
+	defer h.notifyMu.Unlock()
+	h.mu.Lock()
+	up := h.parentUp && h.state == stateRunning
+	for _, u := range h.childUp {
+		up = up && u
+	}
+	h.mu.Unlock()
+	if up == h.upSent {
+		return
+	}
+	h.upSent = up
+	if up {
+		h.NotifyParents(xlator.EventChildUp)
+	} else {
+		h.NotifyParents(xlator.EventChildDown)
+	}
+}
+
+// Up reports whether Host has told its parents it is up.
+func (h *Host) Up() bool {
+	h.notifyMu.Lock()
+	defer h.notifyMu.Unlock()
+	return h.upSent
+}
+
+// Restarts returns how many times the plugin was restarted.
+func (h *Host) Restarts() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.restarts
+}
+
+// Pid returns the plugin process's pid, 0 when none runs.
+func (h *Host) Pid() int {
+	if inst := h.inst.Load(); inst != nil {
+		return inst.pid
+	}
+	return 0
+}
+
+// Dump reports the process (pid, state, restarts) and the plugin's own
+// statistics (its translator's state, mem-pools, iobuf pool) under
+// "plugin.".
+func (h *Host) Dump() []xlator.KV {
+	h.mu.Lock()
+	kvs := []xlator.KV{
+		{Key: "path", Value: h.path},
+		{Key: "state", Value: h.state},
+		{Key: "restarts", Value: h.restarts},
+	}
+	if h.lastExit != "" {
+		kvs = append(kvs, xlator.KV{Key: "last-exit", Value: h.lastExit})
+	}
+	h.mu.Unlock()
+	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.len()})
+	inst := h.inst.Load()
+	if inst == nil {
+		return kvs
+	}
+	if a := h.shm(); a != nil {
+		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: a.slots}, xlator.KV{Key: "shm-slots-in-use", Value: a.inUse()})
+		a.release()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rsp, err := inst.c.ctl.Stats(ctx, &pb.StatsReq{})
+	if err != nil {
+		return append(kvs, xlator.KV{Key: "plugin", Value: fmt.Sprintf("unable to dump: %v", err)})
+	}
+	for _, kv := range rsp.Kvs {
+		kvs = append(kvs, xlator.KV{Key: "plugin." + kv.Key, Value: kv.Value})
+	}
+	return kvs
+}
+
+// Release tells the plugin that a host fd is gone.
+func (h *Host) Release(fd *xlator.FD) { h.release(fd, false) }
+
+// Releasedir is Release for a directory fd.
+func (h *Host) Releasedir(fd *xlator.FD) { h.release(fd, true) }
+
+func (h *Host) release(fd *xlator.FD, dir bool) {
+	handle, ok := fd.DelCtx(h).(uint64)
+	if !ok {
+		return
+	}
+	h.fds.remove(handle)
+	inst := h.inst.Load()
+	if inst == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := &pb.FdReq{H: &pb.Header{}, Fd: &pb.Fd{Handle: handle, Dir: dir}}
+	if dir {
+		_, _ = inst.c.fops.Releasedir(ctx, req)
+	} else {
+		_, _ = inst.c.fops.Release(ctx, req)
+	}
+}
+
+// Forget tells the plugin that an inode it knows is gone.
+func (h *Host) Forget(in *xlator.Inode) {
+	if in.DelCtx(h) == nil || in.GFID().IsZero() {
+		return
+	}
+	inst := h.inst.Load()
+	if inst == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = inst.c.fops.Forget(ctx, &pb.ForgetReq{Gfids: [][]byte{gfidBytes(in.GFID())}})
+}
+
+// The mapper of Host's fops.
+
+func (h *Host) client() (pb.XlatorClient, error) {
+	if inst := h.inst.Load(); inst != nil {
+		return inst.c.fops, nil
+	}
+	return nil, syscall.ENOTCONN
+}
+
+// known marks, in Host's inode slot, an inode the plugin has been told
+// about, so that Forget tells it when the inode goes.
+type known struct{}
+
+func (h *Host) loc(l *xlator.Loc) *pb.Loc {
+	if l == nil {
+		return nil
+	}
+	pl := &pb.Loc{Name: l.Name, GfidReq: gfidBytes(l.GfidReq)}
+	if l.Parent != nil {
+		pl.Parent = gfidBytes(l.Parent.GFID())
+		h.mark(l.Parent)
+	}
+	if in := l.Inode; in != nil {
+		h.mark(in)
+		pl.Type = in.Type()
+		if g := in.GFID(); g.IsZero() {
+			pl.Inode = h.inodes.add(handleEnt{in: in})
+		} else {
+			pl.Gfid = gfidBytes(g)
+		}
+	}
+	return pl
+}
+
+func (h *Host) mark(in *xlator.Inode) {
+	if in.Ctx(h) == nil {
+		in.SetCtx(h, known{})
+	}
+}
+
+func (h *Host) fd(fd *xlator.FD) *pb.Fd {
+	handle, ok := fd.Ctx(h).(uint64)
+	if !ok {
+		handle = h.fdHandle(fd)
+	}
+	return &pb.Fd{Handle: handle, Gfid: gfidBytes(fd.Inode.GFID()), Type: fd.Inode.Type(),
+		Flags: fd.Flags, Pid: fd.Pid, Dir: fd.IsDir()}
+}
+
+// fdHandle gives a host fd its handle, once.
+func (h *Host) fdHandle(fd *xlator.FD) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if handle, ok := fd.Ctx(h).(uint64); ok {
+		return handle
+	}
+	handle := h.fds.add(handleEnt{fd: fd})
+	fd.SetCtx(h, handle)
+	h.mark(fd.Inode)
+	return handle
+}
+
+func (h *Host) shm() *arena {
+	if inst := h.inst.Load(); inst != nil && inst.shm.acquire() {
+		return inst.shm
+	}
+	return nil
+}
+
+func (h *Host) done(handle uint64)        { h.inodes.remove(handle) }
+func (h *Host) opened(*xlator.FD, uint64) {}
+
+// dropOwned releases the fds the host made for a plugin that is gone.
+func (h *Host) dropOwned() {
+	h.fds.mu.Lock()
+	var owned []*xlator.FD
+	for k, e := range h.fds.m {
+		if e.owned {
+			owned = append(owned, e.fd)
+			delete(h.fds.m, k)
+		}
+	}
+	h.fds.mu.Unlock()
+	for _, fd := range owned {
+		fd.Unref()
+	}
+}
+
+// callback is the endpoint of the host's callback service: requests from
+// the plugin's proxies to Host's children.
+// There is one per plugin process, with that process's arena.
+type callback struct {
+	h     *Host
+	arena *arena
+}
+
+func (cb *callback) shm() *arena {
+	if cb.arena.acquire() {
+		return cb.arena
+	}
+	return nil
+}
+
+func (cb *callback) graph() *xlator.Graph { return cb.h.Graph() }
+
+func (cb *callback) target(hd *pb.Header) (xlator.Xlator, error) {
+	ch := cb.h.Children()
+	var i uint32
+	if hd != nil {
+		i = hd.Child
+	}
+	if int(i) >= len(ch) {
+		return nil, syscall.ENXIO
+	}
+	return ch[i], nil
+}
+
+func (cb *callback) newInode(g *xlator.Graph, handle uint64) *xlator.Inode {
+	if handle != 0 {
+		if in := cb.h.inodes.inode(handle); in != nil {
+			return in
+		}
+	}
+	return g.Inodes().New()
+}
+
+func (cb *callback) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
+	if pf.Handle != 0 {
+		if fd := cb.h.fds.fd(pf.Handle); fd != nil {
+			return fd, nil
+		}
+		return nil, syscall.EBADF
+	}
+	// An fd the plugin opened itself (registered by opened), or an
+	// anonymous one for a single fop.
+	if in == nil {
+		gf := gfidOf(pf.Gfid)
+		if gf.IsZero() {
+			return nil, syscall.EBADF
+		}
+		t := g.Inodes()
+		if in = t.Find(gf); in == nil {
+			ia := xlator.Iatt{Gfid: gf, Mode: pf.Type}
+			in = t.Link(nil, nil, "", &ia)
+		}
+		defer in.Unref()
+	}
+	return g.NewFD(in, pf.Flags, pf.Pid, pf.Dir), nil
+}
+
+func (cb *callback) opened(fd *xlator.FD, pf *pb.Fd) uint64 {
+	if pf.Handle != 0 {
+		return pf.Handle
+	}
+	return cb.h.fds.add(handleEnt{fd: fd.Ref(), owned: true})
+}
+
+func (cb *callback) linked(*xlator.Inode) {}
+func (cb *callback) frontEnd() bool       { return false }
+func (cb *callback) forget([][]byte)      {}
+
+func (cb *callback) release(handle uint64, _ bool) {
+	if e, ok := cb.h.fds.remove(handle); ok && e.owned {
+		e.fd.Unref()
+	} else if ok {
+		cb.h.fds.put(handle, e) // a host fd: only the host releases it
+	}
+}

@@ -1,0 +1,157 @@
+package plugin_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"math/rand"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/xstack/xstack/xlator"
+)
+
+func checksumVolfile(bin string, extra string) string {
+	return hcl(`
+volume "brick" {
+  type = "mem"
+}
+
+volume "cks" {
+  type       = "plugin"
+  path       = %q
+  subvolumes = ["brick"]
+  block-size = "4KiB"
+  %s
+}
+`, bin, extra)
+}
+
+// TestFops runs writes, reads and namespace fops through the checksum
+// plugin over an in-memory bottom in the host.
+func TestFops(t *testing.T) {
+	v := open(t, checksumVolfile(checksumBin(t), ""), registry(nil), nil)
+
+	if err := v.Mkdir("/d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := v.Create("/d/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3*4096+123)
+	rand.New(rand.NewSource(1)).Read(data)
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	// An unaligned overwrite: the partly covered blocks are re-read.
+	if _, err := f.WriteAt([]byte("hello"), 4094); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[4094:], "hello")
+	got := make([]byte, len(data)+10)
+	n, err := f.ReadAt(got, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:n], data) {
+		t.Fatalf("read back %d bytes, differ from the %d written", n, len(data))
+	}
+	// An unaligned read inside a block.
+	small := make([]byte, 7)
+	if _, err := f.ReadAt(small, 4092); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(small, data[4092:4099]) {
+		t.Fatalf("unaligned read: %q, want %q", small, data[4092:4099])
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	fi, err := v.Stat("/d/a")
+	if err != nil || fi.Size() != int64(len(data)) {
+		t.Fatalf("stat: %v, size %d", err, fi.Size())
+	}
+	if err := v.Rename("/d/a", "/d/b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Symlink("b", "/d/l"); err != nil {
+		t.Fatal(err)
+	}
+	if tgt, err := v.Readlink("/d/l"); err != nil || tgt != "b" {
+		t.Fatalf("readlink: %q, %v", tgt, err)
+	}
+	ents, err := v.ReadDir("/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"b", "l"}) {
+		t.Fatalf("readdir: %v", names)
+	}
+	if err := v.Truncate("/d/b", 5000); err != nil {
+		t.Fatal(err)
+	}
+	b, err := fs.ReadFile(v.FS(), "d/b")
+	if err != nil || !bytes.Equal(b, data[:5000]) {
+		t.Fatalf("after truncate: %d bytes, %v", len(b), err)
+	}
+	if _, err := v.Statfs(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/d/l", "/d/b", "/d"} {
+		if err := v.Remove(p); err != nil {
+			t.Fatalf("remove %s: %v", p, err)
+		}
+	}
+	if _, err := v.Stat("/d"); errno(err) != syscall.ENOENT {
+		t.Fatalf("stat after remove: %v", err)
+	}
+
+	// The checksums are in the child's xattr.
+	g := v.Stack().Graph
+	f2, _ := v.Create("/x")
+	f2.Write(data[:8192])
+	f2.Close()
+	in := lookup(t, v, g.Xlator("brick"), "x")
+	defer in.Unref()
+	c := call(v, xlator.FopGetxattr)
+	defer c.Done()
+	val, err := g.Xlator("brick").Getxattr(c, &xlator.Loc{Inode: in}, "trusted.xstack.checksum")
+	if err != nil || len(val) != 8+2*4 {
+		t.Fatalf("checksum xattr: %d bytes, %v", len(val), err)
+	}
+
+	// The plugin's statistics appear under its volume.
+	dump := host(t, v, "cks").Dump()
+	keys := map[string]any{}
+	for _, kv := range dump {
+		keys[kv.Key] = kv.Value
+	}
+	for _, k := range []string{"pid", "state", "restarts", "plugin.iobuf.iobuf_pool.arena_size",
+		"plugin.mempool.cks:table.hot-count", "plugin.xlator.writes"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("dump lacks %s; has %v", k, dumpKeys(dump))
+		}
+	}
+	if keys["state"] != "running" {
+		t.Errorf("state %v", keys["state"])
+	}
+}
+
+func dumpKeys(kvs []xlator.KV) string {
+	var s []string
+	for _, kv := range kvs {
+		if !strings.Contains(kv.Key, "arena.") && !strings.Contains(kv.Key, "class.") {
+			s = append(s, kv.Key)
+		}
+	}
+	return strings.Join(s, " ")
+}

@@ -1,0 +1,279 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/xlator"
+)
+
+// ErrChecksum is returned (wrapped, naming the binary and both sums) when
+// a plugin binary does not match the sha256 its volume gives.
+var ErrChecksum = errors.New("plugin binary does not match its sha256")
+
+// instance is one running plugin process.
+type instance struct {
+	client *goplugin.Client
+	c      *conn
+	pid    int
+	shm    *arena // nil without shared memory
+	once   sync.Once
+}
+
+func (i *instance) kill() {
+	i.once.Do(func() {
+		i.client.Kill()
+		i.shm.close()
+	})
+}
+
+// launch starts the binary at path and connects to it; sum, when not
+// empty, is the hex SHA-256 the binary must have.
+func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena) (*instance, error) {
+	cmd := exec.Command(path)
+	if shm != nil {
+		cmd.ExtraFiles = []*os.File{shm.file} // fd 3 in the plugin
+		cmd.Env = []string{fmt.Sprintf("%s=%d", shmEnv, shmFD)}
+	}
+	cfg := &goplugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          goplugin.PluginSet{pluginName: &grpcPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		Logger:           newZapHCLog(log),
+		GRPCDialOptions:  dialOptions(),
+		StartTimeout:     timeout,
+		Stderr:           io.Discard,
+	}
+	if sum != "" {
+		want, err := hex.DecodeString(sum)
+		if err != nil || len(want) != sha256.Size {
+			return nil, fmt.Errorf("sha256 %q is not 64 hex digits", sum)
+		}
+		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()}
+	}
+	client := goplugin.NewClient(cfg)
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
+			got, _ := fileSum(path)
+			return nil, fmt.Errorf("%w: %s has sha256 %s, the volfile asks for %s; rebuild the volfile's sum (sha256sum %s) or fix the path",
+				ErrChecksum, path, got, strings.ToLower(sum), path)
+		}
+		return nil, fmt.Errorf("start plugin %s: %w", path, err)
+	}
+	raw, err := rpc.Dispense(pluginName)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("plugin %s: %w", path, err)
+	}
+	inst := &instance{client: client, c: raw.(*conn), shm: shm}
+	if rc := client.ReattachConfig(); rc != nil {
+		inst.pid = rc.Pid
+	}
+	return inst, nil
+}
+
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	hs := sha256.New()
+	if _, err := io.Copy(hs, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(hs.Sum(nil)), nil
+}
+
+// start launches the plugin, serves the callback service on a broker
+// stream (one gRPC server per plugin process, whatever the number of
+// calls), initialises the plugin's graph and watches the process.
+func (h *Host) start() (*instance, error) {
+	var shm *arena
+	if h.shmSlots > 0 {
+		var err error
+		if shm, err = newArena(h.Name(), h.shmSlots); err != nil {
+			h.Logger().Warn("no shared memory for the plugin; data goes in the messages", zap.Error(err))
+		}
+	}
+	inst, err := launch(h.path, h.sum, h.Logger(), h.startTimeout, shm)
+	if err != nil {
+		shm.close()
+		return nil, err
+	}
+	shm.closeFile() // the plugin has its own descriptor now
+	cb := &server{ep: &callback{h: h, arena: shm}}
+	id := inst.c.broker.NextId()
+	go inst.c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		s := newServer(opts)
+		pb.RegisterXlatorServer(s, cb)
+		return s
+	})
+	names := make([]string, len(h.Children()))
+	for i, c := range h.Children() {
+		names[i] = xlator.Name(c)
+	}
+	h.mu.Lock()
+	up := append([]bool(nil), h.childUp...)
+	h.mu.Unlock()
+	lvl := int32(0)
+	if g := h.Graph(); g != nil {
+		if vs, ok := g.Spec().Volume(h.Name()); ok {
+			lvl = int32(vs.LogLevel)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.startTimeout)
+	defer cancel()
+	req := &pb.InitReq{Volume: h.Name(), Children: names, Options: optionsTo(h.opts),
+		LogLevel: lvl, CallbackBrokerId: id, ChildrenUp: up}
+	if shm != nil {
+		req.ShmSlots, req.ShmSlotSize = uint32(shm.slots), uint32(shm.slotSize)
+	}
+	_, err = inst.c.ctl.Init(ctx, req)
+	if err != nil {
+		inst.kill()
+		return nil, fmt.Errorf("plugin %s: init: %s", h.path, statusMessage(err))
+	}
+	stream, err := inst.c.ctl.Watch(context.Background(), &pb.WatchReq{})
+	if err != nil {
+		inst.kill()
+		return nil, fmt.Errorf("plugin %s: watch: %w", h.path, err)
+	}
+	go func() {
+		_, err := stream.Recv()
+		h.died(inst, err)
+	}()
+	return inst, nil
+}
+
+func statusMessage(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "desc = "); i >= 0 {
+		return s[i+len("desc = "):]
+	}
+	return s
+}
+
+// died handles the end of a plugin process: fops fail from now on, the
+// parents hear child-down, and the plugin is restarted.
+func (h *Host) died(inst *instance, why error) {
+	if !h.inst.CompareAndSwap(inst, nil) {
+		return // stopped by Fini, or already handled
+	}
+	inst.kill()
+	reason := "connection lost"
+	if why != nil && !errors.Is(why, io.EOF) {
+		reason = statusMessage(why)
+	}
+	if inst.client.Exited() {
+		reason = "process exited"
+	}
+	h.mu.Lock()
+	if h.state == stateStopped {
+		h.mu.Unlock()
+		return
+	}
+	h.state = stateRestarting
+	h.lastExit = fmt.Sprintf("%s: pid %d: %s", time.Now().Format(time.RFC3339), inst.pid, reason)
+	h.loops.Add(1)
+	h.mu.Unlock()
+	h.Logger().Error("plugin died; restarting it", zap.Int("pid", inst.pid), zap.String("reason", reason))
+	h.dropOwned()
+	h.update()
+	go h.restartLoop()
+}
+
+// restartLoop starts the plugin again, doubling the wait after every
+// failure up to restart-backoff-max, until it runs or Fini stops it.
+func (h *Host) restartLoop() {
+	defer h.loops.Done()
+	wait := h.backoff
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(wait):
+		}
+		inst, err := h.start()
+		if err == nil {
+			h.mu.Lock()
+			if h.state == stateStopped {
+				h.mu.Unlock()
+				inst.kill()
+				return
+			}
+			h.state = stateRunning
+			h.restarts++
+			h.mu.Unlock()
+			h.inst.Store(inst)
+			h.Logger().Info("plugin restarted", zap.Int("pid", inst.pid))
+			h.update()
+			return
+		}
+		h.Logger().Error("plugin restart failed", zap.Error(err), zap.Duration("next-try", min(2*wait, h.backoffMax)))
+		wait = min(2*wait, h.backoffMax)
+	}
+}
+
+// schemaCache remembers the schema each plugin binary declared, so that
+// loading a volfile starts a binary once, not at every load.
+type schemaCache struct {
+	mu sync.Mutex
+	m  map[string]xlator.Schema
+}
+
+func newSchemaCache() *schemaCache { return &schemaCache{m: map[string]xlator.Schema{}} }
+
+// schemaFor is the plugin type's SchemaFor: it starts the binary named by
+// path (checking sha256), asks for its schema and stops it.
+func (sc *schemaCache) schemaFor(boot xlator.Options) (xlator.Schema, error) {
+	path, sum := boot.String("path"), boot.String("sha256")
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin binary: %w", err)
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d\x00%s", path, st.Size(), st.ModTime().UnixNano(), strings.ToLower(sum))
+	sc.mu.Lock()
+	s, ok := sc.m[key]
+	sc.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	timeout := boot.Duration("start-timeout")
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	inst, err := launch(path, sum, zap.NewNop(), timeout, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer inst.kill()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	rsp, err := inst.c.ctl.Schema(ctx, &pb.SchemaReq{})
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: schema: %s", path, statusMessage(err))
+	}
+	s = schemaFrom(rsp.Options)
+	sc.mu.Lock()
+	sc.m[key] = s
+	sc.mu.Unlock()
+	return s, nil
+}

@@ -1,0 +1,13 @@
+//go:build race
+
+package plugin_test
+
+import "os"
+
+// Under -race the plugin binaries are race-enabled too, so both sides of
+// the protocol are checked; a race in a plugin kills it, which the tests
+// see as failing fops.
+func init() {
+	buildFlags = append(buildFlags, "-race")
+	os.Setenv("GORACE", "halt_on_error=1")
+}

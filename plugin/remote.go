@@ -1,0 +1,593 @@
+package plugin
+
+import (
+	"syscall"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/runtime/iobuf"
+	"github.com/xstack/xstack/xlator"
+)
+
+// remote implements every fop as a call of the Xlator service. Two
+// translators embed it: Host (in the host, calling the plugin) and proxy
+// (in the plugin, calling the host's children). What differs between them
+// — where the connection comes from and how inodes and fds become gfids
+// and handles — is behind mapper.
+type remote struct {
+	xlator.Base
+	m     mapper
+	child uint32 // Header.child of every request
+}
+
+// mapper is what a remote translator supplies.
+type mapper interface {
+	// client returns the connection to call, or an error (ENOTCONN) when
+	// there is none.
+	client() (pb.XlatorClient, error)
+	// loc converts l. A loc whose Inode field the far side must hand back
+	// (an inode not linked yet) gets an inode handle; done drops it.
+	loc(l *xlator.Loc) *pb.Loc
+	// fd converts fd, giving it a handle if it has none yet.
+	fd(fd *xlator.FD) *pb.Fd
+	// done is called after a request whose loc or fd carried an inode
+	// handle.
+	done(inodeHandle uint64)
+	// opened records the handle the far side answered an Open, Create or
+	// Opendir with.
+	opened(fd *xlator.FD, handle uint64)
+	// shm returns the shared-memory arena with a reference the caller
+	// releases, or nil when there is none.
+	shm() *arena
+}
+
+func (r *remote) hdr(c *xlator.Call) *pb.Header { return header(c, r.child) }
+
+func (r *remote) locReq(c *xlator.Call, l *xlator.Loc) *pb.LocReq {
+	return &pb.LocReq{H: r.hdr(c), Loc: r.m.loc(l)}
+}
+
+func (r *remote) doneLoc(ls ...*pb.Loc) {
+	for _, l := range ls {
+		if l != nil && l.Inode != 0 {
+			r.m.done(l.Inode)
+		}
+	}
+}
+
+func (r *remote) doneFd(f *pb.Fd) {
+	if f != nil && f.Inode != 0 {
+		r.m.done(f.Inode)
+	}
+}
+
+func iattRsp(rsp *pb.IattRsp) (xlator.Iatt, error) {
+	if rsp.Errno != 0 {
+		return xlator.Iatt{}, errOf(rsp.Errno)
+	}
+	return iattFrom(rsp.Iatt), nil
+}
+
+// Lookup calls the far side.
+func (r *remote) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := r.locReq(c, loc)
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Lookup(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Stat calls the far side.
+func (r *remote) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := r.locReq(c, loc)
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Stat(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Fstat calls the far side.
+func (r *remote) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	rsp, err := cl.Fstat(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd)})
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Setattr calls the far side.
+func (r *remote) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := &pb.SetattrReq{H: r.hdr(c), Loc: r.m.loc(loc)}
+	defer r.doneLoc(req.Loc)
+	setattrTo(in, req)
+	rsp, err := cl.Setattr(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Fsetattr calls the far side.
+func (r *remote) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := &pb.SetattrReq{H: r.hdr(c), Fd: r.m.fd(fd)}
+	setattrTo(in, req)
+	rsp, err := cl.Fsetattr(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Access calls the far side.
+func (r *remote) Access(c *xlator.Call, loc *xlator.Loc, mask uint32) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := &pb.AccessReq{H: r.hdr(c), Loc: r.m.loc(loc), Mask: mask}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Access(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Readlink calls the far side.
+func (r *remote) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return "", err
+	}
+	req := r.locReq(c, loc)
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Readlink(c.Ctx, req)
+	if err != nil {
+		return "", transportErr(c.Ctx, err)
+	}
+	return rsp.Target, errOf(rsp.Errno)
+}
+
+// Mknod calls the far side.
+func (r *remote) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := &pb.MknodReq{H: r.hdr(c), Loc: r.m.loc(loc), Mode: mode, Rdev: rdev, Umask: umask}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Mknod(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Mkdir calls the far side.
+func (r *remote) Mkdir(c *xlator.Call, loc *xlator.Loc, mode, umask uint32) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := &pb.MkdirReq{H: r.hdr(c), Loc: r.m.loc(loc), Mode: mode, Umask: umask}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Mkdir(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Unlink calls the far side.
+func (r *remote) Unlink(c *xlator.Call, loc *xlator.Loc) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := r.locReq(c, loc)
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Unlink(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Rmdir calls the far side.
+func (r *remote) Rmdir(c *xlator.Call, loc *xlator.Loc) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := r.locReq(c, loc)
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Rmdir(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Symlink calls the far side.
+func (r *remote) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask uint32) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := &pb.SymlinkReq{H: r.hdr(c), Target: target, Loc: r.m.loc(loc), Umask: umask}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Symlink(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Rename calls the far side.
+func (r *remote) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := &pb.RenameReq{H: r.hdr(c), From: r.m.loc(from), To: r.m.loc(to), Flags: flags}
+	defer r.doneLoc(req.From, req.To)
+	rsp, err := cl.Rename(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Link calls the far side.
+func (r *remote) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := &pb.LinkReq{H: r.hdr(c), From: r.m.loc(from), To: r.m.loc(to)}
+	defer r.doneLoc(req.From, req.To)
+	rsp, err := cl.Link(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	return iattRsp(rsp)
+}
+
+// Create calls the far side.
+func (r *remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Iatt{}, err
+	}
+	req := &pb.CreateReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.m.fd(fd)}
+	defer r.doneLoc(req.Loc)
+	defer r.doneFd(req.Fd)
+	rsp, err := cl.Create(c.Ctx, req)
+	if err != nil {
+		return xlator.Iatt{}, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return xlator.Iatt{}, errOf(rsp.Errno)
+	}
+	r.m.opened(fd, rsp.Handle)
+	return iattFrom(rsp.Iatt), nil
+}
+
+// Open calls the far side.
+func (r *remote) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Fd: r.m.fd(fd)}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Open(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return errOf(rsp.Errno)
+	}
+	r.m.opened(fd, rsp.Handle)
+	return nil
+}
+
+// Readv calls the far side and copies the reply (from the arena or the
+// message) into pool iobufs.
+func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return nil, err
+	}
+	a := r.m.shm()
+	if a != nil {
+		defer a.release()
+	}
+	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: r.m.fd(fd), Size: int64(size), Off: off})
+	if err != nil {
+		return nil, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return nil, errOf(rsp.Errno)
+	}
+	if s := rsp.Shm; s != nil {
+		b, ok := a.bytes(s.Slot, s.Len)
+		if !ok {
+			return nil, syscall.EIO
+		}
+		ref := r.Iobufs().FromBytes(b)
+		a.free(s.Slot)
+		return ref, nil
+	}
+	return iobrefOf(r.Iobufs(), rsp.Iov), nil
+}
+
+// Writev calls the far side with the data in an arena slot, or with
+// data's segments as they are in the message.
+func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return 0, err
+	}
+	req := &pb.WritevReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off}
+	a := r.m.shm()
+	if a != nil {
+		defer a.release()
+		if slot, buf, ok := a.alloc(data.Size()); ok {
+			data.CopyTo(buf)
+			req.Shm = &pb.Shm{Slot: uint32(slot), Len: uint32(len(buf))}
+		}
+	}
+	var iov [8][]byte
+	if req.Shm == nil {
+		req.Iov = data.AppendIov(iov[:0])
+	}
+	rsp, err := cl.Writev(c.Ctx, req)
+	if err != nil {
+		// The far side may still be reading the slot: it is not freed
+		// (a dead plugin's arena goes with it).
+		return 0, transportErr(c.Ctx, err)
+	}
+	if req.Shm != nil {
+		a.free(req.Shm.Slot)
+	}
+	return int(rsp.N), errOf(rsp.Errno)
+}
+
+// Flush calls the far side.
+func (r *remote) Flush(c *xlator.Call, fd *xlator.FD) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	rsp, err := cl.Flush(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd)})
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Fsync calls the far side.
+func (r *remote) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	rsp, err := cl.Fsync(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd), Datasync: datasync})
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Opendir calls the far side.
+func (r *remote) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Fd: r.m.fd(fd)}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Opendir(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return errOf(rsp.Errno)
+	}
+	r.m.opened(fd, rsp.Handle)
+	return nil
+}
+
+// Readdir calls the far side.
+func (r *remote) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return nil, err
+	}
+	rsp, err := cl.Readdir(c.Ctx, &pb.ReaddirReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off, Count: int64(count), Plus: plus})
+	if err != nil {
+		return nil, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return nil, errOf(rsp.Errno)
+	}
+	return direntsFrom(rsp.Entries), nil
+}
+
+// Fsyncdir calls the far side.
+func (r *remote) Fsyncdir(c *xlator.Call, fd *xlator.FD, datasync bool) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	rsp, err := cl.Fsyncdir(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd), Datasync: datasync})
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Statfs calls the far side.
+func (r *remote) Statfs(c *xlator.Call, loc *xlator.Loc) (xlator.Statvfs, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return xlator.Statvfs{}, err
+	}
+	req := r.locReq(c, loc)
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Statfs(c.Ctx, req)
+	if err != nil {
+		return xlator.Statvfs{}, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return xlator.Statvfs{}, errOf(rsp.Errno)
+	}
+	return statvfsFrom(rsp.St), nil
+}
+
+// Setxattr calls the far side.
+func (r *remote) Setxattr(c *xlator.Call, loc *xlator.Loc, name string, value []byte, flags uint32) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := &pb.SetxattrReq{H: r.hdr(c), Loc: r.m.loc(loc), Name: name, Value: value, Flags: flags}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Setxattr(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Getxattr calls the far side.
+func (r *remote) Getxattr(c *xlator.Call, loc *xlator.Loc, name string) ([]byte, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return nil, err
+	}
+	req := &pb.XattrReq{H: r.hdr(c), Loc: r.m.loc(loc), Name: name}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Getxattr(c.Ctx, req)
+	if err != nil {
+		return nil, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return nil, errOf(rsp.Errno)
+	}
+	if rsp.Value == nil {
+		return []byte{}, nil
+	}
+	return rsp.Value, nil
+}
+
+// Listxattr calls the far side.
+func (r *remote) Listxattr(c *xlator.Call, loc *xlator.Loc) ([]string, error) {
+	cl, err := r.m.client()
+	if err != nil {
+		return nil, err
+	}
+	req := r.locReq(c, loc)
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Listxattr(c.Ctx, req)
+	if err != nil {
+		return nil, transportErr(c.Ctx, err)
+	}
+	return rsp.Names, errOf(rsp.Errno)
+}
+
+// Removexattr calls the far side.
+func (r *remote) Removexattr(c *xlator.Call, loc *xlator.Loc, name string) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	req := &pb.XattrReq{H: r.hdr(c), Loc: r.m.loc(loc), Name: name}
+	defer r.doneLoc(req.Loc)
+	rsp, err := cl.Removexattr(c.Ctx, req)
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Fallocate calls the far side.
+func (r *remote) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, length int64) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	rsp, err := cl.Fallocate(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd), Mode: mode, Off: off, Length: length})
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Discard calls the far side.
+func (r *remote) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	rsp, err := cl.Discard(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off, Length: length})
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// Zerofill calls the far side.
+func (r *remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error {
+	cl, err := r.m.client()
+	if err != nil {
+		return err
+	}
+	rsp, err := cl.Zerofill(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off, Length: length})
+	if err != nil {
+		return transportErr(c.Ctx, err)
+	}
+	return errOf(rsp.Errno)
+}
+
+// iobrefOf copies received segments into pool iobufs: the one copy a
+// receiver makes, since the message's bytes live on the Go heap.
+func iobrefOf(pool *iobuf.Pool, iov [][]byte) *iobuf.Iobref {
+	if len(iov) == 1 {
+		return pool.FromBytes(iov[0])
+	}
+	ref := pool.NewIobref()
+	for _, seg := range iov {
+		if len(seg) == 0 {
+			continue
+		}
+		r := pool.FromBytes(seg)
+		ref.Merge(r)
+		r.Unref()
+	}
+	return ref
+}

@@ -1,0 +1,335 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/runtime/iobuf"
+	"github.com/xstack/xstack/runtime/mempool"
+	"github.com/xstack/xstack/runtime/slab"
+	"github.com/xstack/xstack/xlator"
+)
+
+// Serve runs the translator type t as a plugin: the main function of a
+// plugin binary calls it and nothing else. t is written exactly as an
+// in-process translator (embed xlator.Base, override fops, wind to
+// Children()); its children are the host's subvolumes, reached through the
+// host's callback service. Serve returns only if the binary was not
+// started by a host (it then prints a message and exits with status 1).
+//
+// The plugin logs through its Logger() as usual; the lines go to the
+// host's log under the volume's name.
+func Serve(t xlator.Type) {
+	lvl := zap.NewAtomicLevelAt(zapcore.InfoLevel)
+	// os.Stderr is captured before go-plugin redirects it: the original
+	// stderr is the pipe whose JSON lines the host parses as logs.
+	log := pluginLogger(os.Stderr, lvl)
+	p := newPluginSide(t, log, lvl)
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         goplugin.PluginSet{pluginName: &grpcPlugin{serve: p.register}},
+		GRPCServer:      newServer,
+		Logger:          newZapHCLog(log.Named("go-plugin")),
+	})
+}
+
+// pluginSide is the plugin process: the Control service, and the endpoint
+// of the Xlator service over the plugin's own graph.
+type pluginSide struct {
+	pb.UnimplementedControlServer
+	typ    xlator.Type
+	log    *zap.Logger
+	lvl    zap.AtomicLevel
+	broker *goplugin.GRPCBroker
+	fops   *server
+
+	mu    sync.Mutex // serialises Init and Fini
+	state atomic.Pointer[pluginState]
+	fds   *handleTable // keyed by the host's handles
+	arena *arena       // shared memory with the host, mapped at Init
+	pins  pins
+	done  chan struct{} // closed by Fini
+}
+
+// pluginState is the running graph of an initialised plugin.
+type pluginState struct {
+	g       *xlator.Graph
+	top     xlator.Xlator
+	proxies []*proxy
+	cc      *grpc.ClientConn
+}
+
+func newPluginSide(t xlator.Type, log *zap.Logger, lvl zap.AtomicLevel) *pluginSide {
+	p := &pluginSide{typ: t, log: log, lvl: lvl, fds: newHandleTable(), done: make(chan struct{})}
+	p.fops = &server{ep: p}
+	return p
+}
+
+func (p *pluginSide) register(b *goplugin.GRPCBroker, s *grpc.Server) {
+	p.broker = b
+	pb.RegisterControlServer(s, p)
+	pb.RegisterXlatorServer(s, p.fops)
+}
+
+// Schema answers with the type's option schema.
+func (p *pluginSide) Schema(context.Context, *pb.SchemaReq) (*pb.SchemaRsp, error) {
+	return &pb.SchemaRsp{Name: p.typ.Name, Doc: p.typ.Doc, Options: schemaTo(p.typ.Options),
+		MinChildren: int32(p.typ.MinChildren), MaxChildren: int32(p.typ.MaxChildren)}, nil
+}
+
+// Init builds and starts the plugin's graph: the translator on top, one
+// proxy per host child below it.
+func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.ErrRsp, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state.Load() != nil {
+		return nil, fmt.Errorf("plugin already initialised")
+	}
+	t := p.typ
+	if n := len(q.Children); n < t.MinChildren || (t.MaxChildren >= 0 && n > t.MaxChildren) {
+		return nil, fmt.Errorf("type %q takes %d to %d subvolumes, the volume has %d", t.Name, t.MinChildren, t.MaxChildren, n)
+	}
+	p.lvl.SetLevel(zapcore.Level(q.LogLevel))
+	if q.ShmSlots > 0 && os.Getenv(shmEnv) == strconv.Itoa(shmFD) && p.arena == nil {
+		a, err := mapArena(os.NewFile(shmFD, "xstack-shm"), int(q.ShmSlots), int(q.ShmSlotSize))
+		if err != nil {
+			p.log.Warn("no shared memory with the host; data goes in the messages", zap.Error(err))
+		} else {
+			p.arena = a
+		}
+	}
+	cc, err := p.broker.DialWithOptions(q.CallbackBrokerId, dialOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("dial the host's callback service: %w", err)
+	}
+	cb := pb.NewXlatorClient(cc)
+
+	reg := xlator.NewRegistry()
+	if err := reg.Register(t); err != nil {
+		cc.Close()
+		return nil, err
+	}
+	reg.MustRegister(xlator.Type{Name: proxyType, New: func() xlator.Xlator { return newProxy(cb, 0) }})
+	spec := &xlator.Spec{Source: "<plugin " + t.Name + ">", Top: q.Volume}
+	spec.Volumes = append(spec.Volumes, xlator.VolumeSpec{Name: q.Volume, Type: t.Name, Subvolumes: q.Children,
+		Options: optionsFrom(q.Options), LogLevel: zapcore.Level(q.LogLevel)})
+	for _, c := range q.Children {
+		spec.Volumes = append(spec.Volumes, xlator.VolumeSpec{Name: c, Type: proxyType, Options: xlator.NewOptions(),
+			LogLevel: zapcore.Level(q.LogLevel)})
+	}
+	pool, err := iobuf.New(iobuf.Config{Logger: p.log.Named("iobuf")})
+	if err != nil {
+		cc.Close()
+		return nil, err
+	}
+	pool.Start()
+	env := &xlator.Env{Logger: p.log, Pools: mempool.NewRegistry(p.log.Named("mempool")), Iobufs: pool, Slabs: slab.NewRegistry()}
+	g, err := xlator.New(spec, reg, env)
+	if err != nil {
+		cc.Close()
+		return nil, err
+	}
+	st := &pluginState{g: g, top: g.Top(), cc: cc}
+	for i, c := range q.Children {
+		px := xlator.Unwrap(g.Xlator(c)).(*proxy)
+		px.child = uint32(i)
+		px.arena = p.arena
+		st.proxies = append(st.proxies, px)
+	}
+	if err := g.Init(); err != nil {
+		cc.Close()
+		return nil, err
+	}
+	for i, px := range st.proxies {
+		px.hostUp.Store(i < len(q.ChildrenUp) && q.ChildrenUp[i])
+	}
+	// Start sends parent-up through the graph synchronously; the top
+	// comes up when the host's children do, which the host reports later
+	// through Notify (at a first start they are not up yet: the host
+	// starts the plugin from its Init, before parent-up). So Start is not
+	// waited for: its context is already done.
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	_ = g.Start(done)
+	p.state.Store(st)
+	p.log.Debug("plugin graph started", zap.String("volume", q.Volume), zap.Strings("children", q.Children))
+	return &pb.ErrRsp{}, nil
+}
+
+// Fini stops the graph; the host stops the process afterwards.
+func (p *pluginSide) Fini(context.Context, *pb.Empty) (*pb.Empty, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.state.Swap(nil)
+	if st == nil {
+		return &pb.Empty{}, nil
+	}
+	for _, e := range p.fds.drain() {
+		if e.owned {
+			e.fd.Unref()
+		}
+	}
+	st.g.Stop()
+	st.cc.Close()
+	st.g.Env().Pools.Stop()
+	st.g.Env().Iobufs.Stop()
+	return &pb.Empty{}, nil
+}
+
+// Notify passes a host child's child-up or child-down to its proxy.
+func (p *pluginSide) Notify(_ context.Context, q *pb.NotifyReq) (*pb.Empty, error) {
+	st := p.state.Load()
+	if st != nil && int(q.Child) < len(st.proxies) {
+		st.proxies[q.Child].hostEvent(xlator.Event(q.Event))
+	}
+	return &pb.Empty{}, nil
+}
+
+// Stats answers with the plugin's statistics as statedump lines: its
+// translators' private state, its mem-pools and its iobuf pool.
+func (p *pluginSide) Stats(context.Context, *pb.StatsReq) (*pb.StatsRsp, error) {
+	rsp := &pb.StatsRsp{Pid: int64(os.Getpid())}
+	st := p.state.Load()
+	if st == nil {
+		return rsp, nil
+	}
+	add := func(k string, v any) { rsp.Kvs = append(rsp.Kvs, &pb.KV{Key: k, Value: fmt.Sprint(v)}) }
+	for _, xi := range st.g.Xlators() {
+		if xi.Type == proxyType {
+			continue
+		}
+		for _, kv := range xi.Private {
+			add("xlator."+kv.Key, kv.Value)
+		}
+		for _, f := range xi.Stats.Fops {
+			add("fop."+f.Fop+".count", f.Count)
+			add("fop."+f.Fop+".errors", f.Errors)
+		}
+	}
+	env := st.g.Env()
+	for _, ps := range env.Pools.Pools() {
+		for _, kv := range ps.Fields()[1:] {
+			add("mempool."+ps.Name+"."+kv.Key, kv.Value)
+		}
+	}
+	env.Iobufs.Stats().Fields(func(k string, v any) { add("iobuf."+k, v) })
+	add("fds", strconv.Itoa(p.fds.len()))
+	return rsp, nil
+}
+
+// Watch blocks until the host goes away: a host learns that the plugin
+// died when this stream breaks.
+func (p *pluginSide) Watch(_ *pb.WatchReq, s grpc.ServerStreamingServer[pb.WatchRsp]) error {
+	select {
+	case <-s.Context().Done():
+	case <-p.done:
+	}
+	return nil
+}
+
+// Ping answers at once.
+func (p *pluginSide) Ping(context.Context, *pb.Empty) (*pb.Empty, error) { return &pb.Empty{}, nil }
+
+// The endpoint of the Xlator service.
+
+func (p *pluginSide) graph() *xlator.Graph {
+	if st := p.state.Load(); st != nil {
+		return st.g
+	}
+	return nil
+}
+
+func (p *pluginSide) target(*pb.Header) (xlator.Xlator, error) {
+	if st := p.state.Load(); st != nil {
+		return st.top, nil
+	}
+	return nil, syscall.ENOTCONN
+}
+
+func (p *pluginSide) newInode(g *xlator.Graph, handle uint64) *xlator.Inode {
+	in := g.Inodes().New()
+	if handle != 0 {
+		if st := p.state.Load(); st != nil {
+			for _, px := range st.proxies {
+				in.SetCtx(px, handle)
+			}
+		}
+	}
+	return in
+}
+
+// fd returns the plugin's fd for the host's handle, making it on first
+// use: at the Open, Create or Opendir that the host allocated the handle
+// for, or, after a restart of the plugin, at the first fop on an fd the
+// host opened before (the translator then sees fops on an fd it never
+// opened, as GlusterFS's anonymous fds).
+func (p *pluginSide) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
+	if pf.Handle != 0 {
+		if fd := p.fds.fd(pf.Handle); fd != nil {
+			return fd, nil
+		}
+	}
+	if in == nil {
+		gf := gfidOf(pf.Gfid)
+		if gf.IsZero() {
+			return nil, syscall.EBADF
+		}
+		t := g.Inodes()
+		in = t.Find(gf)
+		if in == nil {
+			ia := xlator.Iatt{Gfid: gf, Mode: pf.Type}
+			in = t.Link(nil, nil, "", &ia)
+			p.pins.pin(in)
+		}
+		defer in.Unref()
+	}
+	fd := g.NewFD(in, pf.Flags, pf.Pid, pf.Dir)
+	if pf.Handle == 0 {
+		return fd, nil // anonymous: dropped after the request
+	}
+	if st := p.state.Load(); st != nil {
+		ref := &fdRef{handle: pf.Handle}
+		for _, px := range st.proxies {
+			fd.SetCtx(px, ref)
+		}
+	}
+	if cur, ok := p.fds.put(pf.Handle, handleEnt{fd: fd, owned: true}); !ok {
+		fd.Unref()
+		return cur.fd.Ref(), nil
+	}
+	return fd.Ref(), nil
+}
+
+func (p *pluginSide) shm() *arena {
+	if p.arena.acquire() {
+		return p.arena
+	}
+	return nil
+}
+
+func (p *pluginSide) opened(_ *xlator.FD, pf *pb.Fd) uint64 { return pf.Handle }
+func (p *pluginSide) linked(in *xlator.Inode)               { p.pins.pin(in) }
+func (p *pluginSide) frontEnd() bool                        { return true }
+
+func (p *pluginSide) release(h uint64, _ bool) {
+	if e, ok := p.fds.remove(h); ok && e.owned {
+		e.fd.Unref()
+	}
+}
+
+func (p *pluginSide) forget(gfids [][]byte) {
+	for _, g := range gfids {
+		p.pins.unpin(gfidOf(g))
+	}
+}

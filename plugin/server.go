@@ -1,0 +1,611 @@
+package plugin
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/runtime/iobuf"
+	"github.com/xstack/xstack/xlator"
+)
+
+// server serves the Xlator service over translators of a local graph: the
+// plugin's translator (in the plugin) or the host's children (the host's
+// callback service). It turns gfids back into inodes of the local table and
+// handles into fds; what differs between the two sides is behind endpoint.
+type server struct {
+	pb.UnimplementedXlatorServer
+	ep endpoint
+}
+
+// endpoint is one side's part of serving requests.
+type endpoint interface {
+	// graph returns the local graph, or nil when it is not running.
+	graph() *xlator.Graph
+	// target returns the translator a request is for.
+	target(h *pb.Header) (xlator.Xlator, error)
+	// newInode returns an inode, with a reference, for a loc that names
+	// no gfid; handle is the caller's inode handle (0 for none).
+	newInode(g *xlator.Graph, handle uint64) *xlator.Inode
+	// fd returns the fd a request names, with a reference. in is the
+	// inode of an Open, Create or Opendir (nil for other fops).
+	fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error)
+	// opened is called after a successful Open, Create or Opendir and
+	// returns the handle for the reply.
+	opened(fd *xlator.FD, pf *pb.Fd) uint64
+	// linked is called for every inode a request made known.
+	linked(in *xlator.Inode)
+	// frontEnd reports whether this side keeps its table's names in step
+	// with unlink and rename, as a front end does (the plugin); the host's
+	// front end does that for the host's table.
+	frontEnd() bool
+	release(h uint64, dir bool)
+	forget(gfids [][]byte)
+	// shm returns the shared-memory arena with a reference the caller
+	// releases, or nil.
+	shm() *arena
+}
+
+// req is the state of one request being served.
+type req struct {
+	g    *xlator.Graph
+	x    xlator.Xlator
+	c    *xlator.Call
+	refs []*xlator.Inode
+	fds  []*xlator.FD
+}
+
+func (s *server) begin(ctx context.Context, fop xlator.Fop, h *pb.Header) (*req, uint32) {
+	g := s.ep.graph()
+	if g == nil {
+		return nil, uint32(syscall.ENOTCONN)
+	}
+	x, err := s.ep.target(h)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	var unique uint64
+	if h != nil {
+		unique = h.Unique
+	}
+	return &req{g: g, x: x, c: g.Calls().Begin(ctx, fop, credsOf(h), unique)}, 0
+}
+
+func (r *req) end() {
+	for _, in := range r.refs {
+		in.Unref()
+	}
+	for _, fd := range r.fds {
+		fd.Unref()
+	}
+	r.c.Done()
+}
+
+// inode returns the inode with gfid g in the local table, linking it
+// without a name if the table does not know it.
+func (s *server) inode(r *req, g xlator.GFID, typ uint32) *xlator.Inode {
+	t := r.g.Inodes()
+	in := t.Find(g)
+	if in == nil {
+		ia := xlator.Iatt{Gfid: g, Mode: typ}
+		in = t.Link(nil, nil, "", &ia)
+		s.ep.linked(in)
+	}
+	r.refs = append(r.refs, in)
+	return in
+}
+
+func (s *server) loc(r *req, pl *pb.Loc) xlator.Loc {
+	var l xlator.Loc
+	if pl == nil {
+		return l
+	}
+	l.Name = pl.Name
+	l.GfidReq = gfidOf(pl.GfidReq)
+	if len(pl.Parent) > 0 {
+		l.Parent = s.inode(r, gfidOf(pl.Parent), syscall.S_IFDIR)
+	}
+	if g := gfidOf(pl.Gfid); !g.IsZero() {
+		l.Inode = s.inode(r, g, pl.Type)
+	} else if pl.Inode != 0 || l.Parent != nil {
+		l.Inode = s.ep.newInode(r.g, pl.Inode)
+		r.refs = append(r.refs, l.Inode)
+	}
+	if l.Parent == nil && l.Inode == nil {
+		l.Inode = s.inode(r, xlator.RootGFID, syscall.S_IFDIR)
+	}
+	return l
+}
+
+func (s *server) fd(r *req, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, uint32) {
+	if pf == nil {
+		return nil, uint32(syscall.EBADF)
+	}
+	fd, err := s.ep.fd(r.g, pf, in)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	r.fds = append(r.fds, fd)
+	return fd, 0
+}
+
+// link records in the local table what an entry fop returned.
+func (s *server) link(r *req, l *xlator.Loc, ia *xlator.Iatt) {
+	if ia.Gfid.IsZero() || l.Parent == nil {
+		return
+	}
+	in := r.g.Inodes().Link(l.Inode, l.Parent, l.Name, ia)
+	s.ep.linked(in)
+	in.Unref()
+}
+
+func (s *server) entry(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
+	do func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error)) (*pb.IattRsp, error) {
+	r, e := s.begin(ctx, fop, h)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, pl)
+	ia, err := do(r.x, r.c, &l)
+	if err != nil {
+		return &pb.IattRsp{Errno: errnoOf(err)}, nil
+	}
+	s.link(r, &l, &ia)
+	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
+}
+
+func (s *server) locErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
+	do func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error) (*pb.ErrRsp, error) {
+	r, e := s.begin(ctx, fop, h)
+	if e != 0 {
+		return &pb.ErrRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, pl)
+	return &pb.ErrRsp{Errno: errnoOf(do(r.x, r.c, &l))}, nil
+}
+
+func (s *server) fdErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pf *pb.Fd,
+	do func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error) (*pb.ErrRsp, error) {
+	r, e := s.begin(ctx, fop, h)
+	if e != 0 {
+		return &pb.ErrRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, pf, nil)
+	if e != 0 {
+		return &pb.ErrRsp{Errno: e}, nil
+	}
+	return &pb.ErrRsp{Errno: errnoOf(do(r.x, r.c, fd))}, nil
+}
+
+func (s *server) Lookup(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
+	return s.entry(ctx, xlator.FopLookup, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
+		return x.Lookup(c, l)
+	})
+}
+
+func (s *server) Stat(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
+	r, e := s.begin(ctx, xlator.FopStat, q.H)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	ia, err := r.x.Stat(r.c, &l)
+	if err != nil {
+		return &pb.IattRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
+}
+
+func (s *server) Fstat(ctx context.Context, q *pb.FdReq) (*pb.IattRsp, error) {
+	r, e := s.begin(ctx, xlator.FopFstat, q.H)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, q.Fd, nil)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	ia, err := r.x.Fstat(r.c, fd)
+	if err != nil {
+		return &pb.IattRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
+}
+
+func (s *server) Setattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
+	r, e := s.begin(ctx, xlator.FopSetattr, q.H)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	ia, err := r.x.Setattr(r.c, &l, setattrFrom(q))
+	if err != nil {
+		return &pb.IattRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
+}
+
+func (s *server) Fsetattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
+	r, e := s.begin(ctx, xlator.FopFsetattr, q.H)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, q.Fd, nil)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	ia, err := r.x.Fsetattr(r.c, fd, setattrFrom(q))
+	if err != nil {
+		return &pb.IattRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
+}
+
+func (s *server) Access(ctx context.Context, q *pb.AccessReq) (*pb.ErrRsp, error) {
+	return s.locErr(ctx, xlator.FopAccess, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
+		return x.Access(c, l, q.Mask)
+	})
+}
+
+func (s *server) Readlink(ctx context.Context, q *pb.LocReq) (*pb.ReadlinkRsp, error) {
+	r, e := s.begin(ctx, xlator.FopReadlink, q.H)
+	if e != 0 {
+		return &pb.ReadlinkRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	t, err := r.x.Readlink(r.c, &l)
+	return &pb.ReadlinkRsp{Errno: errnoOf(err), Target: t}, nil
+}
+
+func (s *server) Mknod(ctx context.Context, q *pb.MknodReq) (*pb.IattRsp, error) {
+	return s.entry(ctx, xlator.FopMknod, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
+		return x.Mknod(c, l, q.Mode, q.Rdev, q.Umask)
+	})
+}
+
+func (s *server) Mkdir(ctx context.Context, q *pb.MkdirReq) (*pb.IattRsp, error) {
+	return s.entry(ctx, xlator.FopMkdir, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
+		return x.Mkdir(c, l, q.Mode, q.Umask)
+	})
+}
+
+func (s *server) Unlink(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
+	return s.locErr(ctx, xlator.FopUnlink, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
+		err := x.Unlink(c, l)
+		if err == nil && s.ep.frontEnd() && l.Parent != nil {
+			l.Parent.Table().Unlink(l.Parent, l.Name)
+		}
+		return err
+	})
+}
+
+func (s *server) Rmdir(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
+	return s.locErr(ctx, xlator.FopRmdir, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
+		err := x.Rmdir(c, l)
+		if err == nil && s.ep.frontEnd() && l.Parent != nil {
+			l.Parent.Table().Unlink(l.Parent, l.Name)
+		}
+		return err
+	})
+}
+
+func (s *server) Symlink(ctx context.Context, q *pb.SymlinkReq) (*pb.IattRsp, error) {
+	return s.entry(ctx, xlator.FopSymlink, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
+		return x.Symlink(c, q.Target, l, q.Umask)
+	})
+}
+
+func (s *server) Rename(ctx context.Context, q *pb.RenameReq) (*pb.ErrRsp, error) {
+	r, e := s.begin(ctx, xlator.FopRename, q.H)
+	if e != 0 {
+		return &pb.ErrRsp{Errno: e}, nil
+	}
+	defer r.end()
+	from, to := s.loc(r, q.From), s.loc(r, q.To)
+	err := r.x.Rename(r.c, &from, &to, q.Flags)
+	if err == nil && s.ep.frontEnd() && from.Parent != nil && to.Parent != nil && q.Flags&xlator.RenameExchange == 0 {
+		r.g.Inodes().Rename(from.Parent, from.Name, to.Parent, to.Name)
+	}
+	return &pb.ErrRsp{Errno: errnoOf(err)}, nil
+}
+
+func (s *server) Link(ctx context.Context, q *pb.LinkReq) (*pb.IattRsp, error) {
+	r, e := s.begin(ctx, xlator.FopLink, q.H)
+	if e != 0 {
+		return &pb.IattRsp{Errno: e}, nil
+	}
+	defer r.end()
+	from, to := s.loc(r, q.From), s.loc(r, q.To)
+	ia, err := r.x.Link(r.c, &from, &to)
+	if err != nil {
+		return &pb.IattRsp{Errno: errnoOf(err)}, nil
+	}
+	to.Inode = from.Inode
+	s.link(r, &to, &ia)
+	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
+}
+
+func (s *server) Create(ctx context.Context, q *pb.CreateReq) (*pb.OpenRsp, error) {
+	r, e := s.begin(ctx, xlator.FopCreate, q.H)
+	if e != 0 {
+		return &pb.OpenRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	fd, e := s.fd(r, q.Fd, l.Inode)
+	if e != 0 {
+		return &pb.OpenRsp{Errno: e}, nil
+	}
+	ia, err := r.x.Create(r.c, &l, q.Flags, q.Mode, q.Umask, fd)
+	if err != nil {
+		return &pb.OpenRsp{Errno: errnoOf(err)}, nil
+	}
+	s.link(r, &l, &ia)
+	return &pb.OpenRsp{Handle: s.ep.opened(fd, q.Fd), Iatt: iattTo(&ia)}, nil
+}
+
+func (s *server) Open(ctx context.Context, q *pb.OpenReq) (*pb.OpenRsp, error) {
+	return s.open(ctx, xlator.FopOpen, q)
+}
+
+func (s *server) Opendir(ctx context.Context, q *pb.OpenReq) (*pb.OpenRsp, error) {
+	return s.open(ctx, xlator.FopOpendir, q)
+}
+
+func (s *server) open(ctx context.Context, fop xlator.Fop, q *pb.OpenReq) (*pb.OpenRsp, error) {
+	r, e := s.begin(ctx, fop, q.H)
+	if e != 0 {
+		return &pb.OpenRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	fd, e := s.fd(r, q.Fd, l.Inode)
+	if e != 0 {
+		return &pb.OpenRsp{Errno: e}, nil
+	}
+	var err error
+	if fop == xlator.FopOpendir {
+		err = r.x.Opendir(r.c, &l, fd)
+	} else {
+		err = r.x.Open(r.c, &l, q.Flags, fd)
+	}
+	if err != nil {
+		return &pb.OpenRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.OpenRsp{Handle: s.ep.opened(fd, q.Fd)}, nil
+}
+
+func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error) {
+	r, e := s.begin(ctx, xlator.FopReadv, q.H)
+	if e != 0 {
+		return &pb.ReadvRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, q.Fd, nil)
+	if e != 0 {
+		return &pb.ReadvRsp{Errno: e}, nil
+	}
+	ref, err := r.x.Readv(r.c, fd, int(q.Size), q.Off)
+	if err != nil {
+		return &pb.ReadvRsp{Errno: errnoOf(err)}, nil
+	}
+	if a := s.ep.shm(); a != nil {
+		defer a.release()
+		if slot, buf, ok := a.alloc(ref.Size()); ok {
+			ref.CopyTo(buf)
+			ref.Unref()
+			return &pb.ReadvRsp{Shm: &pb.Shm{Slot: uint32(slot), Len: uint32(len(buf))}}, nil
+		}
+	}
+	// The reply is marshalled after this returns, when the iobref must
+	// be gone: its bytes are copied out once.
+	buf := make([]byte, ref.Size())
+	ref.CopyTo(buf)
+	ref.Unref()
+	return &pb.ReadvRsp{Iov: [][]byte{buf}}, nil
+}
+
+func (s *server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, error) {
+	r, e := s.begin(ctx, xlator.FopWritev, q.H)
+	if e != 0 {
+		return &pb.WritevRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, q.Fd, nil)
+	if e != 0 {
+		return &pb.WritevRsp{Errno: e}, nil
+	}
+	var data *iobuf.Iobref
+	if sh := q.Shm; sh != nil {
+		// The sender frees the slot when this reply reaches it.
+		a := s.ep.shm()
+		b, ok := a.bytes(sh.Slot, sh.Len)
+		if !ok {
+			if a != nil {
+				a.release()
+			}
+			return &pb.WritevRsp{Errno: uint32(syscall.EIO)}, nil
+		}
+		data = r.g.Env().Iobufs.FromBytes(b)
+		a.release()
+	} else {
+		data = iobrefOf(r.g.Env().Iobufs, q.Iov)
+	}
+	n, err := r.x.Writev(r.c, fd, data, q.Off)
+	data.Unref()
+	return &pb.WritevRsp{Errno: errnoOf(err), N: int64(n)}, nil
+}
+
+func (s *server) Flush(ctx context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
+	return s.fdErr(ctx, xlator.FopFlush, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
+		return x.Flush(c, fd)
+	})
+}
+
+func (s *server) Fsync(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
+	return s.fdErr(ctx, xlator.FopFsync, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
+		return x.Fsync(c, fd, q.Datasync)
+	})
+}
+
+func (s *server) Readdir(ctx context.Context, q *pb.ReaddirReq) (*pb.ReaddirRsp, error) {
+	r, e := s.begin(ctx, xlator.FopReaddir, q.H)
+	if e != 0 {
+		return &pb.ReaddirRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, q.Fd, nil)
+	if e != 0 {
+		return &pb.ReaddirRsp{Errno: e}, nil
+	}
+	ds, err := r.x.Readdir(r.c, fd, q.Off, int(q.Count), q.Plus)
+	if err != nil {
+		return &pb.ReaddirRsp{Errno: errnoOf(err)}, nil
+	}
+	if q.Plus {
+		for i := range ds {
+			if !ds[i].Attr.Gfid.IsZero() {
+				l := xlator.Loc{Parent: fd.Inode, Name: ds[i].Name}
+				s.link(r, &l, &ds[i].Attr)
+			}
+		}
+	}
+	return &pb.ReaddirRsp{Entries: direntsTo(ds, q.Plus)}, nil
+}
+
+func (s *server) Fsyncdir(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
+	return s.fdErr(ctx, xlator.FopFsyncdir, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
+		return x.Fsyncdir(c, fd, q.Datasync)
+	})
+}
+
+func (s *server) Statfs(ctx context.Context, q *pb.LocReq) (*pb.StatfsRsp, error) {
+	r, e := s.begin(ctx, xlator.FopStatfs, q.H)
+	if e != 0 {
+		return &pb.StatfsRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	st, err := r.x.Statfs(r.c, &l)
+	if err != nil {
+		return &pb.StatfsRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.StatfsRsp{St: statvfsTo(&st)}, nil
+}
+
+func (s *server) Setxattr(ctx context.Context, q *pb.SetxattrReq) (*pb.ErrRsp, error) {
+	return s.locErr(ctx, xlator.FopSetxattr, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
+		return x.Setxattr(c, l, q.Name, q.Value, q.Flags)
+	})
+}
+
+func (s *server) Getxattr(ctx context.Context, q *pb.XattrReq) (*pb.XattrRsp, error) {
+	r, e := s.begin(ctx, xlator.FopGetxattr, q.H)
+	if e != 0 {
+		return &pb.XattrRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	v, err := r.x.Getxattr(r.c, &l, q.Name)
+	return &pb.XattrRsp{Errno: errnoOf(err), Value: v}, nil
+}
+
+func (s *server) Listxattr(ctx context.Context, q *pb.LocReq) (*pb.ListxattrRsp, error) {
+	r, e := s.begin(ctx, xlator.FopListxattr, q.H)
+	if e != 0 {
+		return &pb.ListxattrRsp{Errno: e}, nil
+	}
+	defer r.end()
+	l := s.loc(r, q.Loc)
+	names, err := r.x.Listxattr(r.c, &l)
+	return &pb.ListxattrRsp{Errno: errnoOf(err), Names: names}, nil
+}
+
+func (s *server) Removexattr(ctx context.Context, q *pb.XattrReq) (*pb.ErrRsp, error) {
+	return s.locErr(ctx, xlator.FopRemovexattr, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
+		return x.Removexattr(c, l, q.Name)
+	})
+}
+
+func (s *server) Fallocate(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
+	return s.fdErr(ctx, xlator.FopFallocate, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
+		return x.Fallocate(c, fd, q.Mode, q.Off, q.Length)
+	})
+}
+
+func (s *server) Discard(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
+	return s.fdErr(ctx, xlator.FopDiscard, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
+		return x.Discard(c, fd, q.Off, q.Length)
+	})
+}
+
+func (s *server) Zerofill(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
+	return s.fdErr(ctx, xlator.FopZerofill, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
+		return x.Zerofill(c, fd, q.Off, q.Length)
+	})
+}
+
+func (s *server) Release(_ context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
+	if q.Fd != nil {
+		s.ep.release(q.Fd.Handle, false)
+	}
+	return &pb.ErrRsp{}, nil
+}
+
+func (s *server) Releasedir(_ context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
+	if q.Fd != nil {
+		s.ep.release(q.Fd.Handle, true)
+	}
+	return &pb.ErrRsp{}, nil
+}
+
+func (s *server) Forget(_ context.Context, q *pb.ForgetReq) (*pb.ErrRsp, error) {
+	s.ep.forget(q.Gfids)
+	return &pb.ErrRsp{}, nil
+}
+
+// pins keeps a lookup count on every inode the far side has named, as a
+// kernel does on the inodes it knows, until the far side forgets it: the
+// local translators' state on the inode lives as long as the caller's.
+type pins struct {
+	mu sync.Mutex
+	m  map[xlator.GFID]*xlator.Inode
+}
+
+func (p *pins) pin(in *xlator.Inode) {
+	g := in.GFID()
+	if g.IsZero() || g == xlator.RootGFID {
+		return
+	}
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = map[xlator.GFID]*xlator.Inode{}
+	}
+	_, ok := p.m[g]
+	if !ok {
+		p.m[g] = in
+	}
+	p.mu.Unlock()
+	if !ok {
+		in.Table().AddLookup(in, 1)
+	}
+}
+
+func (p *pins) unpin(g xlator.GFID) {
+	p.mu.Lock()
+	in, ok := p.m[g]
+	delete(p.m, g)
+	p.mu.Unlock()
+	if ok {
+		in.Table().ForgetLookup(in, 1)
+	}
+}

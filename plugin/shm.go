@@ -1,0 +1,185 @@
+package plugin
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Bulk data (readv and writev payloads) travels between a host and its
+// plugin through a shared-memory arena instead of inside gRPC messages:
+// gRPC copies a payload about five times (marshal, socket write and read,
+// HTTP/2 framing, unmarshal) and cuts it into 16 KiB frames, each a
+// hand-off between goroutines, while through the arena the sender copies
+// it once into a slot and the receiver once out of it into its iobufs.
+// The gRPC message then carries only the slot number and length.
+//
+// The arena is a memfd the host makes for each plugin process and passes
+// to it as file descriptor 3; both map it shared. Its first page holds one
+// state word per slot (0 free, 1 taken), claimed with compare-and-swap, so
+// either process can take a slot and either can free it. It holds bytes
+// only, never Go pointers. A plugin that dies holding slots takes its arena
+// with it: the restarted process gets a new one.
+
+// shmFD is the file descriptor the plugin finds the arena on.
+const shmFD = 3
+
+// shmEnv tells the plugin process that fd 3 is an arena.
+const shmEnv = "XSTACK_PLUGIN_SHM"
+
+// shmMin is the smallest payload worth a slot: below it the bytes ride in
+// the message, which costs less than claiming and freeing a slot.
+const shmMin = 16 << 10
+
+// shmSlotSize is the size of a slot: the largest readv or writev that goes
+// through the arena (larger ones go in the message).
+const shmSlotSize = 1 << 20
+
+const shmHeader = 4096
+
+// arena is a mapped shared-memory arena.
+type arena struct {
+	mem      []byte
+	slots    int
+	slotSize int
+	next     atomic.Uint32
+	file     *os.File // the memfd, in the host until the plugin has it
+	// refs counts the owner (until close) and the fops using the mapping
+	// now: the last one unmaps it, so a plugin's death never pulls the
+	// memory from under a fop that is copying into it.
+	refs atomic.Int64
+}
+
+// newArena makes a memfd arena of slots slots in the host.
+func newArena(name string, slots int) (*arena, error) {
+	if slots > shmHeader/4 {
+		slots = shmHeader / 4
+	}
+	fd, err := unix.MemfdCreate("xstack-plugin-"+name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "xstack-plugin-"+name)
+	size := shmHeader + slots*shmSlotSize
+	if err := f.Truncate(int64(size)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	a, err := mapArena(f, slots, shmSlotSize)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	a.file = f
+	return a, nil
+}
+
+// mapArena maps the arena in f.
+func mapArena(f *os.File, slots, slotSize int) (*arena, error) {
+	size := shmHeader + slots*slotSize
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() < int64(size) || slots > shmHeader/4 {
+		return nil, fmt.Errorf("shared memory arena is %d bytes, %d slots of %d need %d", st.Size(), slots, slotSize, size)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap arena: %w", err)
+	}
+	a := &arena{mem: mem, slots: slots, slotSize: slotSize}
+	a.refs.Store(1)
+	return a, nil
+}
+
+// acquire takes a reference for a fop; false once the arena is closed.
+func (a *arena) acquire() bool {
+	if a == nil {
+		return false
+	}
+	for {
+		n := a.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if a.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release drops a reference; the last one unmaps the arena.
+func (a *arena) release() {
+	if a.refs.Add(-1) == 0 {
+		_ = unix.Munmap(a.mem)
+	}
+}
+
+func (a *arena) state(i int) *uint32 { return (*uint32)(unsafe.Pointer(&a.mem[4*i])) }
+
+// alloc claims a free slot for n bytes and returns it, or ok false when n
+// does not fit or every slot is taken (the caller then sends the bytes in
+// the message).
+func (a *arena) alloc(n int) (slot int, buf []byte, ok bool) {
+	if a == nil || n > a.slotSize || n < shmMin {
+		return 0, nil, false
+	}
+	start := int(a.next.Add(1))
+	for k := 0; k < a.slots; k++ {
+		i := (start + k) % a.slots
+		if atomic.CompareAndSwapUint32(a.state(i), 0, 1) {
+			off := shmHeader + i*a.slotSize
+			return i, a.mem[off : off+n : off+n], true
+		}
+	}
+	return 0, nil, false
+}
+
+// bytes returns slot's first n bytes, checking what the peer sent.
+func (a *arena) bytes(slot, n uint32) ([]byte, bool) {
+	if a == nil || int(slot) >= a.slots || int(n) > a.slotSize {
+		return nil, false
+	}
+	off := shmHeader + int(slot)*a.slotSize
+	return a.mem[off : off+int(n) : off+int(n)], true
+}
+
+// free releases slot.
+func (a *arena) free(slot uint32) {
+	if a != nil && int(slot) < a.slots {
+		atomic.StoreUint32(a.state(int(slot)), 0)
+	}
+}
+
+// inUse counts the slots taken, for the statedump.
+func (a *arena) inUse() int {
+	n := 0
+	for i := 0; i < a.slots; i++ {
+		if atomic.LoadUint32(a.state(i)) != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// close drops the owner's reference: the arena is unmapped once no fop
+// uses it.
+func (a *arena) close() {
+	if a == nil {
+		return
+	}
+	a.closeFile()
+	a.release()
+}
+
+// closeFile closes the host's memfd once the plugin has inherited it.
+func (a *arena) closeFile() {
+	if a != nil && a.file != nil {
+		a.file.Close()
+		a.file = nil
+	}
+}
