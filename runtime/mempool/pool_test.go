@@ -339,3 +339,15 @@ func TestSweeperGoroutine(t *testing.T) {
 	reg.Stop()
 	reg.Stop() // idempotent
 }
+
+// TestShardLayout checks that shardHot matches the fields, so the padding
+// really spaces the shards shardAlign apart.
+func TestShardLayout(t *testing.T) {
+	var s shard
+	if got := unsafe.Offsetof(s.free) + unsafe.Sizeof(s.free); got != shardHot {
+		t.Errorf("shard fields end at %d, shardHot is %d", got, shardHot)
+	}
+	if size := unsafe.Sizeof(s); size%shardAlign != 0 {
+		t.Errorf("sizeof(shard) = %d, not a multiple of %d", size, shardAlign)
+	}
+}

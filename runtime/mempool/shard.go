@@ -2,10 +2,18 @@ package mempool
 
 import "sync/atomic"
 
-// cacheLine is the padding unit that keeps per-P shards and the shared free
-// stack head on separate cache lines (64 bytes on amd64 and most arm64; 128
-// would cover adjacent-line prefetch but doubles the footprint).
+// cacheLine is the padding unit that keeps the shared free stack head on a
+// line of its own (64 bytes on amd64 and most arm64).
 const cacheLine = 64
+
+// shardAlign is the spacing of per-P shards: two cache lines, because CPUs
+// fetch lines in adjacent pairs (the adjacent-line prefetcher), so one P's
+// writes would otherwise keep invalidating its neighbour's pair. sync.Pool
+// pads its per-P locals to 128 bytes for the same reason.
+const shardAlign = 2 * cacheLine
+
+// shardHot is the size of a shard's fields without padding.
+const shardHot = 4 + 4 + 3*8 + 4*shardCache
 
 // shardCache is the most free object indices one P keeps for itself. With
 // 32 a P goes to the shared stack once every 16 Gets (or Puts) in the worst
@@ -26,9 +34,9 @@ type shard struct {
 	// so max-alloc stays exact without a shared counter on the fast path.
 	hwm  int64
 	free [shardCache]int32
-	// The trailing pad keeps the next shard's hot fields off this one's
-	// lines even when the slice is only 16-byte aligned.
-	_ [cacheLine]byte
+	// Pad to a multiple of shardAlign, so that neighbouring shards' counts
+	// and counters, which sit at the start, are shardAlign apart.
+	_ [shardAlign - shardHot%shardAlign]byte
 }
 
 // The accessors below are for the owner of a shard. Normal builds use plain

@@ -12,13 +12,18 @@ import (
 // Cache is a named cache of fixed-size objects carved from mmap'd slabs.
 // All methods are safe for concurrent use.
 type Cache struct {
-	name string
-	g    geometry
-	log  *zap.Logger
-	reg  *Registry // nil for a cache made by New
+	name   string
+	g      geometry
+	log    *zap.Logger
+	reg    *Registry // nil for a cache made by New
+	fenced bool      // no membarrier: front-cache owners fence instead, see acquire
 
-	shards []shard // one per P
-	index  index   // slab number -> slab, for Free
+	shards []paddedShard // one per P
+	index  index         // slab number -> slab, for Free
+
+	// sweepMu serialises Reap, Shrink and Close, the only callers that
+	// take other Ps' front caches.
+	sweepMu sync.Mutex
 
 	// mu guards the slab lists, every slab's freelist and inuse count,
 	// colourNext, mapped and deadAllocs. It is never taken while a shard is
@@ -51,7 +56,7 @@ func newCache(name string, cfg Config, reg *Registry) (*Cache, error) {
 	if cfg.Logger != nil {
 		log = cfg.Logger.Named("slab").With(zap.String("cache", name))
 	}
-	c := &Cache{name: name, g: g, log: log, reg: reg}
+	c := &Cache{name: name, g: g, log: log, reg: reg, fenced: !haveHeavyBarrier()}
 	c.shards = newShards(g.limit)
 	c.index.init()
 	return c, nil
@@ -70,51 +75,47 @@ func (c *Cache) Name() string { return c.name }
 // or in debug mode when the object it picked was written after being freed
 // (ErrCorrupt; the object is quarantined and the next Alloc picks another).
 func (c *Cache) Alloc() ([]byte, error) {
-	for {
-		if c.closed.Load() {
-			return nil, fmt.Errorf("cache %q: %w", c.name, ErrClosed)
-		}
-		sh, pid := c.acquire()
-		if sh == nil || sh.n == 0 {
-			if sh != nil {
-				sh.touch()
-				c.release(sh)
-			}
-			b, ok, err := c.refill(pid)
-			if ok || err != nil {
-				return b, err
-			}
-			continue
-		}
-		sh.n--
-		r := sh.objs[sh.n]
-		sh.objs[sh.n] = objRef{}
-		sh.touch()
-		c.release(sh)
-		if b, ok, err := c.claim(r); ok {
-			return b, err
-		}
-		// A stale ticket: Reap took the object back meanwhile.
+	sh, _ := c.acquire()
+	if sh == nil {
+		return c.refill(nil) // no front cache, or Close retired it
 	}
+	sh.touch()
+	if sh.n == 0 {
+		return c.refill(sh)
+	}
+	sh.n--
+	r := sh.objs[sh.n]
+	// The slot keeps its stale reference until it is reused or the shard
+	// is reclaimed: clearing it would put a write barrier on the fast path,
+	// and at most limit slab headers stay reachable a little longer.
+	c.release(sh)
+	return c.claim(r)
 }
 
-// claim takes ownership of a ticketed object. It reports false if the ticket
-// is stale. In debug mode it checks the poison and quarantines a corrupt
-// object, returning ok with ErrCorrupt.
-func (c *Cache) claim(r objRef) (b []byte, ok bool, err error) {
-	st := &r.s.state[r.idx]
-	w := st.Load()
-	if kindOf(w) != stateCached || !st.CompareAndSwap(w, allocated(w)) {
-		return nil, false, nil
-	}
-	b = r.s.object(r.idx, &c.g)
+// claim hands out an object the caller owns (popped from a front cache or
+// taken from the slabs): no one else may change its state word meanwhile,
+// see state.go.
+func (c *Cache) claim(r objRef) ([]byte, error) {
 	if c.g.debug {
-		if err := c.checkPoison(r, b); err != nil {
-			st.Store(with(w, stateQuarantined, 0)) // generation kept: not an alloc
-			return nil, true, err
-		}
+		return c.claimChecked(r)
 	}
-	return b, true, nil
+	st := r.s.stateOf(r.idx, &c.g)
+	storeOwned(st, allocated(loadOwned(st)))
+	return r.s.object(r.idx, &c.g), nil
+}
+
+// claimChecked is claim in debug mode: it checks the poison first, and
+// quarantines a corrupt object instead, returning ErrCorrupt.
+func (c *Cache) claimChecked(r objRef) ([]byte, error) {
+	st := r.s.stateOf(r.idx, &c.g)
+	w := loadOwned(st)
+	b := r.s.object(r.idx, &c.g)
+	if err := c.checkPoison(r, b); err != nil {
+		st.Store(with(w, stateQuarantined)) // generation kept: not an alloc
+		return nil, err
+	}
+	storeOwned(st, allocated(w))
+	return b, nil
 }
 
 // Free returns an object to the cache. b must be a slice returned by Alloc,
@@ -128,51 +129,68 @@ func (c *Cache) claim(r objRef) (b []byte, ok bool, err error) {
 // unchanged. Free works after Close: the object goes back to its slab, and
 // the slab is unmapped once it is empty.
 func (c *Cache) Free(b []byte) error {
-	s, idx, err := c.lookup(b)
-	if err != nil {
-		return c.badFree(b, err)
+	// lookup's common case, written out: the calls cost a tenth of Free.
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	s := c.index.first(addr >> c.g.slabShift)
+	idx := -1
+	if s != nil && cap(b) != 0 {
+		idx = c.g.objectAt(int(addr-s.base) - s.colour)
 	}
-	st := &s.state[idx]
+	if idx < 0 {
+		var err error
+		if s, idx, err = c.lookup(b); err != nil {
+			return c.badFree(b, err)
+		}
+	}
+	st := s.stateOf(uint32(idx), &c.g)
 	w := st.Load()
 	if kindOf(w) != stateActive {
 		return c.badFree(b, ErrDoubleFree)
 	}
 	if c.g.debug {
-		poison(s.object(idx, &c.g)) // while we still own it
+		poison(s.object(uint32(idx), &c.g)) // while we still own it
 	}
-	sh, pid := c.acquire()
 	// Of two racing frees of one object exactly one wins the CAS.
-	if !st.CompareAndSwap(w, with(w, stateCached, pid)) {
-		if sh != nil {
-			c.release(sh)
-		}
+	if !st.CompareAndSwap(w, with(w, stateCached)) {
 		return c.badFree(b, ErrDoubleFree)
 	}
+	r := objRef{s, uint32(idx)}
+	sh, _ := c.acquire()
 	if sh == nil {
-		c.drain([]objRef{{s, idx}})
-	} else {
-		sh.objs[sh.n] = objRef{s, idx}
-		sh.n++
-		sh.touch()
-		if sh.n <= c.g.limit {
-			c.release(sh)
-		} else {
-			var buf [maxBatch]objRef
-			n := sh.popOldest(buf[:c.g.batch])
-			c.release(sh)
-			c.drain(buf[:n])
-		}
+		// No front cache, or Close retired it: straight to the slab
+		// (which drain unmaps once empty if the cache is closed).
+		c.drain1(r)
+		return nil
 	}
-	// Checked after the object is published as cached, so that either
-	// Close's sweep sees it or we see closed (both CAS; one wins).
-	if c.closed.Load() {
-		c.drain([]objRef{{s, idx}})
+	sh.touch()
+	sh.objs[sh.n] = r
+	sh.n++
+	if sh.n > c.g.limit {
+		c.overflow(sh) // releases sh
+		return nil
 	}
+	c.release(sh)
 	return nil
 }
 
-// lookup finds the slab and object index b points at.
-func (c *Cache) lookup(b []byte) (*slab, uint32, error) {
+// drain1 returns one object to its slab.
+func (c *Cache) drain1(r objRef) {
+	one := [1]objRef{r}
+	c.drain(one[:])
+}
+
+// overflow drains the oldest batch of an acquired shard that went over its
+// limit, and releases the shard.
+func (c *Cache) overflow(sh *shard) {
+	var buf [maxBatch]objRef
+	n := sh.popOldest(buf[:c.g.batch])
+	c.release(sh)
+	c.drain(buf[:n])
+}
+
+// lookup finds the slab and object index b points at, or says why b is not
+// an object of the cache.
+func (c *Cache) lookup(b []byte) (*slab, int, error) {
 	p := unsafe.SliceData(b)
 	if p == nil {
 		return nil, 0, ErrForeign
@@ -182,20 +200,11 @@ func (c *Cache) lookup(b []byte) (*slab, uint32, error) {
 	if s == nil {
 		return nil, 0, ErrForeign
 	}
-	off := int(addr-s.base) - s.colour
-	if off < 0 || cap(b) == 0 {
+	idx := c.g.objectAt(int(addr-s.base) - s.colour)
+	if idx < 0 || cap(b) == 0 {
 		return nil, 0, ErrNotObjectStart
 	}
-	var idx int
-	if c.g.asizeShift >= 0 {
-		idx = off >> c.g.asizeShift
-	} else {
-		idx = int(uint32(off) / uint32(c.g.asize))
-	}
-	if idx*c.g.asize != off || idx >= c.g.perSlab {
-		return nil, 0, ErrNotObjectStart
-	}
-	return s, uint32(idx), nil
+	return s, idx, nil
 }
 
 func (c *Cache) badFree(b []byte, err error) error {
@@ -213,7 +222,17 @@ func (c *Cache) badFree(b []byte, err error) error {
 // quarantined by debug mode are never unmapped. Close removes the cache from
 // its registry when it returns nil.
 func (c *Cache) Close() error {
-	c.closed.Store(true)
+	c.sweepMu.Lock()
+	if !c.closed.Swap(true) {
+		// Retire the front caches for good: from now on Free goes straight
+		// to the slabs, which are unmapped as they empty.
+		shards := make([]*shard, len(c.shards))
+		for i := range c.shards {
+			shards[i] = &c.shards[i].shard
+		}
+		c.reclaim(shards, true)
+	}
+	c.sweepMu.Unlock()
 	c.Shrink()
 	if active := c.Stats().ActiveObjects; active > 0 {
 		return fmt.Errorf("cache %q: %d objects: %w", c.name, active, ErrActive)

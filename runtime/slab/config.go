@@ -79,12 +79,28 @@ type geometry struct {
 	slabSize   int     // bytes per slab
 	slabShift  uint    // log2(slabSize)
 	perSlab    int     // objects per slab
+	stateRow   int     // words per row of a slab's state array, see stateRows
 	colourStep int     // bytes between colour offsets
 	colours    int     // number of distinct colour offsets (1 = no colouring)
 	limit      int     // front cache limit (0 = objects go straight through)
 	batch      int     // front cache batch count
 	reapKeep   float64 // share of free slabs Reap keeps
 	debug      bool
+}
+
+// objectAt returns the index of the object that starts off bytes into a
+// slab's object area, or -1 if none does.
+func (g *geometry) objectAt(off int) int {
+	var idx int
+	if g.asizeShift >= 0 {
+		idx = off >> g.asizeShift
+	} else {
+		idx = int(uint32(off) / uint32(g.asize))
+	}
+	if off < 0 || idx*g.asize != off || idx >= g.perSlab {
+		return -1
+	}
+	return idx
 }
 
 func isPow2(n int) bool { return n > 0 && n&(n-1) == 0 }
@@ -136,6 +152,9 @@ func resolve(name string, cfg Config) (geometry, error) {
 	if g.perSlab > maxObjects {
 		return bad("%d objects per slab is more than %d; lower PagesPerSlab", g.perSlab, maxObjects)
 	}
+
+	// Whole cache lines per row, so rows never share one.
+	g.stateRow = roundUp((g.perSlab+stateRows-1)/stateRows, CacheLine/8)
 
 	g.colours = 1
 	if cfg.Colour {

@@ -12,45 +12,50 @@ import (
 // partial and free lists as objects leave and return; front caches refill
 // from and drain to it in batches.
 
-// refill takes a batch of objects from the slabs (growing by one slab if
-// none is free), claims the first for the caller and parks the rest in the
-// calling P's front cache. It reports ok=false if the caller's object was
-// taken back by a concurrent Reap before it could be claimed; the caller
-// retries.
-func (c *Cache) refill(hint int) (b []byte, ok bool, err error) {
+// refill serves an Alloc that found its front cache sh empty: it takes a
+// batch of objects from the slabs (growing by one slab if none is free),
+// parks all but one in sh and hands out that one. sh is acquired and
+// refill releases it before taking the lock. With sh nil (no front cache)
+// it takes a single object.
+func (c *Cache) refill(sh *shard) ([]byte, error) {
+	batch := 1
+	if sh != nil {
+		batch = c.g.batch
+		c.release(sh)
+	}
 	var buf [maxBatch]objRef
 	c.mu.Lock()
 	if c.closed.Load() {
 		c.mu.Unlock()
-		return nil, false, fmt.Errorf("cache %q: %w", c.name, ErrClosed)
+		return nil, fmt.Errorf("cache %q: %w", c.name, ErrClosed)
 	}
-	n, err := c.takeLocked(buf[:c.g.batch], hint)
+	n, err := c.takeLocked(buf[:batch])
 	c.mu.Unlock()
 	if n == 0 {
-		return nil, false, err
+		return nil, err
 	}
+	c.misses.Add(1)
 
 	rest := buf[1:n]
-	if sh, _ := c.acquire(); sh != nil {
-		k := copy(sh.objs[sh.n:c.g.limit], rest)
-		sh.n += k
-		c.release(sh)
-		rest = rest[k:]
-	}
 	if len(rest) > 0 {
-		c.drain(rest) // the shard filled up meanwhile, or there is none
+		if sh, _ := c.acquire(); sh != nil { // maybe another P's by now
+			sh.touch()
+			k := copy(sh.objs[sh.n:c.g.limit], rest)
+			sh.n += k
+			c.release(sh)
+			rest = rest[k:]
+		}
+		if len(rest) > 0 {
+			c.drain(rest) // the shard filled up or was frozen meanwhile
+		}
 	}
-
-	b, ok, err = c.claim(buf[0])
-	if ok {
-		c.misses.Add(1)
-	}
-	return b, ok, err
+	return c.claim(buf[0])
 }
 
-// takeLocked moves up to len(dst) objects from the slabs into dst as cached
-// tickets, partial slabs first. It grows the cache only if it found nothing.
-func (c *Cache) takeLocked(dst []objRef, hint int) (int, error) {
+// takeLocked moves up to len(dst) objects from the slabs into dst, cached
+// and owned by the caller, partial slabs first. It grows the cache only if
+// it found nothing.
+func (c *Cache) takeLocked(dst []objRef) (int, error) {
 	n := 0
 	for n < len(dst) {
 		s := c.partial.head
@@ -70,8 +75,8 @@ func (c *Cache) takeLocked(dst []objRef, hint int) (int, error) {
 			idx := s.free[len(s.free)-1]
 			s.free = s.free[:len(s.free)-1]
 			s.inuse++
-			st := &s.state[idx]
-			st.Store(with(st.Load(), stateCached, hint))
+			st := s.stateOf(idx, &c.g)
+			st.Store(with(st.Load(), stateCached))
 			dst[n] = objRef{s, idx}
 			n++
 		}
@@ -80,7 +85,7 @@ func (c *Cache) takeLocked(dst []objRef, hint int) (int, error) {
 	return n, nil
 }
 
-// drain returns ticketed objects to their slabs. Stale tickets are skipped.
+// drain returns cached objects the caller owns to their slabs.
 func (c *Cache) drain(refs []objRef) {
 	c.mu.Lock()
 	for _, r := range refs {
@@ -94,18 +99,20 @@ func (c *Cache) drain(refs []objRef) {
 	c.unmap(victims)
 }
 
-// putLocked returns one cached object to its slab, if the ticket is still
-// good.
-func (c *Cache) putLocked(r objRef) bool {
-	st := &r.s.state[r.idx]
+// putLocked returns one cached object the caller owns to its slab.
+func (c *Cache) putLocked(r objRef) {
+	st := r.s.stateOf(r.idx, &c.g)
 	w := st.Load()
-	if kindOf(w) != stateCached || !st.CompareAndSwap(w, with(w, stateFree, 0)) {
-		return false
+	if kindOf(w) != stateCached {
+		// An object in a front cache changed state under its owner: the
+		// ownership rules in state.go were broken. Putting it on the
+		// freelist could hand it out twice.
+		panic(fmt.Sprintf("slab: cache %q: draining object %d of slab %#x in state %d", c.name, r.idx, r.s.base, kindOf(w)))
 	}
+	st.Store(with(w, stateFree))
 	r.s.free = append(r.s.free, r.idx)
 	r.s.inuse--
 	c.relistLocked(r.s)
-	return true
 }
 
 // relistLocked moves s to the list its fill level calls for.
@@ -134,7 +141,7 @@ func (c *Cache) growLocked() (*slab, error) {
 		mem:   mem,
 		base:  uintptr(unsafe.Pointer(unsafe.SliceData(mem))),
 		free:  make([]uint32, c.g.perSlab),
-		state: make([]atomic.Uint64, c.g.perSlab),
+		state: make([]atomic.Uint64, stateRows*c.g.stateRow),
 	}
 	if c.g.colours > 1 {
 		s.colour = c.colourNext * c.g.colourStep
@@ -181,40 +188,42 @@ func (c *Cache) unmap(victims []*slab) {
 	c.reaped.Add(uint64(len(victims)))
 }
 
-// sweepLocked takes back every cached object whose shard hint satisfies
-// take. Tickets for them left in front caches go stale. This is how Reap
-// drains a front cache without touching it: the stack belongs to its P.
-func (c *Cache) sweepLocked(take func(hint int) bool) {
-	var touched []*slab
-	for _, l := range []*slabList{&c.full, &c.partial} {
-		for s := l.head; s != nil; s = s.next {
-			touched = append(touched, s)
+// usedShards returns every front cache that may hold objects. The caller
+// holds sweepMu.
+func (c *Cache) usedShards() []*shard {
+	var shards []*shard
+	for i := range c.shards {
+		if sh := &c.shards[i].shard; sh.needsReclaim() {
+			shards = append(shards, sh)
 		}
 	}
-	for _, s := range touched {
-		for i := range s.state {
-			w := s.state[i].Load()
-			if kindOf(w) == stateCached && take(hintOf(w)) {
-				c.putLocked(objRef{s, uint32(i)})
-			}
-		}
-	}
+	return shards
 }
 
 // Reap gives completely free slabs back to the OS, keeping Config.ReapKeep
 // of them (rounded down) for the next burst, and returns how many it
 // unmapped. First it takes back the objects parked in front caches that were
-// not used since the previous Reap, so they can return to their slabs. Call
-// it periodically (see Registry.StartReaper), as the kernel runs cache_reap.
-// It walks every object of the non-free slabs, so it costs time in
-// proportion to the cache's size.
+// not used since the previous Reap, so they can return to their slabs; a
+// busy front cache keeps its objects, as the kernel's cache_reap leaves a
+// recently used array_cache alone. Call it periodically (see
+// Registry.StartReaper), as the kernel runs cache_reap. It does not touch
+// the owners' fast path: see freeze.
 func (c *Cache) Reap() int {
-	idle := make([]bool, len(c.shards))
-	for i := range c.shards {
-		idle[i] = !c.shards[i].touched.Swap(false)
+	c.sweepMu.Lock()
+	if !c.closed.Load() { // Close has emptied and retired the front caches
+		var idle []*shard
+		for i := range c.shards {
+			sh := &c.shards[i].shard
+			if sh.touched.Swap(false) {
+				sh.drained = false
+			} else if !sh.drained {
+				idle = append(idle, sh)
+			}
+		}
+		c.reclaim(idle, false)
 	}
+	c.sweepMu.Unlock()
 	c.mu.Lock()
-	c.sweepLocked(func(hint int) bool { return hint >= len(idle) || idle[hint] })
 	victims := c.detachFreeLocked(int(float64(c.free.n) * c.g.reapKeep))
 	c.mu.Unlock()
 	c.unmap(victims)
@@ -225,8 +234,12 @@ func (c *Cache) Reap() int {
 // completely free slab, like kmem_cache_shrink. It returns the number of
 // slabs unmapped.
 func (c *Cache) Shrink() int {
+	c.sweepMu.Lock()
+	if !c.closed.Load() {
+		c.reclaim(c.usedShards(), false)
+	}
+	c.sweepMu.Unlock()
 	c.mu.Lock()
-	c.sweepLocked(func(int) bool { return true })
 	victims := c.detachFreeLocked(0)
 	c.mu.Unlock()
 	c.unmap(victims)

@@ -31,9 +31,20 @@
 // a double free is caught wherever the object sits — even in a front cache,
 // even racing another free — and reported as an error (ErrForeign,
 // ErrNotObjectStart, ErrDoubleFree) and counted, never corrupting the cache.
-// Entries in a front cache are claim tickets for the state word: Reap can
-// take objects back from another P's idle front cache by CAS, and the stale
-// ticket simply loses when its P next pops it.
+// That compare-and-swap is the only atomic read-modify-write on the fast
+// path: objects in a front cache belong to its P, so Alloc marks the one it
+// pops active with a plain store.
+//
+// Reap, Shrink and Close still empty other Ps' front caches, as the
+// kernel's drain_cpu_caches does with an interrupt on each CPU. They freeze
+// the caches they take, issue membarrier(2) so that every thread of the
+// process passes a full memory barrier, and wait until no owner is inside
+// its front cache; an owner that finds its cache frozen goes to the slabs
+// for that call. The owner only marks itself inside with a plain store and
+// checks the frozen flag with a plain load. Where membarrier is missing
+// (before Linux 4.14, some seccomp policies, other systems) the owner's
+// mark is a fenced store instead, as costly as the compare-and-swap it
+// replaced.
 //
 // # Memory return
 //
@@ -41,7 +52,8 @@
 // and unmaps completely free slabs, keeping Config.ReapKeep of them (by
 // default the kernel's 20%) for the next burst. Registry.StartReaper runs
 // it periodically for every cache of a registry. Shrink returns everything
-// free at once; Close does that and refuses new allocations.
+// free at once; Close does that, retires the front caches (a Free after
+// Close goes straight to its slab) and refuses new allocations.
 //
 // # Debugging
 //

@@ -1,7 +1,9 @@
 package slab
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -19,10 +21,26 @@ type slab struct {
 
 	free  []uint32        // stack of free object indices
 	inuse int             // objects not on the freelist (cached, active or quarantined)
-	state []atomic.Uint64 // per-object state word, see state.go
+	state []atomic.Uint64 // per-object state words, see state.go and stateOf
 
 	list       *slabList
 	prev, next *slab
+}
+
+// stateRows is how many cache lines the state words of neighbouring objects
+// are spread over. A refill hands a P a run of neighbouring objects, and as
+// soon as one of them is freed on another P (a goroutine moved, or a
+// producer hands buffers to a consumer), two Ps work on neighbours. If
+// their state words shared a line, every Alloc and Free on one P would
+// steal the line from the other, several times slower than the whole
+// operation. So object idx's word sits in row idx%stateRows: objects fewer
+// than stateRows apart never share a line. It is colouring for the
+// bookkeeping; it costs at most stateRows cache lines per slab.
+const stateRows = 8
+
+// stateOf returns object idx's state word.
+func (s *slab) stateOf(idx uint32, g *geometry) *atomic.Uint64 {
+	return &s.state[int(idx%stateRows)*g.stateRow+int(idx/stateRows)]
 }
 
 // object returns object idx as a slice of exactly the object size.
@@ -109,56 +127,84 @@ type leaf struct {
 
 // index maps a slab number (address >> slabShift) to its slab. Lookups are
 // lock-free, for Free; updates happen under Cache.mu. It is a two-level radix
-// table: a copy-on-write map from slab number >> leafBits to a leaf of atomic
-// slots. Slabs of one cache cluster in few leaves, so the map stays small and
-// copying it on the rare new leaf is cheap, while adding or removing a slab
-// in an existing leaf is a single atomic store.
+// table: a copy-on-write array of leaves, sorted by slab number >> leafBits,
+// each leaf a block of atomic slots. Slabs of one cache cluster in few
+// leaves (mmap hands out neighbouring addresses), so the array is short and
+// Free finds its leaf in a compare or two, without hashing; copying the
+// array on the rare new or emptied leaf is cheap, while adding or removing
+// a slab in an existing leaf is a single atomic store.
 type index struct {
-	top atomic.Pointer[map[uintptr]*leaf]
+	top atomic.Pointer[[]leafRef]
+}
+
+type leafRef struct {
+	key uintptr // slab number >> leafBits
+	l   *leaf
 }
 
 func (x *index) init() {
-	m := map[uintptr]*leaf{}
-	x.top.Store(&m)
+	x.top.Store(&[]leafRef{})
 }
 
 func (x *index) find(key uintptr) *slab {
-	l := (*x.top.Load())[key>>leafBits]
-	if l == nil {
+	top := *x.top.Load()
+	hi := key >> leafBits
+	// Binary search, written out so that it inlines.
+	lo, n := 0, len(top)
+	for n > 0 {
+		half := n / 2
+		if top[lo+half].key < hi {
+			lo += half + 1
+			n -= half + 1
+		} else {
+			n = half
+		}
+	}
+	if lo == len(top) || top[lo].key != hi {
 		return nil
 	}
-	return l.slots[key&(1<<leafBits-1)].Load()
+	return top[lo].l.slots[key&(1<<leafBits-1)].Load()
+}
+
+// first is find for slabs in the first leaf, which is all of them in most
+// caches; it returns nil for any other key. Free calls it first because it
+// inlines.
+func (x *index) first(key uintptr) *slab {
+	top := *x.top.Load()
+	if len(top) == 0 || top[0].key != key>>leafBits {
+		return nil
+	}
+	return top[0].l.slots[key&(1<<leafBits-1)].Load()
+}
+
+// search returns where the leaf for hi is, or would be inserted, in top.
+func search(top []leafRef, hi uintptr) (int, bool) {
+	return slices.BinarySearchFunc(top, hi, func(e leafRef, hi uintptr) int { return cmp.Compare(e.key, hi) })
 }
 
 // insert and remove must be called with Cache.mu held.
 func (x *index) insert(key uintptr, s *slab) {
 	old := *x.top.Load()
-	l := old[key>>leafBits]
-	if l == nil {
-		l = new(leaf)
-		m := make(map[uintptr]*leaf, len(old)+1)
-		for k, v := range old {
-			m[k] = v
-		}
-		m[key>>leafBits] = l
-		x.top.Store(&m)
+	hi := key >> leafBits
+	i, ok := search(old, hi)
+	if !ok {
+		top := slices.Insert(slices.Clone(old), i, leafRef{hi, new(leaf)})
+		x.top.Store(&top)
+		old = top
 	}
+	l := old[i].l
 	l.slots[key&(1<<leafBits-1)].Store(s)
 	l.n++
 }
 
 func (x *index) remove(key uintptr) {
 	old := *x.top.Load()
-	l := old[key>>leafBits]
+	i, _ := search(old, key>>leafBits)
+	l := old[i].l
 	l.slots[key&(1<<leafBits-1)].Store(nil)
 	l.n--
 	if l.n == 0 {
-		m := make(map[uintptr]*leaf, len(old))
-		for k, v := range old {
-			if k != key>>leafBits {
-				m[k] = v
-			}
-		}
-		x.top.Store(&m)
+		top := slices.Delete(slices.Clone(old), i, i+1)
+		x.top.Store(&top)
 	}
 }

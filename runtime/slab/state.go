@@ -1,14 +1,24 @@
 package slab
 
 // An object's state word, kept per object in the Go-side slab (never in the
-// mmap'd memory). All transitions are compare-and-swap, which is what lets a
-// front cache be a plain per-P stack: a reference in a stack is only a claim
-// ticket, and whoever wins the CAS from stateCached owns the object. Stale
-// tickets (the object was drained by Reap meanwhile) just lose.
+// mmap'd memory).
 //
 //	bits 0-1   kind: free, cached, active, quarantined
-//	bits 2-17  shard hint: the front cache the object was parked in, for Reap
-//	bits 18-63 generation: how many times the object has been allocated
+//	bits 2-63  generation: how many times the object has been allocated
+//
+// Who may change it:
+//
+//   - free -> cached, cached -> free: the depot, under Cache.mu, for objects
+//     it moves between a slab's freelist and a front cache (or a caller).
+//   - cached -> active: the goroutine that popped the object from a front
+//     cache (or took it from the depot). An object in a front cache belongs
+//     to that cache's P alone (Reap and Shrink freeze a front cache before
+//     they empty it, see front.go), so this is a plain store: no one else
+//     may write the word meanwhile, and a concurrent bad Free only reads it.
+//   - active -> cached: Free, by compare-and-swap, so that of two racing
+//     frees of one object exactly one wins and the other is reported.
+//   - cached -> quarantined: Alloc in debug mode, in place of cached ->
+//     active, for an object that failed its poison check.
 //
 // Summing the generations gives the exact number of Allocs without a shared
 // counter on the hot path.
@@ -18,20 +28,15 @@ const (
 	stateActive                    // handed out by Alloc
 	stateQuarantined               // failed its poison check; never reused
 
-	kindMask  = 1<<2 - 1
-	hintShift = 2
-	hintMask  = 1<<16 - 1
-	genShift  = 18
+	kindMask = 1<<2 - 1
+	genShift = 2
 )
 
 func kindOf(w uint64) uint64 { return w & kindMask }
-func hintOf(w uint64) int    { return int(w >> hintShift & hintMask) }
 func genOf(w uint64) uint64  { return w >> genShift }
 
-// with returns w with a new kind and shard hint, generation kept.
-func with(w, kind uint64, hint int) uint64 {
-	return w&^(1<<genShift-1) | uint64(hint&hintMask)<<hintShift | kind
-}
+// with returns w with a new kind, generation kept.
+func with(w, kind uint64) uint64 { return w&^kindMask | kind }
 
 // allocated returns w as handed out: active, generation bumped.
-func allocated(w uint64) uint64 { return with(w+1<<genShift, stateActive, 0) }
+func allocated(w uint64) uint64 { return with(w+1<<genShift, stateActive) }
