@@ -137,7 +137,7 @@ func (c *class) give(bufs []*Iobuf) {
 
 // mapArenaLocked maps a new arena and appends it to c.arenas.
 func (c *class) mapArenaLocked() bool {
-	mem, err := unix.Mmap(-1, 0, c.mapLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	mem, err := mapArena(c.mapLen)
 	if err != nil {
 		c.pool.log.Error("iobuf: mmap of a new arena failed; serving from the heap",
 			zap.Int("page_size", c.pageSize), zap.Int("bytes", c.mapLen), zap.Error(err))
@@ -198,7 +198,7 @@ func (c *class) purgeLocked(cutoff time.Time) int64 {
 // unmap releases a's mapping. Its headers lose their data so that a stale
 // pointer to one of them fails with a Go panic rather than a fault.
 func (c *class) unmap(a *arena) error {
-	if err := unix.Munmap(a.mem); err != nil {
+	if err := unmapArena(a.mem); err != nil {
 		c.pool.log.Error("iobuf: munmap of an idle arena failed; keeping it",
 			zap.Int("page_size", c.pageSize), zap.Int("arena", a.id), zap.Error(err))
 		return err
@@ -232,4 +232,52 @@ func (a *arena) base() uintptr {
 		return 0
 	}
 	return uintptr(unsafe.Pointer(unsafe.SliceData(a.mem)))
+}
+
+// hugePage is the size of a transparent huge page on amd64 and arm64.
+const hugePage = 2 << 20
+
+// mapArena maps n bytes for an arena. Arenas of a huge page or more are
+// aligned to 2 MiB and advised MADV_HUGEPAGE: the kernel can then back
+// them with huge pages, which makes pinning them for O_DIRECT IO (256
+// small pages per 1 MiB otherwise) and the TLB cheaper. Where the kernel
+// says no to the advice, the arena works on small pages as before. The
+// mappings are made and unmade with the raw calls (unix.MmapPtr), since
+// an aligned arena is a part of a larger mapping.
+func mapArena(n int) ([]byte, error) {
+	const prot, flags = unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS
+	huge := n >= hugePage && n%hugePage == 0
+	length := uintptr(n)
+	if huge {
+		length += hugePage
+	}
+	p, err := unix.MmapPtr(-1, 0, nil, length, prot, flags)
+	if err != nil {
+		return nil, err
+	}
+	base := uintptr(p)
+	if huge {
+		head := (hugePage - base%hugePage) % hugePage
+		if head > 0 {
+			if err := unix.MunmapPtr(p, head); err != nil {
+				return nil, err
+			}
+		}
+		if tail := length - head - uintptr(n); tail > 0 {
+			if err := unix.MunmapPtr(unsafe.Add(p, head+uintptr(n)), tail); err != nil {
+				return nil, err
+			}
+		}
+		p = unsafe.Add(p, head)
+	}
+	mem := unsafe.Slice((*byte)(p), n)
+	if huge {
+		_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
+	}
+	return mem, nil
+}
+
+// unmapArena unmaps an arena mapArena made.
+func unmapArena(mem []byte) error {
+	return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)))
 }
