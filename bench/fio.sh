@@ -268,6 +268,12 @@ run_workload() {
 		# Without asyncpreemptoff the Go runtime's preemption signals
 		# make the kernel send FUSE INTERRUPTs for requests in flight.
 		[[ $w == create ]] && rm -rf "$mp/meta"
+		if [[ $w == unlink && -z $(find "$mp/meta" -type f -print -quit 2>/dev/null) ]]; then
+			# A later round: the previous one unlinked the files; make them
+			# again, untimed.
+			rm -rf "$mp/meta"
+			GODEBUG=asyncpreemptoff=1 "$BIN/metabench" -op create -dir "$mp/meta" -n "$NFILES" -jobs "$METAJOBS" >/dev/null
+		fi
 		drop_caches
 		GODEBUG=asyncpreemptoff=1 "$BIN/metabench" -op "$w" -dir "$mp/meta" -n "$NFILES" -jobs "$METAJOBS" | tee -a "$LOGS/metabench.out" |
 			awk 'END { print $4 }'
