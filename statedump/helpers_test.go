@@ -2,9 +2,7 @@ package statedump_test
 
 import (
 	"bytes"
-	"context"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/xstack/xstack/runtime/iobuf"
@@ -97,25 +95,11 @@ type client struct {
 	g  *xlator.Graph
 }
 
-func (c client) call(f xlator.Fop) *xlator.Call {
-	return c.g.Calls().Begin(context.Background(), f, xlator.Creds{}, 0)
-}
+func (c client) call(f xlator.Fop) *xlator.Call { return xlatortest.Begin(c.g, f) }
 
 func (c client) create(name string) (*xlator.Inode, *xlator.FD) {
 	c.tb.Helper()
-	tab := c.g.Inodes()
-	in := tab.New()
-	fd := c.g.NewFD(in, syscall.O_RDWR, 1, false)
-	call := c.call(xlator.FopCreate)
-	loc := &xlator.Loc{Parent: tab.Root(), Name: name, Inode: in}
-	ia, err := c.g.Top().Create(call, loc, syscall.O_RDWR|syscall.O_CREAT, 0o644, 0o022, fd)
-	call.Done()
-	if err != nil {
-		c.tb.Fatalf("create %s: %v", name, err)
-	}
-	linked := tab.Link(in, tab.Root(), name, &ia)
-	in.Unref()
-	return linked, fd
+	return xlatortest.Create(c.tb, c.g, name)
 }
 
 // writes writes n 4 KiB blocks to fd and reads the first one back.

@@ -334,3 +334,32 @@ func (opt Option) format(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// Decode returns options for the schema: its defaults, overridden by set
+// (values in volfile syntax, as ParseScalar takes them), with every
+// override marked as given. It is how embedders and tests configure a
+// translator without writing a volfile; an unknown name or a bad value is
+// an error naming the option.
+func (s Schema) Decode(set map[string]string) (Options, error) {
+	o := NewOptions()
+	for name := range set {
+		if _, ok := s.Lookup(name); !ok {
+			return o, fmt.Errorf("unknown option %q", name)
+		}
+	}
+	for _, opt := range s {
+		str, explicit := set[opt.Name]
+		if !explicit {
+			str = opt.Default
+		}
+		if str == "" && !explicit {
+			continue
+		}
+		v, err := opt.ParseScalar(str)
+		if err != nil {
+			return o, fmt.Errorf("option %s = %q: %w", opt.Name, str, err)
+		}
+		o.Set(opt.Name, v, explicit)
+	}
+	return o, nil
+}

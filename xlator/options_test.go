@@ -74,3 +74,21 @@ func TestOptionsPatterns(t *testing.T) {
 		t.Fatal("IsSet")
 	}
 }
+
+func TestSchemaDecode(t *testing.T) {
+	s := xlator.Schema{
+		{Name: "size", Kind: xlator.KindSize, Default: "128KiB", Min: 4096},
+		{Name: "on", Kind: xlator.KindBool, Default: "false"},
+		{Name: "name", Kind: xlator.KindString},
+	}
+	o, err := s.Decode(map[string]string{"on": "yes"})
+	if err != nil || o.Size("size") != 128<<10 || !o.Bool("on") || !o.IsSet("on") || o.IsSet("size") || o.Has("name") {
+		t.Fatalf("%+v %v", o, err)
+	}
+	if _, err := s.Decode(map[string]string{"sise": "1"}); err == nil {
+		t.Fatal("unknown option accepted")
+	}
+	if _, err := s.Decode(map[string]string{"size": "1KiB"}); err == nil {
+		t.Fatal("out-of-range value accepted")
+	}
+}

@@ -251,3 +251,31 @@ func (f *Fault) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	}
 	return f.Base.Fsync(c, fd, datasync)
 }
+
+// Begin starts a call on g for fop f with root credentials; the caller
+// ends it with Done.
+func Begin(g *xlator.Graph, f xlator.Fop) *xlator.Call {
+	return g.Calls().Begin(context.Background(), f, xlator.Creds{}, 0)
+}
+
+// Create creates the regular file name in the root through the graph's top
+// (O_RDWR, mode 0644, umask 022), as a front end does, and returns its
+// linked inode and open fd, each holding a reference the caller drops.
+func Create(tb testing.TB, g *xlator.Graph, name string) (*xlator.Inode, *xlator.FD) {
+	tb.Helper()
+	tab := g.Inodes()
+	in := tab.New()
+	fd := g.NewFD(in, syscall.O_RDWR, 1, false)
+	call := Begin(g, xlator.FopCreate)
+	loc := &xlator.Loc{Parent: tab.Root(), Name: name, Inode: in}
+	ia, err := g.Top().Create(call, loc, syscall.O_RDWR|syscall.O_CREAT, 0o644, 0o022, fd)
+	call.Done()
+	if err != nil {
+		fd.Unref()
+		in.Unref()
+		tb.Fatalf("create %s: %v", name, err)
+	}
+	linked := tab.Link(in, tab.Root(), name, &ia)
+	in.Unref()
+	return linked, fd
+}

@@ -17,20 +17,9 @@ import (
 // volfile syntax), as the volfile loader would decode them.
 func options(tb testing.TB, schema xlator.Schema, set map[string]string) xlator.Options {
 	tb.Helper()
-	o := xlator.NewOptions()
-	for _, opt := range schema {
-		s, explicit := set[opt.Name]
-		if !explicit {
-			s = opt.Default
-		}
-		if s == "" && !explicit {
-			continue
-		}
-		v, err := opt.ParseScalar(s)
-		if err != nil {
-			tb.Fatalf("option %s = %q: %v", opt.Name, s, err)
-		}
-		o.Set(opt.Name, v, explicit)
+	o, err := schema.Decode(set)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return o
 }

@@ -31,20 +31,9 @@ var testDataPath string
 // in volfile syntax).
 func options(tb testing.TB, set map[string]string) xlator.Options {
 	tb.Helper()
-	o := xlator.NewOptions()
-	for _, opt := range Schema {
-		s, explicit := set[opt.Name]
-		if !explicit {
-			s = opt.Default
-		}
-		if s == "" && !explicit {
-			continue
-		}
-		v, err := opt.ParseScalar(s)
-		if err != nil {
-			tb.Fatalf("option %s = %q: %v", opt.Name, s, err)
-		}
-		o.Set(opt.Name, v, explicit)
+	o, err := Schema.Decode(set)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return o
 }
