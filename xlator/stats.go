@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/xstack/xstack/internal/pin"
 )
 
 // HistBuckets is the number of latency histogram buckets: bucket i counts
@@ -49,11 +51,11 @@ func (s *fopStats) record(f Fop, lat int64, err error, n int64) {
 	if b >= HistBuckets {
 		b = HistBuckets - 1
 	}
-	pid := procPin()
+	pid := pin.Pin()
 	if pid >= len(s.shards) {
 		// GOMAXPROCS grew after the graph started: this P has no shard of
 		// its own, so share the last one with atomic updates.
-		procUnpin()
+		pin.Unpin()
 		s.recordShared(f, b, lat, err, n)
 		return
 	}
@@ -72,7 +74,7 @@ func (s *fopStats) record(f Fop, lat int64, err error, n int64) {
 	if lat > ld64(&c.max) {
 		st64(&c.max, lat)
 	}
-	procUnpin()
+	pin.Unpin()
 }
 
 func (s *fopStats) recordShared(f Fop, b int, lat int64, err error, n int64) {

@@ -3,6 +3,8 @@ package iobuf
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/xstack/xstack/internal/pin"
 )
 
 // inlineEntries is how many segments an Iobref holds before its entry slice
@@ -133,7 +135,7 @@ func (r *Iobref) release() {
 
 // noteIobref counts an iobref handed out or released on the current P.
 func (p *Pool) noteIobref(free bool) {
-	pid := procPin()
+	pid := pin.Pin()
 	if pid < len(p.shards) {
 		s := &p.shards[pid]
 		c := &s.iobrefsNew
@@ -141,10 +143,10 @@ func (p *Pool) noteIobref(free bool) {
 			c = &s.iobrefsFree
 		}
 		st64(c, ld64(c)+1)
-		procUnpin()
+		pin.Unpin()
 		return
 	}
-	procUnpin()
+	pin.Unpin()
 	if free {
 		p.ovfIobrefsFree.Add(1)
 	} else {

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xstack/xstack/internal/pin"
+
 	"go.uber.org/zap"
 )
 
@@ -128,7 +130,7 @@ func (p *Pool) Get(size int) *Iobuf {
 	var b *Iobuf
 	var s *shard
 	if p.cacheOn {
-		pid := procPin()
+		pid := pin.Pin()
 		if pid < len(p.shards) {
 			s = &p.shards[pid]
 			sc := &s.cls[ci]
@@ -137,7 +139,7 @@ func (p *Pool) Get(size int) *Iobuf {
 				sc.stPrivate(nil)
 			}
 		}
-		procUnpin()
+		pin.Unpin()
 	}
 	if s == nil {
 		p.classes[ci].gets.Add(1)

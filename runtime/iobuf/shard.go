@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/xstack/xstack/internal/pin"
 )
 
 // The per-CPU front end. Each P (the runtime's per-CPU scheduling context)
@@ -138,9 +140,9 @@ func (p *Pool) put(b *Iobuf) {
 		p.give1(c, b)
 		return
 	}
-	pid := procPin()
+	pid := pin.Pin()
 	if pid >= len(p.shards) {
-		procUnpin()
+		pin.Unpin()
 		p.give1(c, b)
 		return
 	}
@@ -148,10 +150,10 @@ func (p *Pool) put(b *Iobuf) {
 	sc := &s.cls[b.class]
 	if sc.ldPrivate() == nil {
 		sc.stPrivate(b)
-		procUnpin()
+		pin.Unpin()
 		return
 	}
-	procUnpin() // the mutex may block; s stays a fine home if we migrate
+	pin.Unpin() // the mutex may block; s stays a fine home if we migrate
 	var spill [maxBatch]*Iobuf
 	n := 0
 	s.mu.Lock()

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xstack/xstack/internal/pin"
+
 	"go.uber.org/zap"
 )
 
@@ -137,7 +139,7 @@ func (p *Pool[T]) Name() string { return p.full }
 // user left in it (see Get0). The caller owns the object until it passes it
 // to Put, after which it must not touch it.
 func (p *Pool[T]) Get() *T {
-	pid := procPin()
+	pid := pin.Pin()
 	if pid < len(p.shards) && p.cacheCap > 0 {
 		s := &p.shards[pid]
 		n := ld32(&s.n)
@@ -153,13 +155,13 @@ func (p *Pool[T]) Get() *T {
 			if d := g - ld64(&s.puts); d > ld64(&s.hwm) {
 				p.noteGet(s, d)
 			}
-			procUnpin()
+			pin.Unpin()
 			e := &p.entries[i]
 			e.markHot()
 			return &e.v
 		}
 	}
-	procUnpin()
+	pin.Unpin()
 	return p.getSlow()
 }
 
@@ -204,7 +206,7 @@ func (p *Pool[T]) Put(x *T) error {
 		if !atomic.CompareAndSwapUint32(&p.entries[i].state, stateHot, stateCold) {
 			return p.badPut(ErrDoublePut, u)
 		}
-		pid := procPin()
+		pid := pin.Pin()
 		if pid < len(p.shards) && p.cacheCap > 0 {
 			s := &p.shards[pid]
 			n := ld32(&s.n)
@@ -214,10 +216,10 @@ func (p *Pool[T]) Put(x *T) error {
 			s.free[n] = int32(i)
 			st32(&s.n, n+1)
 			st64(&s.puts, ld64(&s.puts)+1)
-			procUnpin()
+			pin.Unpin()
 			return nil
 		}
-		procUnpin()
+		pin.Unpin()
 		p.ovfPuts.Add(1)
 		p.free.push(int32(i))
 		return nil

@@ -7,16 +7,6 @@ import (
 	"unsafe"
 )
 
-// runtime_procPin returns the id of the P the goroutine runs on and keeps it
-// there, not preemptible, until runtime_procUnpin. It is what sync.Pool uses;
-// the runtime keeps it linkable for outside packages (go.dev/issue/67401).
-//
-//go:linkname runtime_procPin runtime.procPin
-func runtime_procPin() int
-
-//go:linkname runtime_procUnpin runtime.procUnpin
-func runtime_procUnpin()
-
 // maxBatch bounds BatchCount so that refill and drain can stage a batch in
 // an array on the goroutine stack instead of allocating.
 const maxBatch = 128

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/xstack/xstack/internal/pin"
 )
 
 // acquire gives the calling goroutine exclusive use of its P's shard by
@@ -23,7 +25,7 @@ import (
 // store is a sequentially consistent atomic instead, which costs about what
 // a compare-and-swap does.
 func (c *Cache) acquire() (*shard, int) {
-	pid := runtime_procPin()
+	pid := pin.Pin()
 	if pid < len(c.shards) {
 		sh := &c.shards[pid].shard
 		if c.fenced {
@@ -36,13 +38,13 @@ func (c *Cache) acquire() (*shard, int) {
 		}
 		leave(sh)
 	}
-	runtime_procUnpin()
+	pin.Unpin()
 	return nil, pid
 }
 
 func (c *Cache) release(sh *shard) {
 	leave(sh)
-	runtime_procUnpin()
+	pin.Unpin()
 }
 
 // leave clears busy with release semantics, so that a thief that sees 0

@@ -2,15 +2,19 @@
 
 package slab
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/xstack/xstack/internal/pin"
+)
 
 // acquire, in race builds, locks the shard instead of relying on the pin for
 // exclusion: the race detector does not know that two goroutines pinned to
 // one P in turn are ordered, nor about the membarrier handshake. The logic
 // is otherwise the same, so -race tests cover it.
 func (c *Cache) acquire() (*shard, int) {
-	pid := runtime_procPin()
-	runtime_procUnpin()
+	pid := pin.Pin()
+	pin.Unpin()
 	if pid >= len(c.shards) {
 		return nil, pid
 	}
