@@ -33,6 +33,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	xfuse "github.com/xstack/xstack/mount/fuse"
 )
 
 // maxBackground matches mount/fuse's: how many asynchronous requests
@@ -66,6 +68,9 @@ func main() {
 	}
 	mountPoint := flag.Arg(1)
 
+	// The same spare Ps as xstack's daemon: the reason (blocked readers)
+	// is go-fuse's, not xstack's.
+	xfuse.SpareProcs()
 	var c counters
 	root, err := newRoot(brick, &c)
 	if err != nil {

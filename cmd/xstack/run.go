@@ -139,6 +139,7 @@ func serve(path string, vars map[string]string, mountPoint string, createMount b
 		<-sigs
 		return nil
 	}
+	fuse.SpareProcs()
 	cfg := fuse.DefaultConfig(mountPoint)
 	cfg.Logger = log
 	applyMount(&cfg, f.Mount)

@@ -39,8 +39,12 @@ type bridge struct {
 	chunk   int // largest iobuf class: the piece size of copied writes
 
 	// windCapability sends security.capability GETXATTRs down the graph
-	// instead of answering them at the bridge (for measuring the cost).
+	// instead of answering them at the bridge (for measuring the cost)
+	// when the kernel did not agree to KILLPRIV_V2.
 	windCapability bool
+	// killPriv: the kernel agreed to FUSE_HANDLE_KILLPRIV_V2, so the
+	// bridge drops set-ID bits and capabilities itself (privs.go).
+	killPriv bool
 }
 
 var _ fuse.RawFileSystem = (*bridge)(nil)
@@ -140,6 +144,7 @@ func (b *bridge) entry(in *xlator.Inode, parent *xlator.Inode, name string, ia *
 func (b *bridge) fillEntry(out *fuse.EntryOut, n *node, ia *xlator.Iatt) {
 	out.NodeId = n.id
 	out.Generation = 1
+	n.privClean.Store(false) // fresh attributes: check again, as the kernel clears S_NOSEC
 	out.SetEntryTimeout(b.cfg.EntryTimeout)
 	out.SetAttrTimeout(b.cfg.AttrTimeout)
 	fillAttr(&out.Attr, ia, n.id)

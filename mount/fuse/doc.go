@@ -51,14 +51,14 @@
 // this mount's own writes; changes made by other clients show up through
 // mtime (the kernel's auto_inval_data) and the next open.
 //
-// security.capability. The kernel asks for it before every write, to
-// decide whether to drop file capabilities (the benchmarks count one
-// GETXATTR per WRITE). The bridge answers it ENODATA without winding, as
-// go-fuse's IgnoreSecurityLabels would: the kernel round trip remains, but
-// not a walk of the graph, which on posix is a getxattr(2) and through a
-// plugin a network round trip. Over the mem bottom the difference is
-// within the noise. The price: file capabilities (setcap) do not work on
-// an xstack mount; setting them is still passed down.
+// Privileges. A write, truncate or chown must drop set-ID bits and file
+// capabilities. The kernel asks the daemon GETXATTR security.capability
+// before every WRITE to find out, unless the server takes the job over
+// with FUSE_HANDLE_KILLPRIV_V2: the bridge does, and drops them itself
+// through the graph, checking a file once until its attributes change
+// (privs.go). On kernels without KILLPRIV_V2 the bridge answers
+// security.capability ENODATA without winding, which keeps the per-write
+// round trip short but leaves file capabilities unsupported there.
 //
 // The namespace trusted.xstack. is internal to the stack (GFIDs and other
 // translator metadata): GETXATTR on it gives ENODATA, SETXATTR and

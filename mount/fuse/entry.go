@@ -78,6 +78,7 @@ func (b *bridge) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.A
 	if err != nil {
 		return b.fail(opGetattr, err)
 	}
+	n.privClean.Store(false) // fresh attributes: check again, as the kernel clears S_NOSEC
 	b.fillAttrOut(out, &ia, n.id)
 	return fuse.OK
 }
@@ -126,6 +127,20 @@ func (b *bridge) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.A
 	var hd *handle
 	if fh, ok := in.GetFh(); ok {
 		hd = b.handles.get(fh)
+	}
+	if sa.Valid&(xlator.SetMode|xlator.SetUid|xlator.SetGid) != 0 {
+		n.privClean.Store(false)
+	}
+	// A truncate or a chown drops privileges first, as the kernel's
+	// notify_change does in the same step (privs.go); the reply then
+	// shows the mode without them.
+	if sa.Valid&(xlator.SetUid|xlator.SetGid) != 0 || sa.Valid&xlator.SetSize != 0 {
+		var fd *xlator.FD
+		if hd != nil {
+			fd = hd.fd
+		}
+		chown := sa.Valid&(xlator.SetUid|xlator.SetGid) != 0 && sa.Valid&xlator.SetMode == 0
+		b.dropPrivs(&in.InHeader, n, fd, chown || in.Valid&fuse.FATTR_KILL_SUIDGID != 0)
 	}
 	var ia xlator.Iatt
 	var err error

@@ -52,6 +52,12 @@ func (b *bridge) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, 
 		ino.Unref()
 	}
 	n.keepCache(&ia) // remember this open's view; a new file has no cache to keep
+	if in.Flags&syscall.O_EXCL != 0 && ia.Mode&suidSgid == 0 {
+		n.privClean.Store(true) // new: no bits, no capability
+	} else if in.Flags&syscall.O_TRUNC != 0 {
+		// The name may have existed and been truncated.
+		b.dropPrivs(&in.InHeader, n, fd, in.OpenFlags&fuse.OPEN_KILL_SUIDGID != 0)
+	}
 	out.OpenOut.Fh = b.handles.add(&handle{fd: fd, node: n})
 	return fuse.OK
 }
@@ -72,6 +78,7 @@ func (b *bridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 	}
 	if in.Flags&syscall.O_TRUNC != 0 {
 		n.dirty.Store(true)
+		b.dropPrivs(&in.InHeader, n, fd, in.Mode&fuse.OPEN_KILL_SUIDGID != 0)
 	}
 	if ia, err := b.top.Fstat(c, fd); err == nil && b.keepCache(n, &ia, in.Flags) {
 		out.OpenFlags |= fuse.FOPEN_KEEP_CACHE
@@ -123,6 +130,7 @@ func (b *bridge) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte)
 	if hd == nil {
 		return 0, b.refuse(opWrite, fuse.EBADF)
 	}
+	b.dropPrivs(&in.InHeader, hd.node, hd.fd, in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0)
 	ref := b.copyIn(data)
 	c := b.begin(opWrite, xlator.FopWritev, &in.InHeader)
 	n, err := b.top.Writev(c, hd.fd, ref, int64(in.Offset))
@@ -221,6 +229,9 @@ func (b *bridge) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.St
 		return b.refuse(opFallocate, fuse.Status(syscall.EFBIG))
 	}
 	off, length := int64(in.Offset), int64(in.Length)
+	// Which caller lacks CAP_FSETID FALLOCATE does not say: only the
+	// capability goes, as for a privileged writer.
+	b.dropPrivs(&in.InHeader, hd.node, hd.fd, false)
 	var err error
 	if in.Mode&xlator.FallocPunchHole != 0 {
 		if in.Mode&xlator.FallocKeepSize == 0 {

@@ -40,6 +40,7 @@ func TestMount(t *testing.T) {
 				{"statfs", testStatfs},
 				{"names", testNames},
 				{"non-root", testNonRoot},
+				{"privileges", testPrivileges},
 			}
 			ran := 0
 			for _, tc := range cases {
@@ -599,6 +600,121 @@ func testNonRoot(t *testing.T, m *mounted) {
 	out, err = asNobody("touch " + m.path("by-nobody"))
 	if err == nil || !strings.Contains(out, "Permission denied") {
 		t.Errorf("nobody creating in a 0755 root directory: %q %v; want Permission denied", out, err)
+	}
+}
+
+// testPrivileges: writes, truncates and chowns drop set-ID bits and file
+// capabilities as a kernel file system does, with no GETXATTR
+// security.capability round trip per write (FUSE_HANDLE_KILLPRIV_V2).
+func testPrivileges(t *testing.T, m *mounted) {
+	if !m.srv.b.killPriv {
+		t.Skip("the kernel did not agree to FUSE_HANDLE_KILLPRIV_V2 (Linux >= 5.11 needed)")
+	}
+	mode := func(name string) uint32 {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Stat(m.path(name), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode & 0o7777
+	}
+	mk := func(name string, perm uint32) {
+		t.Helper()
+		if err := os.WriteFile(m.path(name), []byte("data"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Chmod(m.path(name), perm); err != nil {
+			t.Fatal(err)
+		}
+		if got := mode(name); got != perm {
+			t.Fatalf("%s: mode %o after chmod %o", name, got, perm)
+		}
+	}
+	asNobody := func(script string) {
+		t.Helper()
+		cmd := exec.Command("sh", "-c", script)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("as nobody: %s: %v %s", script, err, out)
+		}
+	}
+	// An unprivileged write clears suid, and sgid with group execute.
+	mk("setid", 0o6777)
+	asNobody("printf x >> " + m.path("setid"))
+	if got := mode("setid"); got != 0o777 {
+		t.Errorf("after a write by nobody: mode %o, want 777", got)
+	}
+	// sgid without group execute (mandatory locking) stays.
+	mk("sgid-noexec", 0o2666)
+	asNobody("printf x >> " + m.path("sgid-noexec"))
+	if got := mode("sgid-noexec"); got != 0o2666 {
+		t.Errorf("sgid without group execute after a write by nobody: mode %o, want 2666", got)
+	}
+	// Truncation by open(O_TRUNC) by nobody.
+	mk("trunc", 0o4777)
+	asNobody(": > " + m.path("trunc"))
+	if got := mode("trunc"); got != 0o777 {
+		t.Errorf("after O_TRUNC by nobody: mode %o, want 777", got)
+	}
+	// Root keeps the bits when writing (CAP_FSETID) ...
+	mk("root-write", 0o4755)
+	f, err := os.OpenFile(m.path("root-write"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got := mode("root-write"); got != 0o4755 {
+		t.Errorf("after a write by root: mode %o, want 4755", got)
+	}
+	// ... but not when changing the owner.
+	if err := os.Chown(m.path("root-write"), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode("root-write"); got != 0o755 {
+		t.Errorf("after chown: mode %o, want 755", got)
+	}
+	// A file capability goes with any write, root's too. The value is a
+	// VFS_CAP_REVISION_2 set holding cap_net_raw.
+	capv := []byte{0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := os.WriteFile(m.path("capped"), []byte("bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(m.path("capped"), capabilityXattr, capv, 0); err != nil {
+		t.Fatalf("setting security.capability: %v", err)
+	}
+	buf := make([]byte, 64)
+	if n, err := unix.Getxattr(m.path("capped"), capabilityXattr, buf); err != nil || n != len(capv) {
+		t.Fatalf("security.capability reads back %d bytes, %v", n, err)
+	}
+	f, err = os.OpenFile(m.path("capped"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("B"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := unix.Getxattr(m.path("capped"), capabilityXattr, buf); err != unix.ENODATA {
+		t.Errorf("security.capability after a write: %v, want ENODATA", err)
+	}
+	// And the kernel no longer asks before every write: once, then it marks
+	// the inode S_NOSEC.
+	f, err = os.OpenFile(m.path("plain"), os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before := m.srv.Stats().Count("GETXATTR")
+	for i := 0; i < 100; i++ {
+		if _, err := f.WriteAt([]byte("x"), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.srv.Stats().Count("GETXATTR") - before; got > 1 {
+		t.Errorf("%d GETXATTR requests during 100 writes, want at most 1", got)
 	}
 }
 

@@ -23,6 +23,10 @@ type node struct {
 	// changes the file: the next open does not keep the page cache.
 	dirty atomic.Bool
 
+	// privClean: the file had no set-ID bits and no security.capability
+	// when last checked and nothing has changed that since (privs.go).
+	privClean atomic.Bool
+
 	openMu    sync.Mutex
 	handles   []*handle // open file handles of this node, guarded by openMu
 	openKnown bool      // openMtime and openSize hold the previous open's view

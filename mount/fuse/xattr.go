@@ -25,6 +25,7 @@ func (b *bridge) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr stri
 	// The value lives in go-fuse's request buffer; a translator that keeps
 	// it (a metadata cache) must not see it change, so it gets a copy.
 	val := append([]byte(nil), data...)
+	n.privClean.Store(false)
 	if err := b.top.Setxattr(c, &xlator.Loc{Inode: n.in}, attr, val, in.Flags); err != nil {
 		return b.fail(opSetxattr, err)
 	}
@@ -36,7 +37,7 @@ func (b *bridge) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr stri
 // security.capability and the internal namespace are answered ENODATA
 // without winding.
 func (b *bridge) GetXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
-	if attr == capabilityXattr && !b.windCapability || internalXattr(attr) {
+	if attr == capabilityXattr && !b.killPriv && !b.windCapability || internalXattr(attr) {
 		b.stats.shortcuts.Add(1)
 		return 0, b.refuse(opGetxattr, fuse.ENODATA)
 	}
