@@ -84,6 +84,7 @@ func (b *bridge) releaseAll() {
 // credentials and the request's unique id.
 func (b *bridge) begin(o op, fop xlator.Fop, h *fuse.InHeader) *xlator.Call {
 	b.stats.ops[o].count.Add(1)
+	yieldSometimes()
 	return b.g.Calls().Begin(nil, fop, xlator.Creds{Uid: h.Uid, Gid: h.Gid, Pid: h.Pid}, h.Unique)
 }
 
