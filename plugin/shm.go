@@ -45,7 +45,6 @@ type arena struct {
 	mem      []byte
 	slots    int
 	slotSize int
-	next     atomic.Uint32
 	file     *os.File // the memfd, in the host until the plugin has it
 	// refs counts the owner (until close) and the fops using the mapping
 	// now: the last one unmaps it, so a plugin's death never pulls the
@@ -128,9 +127,12 @@ func (a *arena) alloc(n int) (slot int, buf []byte, ok bool) {
 	if a == nil || n > a.slotSize || n < shmMin {
 		return 0, nil, false
 	}
-	start := int(a.next.Add(1))
-	for k := 0; k < a.slots; k++ {
-		i := (start + k) % a.slots
+	// Lowest free slot first: a slot just freed is the one taken next, so
+	// a stream of fops keeps copying into memory that is still in the
+	// CPU's caches. Going round all the slots instead (as this did) made
+	// every copy miss: 1 MiB writes through a plugin spent most of their
+	// CPU in memmove at under 8 GB/s.
+	for i := 0; i < a.slots; i++ {
 		if atomic.CompareAndSwapUint32(a.state(i), 0, 1) {
 			off := shmHeader + i*a.slotSize
 			return i, a.mem[off : off+n : off+n], true
