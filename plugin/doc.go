@@ -40,7 +40,9 @@
 //
 // Readv and writev payloads go through a shared-memory arena (a memfd the
 // host maps and passes to the plugin as fd 3, in 1 MiB slots; see shm.go):
-// one copy in, one copy out, and the message carries only the slot. Larger
+// one copy in, read in place on the far side, passed on without a copy
+// when a plugin winds the same data on; the message carries only the
+// slot. Larger
 // payloads, or all of them with shm-size = 0, ride in the messages, whose
 // size limit is lifted on both sides; the HTTP/2 windows are widened so a
 // large message is not throttled by flow control.

@@ -144,6 +144,15 @@ func TestFops(t *testing.T) {
 	if keys["state"] != "running" {
 		t.Errorf("state %v", keys["state"])
 	}
+	// Data crossed through the arena in place (borrowed on both sides):
+	// with every fop done, no slot is still taken and no borrowed iobuf
+	// still referenced.
+	if keys["shm-slots-in-use"] != 0 {
+		t.Errorf("shm-slots-in-use %v after the workload, want 0", keys["shm-slots-in-use"])
+	}
+	if n := v.Stack().Graph.Env().Iobufs.BorrowActive(); n != 0 {
+		t.Errorf("%d borrowed iobufs still referenced in the host", n)
+	}
 }
 
 func dumpKeys(kvs []xlator.KV) string {

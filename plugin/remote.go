@@ -334,12 +334,13 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 		return nil, errOf(rsp.Errno)
 	}
 	if s := rsp.Shm; s != nil {
-		b, ok := a.bytes(s.Slot, s.Len)
+		// The far side handed over its reference on the slot with the
+		// reply: the data is read in place, the slot freed when the
+		// caller lets go of it.
+		ref, ok := a.borrow(r.Iobufs(), s.Slot, s.Len, false)
 		if !ok {
 			return nil, syscall.EIO
 		}
-		ref := r.Iobufs().FromBytes(b)
-		a.free(s.Slot)
 		return ref, nil
 	}
 	return iobrefOf(r.Iobufs(), rsp.Iov), nil
@@ -356,7 +357,12 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 	a := r.m.shm()
 	if a != nil {
 		defer a.release()
-		if slot, buf, ok := a.alloc(data.Size()); ok {
+		if slot, ok := a.slotOfRef(data); ok {
+			// Data that came in through the arena goes on as it is
+			// (a plugin winding a write down to the host's child).
+			a.hold(slot)
+			req.Shm = &pb.Shm{Slot: slot, Len: uint32(data.Size())}
+		} else if slot, buf, ok := a.alloc(data.Size()); ok {
 			data.CopyTo(buf)
 			req.Shm = &pb.Shm{Slot: uint32(slot), Len: uint32(len(buf))}
 		}
@@ -372,7 +378,7 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 		return 0, transportErr(c.Ctx, err)
 	}
 	if req.Shm != nil {
-		a.free(req.Shm.Slot)
+		a.drop(req.Shm.Slot) // the far side holds its own if it kept the data
 	}
 	return int(rsp.N), errOf(rsp.Errno)
 }

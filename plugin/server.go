@@ -400,6 +400,15 @@ func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error
 	}
 	if a := s.ep.shm(); a != nil {
 		defer a.release()
+		// The reply hands the reader a reference on the slot.
+		if slot, ok := a.slotOfRef(ref); ok {
+			// Read through the arena already (a plugin passing on
+			// what the host's child returned): no copy.
+			a.hold(slot)
+			n := ref.Size()
+			ref.Unref()
+			return &pb.ReadvRsp{Shm: &pb.Shm{Slot: slot, Len: uint32(n)}}, nil
+		}
 		if slot, buf, ok := a.alloc(ref.Size()); ok {
 			ref.CopyTo(buf)
 			ref.Unref()
@@ -426,17 +435,18 @@ func (s *server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, er
 	}
 	var data *iobuf.Iobref
 	if sh := q.Shm; sh != nil {
-		// The sender frees the slot when this reply reaches it.
+		// The data is used in place, under a reference of our own:
+		// the sender drops its reference when this reply reaches it,
+		// ours goes when the translator lets go of the data.
 		a := s.ep.shm()
-		b, ok := a.bytes(sh.Slot, sh.Len)
+		var ok bool
+		data, ok = a.borrow(r.g.Env().Iobufs, sh.Slot, sh.Len, true)
+		if a != nil {
+			a.release()
+		}
 		if !ok {
-			if a != nil {
-				a.release()
-			}
 			return &pb.WritevRsp{Errno: uint32(syscall.EIO)}, nil
 		}
-		data = r.g.Env().Iobufs.FromBytes(b)
-		a.release()
 	} else {
 		data = iobrefOf(r.g.Env().Iobufs, q.Iov)
 	}

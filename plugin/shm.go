@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xstack/xstack/runtime/iobuf"
 )
 
 // Bulk data (readv and writev payloads) travels between a host and its
@@ -14,15 +16,24 @@ import (
 // gRPC copies a payload about five times (marshal, socket write and read,
 // HTTP/2 framing, unmarshal) and cuts it into 16 KiB frames, each a
 // hand-off between goroutines, while through the arena the sender copies
-// it once into a slot and the receiver once out of it into its iobufs.
-// The gRPC message then carries only the slot number and length.
+// it once into a slot and the receiver reads it in place: it wraps the
+// slot as a borrowed iobuf (iobuf.Pool.Borrow) that holds a reference on
+// the slot until the receiver lets go of the data. Data that arrived
+// through the arena and is passed on unchanged (a plugin winding a write
+// down to the host's child, or returning what the child read) goes back
+// as the same slot, not copied again. The gRPC message carries only the
+// slot number and length.
 //
 // The arena is a memfd the host makes for each plugin process and passes
 // to it as file descriptor 3; both map it shared. Its first page holds one
-// state word per slot (0 free, 1 taken), claimed with compare-and-swap, so
-// either process can take a slot and either can free it. It holds bytes
-// only, never Go pointers. A plugin that dies holding slots takes its arena
-// with it: the restarted process gets a new one.
+// state word per slot: the references held on it by both processes
+// together (0: free), claimed with compare-and-swap and counted with
+// atomic adds, so either process can take a slot and either can free it.
+// A writev's sender keeps its reference until the reply, the receiver
+// takes its own; a readv's reply hands the sender's reference over. It
+// holds bytes only, never Go pointers. A plugin that dies holding slots
+// takes its arena with it: the restarted process gets a new one, and the
+// host's borrowed iobufs keep the old mapping until they are released.
 
 // shmFD is the file descriptor the plugin finds the arena on.
 const shmFD = 3
@@ -150,11 +161,68 @@ func (a *arena) bytes(slot, n uint32) ([]byte, bool) {
 	return a.mem[off : off+int(n) : off+int(n)], true
 }
 
-// free releases slot.
-func (a *arena) free(slot uint32) {
-	if a != nil && int(slot) < a.slots {
-		atomic.StoreUint32(a.state(int(slot)), 0)
+// hold adds a reference to slot, which the caller must already be known
+// to be held (by itself or by the peer for the duration of a call).
+func (a *arena) hold(slot uint32) { atomic.AddUint32(a.state(int(slot)), 1) }
+
+// drop releases a reference to slot; the last one frees it.
+func (a *arena) drop(slot uint32) {
+	if a == nil || int(slot) >= a.slots {
+		return
 	}
+	p := a.state(int(slot))
+	for {
+		n := atomic.LoadUint32(p)
+		if n == 0 {
+			return // the peer sent a slot it did not hold: ignore
+		}
+		if atomic.CompareAndSwapUint32(p, n, n-1) {
+			return
+		}
+	}
+}
+
+// slotOfRef reports whether ref is one piece of data at the start of one
+// of this arena's slots (an iobuf borrowed from it, passed on unchanged),
+// and which.
+func (a *arena) slotOfRef(ref *iobuf.Iobref) (uint32, bool) {
+	if a == nil || ref.Len() != 1 {
+		return 0, false
+	}
+	seg := ref.Seg(0)
+	if len(seg) == 0 || len(seg) > a.slotSize {
+		return 0, false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(a.mem))) + shmHeader
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(seg)))
+	if p < base || p >= base+uintptr(a.slots*a.slotSize) || (p-base)%uintptr(a.slotSize) != 0 {
+		return 0, false
+	}
+	return uint32((p - base) / uintptr(a.slotSize)), true
+}
+
+// borrow returns an iobref over slot's first n bytes without copying them.
+// It owns a slot reference: a new one with hold (the peer holds the slot
+// for the call), else the one the peer handed over with its reply. The
+// last Unref of the iobref's iobuf drops it (and the reference on the
+// mapping taken here), so the memory stays the reader's for as long as it
+// keeps the data, past the call if it wants.
+func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobref, bool) {
+	mem, ok := a.bytes(slot, n)
+	if !ok || !a.acquire() {
+		return nil, false
+	}
+	if hold {
+		a.hold(slot)
+	}
+	b := pool.Borrow(mem, func() {
+		a.drop(slot)
+		a.release()
+	})
+	ref := pool.NewIobref()
+	ref.AddRange(b, 0, int(n))
+	b.Unref() // the iobref holds its own reference
+	return ref, true
 }
 
 // inUse counts the slots taken, for the statedump.

@@ -184,3 +184,38 @@ func TestIobrefDebugUseAfterFree(t *testing.T) {
 		t.Errorf("use_after_free %d, want 2 (AppendIov, Ref)", s.UseAfterFree)
 	}
 }
+
+// TestBorrow: a borrowed buffer travels in iobrefs and is handed back by
+// its release function exactly once, after the last reference.
+func TestBorrow(t *testing.T) {
+	p := newPool(t, Config{})
+	mem := make([]byte, 8192)
+	copy(mem, "shared")
+	released := 0
+	b := p.Borrow(mem[:4096], func() { released++ })
+	if p.BorrowActive() != 1 {
+		t.Fatalf("BorrowActive %d, want 1", p.BorrowActive())
+	}
+	r := p.NewIobref()
+	r.AddRange(b, 0, 6)
+	b.Unref() // the iobref holds its own reference
+	if released != 0 {
+		t.Fatal("released while an iobref holds it")
+	}
+	if got := string(r.Seg(0)); got != "shared" {
+		t.Fatalf("segment %q", got)
+	}
+	r2 := p.NewIobref()
+	r2.Merge(r)
+	r.Unref()
+	if released != 0 {
+		t.Fatal("released while a second iobref holds it")
+	}
+	r2.Unref()
+	if released != 1 || p.BorrowActive() != 0 {
+		t.Fatalf("released %d times, BorrowActive %d; want 1, 0", released, p.BorrowActive())
+	}
+	if st := p.Stats(); st.Active() != 0 {
+		t.Fatalf("a borrowed buffer counted as a pool page: %+v", st)
+	}
+}

@@ -22,7 +22,10 @@ type Iobuf struct {
 	class int32 // index into Pool.classes; -1 for a heap (stdalloc) buffer
 	data  []byte
 	pool  *Pool
-	arena *arena // nil for a heap buffer
+	arena *arena // nil for a heap or borrowed buffer
+	// onRelease is set for a borrowed buffer (Pool.Borrow): memory the
+	// pool does not own, handed back by calling it.
+	onRelease func()
 }
 
 // Bytes returns the page. Its length (and capacity) is the class's page size,

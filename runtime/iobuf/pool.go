@@ -34,6 +34,7 @@ type Pool struct {
 	mappedBytes    atomic.Int64
 	requestMisses  atomic.Uint64
 	stdActive      atomic.Int64
+	borrowActive   atomic.Int64 // Borrow iobufs still referenced
 	stdBytes       atomic.Int64
 	refUnderflows  atomic.Uint64
 	useAfterFree   atomic.Uint64
@@ -179,8 +180,28 @@ func (p *Pool) getStd(size int) *Iobuf {
 	return &Iobuf{refs: 1, class: -1, data: mem, pool: p}
 }
 
+// Borrow wraps memory the pool does not own (a shared-memory slot, say)
+// as an iobuf with one reference, owned by the caller, so it can travel in
+// iobrefs like any other; the last Unref calls release instead of
+// returning a page. mem must hold no Go pointers and stay valid until
+// release is called. Borrowed iobufs count as neither arena pages nor
+// stdalloc buffers in Stats; BorrowActive counts them.
+func (p *Pool) Borrow(mem []byte, release func()) *Iobuf {
+	p.borrowActive.Add(1)
+	return &Iobuf{refs: 1, class: -1, data: mem, pool: p, onRelease: release}
+}
+
+// BorrowActive returns how many borrowed iobufs are still referenced.
+func (p *Pool) BorrowActive() int64 { return p.borrowActive.Load() }
+
 // release takes back an iobuf whose last reference was just dropped.
 func (p *Pool) release(b *Iobuf) {
+	if f := b.onRelease; f != nil {
+		b.onRelease, b.data = nil, nil
+		p.borrowActive.Add(-1)
+		f()
+		return
+	}
 	if b.arena == nil {
 		p.stdActive.Add(-1)
 		p.stdBytes.Add(-int64(len(b.data)))
