@@ -323,7 +323,10 @@ declare -A VALUES=() # workload,target -> space-separated values
 for w in $WORKLOADS; do
 	unit=$(unit_of "$w")
 	for ((r = 1; r <= REPEAT; r++)); do
-		for t in "${RUN_TARGETS[@]}"; do
+		# Each round starts with the next target, so that none is always
+		# the first after the previous workload (or always the last).
+		for ((k = 0; k < ${#RUN_TARGETS[@]}; k++)); do
+			t=${RUN_TARGETS[(r - 1 + k) % ${#RUN_TARGETS[@]}]}
 			if v=$(run_workload "$w" "$t") && [[ -n $v ]]; then
 				:
 			else
