@@ -33,6 +33,7 @@ type Mount struct {
 	AttrTimeout     time.Duration // "attr-timeout", default 1s: kernel caches attributes this long
 	NegativeTimeout time.Duration // "negative-timeout", default 0: caching of failed lookups
 	MaxWrite        int64         // "max-write", default 1MiB: largest write the kernel sends
+	ReadAhead       int64         // "read-ahead", default 1MiB: the kernel's readahead on the mount
 	// DefaultPermissions ("default-permissions", default true) lets the
 	// kernel check permissions from the mode bits instead of asking xstack.
 	DefaultPermissions bool
@@ -60,6 +61,8 @@ var (
 		{Name: "attr-timeout", Kind: xlator.KindDuration, Default: "1s", Min: 0, Max: int64(24 * time.Hour)},
 		{Name: "negative-timeout", Kind: xlator.KindDuration, Default: "0s", Min: 0, Max: int64(24 * time.Hour)},
 		{Name: "max-write", Kind: xlator.KindSize, Default: "1MiB", Min: 4 << 10, Max: 16 << 20},
+		{Name: "read-ahead", Kind: xlator.KindSize, Default: "1MiB", Min: 0, Max: 64 << 20,
+			Doc: "the kernel's readahead on the mount (0: the kernel's default, 128KiB)"},
 		{Name: "default-permissions", Kind: xlator.KindBool, Default: "true"},
 		{Name: "allow-other", Kind: xlator.KindBool, Default: "false"},
 		{Name: "fsname", Kind: xlator.KindString, Default: "xstack"},
@@ -240,6 +243,7 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 		AttrTimeout:        opts.Duration("attr-timeout"),
 		NegativeTimeout:    opts.Duration("negative-timeout"),
 		MaxWrite:           opts.Size("max-write"),
+		ReadAhead:          opts.Size("read-ahead"),
 		DefaultPermissions: opts.Bool("default-permissions"),
 		AllowOther:         opts.Bool("allow-other"),
 		FSName:             opts.String("fsname"),

@@ -61,6 +61,7 @@ mount {
   attr-timeout        = "1s"
   negative-timeout    = "0s"
   max-write           = "1MiB"
+  read-ahead          = "1MiB"
   default-permissions = true
   allow-other         = false
   fsname              = "xstack"

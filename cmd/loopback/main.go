@@ -104,6 +104,10 @@ func main() {
 	if err != nil {
 		log.Fatalf("loopback: mount %s: %v", mountPoint, err)
 	}
+	// xstack's default readahead too: a kernel setting any daemon may make.
+	if err := xfuse.SetReadAhead(mountPoint, xfuse.DefaultMaxWrite); err != nil {
+		log.Printf("loopback: cannot set the readahead: %v", err)
+	}
 	log.Printf("loopback: mounted %s at %s (pid %d)", brick, mountPoint, os.Getpid())
 
 	sigs := make(chan os.Signal, 1)

@@ -182,6 +182,7 @@ func applyMount(cfg *fuse.Config, m *volfile.Mount) {
 	cfg.AttrTimeout = m.AttrTimeout
 	cfg.NegativeTimeout = m.NegativeTimeout
 	cfg.MaxWrite = int(m.MaxWrite)
+	cfg.ReadAhead = int(m.ReadAhead)
 	cfg.DefaultPermissions = m.DefaultPermissions
 	cfg.AllowOther = m.AllowOther
 	cfg.FSName = m.FSName

@@ -111,6 +111,17 @@ func testMountOptions(t *testing.T, m *mounted) {
 				t.Errorf("mount lacks %q: %s", want, line)
 			}
 		}
+		// The readahead DefaultConfig asks for (root may set it).
+		if os.Geteuid() == 0 {
+			p, err := bdiPath(m.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ra, err := os.ReadFile(p)
+			if err != nil || strings.TrimSpace(string(ra)) != "1024" {
+				t.Errorf("%s: %q, %v; want 1024", p, ra, err)
+			}
+		}
 		return
 	}
 	t.Fatalf("%s not in mountinfo", m.dir)

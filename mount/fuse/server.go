@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/xlator"
 )
@@ -99,7 +101,12 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 		_ = s.Unmount()
 		return nil, fmt.Errorf("fuse: mount %s: the kernel did not answer: %w", mp, err)
 	}
-	log.Info("mounted", zap.String("mountpoint", mp), zap.Int("max_write", cfg.MaxWrite),
+	if cfg.ReadAhead > 0 {
+		if err := SetReadAhead(mp, cfg.ReadAhead); err != nil {
+			log.Warn("cannot set the mount's readahead; sequential reads use the kernel's default", zap.Int("read_ahead", cfg.ReadAhead), zap.Error(err))
+		}
+	}
+	log.Info("mounted", zap.String("mountpoint", mp), zap.Int("max_write", cfg.MaxWrite), zap.Int("read_ahead", cfg.ReadAhead),
 		zap.Bool("default_permissions", cfg.DefaultPermissions), zap.Bool("allow_other", cfg.AllowOther))
 	return s, nil
 }
@@ -195,4 +202,24 @@ func yieldSometimes() {
 	if next := nextYield.Load(); now >= next && nextYield.CompareAndSwap(next, now+int64(yieldEvery)) {
 		runtime.Gosched()
 	}
+}
+
+// bdiPath is the sysfs file holding the readahead of the mount at mp: a
+// FUSE mount has a backing device info named after its anonymous device
+// number.
+func bdiPath(mp string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(mp, &st); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev)), nil
+}
+
+// SetReadAhead sets the kernel's readahead on the mount at mp to n bytes.
+func SetReadAhead(mp string, n int) error {
+	p, err := bdiPath(mp)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(strconv.Itoa((n+1023)/1024)), 0)
 }

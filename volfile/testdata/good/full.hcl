@@ -60,6 +60,7 @@ mount {
   path          = var.mount
   entry-timeout = "2s"
   max-write     = "128KiB"
+  read-ahead    = "512KiB"
   allow-other   = "yes"
   fsname        = "test"
 }
