@@ -134,7 +134,7 @@ func (b *bridge) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.A
 	// A truncate or a chown drops privileges first, as the kernel's
 	// notify_change does in the same step (privs.go); the reply then
 	// shows the mode without them.
-	if sa.Valid&(xlator.SetUid|xlator.SetGid) != 0 || sa.Valid&xlator.SetSize != 0 {
+	if sa.Valid&(xlator.SetUid|xlator.SetGid|xlator.SetSize) != 0 {
 		var fd *xlator.FD
 		if hd != nil {
 			fd = hd.fd
