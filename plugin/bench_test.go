@@ -2,11 +2,14 @@ package plugin_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/xstack/xstack/api"
 	"github.com/xstack/xstack/examples/plugins/checksum/checksum"
+	"github.com/xstack/xstack/plugin"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -140,5 +143,76 @@ func BenchmarkWrite1MiB(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkRead: readv of 4 KiB and 1 MiB from a file of a mem translator
+// in process, in a plugin (one call to the plugin) and below a
+// pass-through plugin (the plugin winds it back to the host's child).
+func BenchmarkRead(b *testing.B) {
+	for _, size := range []int{4 << 10, 1 << 20} {
+		for _, top := range []string{"inprocess=mem", "plugin=mem", "inprocess=pass", "plugin=passthrough"} {
+			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, top), func(b *testing.B) {
+				v := benchVolume(b, top)
+				g := v.Stack().Graph
+				x := g.Top()
+				fd := benchFile(b, g, 1<<20)
+				defer fd.Unref()
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					c := g.Calls().Begin(context.Background(), xlator.FopReadv, xlator.Creds{}, 0)
+					ref, err := x.Readv(c, fd, size, 0)
+					c.Done()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if ref.Size() != size {
+						b.Fatalf("read %d bytes, want %d", ref.Size(), size)
+					}
+					ref.Unref()
+				}
+				b.StopTimer()
+				logRing(b, g)
+			})
+		}
+	}
+}
+
+// benchFile creates a file of n bytes at the top of g and returns an fd
+// open on it.
+func benchFile(b *testing.B, g *xlator.Graph, n int) *xlator.FD {
+	x := g.Top()
+	c := g.Calls().Begin(context.Background(), xlator.FopCreate, xlator.Creds{}, 0)
+	defer c.Done()
+	in := g.Inodes().New()
+	defer in.Unref()
+	fd := g.NewFD(in, syscall.O_RDWR, 0, false)
+	ia, err := x.Create(c, &xlator.Loc{Parent: g.Inodes().Root(), Name: "f", Inode: in}, syscall.O_RDWR, 0o644, 0, fd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g.Inodes().Link(in, g.Inodes().Root(), "f", &ia).Unref()
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	ref := g.Env().Iobufs.FromBytes(data)
+	defer ref.Unref()
+	if w, err := x.Writev(c, fd, ref, 0); err != nil || w != n {
+		b.Fatalf("write: %d, %v", w, err)
+	}
+	return fd
+}
+
+// logRing logs the ring counters of the graph's plugin, if any.
+func logRing(b *testing.B, g *xlator.Graph) {
+	if h, ok := xlator.Unwrap(g.Top()).(*plugin.Host); ok {
+		for _, kv := range h.Dump() {
+			if strings.Contains(kv.Key, "ring") {
+				b.Logf("%s = %v", kv.Key, kv.Value)
+			}
+		}
 	}
 }

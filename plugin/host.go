@@ -224,7 +224,13 @@ func (h *Host) Dump() []xlator.KV {
 		return kvs
 	}
 	if a := h.shm(); a != nil {
-		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: a.slots}, xlator.KV{Key: "shm-slots-in-use", Value: a.inUse()})
+		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: a.slots}, xlator.KV{Key: "shm-slots-in-use", Value: a.inUse()},
+			xlator.KV{Key: "ring-calls", Value: a.ringCalls[toPlugin].Load()},
+			xlator.KV{Key: "ring-retries", Value: a.ringRetries[toPlugin].Load()},
+			xlator.KV{Key: "ring-caller-sleeps", Value: a.ringSleeps[toPlugin].Load()},
+			xlator.KV{Key: "ring-callbacks-served", Value: a.served(toHost)},
+			xlator.KV{Key: "ring-worker-sleeps", Value: a.workerSleeps[toHost].Load()},
+			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: a.keptCount()})
 		a.release()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -348,6 +354,7 @@ func (h *Host) shm() *arena {
 	return nil
 }
 
+func (h *Host) dir() int                  { return toPlugin }
 func (h *Host) done(handle uint64)        { h.inodes.remove(handle) }
 func (h *Host) opened(*xlator.FD, uint64) {}
 

@@ -3,10 +3,12 @@ package plugin_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,6 +154,17 @@ func TestFops(t *testing.T) {
 	}
 	if n := v.Stack().Graph.Env().Iobufs.BorrowActive(); n != 0 {
 		t.Errorf("%d borrowed iobufs still referenced in the host", n)
+	}
+	// Reads and writes went through the ring, both ways, and the
+	// writes' data as host memory read in place; nothing is kept.
+	for _, k := range []string{"ring-calls", "ring-callbacks-served", "plugin.ring.served",
+		"plugin.ring.callbacks", "plugin.ring.host-memory-writes"} {
+		if n, _ := strconv.Atoi(fmt.Sprint(keys[k])); n == 0 {
+			t.Errorf("%s = %v, want > 0", k, keys[k])
+		}
+	}
+	if keys["host-iobufs-kept-by-plugin"] != 0 {
+		t.Errorf("host-iobufs-kept-by-plugin = %v after the workload", keys["host-iobufs-kept-by-plugin"])
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -45,9 +46,16 @@ func (i *instance) kill() {
 // empty, is the hex SHA-256 the binary must have.
 func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena) (*instance, error) {
 	cmd := exec.Command(path)
+	// The plugin dies with the host, even when the host is killed
+	// outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if shm != nil {
 		cmd.ExtraFiles = []*os.File{shm.file} // fd 3 in the plugin
 		cmd.Env = []string{fmt.Sprintf("%s=%d", shmEnv, shmFD)}
+		if f, size := shm.host.pool.SharedFile(); f != nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, f) // fd 4
+			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%d", hostMemEnv, hostMemFD, size))
+		}
 	}
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -111,6 +119,8 @@ func (h *Host) start() (*instance, error) {
 		var err error
 		if shm, err = newArena(h.Name(), h.shmSlots); err != nil {
 			h.Logger().Warn("no shared memory for the plugin; data goes in the messages", zap.Error(err))
+		} else if f, _ := h.Iobufs().SharedFile(); f != nil {
+			shm.host.pool = h.Iobufs()
 		}
 	}
 	inst, err := launch(h.path, h.sum, h.Logger(), h.startTimeout, shm)
@@ -120,6 +130,7 @@ func (h *Host) start() (*instance, error) {
 	}
 	shm.closeFile() // the plugin has its own descriptor now
 	cb := &server{ep: &callback{h: h, arena: shm}}
+	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()
 	go inst.c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 		s := newServer(opts)

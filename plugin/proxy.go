@@ -86,6 +86,8 @@ func (p *proxy) shm() *arena {
 	return nil
 }
 
+func (p *proxy) dir() int { return toHost }
+
 // done: the proxy registers no inode handles of its own; the ones it
 // passes belong to the host.
 func (p *proxy) done(uint64) {}

@@ -39,5 +39,7 @@ func Register(r *xlator.Registry) {
 		MaxChildren: -1,
 		New:         func() xlator.Xlator { return newHost() },
 		SchemaFor:   sc.schemaFor,
+		// The plugin reads writev data in the host's iobufs in place.
+		SharedIobufs: true,
 	})
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"syscall"
 
 	pb "github.com/xstack/xstack/plugin/proto"
@@ -38,6 +39,8 @@ type mapper interface {
 	// shm returns the shared-memory arena with a reference the caller
 	// releases, or nil when there is none.
 	shm() *arena
+	// dir is the ring this side's calls go through: toPlugin or toHost.
+	dir() int
 }
 
 func (r *remote) hdr(c *xlator.Call) *pb.Header { return header(c, r.child) }
@@ -315,8 +318,9 @@ func (r *remote) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.
 	return nil
 }
 
-// Readv calls the far side and copies the reply (from the arena or the
-// message) into pool iobufs.
+// Readv calls the far side, through the ring when it serves one, else by
+// gRPC. Data that comes back in an arena slot is read in place; data in a
+// message is copied into pool iobufs.
 func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
 	cl, err := r.m.client()
 	if err != nil {
@@ -325,6 +329,9 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 	a := r.m.shm()
 	if a != nil {
 		defer a.release()
+		if ref, err, ok := r.ringReadv(c, a, fd, size, off); ok {
+			return ref, err
+		}
 	}
 	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: r.m.fd(fd), Size: int64(size), Off: off})
 	if err != nil {
@@ -346,27 +353,73 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 	return iobrefOf(r.Iobufs(), rsp.Iov), nil
 }
 
-// Writev calls the far side with the data in an arena slot, or with
-// data's segments as they are in the message.
+// ringReadv makes a readv through the ring; ok false: it could not (no
+// ring, no free call, no slot for the reply), use gRPC.
+func (r *remote) ringReadv(c *xlator.Call, a *arena, fd *xlator.FD, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
+	dir := r.m.dir()
+	rg := a.caller(dir)
+	if rg == nil || size > a.slotSize || len(c.Groups) > ringGroups {
+		return nil, nil, false
+	}
+	rc := rg.claim()
+	if rc == nil {
+		return nil, nil, false
+	}
+	rc.fill(c, r.child, r.m.fd(fd))
+	rc.op, rc.size, rc.off = opReadv, int64(size), off
+	rg.post(rc)
+	a.ringCalls[dir].Add(1)
+	if err := rg.wait(c.Ctx, rc); err != nil {
+		return nil, err, true
+	}
+	errno, n, slot := rc.errno, rc.rlen, rc.rslot
+	rg.free(rc)
+	switch {
+	case errno != 0:
+		return nil, errOf(errno), true
+	case n == 0:
+		return r.Iobufs().NewIobref(), nil, true
+	case slot == noSlot:
+		a.ringRetries[dir].Add(1)
+		return nil, nil, false
+	}
+	// The worker handed over its reference on the slot.
+	if ref, ok = a.borrow(r.Iobufs(), slot, n, false); !ok {
+		return nil, syscall.EIO, true
+	}
+	return ref, nil, true
+}
+
+// Writev calls the far side with the data in an arena slot, through the
+// ring when the far side serves one, else by gRPC; or with data's segments
+// in the message.
 func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
 	cl, err := r.m.client()
 	if err != nil {
 		return 0, err
 	}
-	req := &pb.WritevReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off}
+	pf := r.m.fd(fd)
+	var shm *pb.Shm
 	a := r.m.shm()
 	if a != nil {
 		defer a.release()
-		if slot, ok := a.slotOfRef(data); ok {
-			// Data that came in through the arena goes on as it is
-			// (a plugin winding a write down to the host's child).
-			a.hold(slot)
-			req.Shm = &pb.Shm{Slot: slot, Len: uint32(data.Size())}
-		} else if slot, buf, ok := a.alloc(data.Size()); ok {
-			data.CopyTo(buf)
-			req.Shm = &pb.Shm{Slot: uint32(slot), Len: uint32(len(buf))}
+		if hoff, ok := a.hostOffset(data); ok {
+			if n, err, ok := r.ringWritevHost(c, a, pf, data, hoff, off); ok {
+				return n, err
+			}
+		}
+		least := shmMin
+		if a.caller(r.m.dir()) != nil {
+			least = 1 // through the ring, small writes go in a slot too
+		}
+		if slot, ok := a.dataSlot(data, least); ok {
+			if n, err, ok := r.ringWritev(c, a, pf, slot, data.Size(), off); ok {
+				return n, err
+			}
+			shm = &pb.Shm{Slot: slot, Len: uint32(data.Size())}
 		}
 	}
+	req := &pb.WritevReq{H: r.hdr(c), Fd: pf, Off: off, Shm: shm}
 	var iov [8][]byte
 	if req.Shm == nil {
 		req.Iov = data.AppendIov(iov[:0])
@@ -381,6 +434,65 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 		a.drop(req.Shm.Slot) // the far side holds its own if it kept the data
 	}
 	return int(rsp.N), errOf(rsp.Errno)
+}
+
+// ringWritevHost makes a writev through the ring of data in the host's
+// iobuf memory, which the far side reads in place; ok false: it could not
+// (no ring or no free call), use another way. The call waits for its
+// reply whatever the caller's context (the far side reads the caller's
+// memory until then); a dead plugin ends it.
+func (r *remote) ringWritevHost(c *xlator.Call, a *arena, pf *pb.Fd, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
+	dir := r.m.dir()
+	rg := a.caller(dir)
+	if rg == nil || len(c.Groups) > ringGroups {
+		return 0, nil, false
+	}
+	rc := rg.claim()
+	if rc == nil {
+		return 0, nil, false
+	}
+	rc.fill(c, r.child, pf)
+	token := a.host.token.Add(1)
+	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(data.Size()), token, off
+	rg.post(rc)
+	a.ringCalls[dir].Add(1)
+	if err := rg.wait(context.Background(), rc); err != nil {
+		return 0, err, true
+	}
+	written, errno, flags := rc.n, rc.errno, rc.rflags
+	rg.free(rc)
+	if flags&replyKept != 0 {
+		a.keep(token, data)
+	}
+	return int(written), errOf(errno), true
+}
+
+// ringWritev makes a writev of the n bytes in slot through the ring; ok
+// false: it could not (no ring or no free call), use gRPC. When ok, the
+// caller's reference on slot is gone.
+func (r *remote) ringWritev(c *xlator.Call, a *arena, pf *pb.Fd, slot uint32, n int, off int64) (int, error, bool) {
+	dir := r.m.dir()
+	rg := a.caller(dir)
+	if rg == nil || len(c.Groups) > ringGroups {
+		return 0, nil, false
+	}
+	rc := rg.claim()
+	if rc == nil {
+		return 0, nil, false
+	}
+	rc.fill(c, r.child, pf)
+	rc.op, rc.dslot, rc.dlen, rc.off = opWritev, slot, uint32(n), off
+	rg.post(rc)
+	a.ringCalls[dir].Add(1)
+	if err := rg.wait(c.Ctx, rc); err != nil {
+		// The slot is the worker's to drop now, or went with the
+		// arena.
+		return 0, err, true
+	}
+	written, errno := rc.n, rc.errno
+	rg.free(rc)
+	a.drop(slot) // the worker holds its own if the data was kept
+	return int(written), errOf(errno), true
 }
 
 // Flush calls the far side.

@@ -107,6 +107,13 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.ErrRsp, error
 			p.log.Warn("no shared memory with the host; data goes in the messages", zap.Error(err))
 		} else {
 			p.arena = a
+			if mem, err := mapHostMem(); err != nil {
+				p.log.Warn("the host's iobufs are not shared; writev data is copied into the arena", zap.Error(err))
+			} else if mem != nil {
+				a.host.mem = mem
+				atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
+			}
+			a.serve(toPlugin, p.fops)
 		}
 	}
 	cc, err := p.broker.DialWithOptions(q.CallbackBrokerId, dialOptions()...)
@@ -225,6 +232,14 @@ func (p *pluginSide) Stats(context.Context, *pb.StatsReq) (*pb.StatsRsp, error) 
 	}
 	env.Iobufs.Stats().Fields(func(k string, v any) { add("iobuf."+k, v) })
 	add("fds", strconv.Itoa(p.fds.len()))
+	if a := p.arena; a != nil {
+		add("ring.served", a.served(toPlugin))
+		add("ring.worker-sleeps", a.workerSleeps[toPlugin].Load())
+		add("ring.callbacks", a.ringCalls[toHost].Load())
+		add("ring.callback-retries", a.ringRetries[toHost].Load())
+		add("ring.callback-sleeps", a.ringSleeps[toHost].Load())
+		add("ring.host-memory-writes", a.host.writes.Load())
+	}
 	return rsp, nil
 }
 

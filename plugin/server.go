@@ -385,34 +385,14 @@ func (s *server) open(ctx context.Context, fop xlator.Fop, q *pb.OpenReq) (*pb.O
 }
 
 func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error) {
-	r, e := s.begin(ctx, xlator.FopReadv, q.H)
+	ref, e := s.readv(ctx, q.H, q.Fd, q.Size, q.Off)
 	if e != 0 {
 		return &pb.ReadvRsp{Errno: e}, nil
-	}
-	defer r.end()
-	fd, e := s.fd(r, q.Fd, nil)
-	if e != 0 {
-		return &pb.ReadvRsp{Errno: e}, nil
-	}
-	ref, err := r.x.Readv(r.c, fd, int(q.Size), q.Off)
-	if err != nil {
-		return &pb.ReadvRsp{Errno: errnoOf(err)}, nil
 	}
 	if a := s.ep.shm(); a != nil {
 		defer a.release()
-		// The reply hands the reader a reference on the slot.
-		if slot, ok := a.slotOfRef(ref); ok {
-			// Read through the arena already (a plugin passing on
-			// what the host's child returned): no copy.
-			a.hold(slot)
-			n := ref.Size()
-			ref.Unref()
-			return &pb.ReadvRsp{Shm: &pb.Shm{Slot: slot, Len: uint32(n)}}, nil
-		}
-		if slot, buf, ok := a.alloc(ref.Size()); ok {
-			ref.CopyTo(buf)
-			ref.Unref()
-			return &pb.ReadvRsp{Shm: &pb.Shm{Slot: uint32(slot), Len: uint32(len(buf))}}, nil
+		if slot, ok := a.handOver(ref, shmMin); ok {
+			return &pb.ReadvRsp{Shm: &pb.Shm{Slot: slot, Len: uint32(ref.Size())}}, nil
 		}
 	}
 	// The reply is marshalled after this returns, when the iobref must
@@ -423,36 +403,81 @@ func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error
 	return &pb.ReadvRsp{Iov: [][]byte{buf}}, nil
 }
 
-func (s *server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, error) {
-	r, e := s.begin(ctx, xlator.FopWritev, q.H)
+// readv serves a readv, by gRPC or through the ring.
+func (s *server) readv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, off int64) (*iobuf.Iobref, uint32) {
+	r, e := s.begin(ctx, xlator.FopReadv, h)
 	if e != 0 {
-		return &pb.WritevRsp{Errno: e}, nil
+		return nil, e
 	}
 	defer r.end()
-	fd, e := s.fd(r, q.Fd, nil)
+	fd, e := s.fd(r, pf, nil)
 	if e != 0 {
-		return &pb.WritevRsp{Errno: e}, nil
+		return nil, e
 	}
+	ref, err := r.x.Readv(r.c, fd, int(size), off)
+	if err != nil {
+		return nil, errnoOf(err)
+	}
+	return ref, 0
+}
+
+func (s *server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, error) {
 	var data *iobuf.Iobref
 	if sh := q.Shm; sh != nil {
-		// The data is used in place, under a reference of our own:
-		// the sender drops its reference when this reply reaches it,
-		// ours goes when the translator lets go of the data.
-		a := s.ep.shm()
-		var ok bool
-		data, ok = a.borrow(r.g.Env().Iobufs, sh.Slot, sh.Len, true)
-		if a != nil {
-			a.release()
+		var e uint32
+		if data, e = s.borrow(sh.Slot, sh.Len); e != 0 {
+			return &pb.WritevRsp{Errno: e}, nil
 		}
-		if !ok {
-			return &pb.WritevRsp{Errno: uint32(syscall.EIO)}, nil
-		}
+	} else if pool := s.pool(); pool != nil {
+		data = iobrefOf(pool, q.Iov)
 	} else {
-		data = iobrefOf(r.g.Env().Iobufs, q.Iov)
+		return &pb.WritevRsp{Errno: uint32(syscall.ENOTCONN)}, nil
 	}
-	n, err := r.x.Writev(r.c, fd, data, q.Off)
-	data.Unref()
-	return &pb.WritevRsp{Errno: errnoOf(err), N: int64(n)}, nil
+	n, e := s.writev(ctx, q.H, q.Fd, data, q.Off)
+	return &pb.WritevRsp{Errno: e, N: n}, nil
+}
+
+// pool returns the local graph's iobuf pool (nil when it is not running).
+func (s *server) pool() *iobuf.Pool {
+	if g := s.ep.graph(); g != nil {
+		return g.Env().Iobufs
+	}
+	return nil
+}
+
+// borrow returns the writev data in an arena slot, used in place under a
+// reference of our own: the sender drops its reference when the reply
+// reaches it, ours goes when the translator lets go of the data.
+func (s *server) borrow(slot, n uint32) (*iobuf.Iobref, uint32) {
+	pool := s.pool()
+	if pool == nil {
+		return nil, uint32(syscall.ENOTCONN)
+	}
+	a := s.ep.shm()
+	data, ok := a.borrow(pool, slot, n, true)
+	if a != nil {
+		a.release()
+	}
+	if !ok {
+		return nil, uint32(syscall.EIO)
+	}
+	return data, 0
+}
+
+// writev serves a writev, by gRPC or through the ring; it consumes data.
+func (s *server) writev(ctx context.Context, h *pb.Header, pf *pb.Fd, data *iobuf.Iobref, off int64) (int64, uint32) {
+	defer data.Unref()
+	r, e := s.begin(ctx, xlator.FopWritev, h)
+	if e != 0 {
+		return 0, e
+	}
+	defer r.end()
+	fd, e := s.fd(r, pf, nil)
+	if e != 0 {
+		return 0, e
+	}
+	n, err := r.x.Writev(r.c, fd, data, off)
+	return int64(n), errnoOf(err)
 }
 
 func (s *server) Flush(ctx context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {

@@ -49,7 +49,12 @@ const shmMin = 16 << 10
 // through the arena (larger ones go in the message).
 const shmSlotSize = 1 << 20
 
-const shmHeader = 4096
+// shmHeader is the arena's header: a page of slot state words, then the
+// two call rings (ring.go), rounded up to a page.
+const shmHeader = (ringOff + 2*ringSize + 4095) / 4096 * 4096
+
+// maxSlots is how many slot state words the first page holds.
+const maxSlots = ringOff / 4
 
 // arena is a mapped shared-memory arena.
 type arena struct {
@@ -61,12 +66,25 @@ type arena struct {
 	// now: the last one unmaps it, so a plugin's death never pulls the
 	// memory from under a fop that is copying into it.
 	refs atomic.Int64
+
+	rings   [2]*ring
+	servers [2]*ringServer // the rings this process serves
+	dead    atomic.Bool    // closed: ring callers and workers give up
+	// ringCalls and ringRetries count this process's calls through each
+	// ring, and those redone by gRPC (no slot for the reply).
+	ringCalls, ringRetries [2]atomic.Uint64
+	// ringSleeps counts this process's callers that slept waiting for a
+	// reply on each ring, workerSleeps its workers that slept waiting
+	// for calls.
+	ringSleeps, workerSleeps [2]atomic.Uint64
+
+	host hostMem // the host's iobuf memory (hostmem.go)
 }
 
 // newArena makes a memfd arena of slots slots in the host.
 func newArena(name string, slots int) (*arena, error) {
-	if slots > shmHeader/4 {
-		slots = shmHeader / 4
+	if slots > maxSlots {
+		slots = maxSlots
 	}
 	fd, err := unix.MemfdCreate("xstack-plugin-"+name, unix.MFD_CLOEXEC)
 	if err != nil {
@@ -94,7 +112,7 @@ func mapArena(f *os.File, slots, slotSize int) (*arena, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() < int64(size) || slots > shmHeader/4 {
+	if st.Size() < int64(size) || slots > maxSlots {
 		return nil, fmt.Errorf("shared memory arena is %d bytes, %d slots of %d need %d", st.Size(), slots, slotSize, size)
 	}
 	mem, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
@@ -103,6 +121,7 @@ func mapArena(f *os.File, slots, slotSize int) (*arena, error) {
 	}
 	a := &arena{mem: mem, slots: slots, slotSize: slotSize}
 	a.refs.Store(1)
+	a.initRings()
 	return a, nil
 }
 
@@ -132,10 +151,10 @@ func (a *arena) release() {
 func (a *arena) state(i int) *uint32 { return (*uint32)(unsafe.Pointer(&a.mem[4*i])) }
 
 // alloc claims a free slot for n bytes and returns it, or ok false when n
-// does not fit or every slot is taken (the caller then sends the bytes in
-// the message).
-func (a *arena) alloc(n int) (slot int, buf []byte, ok bool) {
-	if a == nil || n > a.slotSize || n < shmMin {
+// does not fit, is under least, or every slot is taken (the caller then
+// sends the bytes in the message).
+func (a *arena) alloc(n, least int) (slot int, buf []byte, ok bool) {
+	if a == nil || n > a.slotSize || n < least || n == 0 {
 		return 0, nil, false
 	}
 	// Lowest free slot first: a slot just freed is the one taken next, so
@@ -225,6 +244,34 @@ func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobr
 	return ref, true
 }
 
+// dataSlot returns a slot holding data, with a reference for the caller:
+// the slot data is in already (data that came through the arena passed on
+// unchanged: a plugin winding a write down to the host's child), or a new
+// one of at least least bytes it is copied into.
+func (a *arena) dataSlot(data *iobuf.Iobref, least int) (uint32, bool) {
+	if slot, ok := a.slotOfRef(data); ok {
+		a.hold(slot)
+		return slot, true
+	}
+	if slot, buf, ok := a.alloc(data.Size(), least); ok {
+		data.CopyTo(buf)
+		return uint32(slot), true
+	}
+	return 0, false
+}
+
+// handOver puts ref in a slot for the far side, which gets a reference
+// on it: the slot it is in already (data read through the arena passed on
+// unchanged: no copy), or a new one of at least least bytes it is copied
+// into. ref is consumed when ok.
+func (a *arena) handOver(ref *iobuf.Iobref, least int) (uint32, bool) {
+	slot, ok := a.dataSlot(ref, least)
+	if ok {
+		ref.Unref()
+	}
+	return slot, ok
+}
+
 // inUse counts the slots taken, for the statedump.
 func (a *arena) inUse() int {
 	n := 0
@@ -243,6 +290,15 @@ func (a *arena) close() {
 		return
 	}
 	a.closeFile()
+	a.dead.Store(true)
+	a.dropKept()
+	for _, r := range a.rings {
+		for i := range r.calls {
+			futexWake(&r.calls[i].state, 1<<30)
+		}
+		atomic.AddUint32(&r.head.seq, 1)
+		futexWake(&r.head.seq, 1<<30)
+	}
 	a.release()
 }
 

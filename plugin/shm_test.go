@@ -20,7 +20,7 @@ func TestArenaSlotRefs(t *testing.T) {
 	}
 	defer pool.Close()
 
-	slot, buf, ok := a.alloc(shmMin) // the sender's reference
+	slot, buf, ok := a.alloc(shmMin, shmMin) // the sender's reference
 	if !ok {
 		t.Fatal("no slot")
 	}
@@ -41,7 +41,7 @@ func TestArenaSlotRefs(t *testing.T) {
 		t.Fatalf("borrowed data %q", got)
 	}
 	// A next allocation must not get the held slot.
-	if s2, _, ok := a.alloc(shmMin); !ok || s2 == slot {
+	if s2, _, ok := a.alloc(shmMin, shmMin); !ok || s2 == slot {
 		t.Fatalf("alloc gave slot %d (held: %d), ok %v", s2, slot, ok)
 	} else {
 		a.drop(uint32(s2))

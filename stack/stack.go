@@ -90,7 +90,7 @@ func Start(f *volfile.File, name string, opts Options) (*Stack, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	pool, err := iobuf.New(iobuf.Config{})
+	pool, err := iobuf.New(iobuf.Config{Shared: reg.NeedsSharedIobufs(f.Spec)})
 	if err != nil {
 		return nil, fmt.Errorf("iobuf pool: %w", err)
 	}

@@ -23,6 +23,21 @@ type Type struct {
 	// plugin binary named by an option for its own schema. It receives the
 	// options of Options already decoded (the "bootstrap" options).
 	SchemaFor func(bootstrap Options) (Schema, error)
+	// SharedIobufs says the type hands the graph's iobufs to another
+	// process (an out-of-process translator reading them in place): a
+	// graph with such a volume gets a Shared iobuf pool.
+	SharedIobufs bool
+}
+
+// NeedsSharedIobufs reports whether a volume of spec is of a type with
+// SharedIobufs.
+func (r *Registry) NeedsSharedIobufs(spec *Spec) bool {
+	for _, v := range spec.Volumes {
+		if t, ok := r.Lookup(v.Type); ok && t.SharedIobufs {
+			return true
+		}
+	}
+	return false
 }
 
 // Registry maps type names to types. It is safe for concurrent use.

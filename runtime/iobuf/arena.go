@@ -137,7 +137,7 @@ func (c *class) give(bufs []*Iobuf) {
 
 // mapArenaLocked maps a new arena and appends it to c.arenas.
 func (c *class) mapArenaLocked() bool {
-	mem, err := mapArena(c.mapLen)
+	mem, err := c.pool.mapMem(c.mapLen)
 	if err != nil {
 		c.pool.log.Error("iobuf: mmap of a new arena failed; serving from the heap",
 			zap.Int("page_size", c.pageSize), zap.Int("bytes", c.mapLen), zap.Error(err))
@@ -165,6 +165,9 @@ func (c *class) mapArenaLocked() bool {
 	}
 	a.idleSince = time.Now()
 	c.arenas = append(c.arenas, a)
+	if c.pool.shared.contains(mem) {
+		c.pool.shared.register(a)
+	}
 	c.pool.mappedBytes.Add(int64(c.mapLen))
 	return true
 }
@@ -198,7 +201,7 @@ func (c *class) purgeLocked(cutoff time.Time) int64 {
 // unmap releases a's mapping. Its headers lose their data so that a stale
 // pointer to one of them fails with a Go panic rather than a fault.
 func (c *class) unmap(a *arena) error {
-	if err := unmapArena(a.mem); err != nil {
+	if err := c.pool.unmapMem(a.mem); err != nil {
 		c.pool.log.Error("iobuf: munmap of an idle arena failed; keeping it",
 			zap.Int("page_size", c.pageSize), zap.Int("arena", a.id), zap.Error(err))
 		return err
@@ -232,6 +235,25 @@ func (a *arena) base() uintptr {
 		return 0
 	}
 	return uintptr(unsafe.Pointer(unsafe.SliceData(a.mem)))
+}
+
+// mapMem maps n bytes for an arena: from the shared file when the pool
+// has one and it has room, else anonymous memory.
+func (p *Pool) mapMem(n int) ([]byte, error) {
+	if p.shared != nil {
+		if mem := p.shared.alloc(n); mem != nil {
+			return mem, nil
+		}
+	}
+	return mapArena(n)
+}
+
+// unmapMem undoes mapMem.
+func (p *Pool) unmapMem(mem []byte) error {
+	if p.shared.contains(mem) {
+		return p.shared.release(mem)
+	}
+	return unmapArena(mem)
 }
 
 // hugePage is the size of a transparent huge page on amd64 and arm64.

@@ -67,6 +67,14 @@ type Config struct {
 	// also counts pages parked in them) and serves as a baseline.
 	NoCPUCache bool
 
+	// Shared carves the arenas out of one memfd that other processes can
+	// map (SharedFile), so that an out-of-process translator reads the
+	// pool's pages in place. SharedSize is the file's size, reserved up
+	// front (address space, not memory); 0 means DefaultSharedSize. When
+	// it is used up, arenas are anonymous memory as without Shared.
+	Shared     bool
+	SharedSize int64
+
 	// Logger receives reports of misuse (double Unref, use after free) and
 	// of failed mmap/munmap calls; nil discards them.
 	Logger *zap.Logger
@@ -109,6 +117,12 @@ func (c Config) withDefaults() (Config, error) {
 	case c.DefaultPageSize > largest:
 		return c, fmt.Errorf("%w: DefaultPageSize %d exceeds the largest class (%d)",
 			ErrInvalidConfig, c.DefaultPageSize, largest)
+	}
+	if c.SharedSize < 0 {
+		return c, fmt.Errorf("%w: SharedSize %d is negative", ErrInvalidConfig, c.SharedSize)
+	}
+	if c.SharedSize == 0 {
+		c.SharedSize = DefaultSharedSize
 	}
 	if c.PurgeAfter == 0 {
 		c.PurgeAfter = DefaultPurgeAfter

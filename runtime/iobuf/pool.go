@@ -43,7 +43,8 @@ type Pool struct {
 	purgerMu       sync.Mutex
 	purgerStop     chan struct{}
 	purgerDone     chan struct{}
-	poisonPattern  []byte // one largest page of poison, for debug mode
+	poisonPattern  []byte     // one largest page of poison, for debug mode
+	shared         *sharedMem // Config.Shared: where arenas come from
 }
 
 // New returns a pool configured by cfg. No memory is mapped until the first
@@ -89,6 +90,11 @@ func New(cfg Config) (*Pool, error) {
 	if p.debug {
 		p.poisonPattern = make([]byte, p.sizes[len(p.sizes)-1])
 		poison(p.poisonPattern)
+	}
+	if cfg.Shared {
+		if p.shared, err = newSharedMem(cfg.SharedSize); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -325,6 +331,9 @@ func (p *Pool) Close() error {
 			}
 		}
 		c.arenas = nil
+	}
+	if p.shared != nil {
+		return p.shared.close()
 	}
 	return nil
 }

@@ -1,0 +1,571 @@
+package plugin
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/xlator"
+)
+
+// Readv and writev calls go through rings of call slots in the arena's
+// header instead of gRPC when both sides serve them (the rest of the
+// fops, and any readv or writev that does not fit, stay on gRPC). A gRPC
+// call costs 200–300 µs on a two-CPU machine: marshalling, HTTP/2 framing,
+// a socket write and read, and four goroutine hand-offs across the two
+// processes. A ring call is a few stores into shared memory and, when the
+// other side is asleep, one futex wake-up each way; the data goes in
+// arena slots as before.
+//
+// There are two rings: the host's calls to the plugin's translator and
+// the plugin's proxies' calls to the host's children. A caller claims a
+// free call slot, writes the request (credentials, fd, offset, size, data
+// slot), posts it and rings the doorbell: it bumps the ring's sequence
+// word and wakes a sleeping worker with FUTEX_WAKE. Workers of the
+// serving side take posted calls, run them on the goroutine they woke on
+// (no hand-off) and complete them; the caller spins a little for the
+// reply, then sleeps on the call's state word. A worker that takes a call
+// while no other worker is idle starts another (up to ringWorkers), so a
+// slow fop never holds up the rest.
+//
+// Each side sets its ring's ready word once its workers run: a caller
+// uses the ring only when the far side serves it. A caller whose context
+// ends abandons its call: a worker that has taken it drops the data it
+// carried when it completes it. A host whose plugin dies stops waiting
+// (ENOTCONN): close marks the arena dead and wakes every sleeper.
+
+const (
+	ringCalls    = 64  // call slots per ring
+	ringCallSize = 256 // bytes per call slot
+	ringHeadSize = 64
+	ringSize     = ringHeadSize + ringCalls*ringCallSize
+	ringOff      = 4096 // the rings follow the slot state words
+	ringGroups   = 24   // supplementary groups a ring call carries; more go by gRPC
+	ringWorkers  = 32   // most workers serving one ring
+	ringMagic    = 0x78737231
+)
+
+// The rings.
+const (
+	toPlugin = 0 // the host's calls to the plugin's translator
+	toHost   = 1 // the plugin's proxies' calls to the host's children
+)
+
+// Call slot states; callSleep is set by a caller sleeping on the word.
+const (
+	callFree uint32 = iota
+	callFilling
+	callPosted
+	callTaken
+	callDone
+	callAbandoned
+	callSleep uint32 = 1 << 31
+)
+
+// Ring ops.
+const (
+	opReadv uint32 = iota + 1
+	opWritev
+	// opRelease (plugin to host): the plugin let go of host memory it
+	// kept past a writev (replyKept); dtoken names it.
+	opRelease
+)
+
+// Where writev data is.
+const (
+	dataSlot = iota // an arena slot
+	dataHost        // the host's iobuf memory, mapped read-only by the plugin
+)
+
+// replyKept: the plugin still holds the writev's data in host memory
+// after the call; the host keeps it until an opRelease.
+const replyKept = 1
+
+// noSlot in rslot: the reply's data (rlen > 0 bytes) found no free arena
+// slot; the caller repeats the call by gRPC.
+const noSlot = ^uint32(0)
+
+// ringHead is a ring's first 64 bytes.
+type ringHead struct {
+	seq      uint32 // doorbell: bumped at every post
+	sleepers uint32 // workers asleep on seq
+	spinners uint32 // threads polling the ring for calls: no wake-up needed
+	ready    uint32 // ringMagic once the serving side's workers run
+	hostMem  uint32 // ringMagic once the plugin maps the host's iobuf memory (toPlugin ring)
+}
+
+// ringCall is one call slot: a request and, once done, its reply. It
+// holds numbers only.
+type ringCall struct {
+	state         uint32
+	op            uint32
+	child         uint32
+	uid, gid, pid uint32
+	ngroups       uint32
+	fdType        uint32
+	fdFlags       uint32
+	fdPid         uint32
+	fdDir         uint32
+	dslot, dlen   uint32 // writev: the data's slot and length
+	errno         uint32
+	rslot, rlen   uint32 // readv: the reply's slot and length
+	dkind         uint32 // writev: where the data is (dataSlot, dataHost)
+	rflags        uint32 // writev reply: replyKept
+	unique        uint64
+	fdHandle      uint64
+	fdInode       uint64
+	size, off, n  int64
+	doff          uint64 // dataHost: offset of the data in the host's iobuf memory
+	dtoken        uint64 // dataHost: the host's name for the data, for opRelease
+	gfid          [16]byte
+	groups        [ringGroups]uint32
+}
+
+var _ [ringCallSize - unsafe.Sizeof(ringCall{})]byte // a call fits its slot
+var _ [ringHeadSize - unsafe.Sizeof(ringHead{})]byte
+
+// ring is one ring of a mapped arena.
+type ring struct {
+	a     *arena
+	dir   int
+	head  *ringHead
+	calls *[ringCalls]ringCall
+	hint  atomic.Uint32 // where claim starts looking
+}
+
+func (a *arena) initRings() {
+	for i := range a.rings {
+		base := unsafe.Pointer(&a.mem[ringOff+i*ringSize])
+		a.rings[i] = &ring{a: a, dir: i, head: (*ringHead)(base),
+			calls: (*[ringCalls]ringCall)(unsafe.Add(base, ringHeadSize))}
+	}
+}
+
+// caller returns ring dir when the far side serves it, else nil.
+func (a *arena) caller(dir int) *ring {
+	if a == nil || a.dead.Load() {
+		return nil
+	}
+	r := a.rings[dir]
+	if atomic.LoadUint32(&r.head.ready) != ringMagic {
+		return nil
+	}
+	return r
+}
+
+// claim takes a free call slot, or returns nil when all are in use.
+func (r *ring) claim() *ringCall {
+	start := r.hint.Load()
+	for k := uint32(0); k < ringCalls; k++ {
+		i := (start + k) % ringCalls
+		c := &r.calls[i]
+		if atomic.LoadUint32(&c.state) == callFree && atomic.CompareAndSwapUint32(&c.state, callFree, callFilling) {
+			r.hint.Store(i)
+			return c
+		}
+	}
+	return nil
+}
+
+// post hands a filled call to the workers.
+func (r *ring) post(c *ringCall) {
+	atomic.StoreUint32(&c.state, callPosted)
+	atomic.AddUint32(&r.head.seq, 1)
+	if atomic.LoadUint32(&r.head.spinners) == 0 && atomic.LoadUint32(&r.head.sleepers) != 0 {
+		futexWake(&r.head.seq, 1)
+	}
+}
+
+// spinFor is how long a caller polls for its reply, and a worker for the
+// next call, before sleeping in the kernel. A futex wake-up of a thread
+// whose virtual CPU went idle costs tens of microseconds on these VMs, and
+// its caches are cold when it runs: with 20 µs of polling a stream of
+// 1 MiB reads through a plugin slept at nearly every call and ran at half
+// the speed it runs at with 200.
+const spinFor = 200 * time.Microsecond
+
+// spinTight is how long spin polls without yielding the CPU.
+const spinTight = 50 * time.Microsecond
+
+// sleepFor bounds one futex sleep, so that a sleeper sees a dead peer or
+// an ended context even if no one wakes it.
+const sleepFor = 20 * time.Millisecond
+
+// wait waits until c is done. While it polls, it serves the calls posted
+// on the other ring (the one this process serves): a fop the far side
+// winds back here while serving c (a plugin writing to the host's child)
+// then runs on the thread that waits for it, with no wake-up of a worker,
+// and the two processes pass the work back and forth between two threads
+// that never sleep. It returns an error when ctx ends or the peer dies
+// first; the call slot is then abandoned or freed, and must not be
+// touched again.
+func (r *ring) wait(ctx context.Context, c *ringCall) error {
+	help := r.a.servers[1-r.dir]
+	if help != nil {
+		// Polling that ring for its workers: none of them spins, and
+		// its callers wake none.
+		atomic.AddUint32(&help.r.head.spinners, 1)
+	}
+	got := spin(func() bool {
+		if atomic.LoadUint32(&c.state) == callDone {
+			return true
+		}
+		if help != nil {
+			if hc := help.r.take(); hc != nil {
+				help.run(hc)
+			}
+		}
+		return false
+	})
+	if help != nil {
+		help.unspin()
+	}
+	if got {
+		return nil
+	}
+	r.a.ringSleeps[r.dir].Add(1)
+	done := ctx.Done()
+	for {
+		s := atomic.LoadUint32(&c.state)
+		if s == callDone {
+			return nil
+		}
+		if r.a.dead.Load() {
+			// The process and its workers are gone; the slot dies
+			// with the arena.
+			return syscall.ENOTCONN
+		}
+		if done != nil {
+			select {
+			case <-done:
+				if r.abandon(c) {
+					return transportErr(ctx, ctx.Err())
+				}
+				continue // done meanwhile
+			default:
+			}
+		}
+		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(&c.state, s, s|callSleep) {
+			continue
+		}
+		futexWait(&c.state, s|callSleep, sleepFor)
+	}
+}
+
+// abandon gives up on c after the caller's context ended: a call not yet
+// taken is withdrawn (its data slot dropped), a taken one is left for its
+// worker to clean up. It reports false when c completed meanwhile.
+func (r *ring) abandon(c *ringCall) bool {
+	for {
+		s := atomic.LoadUint32(&c.state)
+		switch s &^ callSleep {
+		case callDone:
+			return false
+		case callPosted:
+			if atomic.CompareAndSwapUint32(&c.state, s, callFilling) {
+				if c.op == opWritev {
+					r.a.drop(c.dslot)
+				}
+				atomic.StoreUint32(&c.state, callFree)
+				return true
+			}
+		default: // taken
+			if atomic.CompareAndSwapUint32(&c.state, s, callAbandoned) {
+				return true
+			}
+		}
+	}
+}
+
+// free returns a done call's slot to the ring.
+func (r *ring) free(c *ringCall) { atomic.StoreUint32(&c.state, callFree) }
+
+// take claims a posted call for a worker, or returns nil.
+func (r *ring) take() *ringCall {
+	for i := range r.calls {
+		c := &r.calls[i]
+		// The caller may be asleep on the word already: keep its bit.
+		if s := atomic.LoadUint32(&c.state); s&^callSleep == callPosted &&
+			atomic.CompareAndSwapUint32(&c.state, s, s&callSleep|callTaken) {
+			return c
+		}
+	}
+	return nil
+}
+
+// complete publishes c's reply. A call its caller abandoned is cleaned up
+// here instead: the writev data slot the caller left and the readv reply
+// slot nobody will take are dropped.
+func (r *ring) complete(c *ringCall) {
+	for {
+		s := atomic.LoadUint32(&c.state)
+		if s == callAbandoned {
+			if c.op == opWritev {
+				r.a.drop(c.dslot)
+			} else if c.errno == 0 && c.rlen > 0 && c.rslot != noSlot {
+				r.a.drop(c.rslot)
+			}
+			atomic.StoreUint32(&c.state, callFree)
+			return
+		}
+		if atomic.CompareAndSwapUint32(&c.state, s, callDone) {
+			if s&callSleep != 0 {
+				futexWake(&c.state, 1)
+			}
+			return
+		}
+	}
+}
+
+// ringServer runs the workers of one ring on the serving side.
+type ringServer struct {
+	r       *ring
+	s       *server
+	idle    atomic.Int32
+	workers atomic.Int32
+	served  atomic.Uint64
+}
+
+// serve starts serving ring dir with s and marks it ready. The workers
+// hold a reference on the arena until it is closed.
+func (a *arena) serve(dir int, s *server) {
+	if a == nil {
+		return
+	}
+	rs := &ringServer{r: a.rings[dir], s: s}
+	a.servers[dir] = rs
+	rs.spawn()
+	atomic.StoreUint32(&rs.r.head.ready, ringMagic)
+}
+
+// served counts the calls this process served on ring dir.
+func (a *arena) served(dir int) uint64 {
+	if rs := a.servers[dir]; rs != nil {
+		return rs.served.Load()
+	}
+	return 0
+}
+
+// spawn starts a worker unless there are ringWorkers already.
+func (rs *ringServer) spawn() {
+	if rs.workers.Add(1) > ringWorkers || !rs.r.a.acquire() {
+		rs.workers.Add(-1)
+		return
+	}
+	rs.idle.Add(1)
+	go rs.work()
+}
+
+func (rs *ringServer) work() {
+	defer rs.r.a.release()
+	defer rs.workers.Add(-1)
+	var w ringWorker
+	h := rs.r.head
+	dead := &rs.r.a.dead
+	for {
+		seq := atomic.LoadUint32(&h.seq)
+		c := rs.r.take()
+		if c == nil {
+			if dead.Load() {
+				rs.idle.Add(-1)
+				return
+			}
+			// One thread polls for calls at a time (a worker, or a
+			// caller waiting on the other ring); the others sleep.
+			// The poller takes the call itself: the thread that
+			// served the last call serves the next, on a CPU whose
+			// caches still hold its data.
+			// A caller that starts polling while it waits takes
+			// over: two pollers are one too many on two CPUs.
+			if atomic.CompareAndSwapUint32(&h.spinners, 0, 1) {
+				spin(func() bool {
+					c = rs.r.take()
+					return c != nil || dead.Load() || atomic.LoadUint32(&h.spinners) > 1
+				})
+				rs.unspin()
+			}
+		}
+		if c == nil {
+			atomic.AddUint32(&h.sleepers, 1)
+			if !rs.r.posted() && !dead.Load() {
+				rs.r.a.workerSleeps[rs.r.dir].Add(1)
+				futexWait(&h.seq, seq, sleepFor)
+			}
+			atomic.AddUint32(&h.sleepers, ^uint32(0))
+			continue
+		}
+		if rs.idle.Add(-1) == 0 {
+			rs.spawn() // keep one worker listening
+		} else if rs.r.posted() && atomic.LoadUint32(&h.sleepers) != 0 {
+			futexWake(&h.seq, 1) // more calls wait: wake a peer
+		}
+		rs.serveWith(&w, c)
+		rs.idle.Add(1)
+	}
+}
+
+// unspin ends a thread's polling of the ring; a call posted meanwhile
+// that no one else polls for gets a worker woken.
+func (rs *ringServer) unspin() {
+	h := rs.r.head
+	if atomic.AddUint32(&h.spinners, ^uint32(0)) == 0 && rs.r.posted() && atomic.LoadUint32(&h.sleepers) != 0 {
+		futexWake(&h.seq, 1)
+	}
+}
+
+// serveWith serves c on a worker.
+func (rs *ringServer) serveWith(w *ringWorker, c *ringCall) {
+	w.serve(rs.s, rs.r.a, c)
+	rs.r.complete(c)
+	rs.served.Add(1)
+}
+
+// helpers are the request states of callers that serve a call while they
+// wait for their own.
+var helpers = sync.Pool{New: func() any { return new(ringWorker) }}
+
+// run serves c on the calling goroutine, a caller waiting for its own
+// call.
+func (rs *ringServer) run(c *ringCall) {
+	w := helpers.Get().(*ringWorker)
+	rs.serveWith(w, c)
+	helpers.Put(w)
+}
+
+// posted reports whether a call waits to be taken.
+func (r *ring) posted() bool {
+	for i := range r.calls {
+		if atomic.LoadUint32(&r.calls[i].state)&^callSleep == callPosted {
+			return true
+		}
+	}
+	return false
+}
+
+// spin polls cond for up to spinFor and reports whether it held. After
+// spinTight it yields the CPU between polls: a two-CPU machine has no CPU
+// to spare for a poller while the thread it waits for is runnable.
+func spin(cond func() bool) bool {
+	var start time.Time
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&31 != 31 {
+			continue
+		}
+		if start.IsZero() {
+			start = time.Now()
+			continue
+		}
+		d := time.Since(start)
+		if d > spinFor {
+			return false
+		}
+		if d > spinTight {
+			spinOnce()
+		}
+	}
+}
+
+const (
+	futexWaitOp = 0 // FUTEX_WAIT; shared, not private: the word is in a MAP_SHARED mapping
+	futexWakeOp = 1 // FUTEX_WAKE
+)
+
+// futexWait sleeps while *addr == val, for at most d.
+func futexWait(addr *uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitOp, uintptr(val),
+		uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+// futexWake wakes up to n sleepers on addr.
+func futexWake(addr *uint32, n int) {
+	_, _, _ = unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeOp, uintptr(n), 0, 0, 0)
+}
+
+// ringWorker is a worker's reusable request state.
+type ringWorker struct {
+	h    pb.Header
+	fd   pb.Fd
+	gfid [16]byte
+}
+
+// serve runs call c with s, writing the reply into c.
+func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
+	ctx := context.Background()
+	h := &w.h
+	h.Uid, h.Gid, h.Pid, h.Unique, h.Child = c.uid, c.gid, c.pid, c.unique, c.child
+	h.Groups = nil
+	if c.ngroups > 0 {
+		// A fresh slice: the call's credentials may be kept.
+		h.Groups = append([]uint32(nil), c.groups[:min(c.ngroups, ringGroups)]...)
+	}
+	pf := &w.fd
+	pf.Handle, pf.Type, pf.Flags, pf.Pid, pf.Dir, pf.Inode = c.fdHandle, c.fdType, c.fdFlags, c.fdPid, c.fdDir != 0, c.fdInode
+	pf.Gfid = nil
+	if c.gfid != ([16]byte{}) {
+		w.gfid = c.gfid
+		pf.Gfid = w.gfid[:]
+	}
+	switch c.op {
+	case opReadv:
+		ref, e := s.readv(ctx, h, pf, c.size, c.off)
+		c.errno, c.rlen, c.rslot = e, 0, 0
+		if e != 0 {
+			return
+		}
+		c.rlen = uint32(ref.Size())
+		if c.rlen == 0 {
+			ref.Unref()
+			return
+		}
+		slot, ok := a.handOver(ref, 0)
+		if !ok {
+			ref.Unref()
+			slot = noSlot
+		}
+		c.rslot = slot
+	case opWritev:
+		c.n, c.rflags = 0, 0
+		if c.dkind == dataHost {
+			c.n, c.errno, c.rflags = a.writevHost(ctx, s, h, pf, c)
+			return
+		}
+		data, e := s.borrow(c.dslot, c.dlen)
+		if e == 0 {
+			c.n, e = s.writev(ctx, h, pf, data, c.off)
+		}
+		c.errno = e
+	case opRelease:
+		a.released(c.dtoken)
+		c.errno = 0
+	default:
+		c.errno = uint32(syscall.ENOSYS)
+	}
+}
+
+// fill writes the request header of a call: the caller's credentials and
+// fd.
+func (c *ringCall) fill(xc *xlator.Call, child uint32, pf *pb.Fd) {
+	c.child, c.uid, c.gid, c.pid, c.unique = child, xc.Uid, xc.Gid, xc.Pid, xc.Unique
+	c.ngroups = uint32(copy(c.groups[:], xc.Groups))
+	c.fdHandle, c.fdType, c.fdFlags, c.fdPid, c.fdInode = pf.Handle, pf.Type, pf.Flags, pf.Pid, pf.Inode
+	c.fdDir = 0
+	if pf.Dir {
+		c.fdDir = 1
+	}
+	c.gfid = [16]byte{}
+	copy(c.gfid[:], pf.Gfid)
+	c.dkind, c.rflags = dataSlot, 0
+}
+
+// spinOnce yields the CPU once.
+func spinOnce() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

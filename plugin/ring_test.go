@@ -1,0 +1,120 @@
+package plugin
+
+import (
+	"context"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xstack/xstack/runtime/iobuf"
+)
+
+// TestRingAbandon: a caller whose context ends withdraws a call no worker
+// took (dropping its data slot), and leaves a taken one for the worker,
+// which drops the data when it completes it; a dead arena ends a wait.
+func TestRingAbandon(t *testing.T) {
+	a, err := newArena("test", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic) // nobody serves it
+	rg := a.caller(toPlugin)
+	if rg == nil {
+		t.Fatal("no ring")
+	}
+
+	// Not taken: withdrawn, slot freed.
+	slot, _, _ := a.alloc(100, 1)
+	c := rg.claim()
+	c.op, c.dslot, c.dlen = opWritev, uint32(slot), 100
+	rg.post(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := rg.wait(ctx, c); err != syscall.ETIMEDOUT {
+		t.Fatalf("wait = %v, want ETIMEDOUT", err)
+	}
+	if s := atomic.LoadUint32(&c.state); s != callFree || a.inUse() != 0 {
+		t.Fatalf("withdrawn call: state %d, %d slots in use", s, a.inUse())
+	}
+
+	// Taken: abandoned; the worker's completion frees the call and the
+	// caller's data slot.
+	slot, _, _ = a.alloc(100, 1)
+	c = rg.claim()
+	c.op, c.dslot, c.dlen = opWritev, uint32(slot), 100
+	rg.post(c)
+	if rg.take() != c {
+		t.Fatal("take did not find the posted call")
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := rg.wait(ctx2, c); err != syscall.ECANCELED {
+		t.Fatalf("wait = %v, want ECANCELED", err)
+	}
+	if a.inUse() != 1 {
+		t.Fatal("the slot went while the worker may still read it")
+	}
+	rg.complete(c)
+	if s := atomic.LoadUint32(&c.state); s != callFree || a.inUse() != 0 {
+		t.Fatalf("abandoned call after completion: state %d, %d slots in use", s, a.inUse())
+	}
+
+	// A dead arena ends a wait at once.
+	c = rg.claim()
+	c.op = opReadv
+	rg.post(c)
+	done := make(chan error, 1)
+	go func() { done <- rg.wait(context.Background(), c) }()
+	time.Sleep(5 * time.Millisecond)
+	a.dead.Store(true)
+	futexWake(&c.state, 1)
+	select {
+	case err := <-done:
+		if err != syscall.ENOTCONN {
+			t.Fatalf("wait on a dead arena = %v, want ENOTCONN", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait did not end when the arena died")
+	}
+}
+
+// TestHostMemKept: host memory a plugin kept past a writev stays
+// referenced in the host until the plugin's release, which may come
+// before or after the host saw the reply; a dead plugin's are dropped.
+func TestHostMemKept(t *testing.T) {
+	a, err := newArena("test", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := iobuf.New(iobuf.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pool.FromBytes([]byte("kept by the plugin"))
+	a.keep(1, data)
+	if data.Refs() != 2 || a.keptCount() != 1 {
+		t.Fatalf("after keep: refs %d, kept %d", data.Refs(), a.keptCount())
+	}
+	a.released(1)
+	if data.Refs() != 1 || a.keptCount() != 0 {
+		t.Fatalf("after release: refs %d, kept %d", data.Refs(), a.keptCount())
+	}
+	// The release overtakes the reply: nothing is kept.
+	a.released(2)
+	a.keep(2, data)
+	if data.Refs() != 1 || a.keptCount() != 0 {
+		t.Fatalf("early release: refs %d, kept %d", data.Refs(), a.keptCount())
+	}
+	// Closing the arena (the plugin died) drops what it kept.
+	a.keep(3, data)
+	a.close()
+	if data.Refs() != 1 {
+		t.Fatalf("after close: refs %d", data.Refs())
+	}
+	data.Unref()
+	if err := pool.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
