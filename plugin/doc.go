@@ -38,14 +38,18 @@
 //
 // # Data
 //
-// Readv and writev payloads go through a shared-memory arena (a memfd the
-// host maps and passes to the plugin as fd 3, in 1 MiB slots; see shm.go):
+// Readv and writev go through call rings in a shared-memory arena (a memfd
+// the host maps and passes to the plugin as fd 3; ring.go), not gRPC: a
+// call is a few stores and at most one futex wake-up each way, and a
+// caller polling for its reply serves the calls wound back to it. Writev
+// data in the host's iobufs is read in place: a graph with a plugin has a
+// Shared iobuf pool whose memfd the plugin maps read-only as fd 4
+// (hostmem.go); other payloads go in the arena's 1 MiB slots (shm.go):
 // one copy in, read in place on the far side, passed on without a copy
-// when a plugin winds the same data on; the message carries only the
-// slot. Larger
-// payloads, or all of them with shm-size = 0, ride in the messages, whose
-// size limit is lifted on both sides; the HTTP/2 windows are widened so a
-// large message is not throttled by flow control.
+// when a plugin winds the same data on. Larger payloads, or all of them
+// with shm-size = 0, ride in gRPC messages, whose size limit is lifted on
+// both sides; the HTTP/2 windows are widened so a large message is not
+// throttled by flow control.
 //
 // # Failure
 //
