@@ -114,21 +114,9 @@ func BenchmarkWrite1MiB(b *testing.B) {
 			v := benchVolume(b, top)
 			g := v.Stack().Graph
 			x := g.Top()
-			c := g.Calls().Begin(context.Background(), xlator.FopCreate, xlator.Creds{}, 0)
-			in := g.Inodes().New()
-			fd := g.NewFD(in, syscall.O_RDWR, 0, false)
-			ia, err := x.Create(c, &xlator.Loc{Parent: g.Inodes().Root(), Name: "f", Inode: in}, syscall.O_RDWR, 0o644, 0, fd)
-			if err != nil {
-				b.Fatal(err)
-			}
-			g.Inodes().Link(in, g.Inodes().Root(), "f", &ia).Unref()
-			in.Unref()
-			c.Done()
+			fd := benchFile(b, g, 0)
 			defer fd.Unref()
-			data := make([]byte, 1<<20)
-			for i := range data {
-				data[i] = byte(i)
-			}
+			data := pattern(1 << 20)
 			ref := g.Env().Iobufs.FromBytes(data)
 			defer ref.Unref()
 			b.SetBytes(int64(len(data)))
@@ -180,8 +168,8 @@ func BenchmarkRead(b *testing.B) {
 	}
 }
 
-// benchFile creates a file of n bytes at the top of g and returns an fd
-// open on it.
+// benchFile creates a file of n bytes (a pattern) at the top of g and
+// returns an fd open on it.
 func benchFile(b *testing.B, g *xlator.Graph, n int) *xlator.FD {
 	x := g.Top()
 	c := g.Calls().Begin(context.Background(), xlator.FopCreate, xlator.Creds{}, 0)
@@ -194,16 +182,24 @@ func benchFile(b *testing.B, g *xlator.Graph, n int) *xlator.FD {
 		b.Fatal(err)
 	}
 	g.Inodes().Link(in, g.Inodes().Root(), "f", &ia).Unref()
-	data := make([]byte, n)
-	for i := range data {
-		data[i] = byte(i)
+	if n == 0 {
+		return fd
 	}
-	ref := g.Env().Iobufs.FromBytes(data)
+	ref := g.Env().Iobufs.FromBytes(pattern(n))
 	defer ref.Unref()
 	if w, err := x.Writev(c, fd, ref, 0); err != nil || w != n {
 		b.Fatalf("write: %d, %v", w, err)
 	}
 	return fd
+}
+
+// pattern returns n bytes counting up from 0.
+func pattern(n int) []byte {
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	return data
 }
 
 // logRing logs the ring counters of the graph's plugin, if any.

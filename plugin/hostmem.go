@@ -157,7 +157,7 @@ func (a *arena) releaseHost(token uint64) {
 	}
 	var c *ringCall
 	for c = rg.claim(); c == nil; c = rg.claim() {
-		spinOnce()
+		yieldCPU()
 	}
 	c.op, c.dtoken = opRelease, token
 	rg.post(c)

@@ -326,14 +326,15 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 	if err != nil {
 		return nil, err
 	}
+	pf := r.m.fd(fd)
 	a := r.m.shm()
 	if a != nil {
 		defer a.release()
-		if ref, err, ok := r.ringReadv(c, a, fd, size, off); ok {
+		if ref, err, ok := r.ringReadv(c, a, pf, size, off); ok {
 			return ref, err
 		}
 	}
-	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: r.m.fd(fd), Size: int64(size), Off: off})
+	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: pf, Size: int64(size), Off: off})
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
@@ -353,22 +354,34 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 	return iobrefOf(r.Iobufs(), rsp.Iov), nil
 }
 
-// ringReadv makes a readv through the ring; ok false: it could not (no
-// ring, no free call, no slot for the reply), use gRPC.
-func (r *remote) ringReadv(c *xlator.Call, a *arena, fd *xlator.FD, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
-	dir := r.m.dir()
-	rg := a.caller(dir)
-	if rg == nil || size > a.slotSize || len(c.Groups) > ringGroups {
-		return nil, nil, false
+// ringClaim claims a call on the ring this side calls through and fills
+// in its header (the caller's credentials and fd), or returns nil: no
+// ring, more groups than a call carries, or no free call.
+func (r *remote) ringClaim(c *xlator.Call, a *arena, pf *pb.Fd) (*ring, *ringCall) {
+	rg := a.caller(r.m.dir())
+	if rg == nil || len(c.Groups) > ringGroups {
+		return nil, nil
 	}
 	rc := rg.claim()
 	if rc == nil {
+		return nil, nil
+	}
+	rc.fill(c, r.child, pf)
+	return rg, rc
+}
+
+// ringReadv makes a readv through the ring; ok false: it could not (no
+// ring, no free call, no slot for the reply), use gRPC.
+func (r *remote) ringReadv(c *xlator.Call, a *arena, pf *pb.Fd, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
+	if size > a.slotSize {
 		return nil, nil, false
 	}
-	rc.fill(c, r.child, r.m.fd(fd))
+	rg, rc := r.ringClaim(c, a, pf)
+	if rc == nil {
+		return nil, nil, false
+	}
 	rc.op, rc.size, rc.off = opReadv, int64(size), off
 	rg.post(rc)
-	a.ringCalls[dir].Add(1)
 	if err := rg.wait(c.Ctx, rc); err != nil {
 		return nil, err, true
 	}
@@ -380,7 +393,7 @@ func (r *remote) ringReadv(c *xlator.Call, a *arena, fd *xlator.FD, size int, of
 	case n == 0:
 		return r.Iobufs().NewIobref(), nil, true
 	case slot == noSlot:
-		a.ringRetries[dir].Add(1)
+		a.ringRetries[rg.dir].Add(1)
 		return nil, nil, false
 	}
 	// The worker handed over its reference on the slot.
@@ -442,20 +455,13 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 // reply whatever the caller's context (the far side reads the caller's
 // memory until then); a dead plugin ends it.
 func (r *remote) ringWritevHost(c *xlator.Call, a *arena, pf *pb.Fd, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
-	dir := r.m.dir()
-	rg := a.caller(dir)
-	if rg == nil || len(c.Groups) > ringGroups {
-		return 0, nil, false
-	}
-	rc := rg.claim()
+	rg, rc := r.ringClaim(c, a, pf)
 	if rc == nil {
 		return 0, nil, false
 	}
-	rc.fill(c, r.child, pf)
 	token := a.host.token.Add(1)
 	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(data.Size()), token, off
 	rg.post(rc)
-	a.ringCalls[dir].Add(1)
 	if err := rg.wait(context.Background(), rc); err != nil {
 		return 0, err, true
 	}
@@ -471,19 +477,12 @@ func (r *remote) ringWritevHost(c *xlator.Call, a *arena, pf *pb.Fd, data *iobuf
 // false: it could not (no ring or no free call), use gRPC. When ok, the
 // caller's reference on slot is gone.
 func (r *remote) ringWritev(c *xlator.Call, a *arena, pf *pb.Fd, slot uint32, n int, off int64) (int, error, bool) {
-	dir := r.m.dir()
-	rg := a.caller(dir)
-	if rg == nil || len(c.Groups) > ringGroups {
-		return 0, nil, false
-	}
-	rc := rg.claim()
+	rg, rc := r.ringClaim(c, a, pf)
 	if rc == nil {
 		return 0, nil, false
 	}
-	rc.fill(c, r.child, pf)
 	rc.op, rc.dslot, rc.dlen, rc.off = opWritev, slot, uint32(n), off
 	rg.post(rc)
-	a.ringCalls[dir].Add(1)
 	if err := rg.wait(c.Ctx, rc); err != nil {
 		// The slot is the worker's to drop now, or went with the
 		// arena.

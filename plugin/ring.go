@@ -173,8 +173,9 @@ func (r *ring) claim() *ringCall {
 	return nil
 }
 
-// post hands a filled call to the workers.
+// post hands a filled call to the workers, and counts it.
 func (r *ring) post(c *ringCall) {
+	r.a.ringCalls[r.dir].Add(1)
 	atomic.StoreUint32(&c.state, callPosted)
 	atomic.AddUint32(&r.head.seq, 1)
 	if atomic.LoadUint32(&r.head.spinners) == 0 && atomic.LoadUint32(&r.head.sleepers) != 0 {
@@ -469,7 +470,7 @@ func spin(cond func() bool) bool {
 			return false
 		}
 		if d > spinTight {
-			spinOnce()
+			yieldCPU()
 		}
 	}
 }
@@ -567,5 +568,5 @@ func (c *ringCall) fill(xc *xlator.Call, child uint32, pf *pb.Fd) {
 	c.dkind, c.rflags = dataSlot, 0
 }
 
-// spinOnce yields the CPU once.
-func spinOnce() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+// yieldCPU yields the CPU once.
+func yieldCPU() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

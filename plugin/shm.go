@@ -71,7 +71,8 @@ type arena struct {
 	servers [2]*ringServer // the rings this process serves
 	dead    atomic.Bool    // closed: ring callers and workers give up
 	// ringCalls and ringRetries count this process's calls through each
-	// ring, and those redone by gRPC (no slot for the reply).
+	// ring (releases included), and those redone by gRPC (no slot for
+	// the reply).
 	ringCalls, ringRetries [2]atomic.Uint64
 	// ringSleeps counts this process's callers that slept waiting for a
 	// reply on each ring, workerSleeps its workers that slept waiting
