@@ -100,6 +100,8 @@ func BenchmarkStat(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			logRing(b, g)
 		})
 	}
 }

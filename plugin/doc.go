@@ -38,10 +38,14 @@
 //
 // # Data
 //
-// Readv and writev go through call rings in a shared-memory arena (a memfd
-// the host maps and passes to the plugin as fd 3; ring.go), not gRPC: a
-// call is a few stores and at most one futex wake-up each way, and a
-// caller polling for its reply serves the calls wound back to it. Writev
+// Fops go through call rings in a shared-memory arena (a memfd the host
+// maps and passes to the plugin as fd 3; ring.go), not gRPC: a call is a
+// few stores and at most one futex wake-up each way, and a host thread
+// polling for its reply runs the calls the plugin winds back to the host
+// while serving it. Readv and writev have call layouts of their own;
+// every other Xlator call travels as the same protobuf messages gRPC
+// would carry, marshalled into the call (ringconn.go, a
+// grpc.ClientConnInterface under the generated client). Writev
 // data in the host's iobufs is read in place: a graph with a plugin has a
 // Shared iobuf pool whose memfd the plugin maps read-only as fd 4
 // (hostmem.go); other payloads go in the arena's 1 MiB slots (shm.go):

@@ -65,7 +65,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		Logger:           newZapHCLog(log),
 		GRPCDialOptions:  dialOptions(),
 		StartTimeout:     timeout,
-		Stderr:           io.Discard,
+		Stderr:           os.Stderr, // DEBUG
 	}
 	if sum != "" {
 		want, err := hex.DecodeString(sum)
@@ -129,6 +129,10 @@ func (h *Host) start() (*instance, error) {
 		return nil, err
 	}
 	shm.closeFile() // the plugin has its own descriptor now
+	if shm != nil {
+		// Fops go through the ring once the plugin serves it.
+		inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin})
+	}
 	cb := &server{ep: &callback{h: h, arena: shm}}
 	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()

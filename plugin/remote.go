@@ -367,6 +367,7 @@ func (r *remote) ringClaim(c *xlator.Call, a *arena, pf *pb.Fd) (*ring, *ringCal
 		return nil, nil
 	}
 	rc.fill(c, r.child, pf)
+	rg.join(c.Ctx, rc)
 	return rg, rc
 }
 

@@ -34,6 +34,19 @@ import (
 // while no other worker is idle starts another (up to ringWorkers), so a
 // slow fop never holds up the rest.
 //
+// A host thread waiting for its call to a plugin runs, itself, the calls
+// the plugin winds back into the host's children while serving that very
+// call (its chain: every call carries the chain of the host call it
+// serves, the host call's slot as its parent): a pass-through write is
+// two threads handing work back and forth, no wake-ups. It runs no other
+// call: a call of another chain may need a lock the waiting thread holds,
+// and nested under it would never finish. A call posted for a polling
+// parent wakes no worker; the waiting thread marks its call before it
+// sleeps, and looks for its chain's calls once more after, so no call is
+// left unserved. A thread of either side waiting for a reply makes the
+// polling worker of the ring its process serves stop polling: two
+// pollers are one too many on two CPUs.
+//
 // Each side sets its ring's ready word once its workers run: a caller
 // uses the ring only when the far side serves it. A caller whose context
 // ends abandons its call: a worker that has taken it drops the data it
@@ -41,10 +54,15 @@ import (
 // (ENOTCONN): close marks the arena dead and wakes every sleeper.
 
 const (
-	ringCalls    = 64  // call slots per ring
-	ringCallSize = 256 // bytes per call slot
+	ringCalls    = 64   // call slots per ring
+	ringCallSize = 4096 // bytes per call slot: the fixed fields, then a message area
+	ringMsgSize  = ringCallSize - int(unsafe.Sizeof(callHdr{}))
 	ringHeadSize = 64
-	ringSize     = ringHeadSize + ringCalls*ringCallSize
+	// A ring is its head, the calls' state words (one cache line each,
+	// all in one page: a worker polls them all), then the calls.
+	ringStatesOff = 4096
+	ringCallsOff  = 2 * 4096
+	ringSize      = ringCallsOff + ringCalls*ringCallSize
 	ringOff      = 4096 // the rings follow the slot state words
 	ringGroups   = 24   // supplementary groups a ring call carries; more go by gRPC
 	ringWorkers  = 32   // most workers serving one ring
@@ -75,12 +93,18 @@ const (
 	// opRelease (plugin to host): the plugin let go of host memory it
 	// kept past a writev (replyKept); dtoken names it.
 	opRelease
+	// opUnary: any other call of the Xlator service (ringconn.go), its
+	// request and reply marshalled as the protobuf messages gRPC would
+	// send, in the call's message area or an arena slot.
+	opUnary
 )
 
-// Where writev data is.
+// Where writev data, or a unary call's request or reply, is.
 const (
-	dataSlot = iota // an arena slot
-	dataHost        // the host's iobuf memory, mapped read-only by the plugin
+	dataSlot   = iota // an arena slot
+	dataHost          // the host's iobuf memory, mapped read-only by the plugin
+	dataInline        // the call's message area
+	dataNone          // unary reply: it fit nowhere (no free slot)
 )
 
 // replyKept: the plugin still holds the writev's data in host memory
@@ -98,12 +122,24 @@ type ringHead struct {
 	spinners uint32 // threads polling the ring for calls: no wake-up needed
 	ready    uint32 // ringMagic once the serving side's workers run
 	hostMem  uint32 // ringMagic once the plugin maps the host's iobuf memory (toPlugin ring)
+	waiters  uint32 // threads of the serving process polling for their own replies
+}
+
+// callState is a call's state word, alone in its cache line.
+type callState struct {
+	v uint32
+	_ [60]byte
 }
 
 // ringCall is one call slot: a request and, once done, its reply. It
-// holds numbers only.
+// holds numbers and marshalled messages only.
 type ringCall struct {
-	state         uint32
+	callHdr
+	msg [ringMsgSize]byte // opUnary: the request, then the reply or error message
+}
+
+// callHdr is the fixed part of a call.
+type callHdr struct {
 	op            uint32
 	child         uint32
 	uid, gid, pid uint32
@@ -125,17 +161,26 @@ type ringCall struct {
 	dtoken        uint64 // dataHost: the host's name for the data, for opRelease
 	gfid          [16]byte
 	groups        [ringGroups]uint32
+	parent        uint32 // toHost: the toPlugin call this one serves, index + 1; 0: none
+	chain         uint64 // the host call this one is part of (0: none)
+	method        uint32 // opUnary: ringMethods index + 1
+	code          uint32 // opUnary reply: the gRPC status code, its message in msg
+	rkind         uint32 // opUnary reply: where it is (dataInline, dataSlot, dataNone)
 }
 
-var _ [ringCallSize - unsafe.Sizeof(ringCall{})]byte // a call fits its slot
+// A call is exactly ringCallSize bytes: index does arithmetic with it.
+var _ [ringCallSize - unsafe.Sizeof(ringCall{})]byte
+var _ [unsafe.Sizeof(ringCall{}) - ringCallSize]byte
 var _ [ringHeadSize - unsafe.Sizeof(ringHead{})]byte
+var _ [ringCallsOff - ringStatesOff - ringCalls*unsafe.Sizeof(callState{})]byte
 
 // ring is one ring of a mapped arena.
 type ring struct {
 	a     *arena
 	dir   int
-	head  *ringHead
-	calls *[ringCalls]ringCall
+	head   *ringHead
+	states *[ringCalls]callState
+	calls  *[ringCalls]ringCall
 	hint  atomic.Uint32 // where claim starts looking
 }
 
@@ -143,9 +188,18 @@ func (a *arena) initRings() {
 	for i := range a.rings {
 		base := unsafe.Pointer(&a.mem[ringOff+i*ringSize])
 		a.rings[i] = &ring{a: a, dir: i, head: (*ringHead)(base),
-			calls: (*[ringCalls]ringCall)(unsafe.Add(base, ringHeadSize))}
+			states: (*[ringCalls]callState)(unsafe.Add(base, ringStatesOff)),
+			calls:  (*[ringCalls]ringCall)(unsafe.Add(base, ringCallsOff))}
 	}
 }
+
+// index returns the index of call c.
+func (r *ring) index(c *ringCall) int {
+	return int((uintptr(unsafe.Pointer(c)) - uintptr(unsafe.Pointer(r.calls))) / ringCallSize)
+}
+
+// st returns the state word of call c.
+func (r *ring) st(c *ringCall) *uint32 { return &r.states[r.index(c)].v }
 
 // caller returns ring dir when the far side serves it, else nil.
 func (a *arena) caller(dir int) *ring {
@@ -159,25 +213,77 @@ func (a *arena) caller(dir int) *ring {
 	return r
 }
 
-// claim takes a free call slot, or returns nil when all are in use.
+// claim takes a free call slot, or returns nil when all are in use. The
+// call is part of no chain.
 func (r *ring) claim() *ringCall {
 	start := r.hint.Load()
 	for k := uint32(0); k < ringCalls; k++ {
 		i := (start + k) % ringCalls
-		c := &r.calls[i]
-		if atomic.LoadUint32(&c.state) == callFree && atomic.CompareAndSwapUint32(&c.state, callFree, callFilling) {
+		if st := &r.states[i].v; atomic.LoadUint32(st) == callFree && atomic.CompareAndSwapUint32(st, callFree, callFilling) {
 			r.hint.Store(i)
+			c := &r.calls[i]
+			c.chain, c.parent = 0, 0
 			return c
 		}
 	}
 	return nil
 }
 
+// chainKey is the context key of the chain a ring worker serves.
+type chainKey struct{}
+
+// chainCtx is the context of the fops a ring worker runs: it names the
+// call being served, so that the calls those fops make through the other
+// ring join its chain. A worker reuses its own.
+type chainCtx struct {
+	context.Context
+	chain  uint64
+	parent uint32
+}
+
+// Value returns the chainCtx itself for chainKey.
+func (c *chainCtx) Value(k any) any {
+	if k == (chainKey{}) {
+		return c
+	}
+	return c.Context.Value(k)
+}
+
+// join puts call c, made by a fop running under ctx, in its chain: a host
+// call starts a chain, a plugin's call joins the chain of the host call
+// its worker serves.
+func (r *ring) join(ctx context.Context, c *ringCall) {
+	if r.dir == toPlugin {
+		c.chain = r.a.chains.Add(1)
+		return
+	}
+	if ctx != nil {
+		if cc, ok := ctx.Value(chainKey{}).(*chainCtx); ok {
+			c.chain, c.parent = cc.chain, cc.parent
+		}
+	}
+}
+
+// parentPolling reports whether call c, on the toHost ring, serves a
+// host call whose caller is polling: that thread will run c itself.
+func (r *ring) parentPolling(c *ringCall) bool {
+	if r.dir != toHost || c.parent == 0 || c.parent > ringCalls {
+		return false
+	}
+	pr := r.a.rings[toPlugin]
+	i := c.parent - 1
+	return pr.calls[i].chain == c.chain && atomic.LoadUint32(&pr.states[i].v) == callTaken
+}
+
 // post hands a filled call to the workers, and counts it.
 func (r *ring) post(c *ringCall) {
 	r.a.ringCalls[r.dir].Add(1)
-	atomic.StoreUint32(&c.state, callPosted)
+	raceRelease()
+	atomic.StoreUint32(r.st(c), callPosted)
 	atomic.AddUint32(&r.head.seq, 1)
+	if r.parentPolling(c) {
+		return
+	}
 	if atomic.LoadUint32(&r.head.spinners) == 0 && atomic.LoadUint32(&r.head.sleepers) != 0 {
 		futexWake(&r.head.seq, 1)
 	}
@@ -198,34 +304,38 @@ const spinTight = 50 * time.Microsecond
 // an ended context even if no one wakes it.
 const sleepFor = 20 * time.Millisecond
 
-// wait waits until c is done. While it polls, it serves the calls posted
-// on the other ring (the one this process serves): a fop the far side
-// winds back here while serving c (a plugin writing to the host's child)
-// then runs on the thread that waits for it, with no wake-up of a worker,
-// and the two processes pass the work back and forth between two threads
+// wait waits until c is done. A host thread runs, meanwhile, the calls
+// of c's chain the plugin posts on the other ring: a fop the plugin winds
+// back into the host's children while serving c (a pass-through write)
+// runs on the thread that waits for it, with no wake-up of a worker, and
+// the two processes pass the work back and forth between two threads
 // that never sleep. It returns an error when ctx ends or the peer dies
 // first; the call slot is then abandoned or freed, and must not be
 // touched again.
 func (r *ring) wait(ctx context.Context, c *ringCall) error {
-	help := r.a.servers[1-r.dir]
-	if help != nil {
-		// Polling that ring for its workers: none of them spins, and
-		// its callers wake none.
-		atomic.AddUint32(&help.r.head.spinners, 1)
+	served := r.a.servers[1-r.dir] // the ring this process serves
+	var help *ringServer
+	if r.dir == toPlugin && c.chain != 0 {
+		help = served
+	}
+	if served != nil {
+		// Its polling worker stands down while this thread polls.
+		atomic.AddUint32(&served.r.head.waiters, 1)
 	}
 	got := spin(func() bool {
-		if atomic.LoadUint32(&c.state) == callDone {
+		if atomic.LoadUint32(r.st(c)) == callDone {
+			raceAcquire()
 			return true
 		}
 		if help != nil {
-			if hc := help.r.take(); hc != nil {
+			if hc := help.r.takeChain(c.chain); hc != nil {
 				help.run(hc)
 			}
 		}
 		return false
 	})
-	if help != nil {
-		help.unspin()
+	if served != nil {
+		atomic.AddUint32(&served.r.head.waiters, ^uint32(0))
 	}
 	if got {
 		return nil
@@ -233,8 +343,9 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	r.a.ringSleeps[r.dir].Add(1)
 	done := ctx.Done()
 	for {
-		s := atomic.LoadUint32(&c.state)
+		s := atomic.LoadUint32(r.st(c))
 		if s == callDone {
+			raceAcquire()
 			return nil
 		}
 		if r.a.dead.Load() {
@@ -252,10 +363,18 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 			default:
 			}
 		}
-		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(&c.state, s, s|callSleep) {
+		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(r.st(c), s, s|callSleep) {
 			continue
 		}
-		futexWait(&c.state, s|callSleep, sleepFor)
+		// Marked: the plugin wakes a worker for c's chain from now
+		// on; a call it posted before that is this thread's to run.
+		if help != nil {
+			if hc := help.r.takeChain(c.chain); hc != nil {
+				help.run(hc)
+				continue
+			}
+		}
+		futexWait(r.st(c), s|callSleep, sleepFor)
 	}
 }
 
@@ -264,20 +383,20 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 // worker to clean up. It reports false when c completed meanwhile.
 func (r *ring) abandon(c *ringCall) bool {
 	for {
-		s := atomic.LoadUint32(&c.state)
+		s := atomic.LoadUint32(r.st(c))
 		switch s &^ callSleep {
 		case callDone:
 			return false
 		case callPosted:
-			if atomic.CompareAndSwapUint32(&c.state, s, callFilling) {
-				if c.op == opWritev {
-					r.a.drop(c.dslot)
+			if atomic.CompareAndSwapUint32(r.st(c), s, callFilling) {
+				if slot, ok := c.reqSlot(); ok {
+					r.a.drop(slot)
 				}
-				atomic.StoreUint32(&c.state, callFree)
+				atomic.StoreUint32(r.st(c), callFree)
 				return true
 			}
 		default: // taken
-			if atomic.CompareAndSwapUint32(&c.state, s, callAbandoned) {
+			if atomic.CompareAndSwapUint32(r.st(c), s, callAbandoned) {
 				return true
 			}
 		}
@@ -285,39 +404,88 @@ func (r *ring) abandon(c *ringCall) bool {
 }
 
 // free returns a done call's slot to the ring.
-func (r *ring) free(c *ringCall) { atomic.StoreUint32(&c.state, callFree) }
+func (r *ring) free(c *ringCall) { atomic.StoreUint32(r.st(c), callFree) }
 
 // take claims a posted call for a worker, or returns nil.
 func (r *ring) take() *ringCall {
-	for i := range r.calls {
-		c := &r.calls[i]
+	for i := range r.states {
+		st := &r.states[i].v
 		// The caller may be asleep on the word already: keep its bit.
-		if s := atomic.LoadUint32(&c.state); s&^callSleep == callPosted &&
-			atomic.CompareAndSwapUint32(&c.state, s, s&callSleep|callTaken) {
-			return c
+		if s := atomic.LoadUint32(st); s&^callSleep == callPosted &&
+			atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
+			raceAcquire()
+			return &r.calls[i]
+		}
+	}
+	return nil
+}
+
+// reqSlot returns the arena slot c's request data is in, if any.
+func (c *ringCall) reqSlot() (uint32, bool) {
+	return c.dslot, (c.op == opWritev || c.op == opUnary) && c.dkind == dataSlot
+}
+
+// replySlot returns the arena slot c's reply data is in, if any.
+func (c *ringCall) replySlot() (uint32, bool) {
+	switch c.op {
+	case opReadv:
+		return c.rslot, c.errno == 0 && c.rlen > 0 && c.rslot != noSlot
+	case opUnary:
+		return c.rslot, c.code == 0 && c.rkind == dataSlot
+	}
+	return 0, false
+}
+
+// takeChain claims a posted call of chain, or returns nil.
+func (r *ring) takeChain(chain uint64) *ringCall {
+	for i := range r.states {
+		st := &r.states[i].v
+		s := atomic.LoadUint32(st)
+		if s&^callSleep != callPosted || r.calls[i].chain != chain {
+			continue
+		}
+		if !atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
+			continue
+		}
+		if r.calls[i].chain == chain {
+			raceAcquire()
+			return &r.calls[i]
+		}
+		// Withdrawn and posted again for another chain meanwhile: put
+		// it back for the workers.
+		for {
+			s := atomic.LoadUint32(st)
+			if atomic.CompareAndSwapUint32(st, s, s&callSleep|callPosted) {
+				break
+			}
+		}
+		if atomic.LoadUint32(&r.head.sleepers) != 0 {
+			futexWake(&r.head.seq, 1)
 		}
 	}
 	return nil
 }
 
 // complete publishes c's reply. A call its caller abandoned is cleaned up
-// here instead: the writev data slot the caller left and the readv reply
-// slot nobody will take are dropped.
+// here instead: the request data slot the caller left and the reply slot
+// nobody will take are dropped.
 func (r *ring) complete(c *ringCall) {
 	for {
-		s := atomic.LoadUint32(&c.state)
+		s := atomic.LoadUint32(r.st(c))
 		if s == callAbandoned {
-			if c.op == opWritev {
-				r.a.drop(c.dslot)
-			} else if c.errno == 0 && c.rlen > 0 && c.rslot != noSlot {
-				r.a.drop(c.rslot)
+			if slot, ok := c.reqSlot(); ok {
+				r.a.drop(slot)
 			}
-			atomic.StoreUint32(&c.state, callFree)
+			if slot, ok := c.replySlot(); ok {
+				r.a.drop(slot)
+			}
+			atomic.StoreUint32(r.st(c), callFree)
 			return
 		}
-		if atomic.CompareAndSwapUint32(&c.state, s, callDone) {
+		raceRelease()
+		if atomic.CompareAndSwapUint32(r.st(c), s, callDone) {
 			if s&callSleep != 0 {
-				futexWake(&c.state, 1)
+				futexWake(r.st(c), 1)
 			}
 			return
 		}
@@ -377,17 +545,15 @@ func (rs *ringServer) work() {
 				rs.idle.Add(-1)
 				return
 			}
-			// One thread polls for calls at a time (a worker, or a
-			// caller waiting on the other ring); the others sleep.
-			// The poller takes the call itself: the thread that
-			// served the last call serves the next, on a CPU whose
-			// caches still hold its data.
-			// A caller that starts polling while it waits takes
-			// over: two pollers are one too many on two CPUs.
-			if atomic.CompareAndSwapUint32(&h.spinners, 0, 1) {
+			// One worker polls for calls at a time, and none while
+			// a thread of this process polls for its own reply; the
+			// others sleep. The poller takes the call itself: the
+			// thread that served the last call serves the next, on
+			// a CPU whose caches still hold its data.
+			if atomic.LoadUint32(&h.waiters) == 0 && atomic.CompareAndSwapUint32(&h.spinners, 0, 1) {
 				spin(func() bool {
 					c = rs.r.take()
-					return c != nil || dead.Load() || atomic.LoadUint32(&h.spinners) > 1
+					return c != nil || dead.Load() || atomic.LoadUint32(&h.waiters) > 0
 				})
 				rs.unspin()
 			}
@@ -422,6 +588,7 @@ func (rs *ringServer) unspin() {
 
 // serveWith serves c on a worker.
 func (rs *ringServer) serveWith(w *ringWorker, c *ringCall) {
+	w.ctx = chainCtx{Context: context.Background(), chain: c.chain, parent: uint32(rs.r.index(c)) + 1}
 	w.serve(rs.s, rs.r.a, c)
 	rs.r.complete(c)
 	rs.served.Add(1)
@@ -441,8 +608,8 @@ func (rs *ringServer) run(c *ringCall) {
 
 // posted reports whether a call waits to be taken.
 func (r *ring) posted() bool {
-	for i := range r.calls {
-		if atomic.LoadUint32(&r.calls[i].state)&^callSleep == callPosted {
+	for i := range r.states {
+		if atomic.LoadUint32(&r.states[i].v)&^callSleep == callPosted {
 			return true
 		}
 	}
@@ -494,6 +661,7 @@ func futexWake(addr *uint32, n int) {
 
 // ringWorker is a worker's reusable request state.
 type ringWorker struct {
+	ctx  chainCtx
 	h    pb.Header
 	fd   pb.Fd
 	gfid [16]byte
@@ -501,7 +669,11 @@ type ringWorker struct {
 
 // serve runs call c with s, writing the reply into c.
 func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
-	ctx := context.Background()
+	ctx := &w.ctx
+	if c.op == opUnary {
+		serveUnary(ctx, s, a, c)
+		return
+	}
 	h := &w.h
 	h.Uid, h.Gid, h.Pid, h.Unique, h.Child = c.uid, c.gid, c.pid, c.unique, c.child
 	h.Groups = nil

@@ -35,7 +35,7 @@ func TestRingAbandon(t *testing.T) {
 	if err := rg.wait(ctx, c); err != syscall.ETIMEDOUT {
 		t.Fatalf("wait = %v, want ETIMEDOUT", err)
 	}
-	if s := atomic.LoadUint32(&c.state); s != callFree || a.inUse() != 0 {
+	if s := atomic.LoadUint32(rg.st(c)); s != callFree || a.inUse() != 0 {
 		t.Fatalf("withdrawn call: state %d, %d slots in use", s, a.inUse())
 	}
 
@@ -57,7 +57,7 @@ func TestRingAbandon(t *testing.T) {
 		t.Fatal("the slot went while the worker may still read it")
 	}
 	rg.complete(c)
-	if s := atomic.LoadUint32(&c.state); s != callFree || a.inUse() != 0 {
+	if s := atomic.LoadUint32(rg.st(c)); s != callFree || a.inUse() != 0 {
 		t.Fatalf("abandoned call after completion: state %d, %d slots in use", s, a.inUse())
 	}
 
@@ -69,7 +69,7 @@ func TestRingAbandon(t *testing.T) {
 	go func() { done <- rg.wait(context.Background(), c) }()
 	time.Sleep(5 * time.Millisecond)
 	a.dead.Store(true)
-	futexWake(&c.state, 1)
+	futexWake(rg.st(c), 1)
 	select {
 	case err := <-done:
 		if err != syscall.ENOTCONN {

@@ -120,7 +120,10 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.ErrRsp, error
 	if err != nil {
 		return nil, fmt.Errorf("dial the host's callback service: %w", err)
 	}
-	cb := pb.NewXlatorClient(cc)
+	var cb pb.XlatorClient = pb.NewXlatorClient(cc)
+	if p.arena != nil {
+		cb = pb.NewXlatorClient(&ringConn{cc: cc, a: p.arena, dir: toHost})
+	}
 
 	reg := xlator.NewRegistry()
 	if err := reg.Register(t); err != nil {

@@ -79,7 +79,8 @@ type arena struct {
 	// for calls.
 	ringSleeps, workerSleeps [2]atomic.Uint64
 
-	host hostMem // the host's iobuf memory (hostmem.go)
+	host   hostMem       // the host's iobuf memory (hostmem.go)
+	chains atomic.Uint64 // the host's last call chain (ring.go)
 }
 
 // newArena makes a memfd arena of slots slots in the host.
@@ -294,8 +295,8 @@ func (a *arena) close() {
 	a.dead.Store(true)
 	a.dropKept()
 	for _, r := range a.rings {
-		for i := range r.calls {
-			futexWake(&r.calls[i].state, 1<<30)
+		for i := range r.states {
+			futexWake(&r.states[i].v, 1<<30)
 		}
 		atomic.AddUint32(&r.head.seq, 1)
 		futexWake(&r.head.seq, 1<<30)
