@@ -63,10 +63,10 @@ const (
 	ringStatesOff = 4096
 	ringCallsOff  = 2 * 4096
 	ringSize      = ringCallsOff + ringCalls*ringCallSize
-	ringOff      = 4096 // the rings follow the slot state words
-	ringGroups   = 24   // supplementary groups a ring call carries; more go by gRPC
-	ringWorkers  = 32   // most workers serving one ring
-	ringMagic    = 0x78737231
+	ringOff       = 4096 // the rings follow the slot state words
+	ringGroups    = 24   // supplementary groups a ring call carries; more go by gRPC
+	ringWorkers   = 32   // most workers serving one ring
+	ringMagic     = 0x78737231
 )
 
 // The rings.
@@ -176,12 +176,12 @@ var _ [ringCallsOff - ringStatesOff - ringCalls*unsafe.Sizeof(callState{})]byte
 
 // ring is one ring of a mapped arena.
 type ring struct {
-	a     *arena
-	dir   int
+	a      *arena
+	dir    int
 	head   *ringHead
 	states *[ringCalls]callState
 	calls  *[ringCalls]ringCall
-	hint  atomic.Uint32 // where claim starts looking
+	hint   atomic.Uint32 // where claim starts looking
 }
 
 func (a *arena) initRings() {
