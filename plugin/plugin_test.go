@@ -131,6 +131,33 @@ func TestFops(t *testing.T) {
 		t.Fatalf("checksum xattr: %d bytes, %v", len(val), err)
 	}
 
+	// Messages larger than a ring call's message area go in arena
+	// slots: a 16 KiB xattr both ways, a directory of 300 entries.
+	top := g.Top()
+	big := bytes.Repeat([]byte("xattr value "), 16<<10/12)
+	cx := call(v, xlator.FopSetxattr)
+	if err := top.Setxattr(cx, &xlator.Loc{Inode: in}, "user.big", big, 0); err != nil {
+		t.Fatalf("setxattr of %d bytes: %v", len(big), err)
+	}
+	got2, err := top.Getxattr(cx, &xlator.Loc{Inode: in}, "user.big")
+	cx.Done()
+	if err != nil || !bytes.Equal(got2, big) {
+		t.Fatalf("getxattr of %d bytes: %d bytes, %v", len(big), len(got2), err)
+	}
+	if err := v.Mkdir("/many", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		f, err := v.Create(fmt.Sprintf("/many/a-rather-long-file-name-%03d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if ents, err := v.ReadDir("/many"); err != nil || len(ents) != 300 {
+		t.Fatalf("readdir of 300 entries: %d, %v", len(ents), err)
+	}
+
 	// The plugin's statistics appear under its volume.
 	dump := host(t, v, "cks").Dump()
 	keys := map[string]any{}
@@ -161,6 +188,12 @@ func TestFops(t *testing.T) {
 		"plugin.ring.callbacks", "plugin.ring.host-memory-writes"} {
 		if n, _ := strconv.Atoi(fmt.Sprint(keys[k])); n == 0 {
 			t.Errorf("%s = %v, want > 0", k, keys[k])
+		}
+	}
+	// Every fop, both ways, went through the rings.
+	for _, k := range []string{"grpc-fop-calls", "plugin.ring.grpc-callbacks"} {
+		if n, _ := strconv.Atoi(fmt.Sprint(keys[k])); n != 0 {
+			t.Errorf("%s = %v, want 0", k, keys[k])
 		}
 	}
 	if keys["host-iobufs-kept-by-plugin"] != 0 {

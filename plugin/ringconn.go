@@ -51,10 +51,14 @@ var ringMethods, ringMethodIdx = func() ([]ringMethod, map[string]uint32) {
 			continue
 		}
 		ms = append(ms, ringMethod{name: m.MethodName, handler: m.Handler, retry: retry[m.MethodName]})
-		idx["/"+pb.Xlator_ServiceDesc.ServiceName+"/"+m.MethodName] = uint32(len(ms))
+		idx[xlatorPrefix+m.MethodName] = uint32(len(ms))
 	}
 	return ms, idx
 }()
+
+// xlatorPrefix begins the full name of every method of the Xlator
+// service.
+var xlatorPrefix = "/" + pb.Xlator_ServiceDesc.ServiceName + "/"
 
 // ringConn is a connection that makes the Xlator service's unary calls
 // through a ring of a (dir: toPlugin in the host, toHost in the plugin)
@@ -75,6 +79,9 @@ func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, 
 		if ok {
 			return err
 		}
+	}
+	if strings.HasPrefix(method, xlatorPrefix) {
+		rc.a.grpcCalls[rc.dir].Add(1)
 	}
 	return rc.cc.Invoke(ctx, method, args, reply, opts...)
 }

@@ -241,6 +241,7 @@ func (p *pluginSide) Stats(context.Context, *pb.StatsReq) (*pb.StatsRsp, error) 
 		add("ring.callbacks", a.ringCalls[toHost].Load())
 		add("ring.callback-retries", a.ringRetries[toHost].Load())
 		add("ring.callback-sleeps", a.ringSleeps[toHost].Load())
+		add("ring.grpc-callbacks", a.grpcCalls[toHost].Load())
 		add("ring.host-memory-writes", a.host.writes.Load())
 	}
 	return rsp, nil
