@@ -26,6 +26,18 @@ volume "top" {
   type = "pass"
   subvolumes = ["brick"]
 }`
+	case "inprocess=pass,shared":
+		// The same, with the host's iobufs in shared memory as in a
+		// graph with a plugin.
+		pt, _ := reg.Lookup("pass")
+		t := *pt
+		t.Name, t.SharedIobufs = "sharedpass", true
+		reg.MustRegister(t)
+		src = `volume "brick" { type = "mem" }
+volume "top" { 
+  type = "sharedpass"
+  subvolumes = ["brick"]
+}`
 	case "inprocess=checksum":
 		src = `volume "brick" { type = "mem" }
 volume "top" { 
@@ -111,7 +123,7 @@ func BenchmarkStat(b *testing.B) {
 // host; shm=off sends the data inside the gRPC messages instead of through
 // the shared-memory arena.
 func BenchmarkWrite1MiB(b *testing.B) {
-	for _, top := range []string{"inprocess=pass", "plugin=passthrough", "plugin=passthrough,shm=off", "inprocess=checksum", "plugin=checksum"} {
+	for _, top := range []string{"inprocess=pass", "inprocess=pass,shared", "plugin=passthrough", "plugin=passthrough,shm=off", "inprocess=checksum", "plugin=checksum"} {
 		b.Run(top, func(b *testing.B) {
 			v := benchVolume(b, top)
 			g := v.Stack().Graph
@@ -132,6 +144,8 @@ func BenchmarkWrite1MiB(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			logRing(b, g)
 		})
 	}
 }
