@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/xstack/xstack/runtime/iobuf"
 )
 
@@ -116,5 +118,33 @@ func TestHostMemKept(t *testing.T) {
 	data.Unref()
 	if err := pool.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkRingCall is the ring's own cost: a call the server answers at
+// once (a unary call of a method it does not know), made and served by
+// two threads of one process, the worker polling.
+func BenchmarkRingCall(b *testing.B) {
+	a, err := newArena("bench", 4)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.close()
+	a.serve(toHost, nil)
+	rg := a.caller(toHost)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := rg.claim()
+		c.op, c.method, c.dkind, c.dlen = opUnary, 0, dataInline, 0
+		rg.post(c)
+		if err := rg.wait(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		if c.code != uint32(codes.Unimplemented) {
+			b.Fatalf("reply code %d", c.code)
+		}
+		rg.free(c)
 	}
 }
