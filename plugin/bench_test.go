@@ -93,8 +93,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 // BenchmarkStat: a getattr answered in process, by a plugin that answers
-// itself (one round trip: compare with BenchmarkRoundTrip), and by a
-// pass-through plugin that winds it back into the host's child (two).
+// itself (one ring round trip: compare with BenchmarkRoundTrip, the gRPC
+// floor), and by a pass-through plugin that winds it back into the host's
+// child (two).
 func BenchmarkStat(b *testing.B) {
 	for _, top := range []string{"inprocess=mem", "plugin=mem", "plugin=passthrough"} {
 		b.Run(top, func(b *testing.B) {
