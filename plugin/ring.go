@@ -14,9 +14,10 @@ import (
 	"github.com/xstack/xstack/xlator"
 )
 
-// Readv and writev calls go through rings of call slots in the arena's
-// header instead of gRPC when both sides serve them (the rest of the
-// fops, and any readv or writev that does not fit, stay on gRPC). A gRPC
+// Fops go through rings of call slots in the arena's header instead of
+// gRPC when both sides serve them: readv and writev with call layouts of
+// their own, every other call of the Xlator service as its protobuf
+// messages (ringconn.go); a call that does not fit stays on gRPC. A gRPC
 // call costs 200–300 µs on a two-CPU machine: marshalling, HTTP/2 framing,
 // a socket write and read, and four goroutine hand-offs across the two
 // processes. A ring call is a few stores into shared memory and, when the
