@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -108,24 +110,14 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 	if c == nil {
 		return nil, false
 	}
-	var buf []byte
-	if n <= ringMsgSize {
-		c.dkind, buf = dataInline, c.msg[:0:n]
-	} else {
-		slot, b, ok := a.alloc(n, 0)
-		if !ok {
-			rg.free(c)
-			return nil, false
-		}
-		c.dkind, c.dslot, buf = dataSlot, uint32(slot), b[:0]
-	}
-	if b, err := (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(buf, in); err != nil || len(b) != n || cap(b) != n {
-		// A message that changed size under us (or did not marshal)
-		// is gRPC's to report.
-		rc.freeCall(rg, c)
+	kind, slot, err := c.putMsg(a, in, n)
+	if err != nil {
+		// No free slot, or a message that changed size under us (or
+		// did not marshal): gRPC's to carry or to report.
+		rg.free(c)
 		return nil, false
 	}
-	c.op, c.method, c.dlen = opUnary, m, uint32(n)
+	c.op, c.method, c.dkind, c.dslot, c.dlen = opUnary, m, kind, slot, uint32(n)
 	rg.join(ctx, c)
 	rg.post(c)
 	if err := rg.wait(ctx, c); err != nil {
@@ -139,31 +131,70 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 	if c.code != 0 {
 		return status.Error(codes.Code(c.code), string(c.msg[:min(int(c.rlen), ringMsgSize)])), true
 	}
-	var rsp []byte
-	switch c.rkind {
-	case dataInline:
-		if int(c.rlen) > ringMsgSize {
-			return status.Error(codes.Internal, "ring reply longer than its call"), true
-		}
-		rsp = c.msg[:c.rlen]
-	case dataSlot:
-		b, ok := a.bytes(c.rslot, c.rlen)
-		if !ok {
-			return status.Error(codes.Internal, "ring reply in no slot"), true
-		}
-		defer a.drop(c.rslot)
-		rsp = b
-	default: // no room for the reply
+	if c.rkind == dataNone { // no room for the reply
 		a.ringRetries[rg.dir].Add(1)
 		if ringMethods[m-1].retry {
 			return nil, false
 		}
 		return status.Errorf(codes.ResourceExhausted, "no shared memory for the reply of %s", ringMethods[m-1].name), true
 	}
+	rsp, ok := c.msgBytes(a, c.rkind, c.rslot, c.rlen)
+	if !ok {
+		return status.Errorf(codes.Internal, "ring reply of %s out of bounds", ringMethods[m-1].name), true
+	}
+	if slot, ok := c.replySlot(); ok {
+		defer a.drop(slot)
+	}
 	if err := proto.Unmarshal(rsp, out); err != nil {
 		return status.Errorf(codes.Internal, "ring reply of %s: %v", ringMethods[m-1].name, err), true
 	}
 	return nil, true
+}
+
+// errNoSlot: a message larger than a call's message area found no free
+// arena slot.
+var errNoSlot = errors.New("no free arena slot")
+
+// putMsg marshals m, of n = proto.Size(m) bytes, into c's message area or,
+// when larger, into an arena slot, and says where. On error nothing is
+// left taken: errNoSlot, or m did not marshal to n bytes.
+func (c *ringCall) putMsg(a *arena, m proto.Message, n int) (kind, slot uint32, err error) {
+	var buf []byte
+	if n <= ringMsgSize {
+		kind, buf = dataInline, c.msg[:0:n]
+	} else {
+		s, b, ok := a.alloc(n, 0)
+		if !ok {
+			return 0, 0, errNoSlot
+		}
+		kind, slot, buf = dataSlot, uint32(s), b[:0]
+	}
+	b, err := (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(buf, m)
+	if err == nil && (len(b) != n || cap(b) != n) {
+		err = fmt.Errorf("marshalled %d bytes, sized %d", len(b), n)
+	}
+	if err != nil {
+		if kind == dataSlot {
+			a.drop(slot)
+		}
+		return 0, 0, err
+	}
+	return kind, slot, nil
+}
+
+// msgBytes returns the n bytes of a message the peer put in kind (c's
+// message area or arena slot), or false when they lie outside it.
+func (c *ringCall) msgBytes(a *arena, kind, slot, n uint32) ([]byte, bool) {
+	switch kind {
+	case dataInline:
+		if int(n) > ringMsgSize {
+			return nil, false
+		}
+		return c.msg[:n], true
+	case dataSlot:
+		return a.bytes(slot, n)
+	}
+	return nil, false
 }
 
 // freeCall frees a call this side filled and its request slot.
@@ -186,23 +217,9 @@ func serveUnary(ctx context.Context, s *server, a *arena, c *ringCall) {
 		return
 	}
 	m := &ringMethods[c.method-1]
-	var in []byte
-	switch c.dkind {
-	case dataInline:
-		if int(c.dlen) > ringMsgSize {
-			fail(codes.InvalidArgument, "ring request longer than its call")
-			return
-		}
-		in = c.msg[:c.dlen]
-	case dataSlot:
-		b, ok := a.bytes(c.dslot, c.dlen)
-		if !ok {
-			fail(codes.InvalidArgument, "ring request in no slot")
-			return
-		}
-		in = b
-	default:
-		fail(codes.InvalidArgument, "ring request nowhere")
+	in, ok := c.msgBytes(a, c.dkind, c.dslot, c.dlen)
+	if !ok {
+		fail(codes.InvalidArgument, "ring request out of bounds")
 		return
 	}
 	dec := func(v any) error { return proto.Unmarshal(in, v.(proto.Message)) }
@@ -214,22 +231,13 @@ func serveUnary(ctx context.Context, s *server, a *arena, c *ringCall) {
 	}
 	out := rsp.(proto.Message)
 	n := proto.Size(out)
-	var buf []byte
-	if n <= ringMsgSize {
-		c.rkind, buf = dataInline, c.msg[:0:n]
-	} else if slot, b, ok := a.alloc(n, 0); ok {
-		c.rkind, c.rslot, buf = dataSlot, uint32(slot), b[:0]
-	} else {
+	kind, slot, err := c.putMsg(a, out, n)
+	switch {
+	case errors.Is(err, errNoSlot):
 		return // dataNone
-	}
-	b, err := (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(buf, out)
-	if err != nil || len(b) != n || cap(b) != n {
-		if c.rkind == dataSlot {
-			a.drop(c.rslot)
-		}
-		c.rkind = dataNone
+	case err != nil:
 		fail(codes.Internal, "ring reply did not marshal")
 		return
 	}
-	c.rlen = uint32(n)
+	c.rkind, c.rslot, c.rlen = kind, slot, uint32(n)
 }
