@@ -232,6 +232,7 @@ func (h *Host) Dump() []xlator.KV {
 			xlator.KV{Key: "ring-callbacks-served", Value: a.served(toHost)},
 			xlator.KV{Key: "ring-callbacks-run-by-caller", Value: a.helped(toHost)},
 			xlator.KV{Key: "ring-worker-sleeps", Value: a.workerSleeps[toHost].Load()},
+			xlator.KV{Key: "ring-late-wakes", Value: a.lateWakes[toHost].Load()},
 			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: a.keptCount()})
 		a.release()
 	}

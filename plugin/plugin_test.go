@@ -190,8 +190,9 @@ func TestFops(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", k, keys[k])
 		}
 	}
-	// Every fop, both ways, went through the rings.
-	for _, k := range []string{"grpc-fop-calls", "plugin.ring.grpc-callbacks"} {
+	// Every fop, both ways, went through the rings, and no worker missed
+	// a wake-up.
+	for _, k := range []string{"grpc-fop-calls", "plugin.ring.grpc-callbacks", "ring-late-wakes", "plugin.ring.late-wakes"} {
 		if n, _ := strconv.Atoi(fmt.Sprint(keys[k])); n != 0 {
 			t.Errorf("%s = %v, want 0", k, keys[k])
 		}

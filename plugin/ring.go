@@ -301,9 +301,20 @@ const spinFor = 200 * time.Microsecond
 // spinTight is how long spin polls without yielding the CPU.
 const spinTight = 50 * time.Microsecond
 
-// sleepFor bounds one futex sleep, so that a sleeper sees a dead peer or
-// an ended context even if no one wakes it.
+// sleepFor bounds one futex sleep of a caller, so that it sees a dead
+// peer or an ended context even if no one wakes it.
 const sleepFor = 20 * time.Millisecond
+
+// idleFor bounds one futex sleep of an idle worker. Workers are woken by
+// posts and, when the peer dies, by close; the bound only guards against
+// a lost wake-up (counted in lateWakes). It is long on purpose: a thread
+// that enters a blocking system call while the process's other threads
+// are busy has its P retaken by the Go runtime's sysmon, which then runs
+// every 20 µs for a millisecond or more and interrupts the busy threads
+// (the ring's pollers, on two CPUs). With idle workers waking every
+// 20 ms, 1 MiB writes through a pass-through plugin took 68–90 µs; with
+// 1 s, 43–62 µs (the in-process write: 30–38 µs).
+const idleFor = time.Second
 
 // wait waits until c is done. A host thread runs, meanwhile, the calls
 // of c's chain the plugin posts on the other ring: a fop the plugin winds
@@ -551,11 +562,15 @@ func (rs *ringServer) work() {
 	var w ringWorker
 	h := rs.r.head
 	dead := &rs.r.a.dead
+	polling := false // this worker holds the poller's place (h.spinners)
 	for {
 		seq := atomic.LoadUint32(&h.seq)
 		c := rs.r.take()
 		if c == nil {
 			if dead.Load() {
+				if polling {
+					rs.unspin()
+				}
 				rs.idle.Add(-1)
 				return
 			}
@@ -564,19 +579,28 @@ func (rs *ringServer) work() {
 			// others sleep. The poller takes the call itself: the
 			// thread that served the last call serves the next, on
 			// a CPU whose caches still hold its data.
-			if atomic.LoadUint32(&h.waiters) == 0 && atomic.CompareAndSwapUint32(&h.spinners, 0, 1) {
+			if !polling && atomic.LoadUint32(&h.waiters) == 0 && atomic.CompareAndSwapUint32(&h.spinners, 0, 1) {
+				polling = true
+			}
+			if polling {
 				spin(func() bool {
 					c = rs.r.take()
 					return c != nil || dead.Load() || atomic.LoadUint32(&h.waiters) > 0
 				}, nil)
 				rs.unspin()
+				polling = false
 			}
+		} else if polling {
+			rs.unspin()
+			polling = false
 		}
 		if c == nil {
 			atomic.AddUint32(&h.sleepers, 1)
 			if !rs.r.posted() && !dead.Load() {
 				rs.r.a.workerSleeps[rs.r.dir].Add(1)
-				futexWait(&h.seq, seq, sleepFor)
+				if futexWait(&h.seq, seq, idleFor) && rs.r.posted() {
+					rs.r.a.lateWakes[rs.r.dir].Add(1)
+				}
 			}
 			atomic.AddUint32(&h.sleepers, ^uint32(0))
 			continue
@@ -586,7 +610,7 @@ func (rs *ringServer) work() {
 		} else if rs.r.posted() && atomic.LoadUint32(&h.sleepers) != 0 {
 			futexWake(&h.seq, 1) // more calls wait: wake a peer
 		}
-		rs.serveWith(&w, c)
+		polling = rs.serveWith(&w, c, true)
 		rs.idle.Add(1)
 	}
 }
@@ -600,12 +624,20 @@ func (rs *ringServer) unspin() {
 	}
 }
 
-// serveWith serves c on a worker.
-func (rs *ringServer) serveWith(w *ringWorker, c *ringCall) {
+// serveWith serves c on a worker. With poll, the worker takes the
+// poller's place, if free, before it publishes the reply, and reports
+// whether it did: the caller's next call, often posted as soon as the
+// reply is seen, then finds a poller and rings no doorbell, which would
+// wake a sleeping worker (a futex wake-up, and a second thread competing
+// for two CPUs).
+func (rs *ringServer) serveWith(w *ringWorker, c *ringCall, poll bool) bool {
 	w.ctx = chainCtx{Context: context.Background(), chain: c.chain, parent: uint32(rs.r.index(c)) + 1}
 	w.serve(rs.s, rs.r.a, c)
+	h := rs.r.head
+	poll = poll && atomic.LoadUint32(&h.waiters) == 0 && atomic.CompareAndSwapUint32(&h.spinners, 0, 1)
 	rs.r.complete(c)
 	rs.served.Add(1)
+	return poll
 }
 
 // helpers are the request states of callers that serve a call while they
@@ -617,7 +649,7 @@ var helpers = sync.Pool{New: func() any { return new(ringWorker) }}
 func (rs *ringServer) run(c *ringCall) {
 	w := helpers.Get().(*ringWorker)
 	rs.helped.Add(1)
-	rs.serveWith(w, c)
+	rs.serveWith(w, c, false)
 	helpers.Put(w)
 }
 
@@ -668,11 +700,13 @@ const (
 	futexWakeOp = 1 // FUTEX_WAKE
 )
 
-// futexWait sleeps while *addr == val, for at most d.
-func futexWait(addr *uint32, val uint32, d time.Duration) {
+// futexWait sleeps while *addr == val, for at most d, and reports
+// whether it slept that long.
+func futexWait(addr *uint32, val uint32, d time.Duration) (timedOut bool) {
 	ts := unix.NsecToTimespec(int64(d))
-	_, _, _ = unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitOp, uintptr(val),
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitOp, uintptr(val),
 		uintptr(unsafe.Pointer(&ts)), 0, 0)
+	return e == unix.ETIMEDOUT
 }
 
 // futexWake wakes up to n sleepers on addr.

@@ -238,6 +238,7 @@ func (p *pluginSide) Stats(context.Context, *pb.StatsReq) (*pb.StatsRsp, error) 
 	if a := p.arena; a != nil {
 		add("ring.served", a.served(toPlugin))
 		add("ring.worker-sleeps", a.workerSleeps[toPlugin].Load())
+		add("ring.late-wakes", a.lateWakes[toPlugin].Load())
 		add("ring.callbacks", a.ringCalls[toHost].Load())
 		add("ring.callback-retries", a.ringRetries[toHost].Load())
 		add("ring.callback-sleeps", a.ringSleeps[toHost].Load())

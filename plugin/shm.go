@@ -78,6 +78,9 @@ type arena struct {
 	// reply on each ring, workerSleeps its workers that slept waiting
 	// for calls.
 	ringSleeps, workerSleeps [2]atomic.Uint64
+	// lateWakes counts workers that woke at the end of their sleep's
+	// bound and found a call waiting: a lost wake-up, 0 unless a bug.
+	lateWakes [2]atomic.Uint64
 	// grpcCalls counts this process's fops that went by gRPC instead
 	// (a readv or writev that did not fit, no free call, no ring).
 	grpcCalls [2]atomic.Uint64
