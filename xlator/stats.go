@@ -11,8 +11,8 @@ import (
 )
 
 // HistBuckets is the number of latency histogram buckets: bucket i counts
-// fops that took [2^i, 2^(i+1)) ticks of the hop clock (see clock.go;
-// FopStats.TickNs converts), the last one counts the rest.
+// fops that took [2^i, 2^(i+1)) nanoseconds (converted from ticks of the
+// hop clock when recorded, see clock.go), the last one counts the rest.
 const HistBuckets = 40
 
 // fopCounter is the graph's always-on statistics of one fop in one
@@ -40,6 +40,7 @@ type fopStats struct {
 }
 
 func newFopStats() *fopStats {
+	calibrate() // for ticksToNsFast
 	return &fopStats{shards: make([]fopShard, runtime.GOMAXPROCS(0))}
 }
 
@@ -47,7 +48,7 @@ func (s *fopStats) record(f Fop, lat int64, err error, n int64) {
 	if lat < 1 {
 		lat = 1
 	}
-	b := bits.Len64(uint64(lat)) - 1
+	b := bits.Len64(uint64(max(ticksToNsFast(lat), 1))) - 1
 	if b >= HistBuckets {
 		b = HistBuckets - 1
 	}
@@ -99,10 +100,9 @@ type FopStats struct {
 	Min    time.Duration `json:"min_ns"`
 	Mean   time.Duration `json:"mean_ns"`
 	Max    time.Duration `json:"max_ns"`
-	// Hist[i] counts fops that took [2^i, 2^(i+1)) ticks, that is
-	// [2^i·TickNs, 2^(i+1)·TickNs) nanoseconds.
-	Hist   []uint64 `json:"histogram"`
-	TickNs float64  `json:"tick_ns"`
+	// Hist[i] counts fops that took [2^i, 2^(i+1)) nanoseconds; the
+	// last bucket counts everything slower.
+	Hist []uint64 `json:"histogram"`
 }
 
 func (s *fopStats) snapshot(fop Fop) FopStats {
@@ -130,7 +130,6 @@ func (s *fopStats) snapshot(fop Fop) FopStats {
 	if out.Count > 0 {
 		out.Mean = time.Duration(ticksToNs(sum / int64(min(out.Count, math.MaxInt64))))
 	}
-	out.TickNs = nsPerTick()
 	return out
 }
 
