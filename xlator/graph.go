@@ -243,9 +243,9 @@ func (g *Graph) IsUp() bool {
 	return g.up
 }
 
-// Stop sends parent-down, drops the inodes nobody holds, and finalises
-// every translator, parents first, releasing their pools. Stop is
-// idempotent.
+// Stop sends parent-down, forgets every inode (Table.Close), and
+// finalises every translator, parents first, releasing their pools. Stop
+// is idempotent.
 func (g *Graph) Stop() {
 	g.upMu.Lock()
 	if g.stopped {
@@ -255,7 +255,7 @@ func (g *Graph) Stop() {
 	g.stopped = true
 	g.upMu.Unlock()
 	g.nodes[0].w.Notify(EventParentDown, nil)
-	g.inodes.Purge()
+	g.inodes.Close()
 	g.finiInited()
 	g.calls.Close()
 }

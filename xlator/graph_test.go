@@ -56,6 +56,9 @@ func TestLifecycleOrder(t *testing.T) {
 		"notify b parent-down from a",
 		"notify d parent-down from b",
 		"notify c parent-down from a",
+		// Stop forgets every inode (here the root) before the
+		// translators' pools go.
+		"forget a", "forget b", "forget d", "forget c",
 		"fini a", "fini c", "fini b", "fini d",
 	}
 	if got := log.Lines(); !reflect.DeepEqual(got, want) {

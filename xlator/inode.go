@@ -426,6 +426,40 @@ func (t *Table) Purge() {
 	t.forgetAll(dropped)
 }
 
+// Close forgets every inode, for a graph that is stopping: those nobody
+// holds as Purge does, and also those the front end still counts
+// lookups on (its kernel or client is gone) and those still referenced,
+// so that every translator's inode context goes back to its pools before
+// the pools are destroyed (GlusterFS's inode_table_destroy). A held inode
+// stays in the table for its holder, without context; the root keeps
+// its place.
+func (t *Table) Close() {
+	t.Purge()
+	t.mu.Lock()
+	var dropped, held []*Inode
+	for _, in := range t.byGfid {
+		switch {
+		case in == t.root:
+			held = append(held, in)
+		case in.refs == 0:
+			if in.lruElem != nil {
+				t.lru.Remove(in.lruElem)
+				in.lruElem = nil
+			}
+			in.nlookup = 0
+			dropped = append(dropped, in)
+		default:
+			held = append(held, in)
+		}
+	}
+	for _, in := range dropped {
+		t.retire(in)
+	}
+	t.mu.Unlock()
+	t.forgetAll(dropped)
+	t.forgetAll(held)
+}
+
 // TableStats is a snapshot of a table's counts (GlusterFS's itable
 // section: active_size, lru_size, purge_size).
 type TableStats struct {

@@ -105,3 +105,41 @@ func TestGFIDString(t *testing.T) {
 		t.Fatal("parsed nonsense")
 	}
 }
+
+// TestInodeTableClose: closing the table forgets every inode once — idle,
+// looked up, or still referenced — so translators' contexts go back to
+// their pools before the pools are destroyed.
+func TestInodeTableClose(t *testing.T) {
+	n := map[xlator.GFID]int{}
+	tab := xlator.NewTable(1, 0, func(in *xlator.Inode) { n[in.GFID()]++ })
+	link := func(name string) *xlator.Inode {
+		ia := xlator.Iatt{Gfid: xlator.NewGFID(), Mode: syscall.S_IFREG | 0o644}
+		in := tab.New()
+		l := tab.Link(in, tab.Root(), name, &ia)
+		in.Unref()
+		return l
+	}
+	idle := link("idle")
+	idle.Unref()
+	looked := link("looked")
+	tab.AddLookup(looked, 2)
+	looked.Unref()
+	held := link("held")
+	tab.Close()
+	for _, in := range []*xlator.Inode{idle, looked, held, tab.Root()} {
+		if n[in.GFID()] != 1 {
+			t.Errorf("%v forgotten %d times, want 1", in.GFID(), n[in.GFID()])
+		}
+	}
+	if s := tab.Stats(); s.Linked != 2 || s.LRU != 0 {
+		t.Errorf("after Close: %+v, want the held inode and the root", s)
+	}
+	if c := tab.Child(tab.Root(), "looked"); c != nil {
+		t.Error("a forgotten inode still resolves")
+	}
+	// The holder lets go: the inode goes to the LRU, not forgotten twice.
+	held.Unref()
+	if n[held.GFID()] != 1 {
+		t.Errorf("held inode forgotten %d times after Unref", n[held.GFID()])
+	}
+}
