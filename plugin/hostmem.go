@@ -122,30 +122,54 @@ func (a *arena) writevHost(ctx context.Context, s *server, h *pb.Header, pf *pb.
 	if pool == nil {
 		return 0, uint32(syscall.ENOTCONN), 0
 	}
-	// During the call the host holds the data; after it, only if we say
-	// we kept it, until our opRelease.
-	const (
-		inCall = iota
-		freed
-		kept
-	)
-	var state atomic.Int32
-	token := c.dtoken
 	mem := hm.mem[c.doff : c.doff+uint64(c.dlen) : c.doff+uint64(c.dlen)]
-	b := pool.Borrow(mem, func() {
-		if !state.CompareAndSwap(inCall, freed) {
-			a.releaseHost(token)
-		}
-	})
+	l := hostLoans.Get().(*hostLoan)
+	l.a, l.token = a, c.dtoken
+	l.state.Store(loanInCall)
+	b := pool.Borrow(mem, l, 0)
 	data := pool.NewIobref()
 	data.AddRange(b, 0, len(mem))
 	b.Unref()
 	n, errno = s.writev(ctx, h, pf, data, c.off)
-	if state.CompareAndSwap(inCall, kept) {
-		flags = replyKept
+	if l.state.CompareAndSwap(loanInCall, loanKept) {
+		flags = replyKept // l is recycled by Return, after our opRelease
+	} else {
+		l.recycle() // returned during the call
 	}
 	hm.writes.Add(1)
 	return n, errno, flags
+}
+
+// hostLoan is a plugin's loan of host memory to its own iobuf pool for
+// one writev. During the call the host holds the data; after it only if
+// the reply says the plugin kept it, until the plugin's opRelease. Loans
+// are recycled: a writev through the ring allocates nothing.
+type hostLoan struct {
+	a     *arena
+	token uint64
+	state atomic.Int32
+}
+
+const (
+	loanInCall = iota // the writev runs
+	loanFreed         // every reference went during the call
+	loanKept          // the call ended with references left
+)
+
+var hostLoans = sync.Pool{New: func() any { return new(hostLoan) }}
+
+// Return: the last reference to the data went.
+func (l *hostLoan) Return(uint64) {
+	if l.state.CompareAndSwap(loanInCall, loanFreed) {
+		return // writevHost recycles l after the call
+	}
+	l.a.releaseHost(l.token)
+	l.recycle()
+}
+
+func (l *hostLoan) recycle() {
+	l.a = nil
+	hostLoans.Put(l)
 }
 
 // releaseHost tells the host (opRelease through the ring) that the plugin

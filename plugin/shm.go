@@ -242,14 +242,21 @@ func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobr
 	if hold {
 		a.hold(slot)
 	}
-	b := pool.Borrow(mem, func() {
-		a.drop(slot)
-		a.release()
-	})
+	b := pool.Borrow(mem, (*slotLender)(a), uint64(slot))
 	ref := pool.NewIobref()
 	ref.AddRange(b, 0, int(n))
 	b.Unref() // the iobref holds its own reference
 	return ref, true
+}
+
+// slotLender is an arena lending its slots' memory to iobufs (borrow):
+// a returned slot is dropped, with the arena reference the loan held.
+type slotLender arena
+
+func (l *slotLender) Return(slot uint64) {
+	a := (*arena)(l)
+	a.drop(uint32(slot))
+	a.release()
 }
 
 // dataSlot returns a slot holding data, with a reference for the caller:

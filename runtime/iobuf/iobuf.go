@@ -23,9 +23,10 @@ type Iobuf struct {
 	data  []byte
 	pool  *Pool
 	arena *arena // nil for a heap or borrowed buffer
-	// onRelease is set for a borrowed buffer (Pool.Borrow): memory the
-	// pool does not own, handed back by calling it.
-	onRelease func()
+	// lender is set for a borrowed buffer (Pool.Borrow): memory the pool
+	// does not own, handed back with lender.Return(tag).
+	lender Lender
+	tag    uint64
 }
 
 // Bytes returns the page. Its length (and capacity) is the class's page size,

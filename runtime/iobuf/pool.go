@@ -29,7 +29,8 @@ type Pool struct {
 
 	shards []shard // indexed by P id; a P beyond (GOMAXPROCS raised later) bypasses the CPU cache
 
-	iobrefs sync.Pool // of *Iobref
+	iobrefs  sync.Pool // of *Iobref
+	borrowed sync.Pool // of *Iobuf: headers of returned borrowed buffers
 
 	mappedBytes    atomic.Int64
 	requestMisses  atomic.Uint64
@@ -186,15 +187,30 @@ func (p *Pool) getStd(size int) *Iobuf {
 	return &Iobuf{refs: 1, class: -1, data: mem, pool: p}
 }
 
+// Lender takes back memory it lent to a pool with Borrow.
+type Lender interface {
+	// Return is called once, when the last reference to the iobuf over
+	// the memory lent with tag has been dropped.
+	Return(tag uint64)
+}
+
 // Borrow wraps memory the pool does not own (a shared-memory slot, say)
 // as an iobuf with one reference, owned by the caller, so it can travel in
-// iobrefs like any other; the last Unref calls release instead of
-// returning a page. mem must hold no Go pointers and stay valid until
-// release is called. Borrowed iobufs count as neither arena pages nor
-// stdalloc buffers in Stats; BorrowActive counts them.
-func (p *Pool) Borrow(mem []byte, release func()) *Iobuf {
+// iobrefs like any other; after the last Unref the pool calls
+// l.Return(tag) instead of taking a page back. mem must hold no Go
+// pointers and stay valid until then. The iobuf's header is reused once
+// it has been returned, so a borrow allocates nothing in steady state (a
+// stale reference to a returned iobuf is as wrong as one to a page put
+// back). Borrowed iobufs count as neither arena pages nor stdalloc
+// buffers in Stats; BorrowActive counts them.
+func (p *Pool) Borrow(mem []byte, l Lender, tag uint64) *Iobuf {
+	b, _ := p.borrowed.Get().(*Iobuf)
+	if b == nil {
+		b = new(Iobuf)
+	}
+	*b = Iobuf{refs: 1, class: -1, data: mem, pool: p, lender: l, tag: tag}
 	p.borrowActive.Add(1)
-	return &Iobuf{refs: 1, class: -1, data: mem, pool: p, onRelease: release}
+	return b
 }
 
 // BorrowActive returns how many borrowed iobufs are still referenced.
@@ -202,10 +218,12 @@ func (p *Pool) BorrowActive() int64 { return p.borrowActive.Load() }
 
 // release takes back an iobuf whose last reference was just dropped.
 func (p *Pool) release(b *Iobuf) {
-	if f := b.onRelease; f != nil {
-		b.onRelease, b.data = nil, nil
+	if l := b.lender; l != nil {
+		tag := b.tag
+		b.lender, b.data = nil, nil
 		p.borrowActive.Add(-1)
-		f()
+		p.borrowed.Put(b)
+		l.Return(tag)
 		return
 	}
 	if b.arena == nil {
