@@ -14,6 +14,20 @@ import (
 
 // Conversions between the xlator types and their protocol messages.
 
+// fdDesc is an fd as the far side knows it, in plain values: the ring
+// path copies it into a call without allocating; pb makes the message
+// gRPC carries.
+type fdDesc struct {
+	handle, inode   uint64 // inode: inode handle for an fd whose inode has no gfid yet
+	gfid            xlator.GFID
+	typ, flags, pid uint32
+	dir             bool
+}
+
+func (d fdDesc) pb() *pb.Fd {
+	return &pb.Fd{Handle: d.handle, Gfid: gfidBytes(d.gfid), Type: d.typ, Flags: d.flags, Pid: d.pid, Dir: d.dir, Inode: d.inode}
+}
+
 func gfidBytes(g xlator.GFID) []byte {
 	if g.IsZero() {
 		return nil

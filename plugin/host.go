@@ -328,13 +328,12 @@ func (h *Host) mark(in *xlator.Inode) {
 	}
 }
 
-func (h *Host) fd(fd *xlator.FD) *pb.Fd {
+func (h *Host) fd(fd *xlator.FD) fdDesc {
 	handle, ok := fd.Ctx(h).(uint64)
 	if !ok {
 		handle = h.fdHandle(fd)
 	}
-	return &pb.Fd{Handle: handle, Gfid: gfidBytes(fd.Inode.GFID()), Type: fd.Inode.Type(),
-		Flags: fd.Flags, Pid: fd.Pid, Dir: fd.IsDir()}
+	return fdDesc{handle: handle, gfid: fd.Inode.GFID(), typ: fd.Inode.Type(), flags: fd.Flags, pid: fd.Pid, dir: fd.IsDir()}
 }
 
 // fdHandle gives a host fd its handle, once.

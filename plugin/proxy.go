@@ -68,15 +68,15 @@ func (p *proxy) loc(l *xlator.Loc) *pb.Loc {
 	return pl
 }
 
-func (p *proxy) fd(fd *xlator.FD) *pb.Fd {
-	pf := &pb.Fd{Gfid: gfidBytes(fd.Inode.GFID()), Type: fd.Inode.Type(), Flags: fd.Flags, Pid: fd.Pid, Dir: fd.IsDir()}
+func (p *proxy) fd(fd *xlator.FD) fdDesc {
+	d := fdDesc{gfid: fd.Inode.GFID(), typ: fd.Inode.Type(), flags: fd.Flags, pid: fd.Pid, dir: fd.IsDir()}
 	if r, ok := fd.Ctx(p).(*fdRef); ok {
-		pf.Handle = r.handle
+		d.handle = r.handle
 	}
-	if fd.Inode.GFID().IsZero() {
-		pf.Inode, _ = fd.Inode.Ctx(p).(uint64)
+	if d.gfid.IsZero() {
+		d.inode, _ = fd.Inode.Ctx(p).(uint64)
 	}
-	return pf
+	return d
 }
 
 func (p *proxy) shm() *arena {

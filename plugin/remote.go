@@ -28,8 +28,9 @@ type mapper interface {
 	// loc converts l. A loc whose Inode field the far side must hand back
 	// (an inode not linked yet) gets an inode handle; done drops it.
 	loc(l *xlator.Loc) *pb.Loc
-	// fd converts fd, giving it a handle if it has none yet.
-	fd(fd *xlator.FD) *pb.Fd
+	// fd describes fd as the far side knows it, giving it a handle if it
+	// has none yet.
+	fd(fd *xlator.FD) fdDesc
 	// done is called after a request whose loc or fd carried an inode
 	// handle.
 	done(inodeHandle uint64)
@@ -106,7 +107,7 @@ func (r *remote) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	rsp, err := cl.Fstat(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd)})
+	rsp, err := cl.Fstat(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd).pb()})
 	if err != nil {
 		return xlator.Iatt{}, transportErr(c.Ctx, err)
 	}
@@ -135,7 +136,7 @@ func (r *remote) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.SetattrReq{H: r.hdr(c), Fd: r.m.fd(fd)}
+	req := &pb.SetattrReq{H: r.hdr(c), Fd: r.m.fd(fd).pb()}
 	setattrTo(in, req)
 	rsp, err := cl.Fsetattr(c.Ctx, req)
 	if err != nil {
@@ -285,7 +286,7 @@ func (r *remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, uma
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.CreateReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.m.fd(fd)}
+	req := &pb.CreateReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.m.fd(fd).pb()}
 	defer r.doneLoc(req.Loc)
 	defer r.doneFd(req.Fd)
 	rsp, err := cl.Create(c.Ctx, req)
@@ -305,7 +306,7 @@ func (r *remote) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.
 	if err != nil {
 		return err
 	}
-	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Fd: r.m.fd(fd)}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Fd: r.m.fd(fd).pb()}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Open(c.Ctx, req)
 	if err != nil {
@@ -326,15 +327,15 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 	if err != nil {
 		return nil, err
 	}
-	pf := r.m.fd(fd)
+	d := r.m.fd(fd)
 	a := r.m.shm()
 	if a != nil {
 		defer a.release()
-		if ref, err, ok := r.ringReadv(c, a, pf, size, off); ok {
+		if ref, err, ok := r.ringReadv(c, a, &d, size, off); ok {
 			return ref, err
 		}
 	}
-	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: pf, Size: int64(size), Off: off})
+	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: d.pb(), Size: int64(size), Off: off})
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
@@ -357,7 +358,7 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 // ringClaim claims a call on the ring this side calls through and fills
 // in its header (the caller's credentials and fd), or returns nil: no
 // ring, more groups than a call carries, or no free call.
-func (r *remote) ringClaim(c *xlator.Call, a *arena, pf *pb.Fd) (*ring, *ringCall) {
+func (r *remote) ringClaim(c *xlator.Call, a *arena, d *fdDesc) (*ring, *ringCall) {
 	rg := a.caller(r.m.dir())
 	if rg == nil || len(c.Groups) > ringGroups {
 		return nil, nil
@@ -366,18 +367,18 @@ func (r *remote) ringClaim(c *xlator.Call, a *arena, pf *pb.Fd) (*ring, *ringCal
 	if rc == nil {
 		return nil, nil
 	}
-	rc.fill(c, r.child, pf)
+	rc.fill(c, r.child, d)
 	rg.join(c.Ctx, rc)
 	return rg, rc
 }
 
 // ringReadv makes a readv through the ring; ok false: it could not (no
 // ring, no free call, no slot for the reply), use gRPC.
-func (r *remote) ringReadv(c *xlator.Call, a *arena, pf *pb.Fd, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
+func (r *remote) ringReadv(c *xlator.Call, a *arena, d *fdDesc, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
 	if size > a.slotSize {
 		return nil, nil, false
 	}
-	rg, rc := r.ringClaim(c, a, pf)
+	rg, rc := r.ringClaim(c, a, d)
 	if rc == nil {
 		return nil, nil, false
 	}
@@ -412,13 +413,13 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 	if err != nil {
 		return 0, err
 	}
-	pf := r.m.fd(fd)
+	d := r.m.fd(fd)
 	var shm *pb.Shm
 	a := r.m.shm()
 	if a != nil {
 		defer a.release()
 		if hoff, ok := a.hostOffset(data); ok {
-			if n, err, ok := r.ringWritevHost(c, a, pf, data, hoff, off); ok {
+			if n, err, ok := r.ringWritevHost(c, a, &d, data, hoff, off); ok {
 				return n, err
 			}
 		}
@@ -427,13 +428,13 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 			least = 1 // through the ring, small writes go in a slot too
 		}
 		if slot, ok := a.dataSlot(data, least); ok {
-			if n, err, ok := r.ringWritev(c, a, pf, slot, data.Size(), off); ok {
+			if n, err, ok := r.ringWritev(c, a, &d, slot, data.Size(), off); ok {
 				return n, err
 			}
 			shm = &pb.Shm{Slot: slot, Len: uint32(data.Size())}
 		}
 	}
-	req := &pb.WritevReq{H: r.hdr(c), Fd: pf, Off: off, Shm: shm}
+	req := &pb.WritevReq{H: r.hdr(c), Fd: d.pb(), Off: off, Shm: shm}
 	var iov [8][]byte
 	if req.Shm == nil {
 		req.Iov = data.AppendIov(iov[:0])
@@ -455,8 +456,8 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 // (no ring or no free call), use another way. The call waits for its
 // reply whatever the caller's context (the far side reads the caller's
 // memory until then); a dead plugin ends it.
-func (r *remote) ringWritevHost(c *xlator.Call, a *arena, pf *pb.Fd, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
-	rg, rc := r.ringClaim(c, a, pf)
+func (r *remote) ringWritevHost(c *xlator.Call, a *arena, d *fdDesc, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
+	rg, rc := r.ringClaim(c, a, d)
 	if rc == nil {
 		return 0, nil, false
 	}
@@ -477,8 +478,8 @@ func (r *remote) ringWritevHost(c *xlator.Call, a *arena, pf *pb.Fd, data *iobuf
 // ringWritev makes a writev of the n bytes in slot through the ring; ok
 // false: it could not (no ring or no free call), use gRPC. When ok, the
 // caller's reference on slot is gone.
-func (r *remote) ringWritev(c *xlator.Call, a *arena, pf *pb.Fd, slot uint32, n int, off int64) (int, error, bool) {
-	rg, rc := r.ringClaim(c, a, pf)
+func (r *remote) ringWritev(c *xlator.Call, a *arena, d *fdDesc, slot uint32, n int, off int64) (int, error, bool) {
+	rg, rc := r.ringClaim(c, a, d)
 	if rc == nil {
 		return 0, nil, false
 	}
@@ -501,7 +502,7 @@ func (r *remote) Flush(c *xlator.Call, fd *xlator.FD) error {
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Flush(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd)})
+	rsp, err := cl.Flush(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd).pb()})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -514,7 +515,7 @@ func (r *remote) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Fsync(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd), Datasync: datasync})
+	rsp, err := cl.Fsync(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Datasync: datasync})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -527,7 +528,7 @@ func (r *remote) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
 	if err != nil {
 		return err
 	}
-	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Fd: r.m.fd(fd)}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Fd: r.m.fd(fd).pb()}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Opendir(c.Ctx, req)
 	if err != nil {
@@ -546,7 +547,7 @@ func (r *remote) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, pl
 	if err != nil {
 		return nil, err
 	}
-	rsp, err := cl.Readdir(c.Ctx, &pb.ReaddirReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off, Count: int64(count), Plus: plus})
+	rsp, err := cl.Readdir(c.Ctx, &pb.ReaddirReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Off: off, Count: int64(count), Plus: plus})
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
@@ -562,7 +563,7 @@ func (r *remote) Fsyncdir(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Fsyncdir(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd), Datasync: datasync})
+	rsp, err := cl.Fsyncdir(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Datasync: datasync})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -659,7 +660,7 @@ func (r *remote) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, leng
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Fallocate(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd), Mode: mode, Off: off, Length: length})
+	rsp, err := cl.Fallocate(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Mode: mode, Off: off, Length: length})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -672,7 +673,7 @@ func (r *remote) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Discard(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off, Length: length})
+	rsp, err := cl.Discard(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Off: off, Length: length})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -685,7 +686,7 @@ func (r *remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Zerofill(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd), Off: off, Length: length})
+	rsp, err := cl.Zerofill(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Off: off, Length: length})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}

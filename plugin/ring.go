@@ -782,16 +782,15 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 
 // fill writes the request header of a call: the caller's credentials and
 // fd.
-func (c *ringCall) fill(xc *xlator.Call, child uint32, pf *pb.Fd) {
+func (c *ringCall) fill(xc *xlator.Call, child uint32, d *fdDesc) {
 	c.child, c.uid, c.gid, c.pid, c.unique = child, xc.Uid, xc.Gid, xc.Pid, xc.Unique
 	c.ngroups = uint32(copy(c.groups[:], xc.Groups))
-	c.fdHandle, c.fdType, c.fdFlags, c.fdPid, c.fdInode = pf.Handle, pf.Type, pf.Flags, pf.Pid, pf.Inode
+	c.fdHandle, c.fdType, c.fdFlags, c.fdPid, c.fdInode = d.handle, d.typ, d.flags, d.pid, d.inode
 	c.fdDir = 0
-	if pf.Dir {
+	if d.dir {
 		c.fdDir = 1
 	}
-	c.gfid = [16]byte{}
-	copy(c.gfid[:], pf.Gfid)
+	c.gfid = d.gfid
 	c.dkind, c.rflags = dataSlot, 0
 }
 

@@ -69,17 +69,28 @@ func (s *server) begin(ctx context.Context, fop xlator.Fop, h *pb.Header) (*req,
 	if h != nil {
 		unique = h.Unique
 	}
-	return &req{g: g, x: x, c: g.Calls().Begin(ctx, fop, credsOf(h), unique)}, 0
+	r := reqs.Get().(*req)
+	r.g, r.x, r.c = g, x, g.Calls().Begin(ctx, fop, credsOf(h), unique)
+	return r, 0
 }
 
+// reqs recycles requests: a fop through the ring allocates nothing.
+var reqs = sync.Pool{New: func() any { return new(req) }}
+
+// end drops what the request took and recycles it; r must not be used
+// after.
 func (r *req) end() {
-	for _, in := range r.refs {
+	for i, in := range r.refs {
 		in.Unref()
+		r.refs[i] = nil
 	}
-	for _, fd := range r.fds {
+	for i, fd := range r.fds {
 		fd.Unref()
+		r.fds[i] = nil
 	}
 	r.c.Done()
+	r.g, r.x, r.c, r.refs, r.fds = nil, nil, nil, r.refs[:0], r.fds[:0]
+	reqs.Put(r)
 }
 
 // inode returns the inode with gfid g in the local table, linking it
