@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -113,6 +114,37 @@ func BenchmarkStat(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			logRing(b, g)
+		})
+	}
+}
+
+// BenchmarkStatParallel: getattrs from eight goroutines at once (on a
+// two-CPU machine, four times as many callers as CPUs), in process and
+// through the two kinds of plugin: how the rings behave when callers
+// outnumber CPUs and must sleep.
+func BenchmarkStatParallel(b *testing.B) {
+	for _, top := range []string{"inprocess=mem", "plugin=mem", "plugin=passthrough"} {
+		b.Run(top, func(b *testing.B) {
+			v := benchVolume(b, top)
+			g := v.Stack().Graph
+			loc := &xlator.Loc{Inode: g.Inodes().Root()}
+			x := g.Top()
+			b.SetParallelism(8 / min(8, runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					c := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
+					_, err := x.Stat(c, loc)
+					c.Done()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 			b.StopTimer()
 			logRing(b, g)
 		})
