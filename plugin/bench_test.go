@@ -107,10 +107,7 @@ func BenchmarkStat(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				c := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
-				_, err := x.Stat(c, loc)
-				c.Done()
-				if err != nil {
+				if err := getattr(g, x, loc); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -118,6 +115,14 @@ func BenchmarkStat(b *testing.B) {
 			logRing(b, g)
 		})
 	}
+}
+
+// getattr is one stat of loc at x, the fop both getattr benchmarks time.
+func getattr(g *xlator.Graph, x xlator.Xlator, loc *xlator.Loc) error {
+	c := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
+	_, err := x.Stat(c, loc)
+	c.Done()
+	return err
 }
 
 // BenchmarkStatParallel: getattrs from eight goroutines at once (on a
@@ -136,10 +141,7 @@ func BenchmarkStatParallel(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					c := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
-					_, err := x.Stat(c, loc)
-					c.Done()
-					if err != nil {
+					if err := getattr(g, x, loc); err != nil {
 						b.Error(err)
 						return
 					}
