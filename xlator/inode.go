@@ -438,19 +438,16 @@ func (t *Table) Close() {
 	t.mu.Lock()
 	var dropped, held []*Inode
 	for _, in := range t.byGfid {
-		switch {
-		case in == t.root:
+		if in == t.root || in.refs > 0 {
 			held = append(held, in)
-		case in.refs == 0:
-			if in.lruElem != nil {
-				t.lru.Remove(in.lruElem)
-				in.lruElem = nil
-			}
-			in.nlookup = 0
-			dropped = append(dropped, in)
-		default:
-			held = append(held, in)
+			continue
 		}
+		if in.lruElem != nil { // put there since Purge
+			t.lru.Remove(in.lruElem)
+			in.lruElem = nil
+		}
+		in.nlookup = 0
+		dropped = append(dropped, in)
 	}
 	for _, in := range dropped {
 		t.retire(in)
