@@ -53,6 +53,12 @@ type Config struct {
 	FSName string
 	// Debug logs every FUSE request and reply (go-fuse's debug output).
 	Debug bool
+	// GoFuseLoop serves requests with go-fuse's reader loop even when
+	// mounting as root, where xstack's own loop (conn.go) is the
+	// default. Anyone else mounts through fusermount, which only
+	// go-fuse's server does here. The environment variable
+	// XSTACK_FUSE_LOOP=go-fuse sets it too (for comparing the two).
+	GoFuseLoop bool
 	// Logger receives the bridge's messages; nil means the graph's logger.
 	Logger *zap.Logger
 }

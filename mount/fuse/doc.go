@@ -19,7 +19,13 @@
 //
 // Requests. Every FUSE request becomes one xlator.Call carrying the
 // caller's uid, gid and pid from the request header and the request's
-// unique id, and runs synchronously on the goroutine go-fuse gave it.
+// unique id, and runs synchronously on the goroutine that read it from
+// /dev/fuse. Root mounts with mount(2) and serves with a reader loop of
+// its own (conn.go): one worker reads while requests come one at a time,
+// so a single caller's requests stay on one thread, and more join as soon
+// as requests overlap; go-fuse's ProtocolServer decodes and answers every
+// request but READ. Anyone else mounts through fusermount and is served
+// by go-fuse's loop (Config.GoFuseLoop asks for it as root too).
 // Names are checked before a fop is wound: "", ".", "..", and names with
 // '/' give EINVAL, names over 255 bytes ENAMETOOLONG. A fop error that is
 // (or wraps) a syscall.Errno goes back to the kernel as that errno; any
@@ -34,13 +40,13 @@
 // the CLI sets it to 0 so that the bottom of the stack applies only the
 // fop's umask and a mode of 0000 stays 0000.
 //
-// Data. A WRITE's data lives in go-fuse's request buffer, which is reused
-// once the handler returns, so the bridge copies it once into pooled
-// iobufs and lends that iobref to Writev. A READ returns a fuse.ReadResult
-// over the iobref Readv returned: it hands go-fuse the iobref's segments
-// (the vectored interface), so the reply goes to the kernel with writev(2)
-// and no copy, and it drops the iobref when go-fuse calls Done after the
-// reply is sent. Read results are pooled.
+// Data. A WRITE's data lives in the reader's request buffer, which is
+// reused once the handler returns, so the bridge copies it once into
+// pooled iobufs and lends that iobref to Writev. A READ returns a
+// fuse.ReadResult over the iobref Readv returned: it hands the loop the
+// iobref's segments (the vectored interface), so the reply goes to the
+// kernel with writev(2) and no copy, and it drops the iobref when the
+// loop calls Done after the reply is sent. Read results are pooled.
 //
 // Caching. Attributes and entries carry Config's timeouts. OPEN replies
 // FOPEN_KEEP_CACHE when the file's mtime and size are what they were at

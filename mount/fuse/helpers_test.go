@@ -39,8 +39,15 @@ type mounted struct {
 // whether it passed or not.
 func mountChain(tb testing.TB, types ...string) *mounted {
 	tb.Helper()
+	return mountWith(tb, xlatortest.Registry(), nil, types...)
+}
+
+// mountWith is mountChain with translator types from reg and the
+// configuration changed by edit (if not nil).
+func mountWith(tb testing.TB, reg *xlator.Registry, edit func(*Config), types ...string) *mounted {
+	tb.Helper()
 	requireFuse(tb)
-	g := xlatortest.Start(tb, xlatortest.Chain(types...), xlatortest.Registry(), nil)
+	g := xlatortest.Start(tb, xlatortest.Chain(types...), reg, nil)
 	dir := tb.TempDir()
 	// t.TempDir's parent is 0700: let other users traverse to the mount.
 	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
@@ -52,6 +59,9 @@ func mountChain(tb testing.TB, types ...string) *mounted {
 		cfg.Logger = zap.NewNop()
 	} else {
 		cfg.Logger = zaptest.NewLogger(tb, zaptest.Level(zap.WarnLevel))
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	srv, err := Mount(g, cfg)
 	if err != nil {

@@ -13,14 +13,27 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xstack/xstack/xlator/xlatortest"
 )
 
 // TestMount runs a POSIX workload through real syscalls on a mounted graph
 // and then checks that every fd and iobuf went back.
 func TestMount(t *testing.T) {
-	for _, chain := range [][]string{{"mem"}, {"pass", "mem"}} {
-		t.Run("chain="+strings.Join(chain, ","), func(t *testing.T) {
-			m := mountChain(t, chain...)
+	variants := []struct {
+		chain  []string
+		goFuse bool // go-fuse's reader loop instead of conn's (root)
+	}{{[]string{"mem"}, false}, {[]string{"pass", "mem"}, false}, {[]string{"mem"}, true}}
+	for _, v := range variants {
+		name := "chain=" + strings.Join(v.chain, ",")
+		if v.goFuse {
+			name += ",loop=go-fuse"
+		}
+		t.Run(name, func(t *testing.T) {
+			m := mountWith(t, xlatortest.Registry(), func(c *Config) { c.GoFuseLoop = v.goFuse }, v.chain...)
+			if own := m.srv.c != nil; own != (os.Geteuid() == 0 && !v.goFuse) {
+				t.Fatalf("served by conn's loop: %v, want it for root unless go-fuse's is asked for", own)
+			}
 			cases := []struct {
 				name string
 				run  func(t *testing.T, m *mounted)

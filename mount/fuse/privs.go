@@ -129,6 +129,9 @@ func (b *bridge) dropPrivs(h *fuse.InHeader, n *node, fd *xlator.FD, kill bool) 
 }
 
 // Init records what the kernel agreed to at FUSE_INIT.
-func (b *bridge) Init(s *fuse.Server) {
-	b.killPriv = s.KernelSettings().Flags64()&fuse.CAP_HANDLE_KILLPRIV_V2 != 0
+func (b *bridge) Init(s *fuse.Server) { b.initFlags(s.KernelSettings().Flags64()) }
+
+// initFlags records the capabilities negotiated at FUSE_INIT.
+func (b *bridge) initFlags(flags uint64) {
+	b.killPriv = flags&fuse.CAP_HANDLE_KILLPRIV_V2 != 0
 }

@@ -25,7 +25,8 @@ const maxBackground = 64
 // Server is a mounted graph. Its methods are safe for concurrent use.
 type Server struct {
 	b   *bridge
-	srv *fuse.Server
+	srv *fuse.Server // go-fuse's server, or
+	c   *conn        // xstack's own reader loop (root mounts)
 	mp  string
 	log *zap.Logger
 
@@ -85,6 +86,9 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 	if cfg.DefaultPermissions {
 		opts.Options = append(opts.Options, "default_permissions")
 	}
+	if os.Geteuid() == 0 && !cfg.GoFuseLoop && os.Getenv("XSTACK_FUSE_LOOP") != "go-fuse" {
+		return mountOwn(b, mp, opts, cfg, log)
+	}
 	srv, err := fuse.NewServer(b, mp, opts)
 	if err != nil {
 		if aerr := Available(); aerr != nil {
@@ -101,14 +105,35 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 		_ = s.Unmount()
 		return nil, fmt.Errorf("fuse: mount %s: the kernel did not answer: %w", mp, err)
 	}
+	s.mounted(cfg)
+	return s, nil
+}
+
+// mountOwn mounts with mount(2) and serves with conn's reader loop.
+func mountOwn(b *bridge, mp string, opts *fuse.MountOptions, cfg Config, log *zap.Logger) (*Server, error) {
+	o := *opts
+	o.Logger = zap.NewStdLog(log)
+	c, err := mountConn(b, mp, &o, log)
+	if err != nil {
+		if aerr := Available(); aerr != nil {
+			return nil, fmt.Errorf("fuse: mount %s: %w (%v)", mp, aerr, err)
+		}
+		return nil, fmt.Errorf("fuse: mount %s: %w", mp, err)
+	}
+	s := &Server{b: b, c: c, mp: mp, log: log, done: c.done}
+	s.mounted(cfg)
+	return s, nil
+}
+
+// mounted finishes a mount: the readahead and the log line.
+func (s *Server) mounted(cfg Config) {
 	if cfg.ReadAhead > 0 {
-		if err := SetReadAhead(mp, cfg.ReadAhead); err != nil {
-			log.Warn("cannot set the mount's readahead; sequential reads use the kernel's default", zap.Int("read_ahead", cfg.ReadAhead), zap.Error(err))
+		if err := SetReadAhead(s.mp, cfg.ReadAhead); err != nil {
+			s.log.Warn("cannot set the mount's readahead; sequential reads use the kernel's default", zap.Int("read_ahead", cfg.ReadAhead), zap.Error(err))
 		}
 	}
-	log.Info("mounted", zap.String("mountpoint", mp), zap.Int("max_write", cfg.MaxWrite), zap.Int("read_ahead", cfg.ReadAhead),
-		zap.Bool("default_permissions", cfg.DefaultPermissions), zap.Bool("allow_other", cfg.AllowOther))
-	return s, nil
+	s.log.Info("mounted", zap.String("mountpoint", s.mp), zap.Int("max_write", cfg.MaxWrite), zap.Int("read_ahead", cfg.ReadAhead),
+		zap.Bool("default_permissions", cfg.DefaultPermissions), zap.Bool("allow_other", cfg.AllowOther), zap.Bool("own_loop", s.c != nil))
 }
 
 // MountPoint returns the absolute path of the mount.
@@ -128,7 +153,11 @@ func (s *Server) Unmount() error {
 		return nil
 	default:
 	}
-	if err := s.srv.Unmount(); err != nil {
+	unmount := s.srv.Unmount
+	if s.c != nil {
+		unmount = s.c.unmount
+	}
+	if err := unmount(); err != nil {
 		select {
 		case <-s.done: // unmounted from outside meanwhile
 			return nil
@@ -150,6 +179,10 @@ func (s *Server) Stats() Stats {
 	st := s.b.stats.snapshot()
 	st.Nodes = s.b.nodes.count()
 	st.Handles = s.b.handles.count()
+	if s.c != nil {
+		ls := s.c.loopStats()
+		st.Loop = &ls
+	}
 	return st
 }
 

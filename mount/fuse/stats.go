@@ -91,6 +91,30 @@ type Stats struct {
 	Nodes int `json:"nodes"`
 	// Handles is how many files and directories are open.
 	Handles int `json:"open_handles"`
+	// Loop describes xstack's own reader loop (conn.go); nil when
+	// go-fuse's serves the mount.
+	Loop *LoopStats `json:"loop,omitempty"`
+}
+
+// LoopStats describes the reader loop of a mount: its workers now and
+// what its policy did so far.
+type LoopStats struct {
+	Workers int `json:"workers"` // alive
+	Reading int `json:"reading"` // in read(2) on /dev/fuse
+	Serving int `json:"serving"` // serving a request
+	Parked  int `json:"parked"`  // idle, not reading
+	// Requests counts requests read; Handoffs those served by another
+	// worker than the request before (at one request at a time, the
+	// fewer the better: the same thread stays hot).
+	Requests uint64 `json:"requests"`
+	Handoffs uint64 `json:"handoffs"`
+	// Spawned counts workers started, Unparked parked ones sent back to
+	// read because requests overlapped, Parks workers parked after
+	// serving, Stalls readers the watchdog added beside a slow request.
+	Spawned  uint64 `json:"spawned"`
+	Unparked uint64 `json:"unparked"`
+	Parks    uint64 `json:"parks"`
+	Stalls   uint64 `json:"stalls"`
 }
 
 // OpStats counts one FUSE operation.

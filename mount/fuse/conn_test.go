@@ -1,0 +1,180 @@
+package fuse
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xstack/xstack/xlator"
+	"github.com/xstack/xstack/xlator/xlatortest"
+)
+
+// gate holds every FSYNC until its test opens it: a slow request.
+type gate struct {
+	xlator.Base
+}
+
+var (
+	gateOpen    chan struct{} // closed: FSYNCs pass
+	gateWaiting atomic.Int32  // FSYNCs held now
+)
+
+var gateType = xlator.Type{Name: "gate", MinChildren: 1, MaxChildren: 1, New: func() xlator.Xlator { return &gate{} }}
+
+func (g *gate) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
+	gateWaiting.Add(1)
+	<-gateOpen
+	gateWaiting.Add(-1)
+	return g.Base.Fsync(c, fd, datasync)
+}
+
+// mountLoop mounts types with xstack's own reader loop, skipping where it
+// is not used (not root).
+func mountLoop(t *testing.T, edit func(*Config), types ...string) *mounted {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: xstack's own FUSE loop serves root mounts only (others go through fusermount and go-fuse)")
+	}
+	reg := xlatortest.Registry()
+	reg.MustRegister(gateType)
+	m := mountWith(t, reg, edit, types...)
+	if m.srv.c == nil {
+		t.Fatal("a root mount is not served by conn's loop")
+	}
+	return m
+}
+
+// TestLoopOneCaller: requests that come one at a time from one thread are
+// served by one worker, not handed from thread to thread (what go-fuse's
+// loop does, and what cost QD1 reads about 6 %).
+func TestLoopOneCaller(t *testing.T) {
+	m := mountLoop(t, func(c *Config) { c.EntryTimeout, c.AttrTimeout = 0, 0 }, "mem")
+	p := m.path("f")
+	if err := os.WriteFile(p, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := m.srv.Stats().Loop
+	const n = 500
+	errc := make(chan error, 1)
+	go func() {
+		// One thread: the kernel names it as every request's caller.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		fd, err := unix.Open(p, unix.O_RDONLY, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		buf := make([]byte, 4096)
+		for i := range n {
+			if err := unix.Stat(p, &st); err != nil { // LOOKUP and GETATTR: no caching
+				errc <- err
+				return
+			}
+			if _, err := unix.Pread(fd, buf, int64(i%16)*4096); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	after := m.srv.Stats().Loop
+	reqs, handoffs := after.Requests-before.Requests, after.Handoffs-before.Handoffs
+	t.Logf("%d requests, %d handoffs, %d workers (spawned %d, parks %d)", reqs, handoffs, after.Workers, after.Spawned, after.Parks)
+	if reqs < n {
+		t.Fatalf("only %d requests read for %d stats", reqs, n)
+	}
+	// The page cache may answer some reads; the kernel sends FORGETs and
+	// the like on its own. Most requests must stay on one worker.
+	if handoffs > reqs/10 {
+		t.Errorf("%d of %d requests changed worker", handoffs, reqs)
+	}
+}
+
+// TestLoopSlowRequest: a request that does not finish (an FSYNC held by
+// the gate) must not hold up the others: the watchdog, then the overlap
+// rule, add readers, and held FSYNCs are served side by side.
+func TestLoopSlowRequest(t *testing.T) {
+	gateOpen = make(chan struct{})
+	opened := false
+	open := func() {
+		if !opened {
+			opened = true
+			close(gateOpen)
+		}
+	}
+	defer open() // a failed test must still unmount
+	m := mountLoop(t, func(c *Config) { c.EntryTimeout, c.AttrTimeout = 0, 0 }, "gate", "mem")
+	const syncs = 4
+	files := make([]*os.File, syncs)
+	for i := range files {
+		f, err := os.Create(m.path("f" + string(rune('a'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files[i] = f
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, syncs)
+	for _, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- f.Sync()
+		}()
+	}
+	if !eventually(func() bool { return gateWaiting.Load() == syncs }) {
+		t.Fatalf("%d of %d FSYNCs reached the gate: requests queued behind a held one were not read", gateWaiting.Load(), syncs)
+	}
+	// Everything else still works meanwhile.
+	start := time.Now()
+	for i := range 20 {
+		if _, err := os.Stat(m.path("f" + string(rune('a'+i%syncs)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("20 stats beside held FSYNCs took %v", d)
+	}
+	ls := m.srv.Stats().Loop
+	t.Logf("loop: %+v", *ls)
+	if ls.Serving < syncs || ls.Workers < syncs+1 {
+		t.Errorf("loop serves %d requests with %d workers, want ≥ %d and ≥ %d", ls.Serving, ls.Workers, syncs, syncs+1)
+	}
+	if ls.Stalls == 0 {
+		t.Errorf("the watchdog added no reader beside the first held FSYNC")
+	}
+	open()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("fsync: %v", err)
+		}
+	}
+	// Back to one request at a time (stats uncached: a LOOKUP each):
+	// the extra workers park.
+	parked := func() bool {
+		ls := m.srv.Stats().Loop
+		return ls.Parked > 0 && ls.Serving == 0 && ls.Reading >= 1
+	}
+	for i := 0; i < 1000 && !parked(); i++ {
+		if _, err := os.Stat(m.path("fa")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ls := m.srv.Stats().Loop; !parked() {
+		t.Errorf("after the burst: %+v, want parked workers and one reading", *ls)
+	}
+}
