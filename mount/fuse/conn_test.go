@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
 )
@@ -25,6 +26,18 @@ var (
 )
 
 var gateType = xlator.Type{Name: "gate", MinChildren: 1, MaxChildren: 1, New: func() xlator.Xlator { return &gate{} }}
+
+// boom panics on every READ: the loop answers READ itself, outside the
+// ProtocolServer's recovery.
+type boom struct {
+	xlator.Base
+}
+
+var boomType = xlator.Type{Name: "boom", MinChildren: 1, MaxChildren: 1, New: func() xlator.Xlator { return &boom{} }}
+
+func (b *boom) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
+	panic("boom: a translator's bug")
+}
 
 func (g *gate) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	gateWaiting.Add(1)
@@ -42,6 +55,7 @@ func mountLoop(t *testing.T, edit func(*Config), types ...string) *mounted {
 	}
 	reg := xlatortest.Registry()
 	reg.MustRegister(gateType)
+	reg.MustRegister(boomType)
 	m := mountWith(t, reg, edit, types...)
 	if m.srv.c == nil {
 		t.Fatal("a root mount is not served by conn's loop")
@@ -176,5 +190,27 @@ func TestLoopSlowRequest(t *testing.T) {
 	}
 	if ls := m.srv.Stats().Loop; !parked() {
 		t.Errorf("after the burst: %+v, want parked workers and one reading", *ls)
+	}
+}
+
+// TestLoopReadPanic: a panic while serving a READ answers EIO, and the
+// mount goes on serving.
+func TestLoopReadPanic(t *testing.T) {
+	m := mountLoop(t, nil, "boom", "mem")
+	p := m.path("f")
+	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_DIRECT, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	_, err = unix.Pread(fd, make([]byte, 4096), 0)
+	if errnoOf(err) != unix.EIO {
+		t.Fatalf("read through a panicking translator: %v, want EIO", err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the mount stopped serving after the panic: %v", err)
 	}
 }
