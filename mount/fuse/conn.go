@@ -19,9 +19,11 @@ import (
 
 // conn serves a FUSE connection that root mounted with mount(2), with a
 // reader loop of its own instead of go-fuse's. Requests are decoded and
-// answered by go-fuse's ProtocolServer, except READ, which conn answers
-// itself so that the reply goes to the kernel with writev(2) straight
-// from the iobufs (the ProtocolServer would copy it into a buffer first).
+// answered by go-fuse's ProtocolServer, except READ and WRITE, which conn
+// answers itself: a READ's reply goes to the kernel with writev(2)
+// straight from the iobufs (the ProtocolServer would copy it into a
+// buffer first), and neither allocates (the ProtocolServer allocates its
+// request state each time).
 //
 // Why not go-fuse's loop: it keeps a spare reader blocked in read(2) on
 // /dev/fuse beside every busy one, and the kernel hands requests to
@@ -51,8 +53,9 @@ type conn struct {
 	b        *bridge
 	ps       *fuse.ProtocolServer
 	log      *zap.Logger
-	bufLen   int  // input and output buffer of a worker: MaxWrite and a page
-	debug    bool // log each READ (the ProtocolServer logs the others)
+	bufLen   int    // input and output buffer of a worker: MaxWrite and a page
+	debug    bool   // log each READ and WRITE (the ProtocolServer logs the others)
+	minor    uint32 // the kernel's protocol minor version (WriteIn's size depends on it)
 
 	mu      sync.Mutex
 	reading int       // workers in (or about to enter) read(2)
@@ -76,10 +79,11 @@ type conn struct {
 
 // connStats counts what the reader policy did (LoopStats).
 type connStats struct {
-	spawned  atomic.Uint64
-	unparked atomic.Uint64
-	parks    atomic.Uint64
-	stalls   atomic.Uint64
+	spawned    atomic.Uint64
+	unparked   atomic.Uint64
+	parks      atomic.Uint64
+	stalls     atomic.Uint64
+	interrupts atomic.Uint64
 }
 
 const (
@@ -101,6 +105,7 @@ const (
 // FUSE opcodes conn looks at (include/uapi/linux/fuse.h).
 const (
 	opcodeRead      = 15
+	opcodeWrite     = 16
 	opcodeInit      = 26
 	opcodeInterrupt = 36
 )
@@ -109,6 +114,8 @@ var (
 	sizeofInHeader  = int(unsafe.Sizeof(fuse.InHeader{}))
 	sizeofOutHeader = int(unsafe.Sizeof(fuse.OutHeader{}))
 	sizeofReadIn    = int(unsafe.Sizeof(fuse.ReadIn{}))
+	sizeofWriteIn   = int(unsafe.Sizeof(fuse.WriteIn{}))
+	sizeofWriteOut  = int(unsafe.Sizeof(fuse.WriteOut{}))
 	sizeofInterrupt = int(unsafe.Sizeof(fuse.InterruptIn{}))
 )
 
@@ -193,6 +200,7 @@ func (c *conn) loopStats() LoopStats {
 	ls.Unparked = c.stats.unparked.Load()
 	ls.Parks = c.stats.parks.Load()
 	ls.Stalls = c.stats.stalls.Load()
+	ls.Interrupts = c.stats.interrupts.Load()
 	return ls
 }
 
@@ -205,11 +213,13 @@ type worker struct {
 	c    *conn
 	in   []byte
 	out  []byte
-	hdr  [unsafe.Sizeof(fuse.OutHeader{})]byte
+	hdr  [unsafe.Sizeof(fuse.OutHeader{}) + unsafe.Sizeof(fuse.WriteOut{})]byte
+	data [1][]byte // a WRITE's payload, as Writev takes it
 	iov  [][]byte
 	wake chan bool // true: read again; false: exit
-	// readUnique is the READ being served, for an INTERRUPT of it.
-	readUnique atomic.Uint64
+	// fastUnique is the READ or WRITE being served outside the
+	// ProtocolServer, for an INTERRUPT of it.
+	fastUnique atomic.Uint64
 }
 
 // newWorker makes a worker; the caller holds c.mu or is alone.
@@ -225,12 +235,13 @@ func (c *conn) newWorker() *worker {
 	return w
 }
 
-// servingRead reports whether a worker serves the READ unique.
-func (c *conn) servingRead(unique uint64) bool {
+// servingFast reports whether a worker serves request unique outside the
+// ProtocolServer.
+func (c *conn) servingFast(unique uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.all {
-		if w.readUnique.Load() == unique {
+		if w.fastUnique.Load() == unique {
 			return true
 		}
 	}
@@ -246,6 +257,9 @@ func (w *worker) init() error {
 	h := (*fuse.InHeader)(unsafe.Pointer(&w.in[0]))
 	if h.Opcode != opcodeInit {
 		return fmt.Errorf("first request has opcode %d, not INIT", h.Opcode)
+	}
+	if n >= sizeofInHeader+8 {
+		w.c.minor = (*fuse.InitIn)(unsafe.Pointer(&w.in[0])).Minor
 	}
 	m, st := w.c.ps.HandleRequest([][]byte{w.in[:n]}, [][]byte{w.out})
 	if !st.Ok() {
@@ -452,14 +466,21 @@ func (w *worker) serve(n int) {
 	case h.Opcode == opcodeRead && n >= sizeofReadIn:
 		w.serveRead((*fuse.ReadIn)(unsafe.Pointer(&w.in[0])))
 		return
+	case h.Opcode == opcodeWrite && n >= sizeofWriteIn && h.TotalExtlen == 0 && w.c.minor >= 9:
+		in := (*fuse.WriteIn)(unsafe.Pointer(&w.in[0]))
+		if n-sizeofWriteIn == int(in.Size) {
+			w.serveWrite(in, w.in[sizeofWriteIn:n])
+			return
+		}
 	case h.Opcode == opcodeInterrupt && n >= sizeofInterrupt:
+		w.c.stats.interrupts.Add(1)
 		// The ProtocolServer knows only the requests it serves and
 		// answers EAGAIN for others, which makes the kernel send
-		// the INTERRUPT again at once, for as long as the READ
-		// runs. A READ is short and cannot be cancelled: ignore it
-		// (the kernel then waits for the READ's reply, as for any
-		// interrupt a file system does not act on).
-		if w.c.servingRead((*fuse.InterruptIn)(unsafe.Pointer(&w.in[0])).Unique) {
+		// the INTERRUPT again at once, for as long as the READ or
+		// WRITE runs. Those are short and cannot be cancelled:
+		// ignore it (the kernel then waits for the reply, as for
+		// any interrupt a file system does not act on).
+		if w.c.servingFast((*fuse.InterruptIn)(unsafe.Pointer(&w.in[0])).Unique) {
 			return
 		}
 	}
@@ -480,8 +501,8 @@ func (w *worker) serveRead(in *fuse.ReadIn) {
 	if w.c.debug {
 		w.c.log.Debug("READ", zap.Uint64("unique", in.Unique), zap.Uint64("node", in.NodeId), zap.Uint64("fh", in.Fh), zap.Uint64("off", in.Offset), zap.Uint32("size", in.Size))
 	}
-	w.readUnique.Store(in.Unique)
-	defer w.readUnique.Store(0)
+	w.fastUnique.Store(in.Unique)
+	defer w.fastUnique.Store(0)
 	res, st := w.read1(in)
 	if !st.Ok() {
 		w.replyError(in.Unique, st)
@@ -490,7 +511,7 @@ func (w *worker) serveRead(in *fuse.ReadIn) {
 	oh := (*fuse.OutHeader)(unsafe.Pointer(&w.hdr[0]))
 	oh.Unique = in.Unique
 	oh.Status = 0
-	iov := append(w.iov[:0], w.hdr[:])
+	iov := append(w.iov[:0], w.hdr[:sizeofOutHeader])
 	if r, ok := res.(*readResult); ok {
 		iov = append(iov, r.iov...)
 	} else if res.Size() > 0 {
@@ -514,6 +535,38 @@ func (w *worker) serveRead(in *fuse.ReadIn) {
 	w.report(&in.InHeader, err)
 }
 
+// serveWrite answers a WRITE whose payload is data (in the worker's
+// buffer: the bridge copies it into iobufs before it returns). Served here
+// rather than by the ProtocolServer, it allocates nothing.
+func (w *worker) serveWrite(in *fuse.WriteIn, data []byte) {
+	if w.c.debug {
+		w.c.log.Debug("WRITE", zap.Uint64("unique", in.Unique), zap.Uint64("node", in.NodeId), zap.Uint64("fh", in.Fh), zap.Uint64("off", in.Offset), zap.Uint32("size", in.Size))
+	}
+	w.fastUnique.Store(in.Unique)
+	defer w.fastUnique.Store(0)
+	size, st := w.write1(in, data)
+	if !st.Ok() {
+		w.replyError(in.Unique, st)
+		return
+	}
+	oh := (*fuse.OutHeader)(unsafe.Pointer(&w.hdr[0]))
+	*oh = fuse.OutHeader{Length: uint32(sizeofOutHeader + sizeofWriteOut), Unique: in.Unique}
+	*(*fuse.WriteOut)(unsafe.Pointer(&w.hdr[sizeofOutHeader])) = fuse.WriteOut{Size: size}
+	w.report(&in.InHeader, w.write(w.hdr[:sizeofOutHeader+sizeofWriteOut]))
+}
+
+// write1 calls the bridge's Writev as read1 calls Read.
+func (w *worker) write1(in *fuse.WriteIn, data []byte) (size uint32, st fuse.Status) {
+	defer func() {
+		w.data[0] = nil
+		if r := recover(); r != nil {
+			size, st = 0, w.c.panicked(r)
+		}
+	}()
+	w.data[0] = data
+	return w.c.b.Writev(nil, in, w.data[:])
+}
+
 // read1 calls the bridge's Read, turning a panic into the reply the
 // mount's PanicHandler chooses (EIO), as the ProtocolServer does for the
 // other requests.
@@ -530,7 +583,7 @@ func (w *worker) read1(in *fuse.ReadIn) (res fuse.ReadResult, st fuse.Status) {
 func (w *worker) replyError(unique uint64, st fuse.Status) {
 	oh := (*fuse.OutHeader)(unsafe.Pointer(&w.hdr[0]))
 	*oh = fuse.OutHeader{Length: uint32(sizeofOutHeader), Status: -int32(st), Unique: unique}
-	if err := w.write(w.hdr[:]); err != nil && !errors.Is(err, unix.ENODEV) {
+	if err := w.write(w.hdr[:sizeofOutHeader]); err != nil && !errors.Is(err, unix.ENODEV) {
 		w.c.log.Warn("writing an error reply to /dev/fuse failed", zap.Uint64("unique", unique), zap.Error(err))
 	}
 }

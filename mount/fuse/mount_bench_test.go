@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/xstack/xstack/xlator/xlatortest"
 )
 
 // Benchmarks of IO through a mount over the mem bottom, each beside its
@@ -48,6 +50,10 @@ type benchTarget struct {
 
 var benchTargets = []benchTarget{
 	{"fs=xstack-mem", func(b *testing.B) (string, *mounted) { m := mountChain(b, "mem"); return m.dir, m }},
+	{"fs=xstack-mem-gofuseloop", func(b *testing.B) (string, *mounted) {
+		m := mountWith(b, xlatortest.Registry(), func(c *Config) { c.GoFuseLoop = true }, "mem")
+		return m.dir, m
+	}},
 	{"fs=baseline-osfile", func(b *testing.B) (string, *mounted) { return b.TempDir(), nil }},
 }
 

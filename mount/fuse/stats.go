@@ -115,6 +115,10 @@ type LoopStats struct {
 	Unparked uint64 `json:"unparked"`
 	Parks    uint64 `json:"parks"`
 	Stalls   uint64 `json:"stalls"`
+	// Interrupts counts INTERRUPT requests (those of READs and WRITEs,
+	// which the loop serves itself, it drops and lets the request
+	// finish).
+	Interrupts uint64 `json:"interrupts"`
 }
 
 // OpStats counts one FUSE operation.
