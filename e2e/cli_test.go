@@ -273,6 +273,27 @@ func TestRunDefaultAndDump(t *testing.T) {
 	if held := heldByCache(after); after.Iobuf.Active != held {
 		t.Errorf("iobufs active %d, the cache holds %d by design", after.Iobuf.Active, held)
 	}
+	// The mount's own section: its requests and, for root, xstack's loop
+	// with one worker reading now that nothing is in flight.
+	fuseKVs := map[string]any{}
+	for _, sec := range after.Sections {
+		if sec.Name == "xlator.mount.fuse.priv" {
+			for _, kv := range sec.KVs {
+				fuseKVs[kv.Key] = kv.Value
+			}
+		}
+	}
+	if n, _ := fuseKVs["op.WRITE"].(float64); n == 0 {
+		t.Errorf("no WRITE counted in [xlator.mount.fuse.priv]: %v", fuseKVs)
+	}
+	if os.Geteuid() == 0 {
+		if fuseKVs["loop"] != "xstack" {
+			t.Errorf("a root mount is served by loop %v, want xstack's", fuseKVs["loop"])
+		}
+		if r, _ := fuseKVs["loop.reading"].(float64); r < 1 {
+			t.Errorf("no worker reading /dev/fuse when idle: %v", fuseKVs)
+		}
+	}
 	if after.Callpool != nil && after.Callpool.Count != 0 {
 		t.Errorf("calls in flight when idle: %+v", after.Callpool.Stacks)
 	}

@@ -125,8 +125,19 @@ func mountOwn(b *bridge, mp string, opts *fuse.MountOptions, cfg Config, log *za
 	return s, nil
 }
 
-// mounted finishes a mount: the readahead and the log line.
+// dumpSection names the mount's statedump section, as GlusterFS names its
+// fuse bridge's.
+const dumpSection = "xlator.mount.fuse.priv"
+
+// mounted finishes a mount: the readahead, the statedump section (until
+// the mount ends) and the log line.
 func (s *Server) mounted(cfg Config) {
+	env := s.b.g.Env()
+	env.AddSection(dumpSection, s.dumpKVs)
+	go func() {
+		<-s.done
+		env.RemoveSection(dumpSection)
+	}()
 	if cfg.ReadAhead > 0 {
 		if err := SetReadAhead(s.mp, cfg.ReadAhead); err != nil {
 			s.log.Warn("cannot set the mount's readahead; sequential reads use the kernel's default", zap.Int("read_ahead", cfg.ReadAhead), zap.Error(err))
@@ -134,6 +145,51 @@ func (s *Server) mounted(cfg Config) {
 	}
 	s.log.Info("mounted", zap.String("mountpoint", s.mp), zap.Int("max_write", cfg.MaxWrite), zap.Int("read_ahead", cfg.ReadAhead),
 		zap.Bool("default_permissions", cfg.DefaultPermissions), zap.Bool("allow_other", cfg.AllowOther), zap.Bool("own_loop", s.c != nil))
+}
+
+// dumpKVs is the statedump section: the request counters and, with
+// xstack's own loop, its workers.
+func (s *Server) dumpKVs() []xlator.KV {
+	st := s.Stats()
+	loop := "go-fuse"
+	if st.Loop != nil {
+		loop = "xstack"
+	}
+	kvs := []xlator.KV{
+		{Key: "mountpoint", Value: s.mp},
+		{Key: "loop", Value: loop},
+		{Key: "requests", Value: st.Requests},
+		{Key: "errors", Value: st.Errors},
+		{Key: "bytes-read", Value: st.BytesRead},
+		{Key: "bytes-written", Value: st.BytesWritten},
+		{Key: "xattr-shortcuts", Value: st.XattrShortcuts},
+		{Key: "nodes", Value: st.Nodes},
+		{Key: "open-handles", Value: st.Handles},
+	}
+	for _, o := range st.Ops {
+		if o.Count > 0 {
+			kvs = append(kvs, xlator.KV{Key: "op." + o.Op, Value: o.Count})
+		}
+		if o.Errors > 0 {
+			kvs = append(kvs, xlator.KV{Key: "op." + o.Op + ".errors", Value: o.Errors})
+		}
+	}
+	if l := st.Loop; l != nil {
+		kvs = append(kvs,
+			xlator.KV{Key: "loop.workers", Value: l.Workers},
+			xlator.KV{Key: "loop.reading", Value: l.Reading},
+			xlator.KV{Key: "loop.serving", Value: l.Serving},
+			xlator.KV{Key: "loop.parked", Value: l.Parked},
+			xlator.KV{Key: "loop.requests", Value: l.Requests},
+			xlator.KV{Key: "loop.handoffs", Value: l.Handoffs},
+			xlator.KV{Key: "loop.spawned", Value: l.Spawned},
+			xlator.KV{Key: "loop.unparked", Value: l.Unparked},
+			xlator.KV{Key: "loop.parks", Value: l.Parks},
+			xlator.KV{Key: "loop.stalls", Value: l.Stalls},
+			xlator.KV{Key: "loop.interrupts", Value: l.Interrupts},
+		)
+	}
+	return kvs
 }
 
 // MountPoint returns the absolute path of the mount.
