@@ -111,9 +111,7 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 
 // mountOwn mounts with mount(2) and serves with conn's reader loop.
 func mountOwn(b *bridge, mp string, opts *fuse.MountOptions, cfg Config, log *zap.Logger) (*Server, error) {
-	o := *opts
-	o.Logger = zap.NewStdLog(log)
-	c, err := mountConn(b, mp, &o, log)
+	c, err := mountConn(b, mp, opts, log)
 	if err != nil {
 		if aerr := Available(); aerr != nil {
 			return nil, fmt.Errorf("fuse: mount %s: %w (%v)", mp, aerr, err)
@@ -209,11 +207,13 @@ func (s *Server) Unmount() error {
 		return nil
 	default:
 	}
-	unmount := s.srv.Unmount
+	var err error
 	if s.c != nil {
-		unmount = s.c.unmount
+		err = s.c.unmount()
+	} else {
+		err = s.srv.Unmount()
 	}
-	if err := unmount(); err != nil {
+	if err != nil {
 		select {
 		case <-s.done: // unmounted from outside meanwhile
 			return nil
