@@ -28,9 +28,9 @@ import (
 // Why not go-fuse's loop: it keeps a spare reader blocked in read(2) on
 // /dev/fuse beside every busy one, and the kernel hands requests to
 // blocked readers first come, first served, so consecutive requests of a
-// single-threaded caller go to alternate threads (6 000–11 000 CPU
+// single-threaded caller go to alternate threads (1 100–2 200 CPU
 // migrations a second under a 4 KiB O_DIRECT random read at queue depth
-// 1). conn keeps one worker in read(2) while requests come one at a time,
+// 1; GlusterFS's single reader: 6–70). conn keeps one worker in read(2) while requests come one at a time,
 // as GlusterFS's fuse reader does, and more as soon as they overlap; on
 // that workload it serves about 10 % more IOPS than go-fuse's loop
 // (median of 8 interleaved rounds, 9 364 against 8 488; README):

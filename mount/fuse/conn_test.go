@@ -88,7 +88,7 @@ func mountLoop(t *testing.T, edit func(*Config), types ...string) *mounted {
 
 // TestLoopOneCaller: requests that come one at a time from one thread are
 // served by one worker, not handed from thread to thread (what go-fuse's
-// loop does, and what cost QD1 reads about 6 %).
+// loop does, and what cost QD1 reads about 10 %).
 func TestLoopOneCaller(t *testing.T) {
 	m := mountLoop(t, func(c *Config) { c.EntryTimeout, c.AttrTimeout = 0, 0 }, "mem")
 	p := m.path("f")
