@@ -488,7 +488,7 @@ func (w *worker) serve(n int) {
 	if !st.Ok() {
 		// The ProtocolServer could not even parse it: answer, or the
 		// caller waits for ever.
-		w.replyError(h.Unique, st)
+		w.replyError(h, st)
 		return
 	}
 	if m > 0 {
@@ -505,7 +505,7 @@ func (w *worker) serveRead(in *fuse.ReadIn) {
 	defer w.fastUnique.Store(0)
 	res, st := w.read1(in)
 	if !st.Ok() {
-		w.replyError(in.Unique, st)
+		w.replyError(&in.InHeader, st)
 		return
 	}
 	oh := (*fuse.OutHeader)(unsafe.Pointer(&w.hdr[0]))
@@ -518,7 +518,7 @@ func (w *worker) serveRead(in *fuse.ReadIn) {
 		b, st := res.Bytes(w.out)
 		if !st.Ok() {
 			res.Done()
-			w.replyError(in.Unique, st)
+			w.replyError(&in.InHeader, st)
 			return
 		}
 		iov = append(iov, b)
@@ -546,7 +546,7 @@ func (w *worker) serveWrite(in *fuse.WriteIn, data []byte) {
 	defer w.fastUnique.Store(0)
 	size, st := w.write1(in, data)
 	if !st.Ok() {
-		w.replyError(in.Unique, st)
+		w.replyError(&in.InHeader, st)
 		return
 	}
 	oh := (*fuse.OutHeader)(unsafe.Pointer(&w.hdr[0]))
@@ -579,13 +579,11 @@ func (w *worker) read1(in *fuse.ReadIn) (res fuse.ReadResult, st fuse.Status) {
 	return w.c.b.Read(nil, in, nil)
 }
 
-// replyError answers request unique with errno st.
-func (w *worker) replyError(unique uint64, st fuse.Status) {
+// replyError answers request h with errno st.
+func (w *worker) replyError(h *fuse.InHeader, st fuse.Status) {
 	oh := (*fuse.OutHeader)(unsafe.Pointer(&w.hdr[0]))
-	*oh = fuse.OutHeader{Length: uint32(sizeofOutHeader), Status: -int32(st), Unique: unique}
-	if err := w.write(w.hdr[:sizeofOutHeader]); err != nil && !errors.Is(err, unix.ENODEV) {
-		w.c.log.Warn("writing an error reply to /dev/fuse failed", zap.Uint64("unique", unique), zap.Error(err))
-	}
+	*oh = fuse.OutHeader{Length: uint32(sizeofOutHeader), Status: -int32(st), Unique: h.Unique}
+	w.report(h, w.write(w.hdr[:sizeofOutHeader]))
 }
 
 // report logs a reply the kernel refused (not the end of the connection).
