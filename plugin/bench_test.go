@@ -100,10 +100,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 func BenchmarkStat(b *testing.B) {
 	for _, top := range []string{"inprocess=mem", "plugin=mem", "plugin=passthrough"} {
 		b.Run(top, func(b *testing.B) {
-			v := benchVolume(b, top)
-			g := v.Stack().Graph
-			loc := &xlator.Loc{Inode: g.Inodes().Root()}
-			x := g.Top()
+			g, x, loc := statTarget(b, top)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -115,6 +112,13 @@ func BenchmarkStat(b *testing.B) {
 			logRing(b, g)
 		})
 	}
+}
+
+// statTarget mounts top for the getattr benchmarks and returns its graph,
+// the graph's top and the root to stat.
+func statTarget(b *testing.B, top string) (*xlator.Graph, xlator.Xlator, *xlator.Loc) {
+	g := benchVolume(b, top).Stack().Graph
+	return g, g.Top(), &xlator.Loc{Inode: g.Inodes().Root()}
 }
 
 // getattr is one stat of loc at x, the fop both getattr benchmarks time.
@@ -132,10 +136,7 @@ func getattr(g *xlator.Graph, x xlator.Xlator, loc *xlator.Loc) error {
 func BenchmarkStatParallel(b *testing.B) {
 	for _, top := range []string{"inprocess=mem", "plugin=mem", "plugin=passthrough"} {
 		b.Run(top, func(b *testing.B) {
-			v := benchVolume(b, top)
-			g := v.Stack().Graph
-			loc := &xlator.Loc{Inode: g.Inodes().Root()}
-			x := g.Top()
+			g, x, loc := statTarget(b, top)
 			b.SetParallelism(8 / min(8, runtime.GOMAXPROCS(0)))
 			b.ReportAllocs()
 			b.ResetTimer()
