@@ -201,7 +201,7 @@ func (p *Posix) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobu
 // continued. With a reserve, a write that would leave less free space than
 // the reserve fails with ENOSPC.
 func (p *Posix) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return 0, err
 	}
@@ -224,7 +224,7 @@ func (p *Posix) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off in
 // Linux does on the brick's file system. Allocating modes honour the
 // reserve.
 func (p *Posix) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, length int64) error {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func fallocate(fd int, mode uint32, off, length int64) error {
 // Discard deallocates [off, off+length) (punch hole, keep size): the range
 // then reads as zeroes and the size does not change.
 func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return err
 	}
@@ -262,7 +262,7 @@ func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error 
 // the range ends past it: fallocate's zero-range, or written zeroes where
 // the file system lacks it.
 func (p *Posix) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return err
 	}

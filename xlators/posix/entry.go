@@ -61,7 +61,7 @@ func (p *Posix) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 // tools apply them (owner, mode, size, times: a chown clears set-id bits,
 // a truncate sets mtime), and returns the attributes after the change.
 func (p *Posix) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (xlator.Iatt, error) {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}
 	o, err := p.resolve(loc)
@@ -242,7 +242,7 @@ func (p *Posix) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
 // check, the reserve, the parent handle and the parent's attributes
 // (needed for set-group-ID inheritance).
 func (p *Posix) newEntry(loc *xlator.Loc, pst *unix.Stat_t) (*handle, error) {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return nil, err
 	}
 	if err := entry(loc, true); err != nil {
@@ -378,7 +378,7 @@ func (p *Posix) Rmdir(c *xlator.Call, loc *xlator.Loc) error {
 }
 
 func (p *Posix) remove(loc *xlator.Loc, flags int) error {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return err
 	}
 	if err := entry(loc, false); err != nil {
@@ -415,7 +415,7 @@ func (p *Posix) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask ui
 // Rename moves from to to with renameat2 (flags RenameNoReplace,
 // RenameExchange). The gfid lives on the inode and moves with it.
 func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return err
 	}
 	if err := entry(from, false); err != nil {
@@ -440,7 +440,7 @@ func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error
 // Link creates to as a hard link to from's target (by from's name, or its
 // inode's first dentry) and returns the file's attributes: same gfid.
 func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}
 	if err := entry(to, true); err != nil {
