@@ -118,15 +118,14 @@ func (p *Posix) setattr(fd int, opath bool, in *xlator.SetattrIn) error {
 					return syscall.EINVAL
 				}
 			}
-			if in.Size > st.Size {
-				if err := p.space.check(in.Size - st.Size); err != nil {
-					return err
-				}
-			}
 			err = unix.Truncate(procPath(fd), in.Size)
 		} else {
 			err = unix.Ftruncate(fd, in.Size)
 		}
+		// A growing truncate allocates nothing (the file gets a hole), so
+		// the reserve does not apply and the brick's own answer (EFBIG
+		// past its largest file) passes through; a shrinking one frees.
+		p.space.freed()
 		if err != nil {
 			return err
 		}
@@ -248,7 +247,7 @@ func (p *Posix) newEntry(loc *xlator.Loc, pst *unix.Stat_t) (*handle, error) {
 	if err := entry(loc, true); err != nil {
 		return nil, err
 	}
-	if err := p.space.check(0); err != nil {
+	if err := p.space.check(); err != nil {
 		return nil, err
 	}
 	ph, err := p.dirHandle(loc.Parent)
@@ -389,6 +388,7 @@ func (p *Posix) remove(loc *xlator.Loc, flags int) error {
 		return err
 	}
 	defer ph.release()
+	defer p.space.freed()
 	return unix.Unlinkat(ph.fd, loc.Name, flags)
 }
 
@@ -434,6 +434,7 @@ func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error
 		return err
 	}
 	defer tph.release()
+	defer p.space.freed() // a file renamed over is gone
 	return unix.Renameat2(fph.fd, from.Name, tph.fd, to.Name, uint(flags))
 }
 
@@ -446,7 +447,7 @@ func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) 
 	if err := entry(to, true); err != nil {
 		return xlator.Iatt{}, err
 	}
-	if err := p.space.check(0); err != nil {
+	if err := p.space.check(); err != nil {
 		return xlator.Iatt{}, err
 	}
 	sph, sname, err := p.nameOf(from)

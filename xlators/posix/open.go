@@ -116,6 +116,9 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 		if err != syscall.EEXIST || flags&unix.O_EXCL != 0 {
 			return xlator.Iatt{}, err
 		}
+		if flags&unix.O_TRUNC != 0 {
+			defer p.space.freed()
+		}
 		osfd, err = openBeneath(ph.fd, loc.Name, of|int(flags)&unix.O_TRUNC, 0)
 		if err == syscall.ENOENT && try < 8 {
 			continue // removed between the two opens
@@ -149,6 +152,7 @@ func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.F
 		return err
 	}
 	if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY {
+		p.space.freed()
 		if err := unix.Ftruncate(osfd, 0); err != nil {
 			_ = unix.Close(osfd)
 			return err
@@ -243,14 +247,6 @@ func (p *Posix) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (x
 			return xlator.Iatt{}, err
 		}
 		osfd = fc.fd
-		if in.Valid&xlator.SetSize != 0 {
-			var st unix.Stat_t
-			if err := unix.Fstat(osfd, &st); err == nil && in.Size > st.Size {
-				if err := p.space.check(in.Size - st.Size); err != nil {
-					return xlator.Iatt{}, err
-				}
-			}
-		}
 	}
 	if err := p.setattr(osfd, false, in); err != nil {
 		return xlator.Iatt{}, err
