@@ -319,7 +319,7 @@ func (g *Graph) Xlators() []XlatorInfo {
 	for i, n := range g.nodes {
 		b := n.x.base()
 		out[i] = XlatorInfo{Index: i, Name: n.spec.Name, Type: n.spec.Type,
-			Children: n.spec.Subvolumes, Up: b.IsUp(), Stats: n.w.Stats(), Private: n.x.Dump()}
+			Children: n.spec.Subvolumes, Up: b.IsUp(), Stats: n.w.Stats(), Private: n.w.Dump()}
 	}
 	return out
 }

@@ -6,9 +6,10 @@ package xlator
 // Parents see their children only through wrappers, so translator authors
 // never write this themselves.
 type wrapper struct {
-	x     Xlator
-	idx   int
-	stats *fopStats
+	x          Xlator
+	idx        int
+	stats      *fopStats
+	violations violations // breaches of the fop contract (contract.go)
 }
 
 var _ Xlator = (*wrapper)(nil)
@@ -28,7 +29,16 @@ func (w *wrapper) Forget(in *Inode)             { w.x.Forget(in) }
 func (w *wrapper) Init(ic *InitContext) error   { return w.x.Init(ic) }
 func (w *wrapper) Fini()                        { w.x.Fini() }
 func (w *wrapper) Notify(ev Event, from Xlator) { w.x.Notify(ev, from) }
-func (w *wrapper) Dump() []KV                   { return w.x.Dump() }
+
+// Dump returns the translator's private state, and how often it broke the
+// fop contract when it ever did.
+func (w *wrapper) Dump() []KV {
+	kv := w.x.Dump()
+	if n := w.violations.n.Load(); n > 0 {
+		kv = append(kv, KV{Key: "fop-contract-breaches", Value: n})
+	}
+	return kv
+}
 
 // Stats returns a snapshot of the fops the translator has served.
 func (w *wrapper) Stats() XlatorStats {

@@ -130,10 +130,16 @@ func (w *wrapper) Open(c *Call, loc *Loc, flags uint32, fd *FD) error {
 	return err
 }
 
-// Readv records the hop and the statistics around the translator's Readv.
+// Readv records the hop and the statistics around the translator's Readv,
+// and enforces its contract (contract.go).
 func (w *wrapper) Readv(c *Call, fd *FD, size int, off int64) (*iobuf.Iobref, error) {
 	t := c.enter(w.idx)
-	r, err := w.x.Readv(c, fd, size, off)
+	var r *iobuf.Iobref
+	err := readRange(size, off)
+	if err == nil {
+		r, err = w.x.Readv(c, fd, size, off)
+		r, err = w.checkRead(r, err, size)
+	}
 	var n int64
 	if r != nil {
 		n = int64(r.Size())
@@ -142,10 +148,16 @@ func (w *wrapper) Readv(c *Call, fd *FD, size int, off int64) (*iobuf.Iobref, er
 	return r, err
 }
 
-// Writev records the hop and the statistics around the translator's Writev.
+// Writev records the hop and the statistics around the translator's
+// Writev, and enforces its contract (contract.go).
 func (w *wrapper) Writev(c *Call, fd *FD, data *iobuf.Iobref, off int64) (int, error) {
 	t := c.enter(w.idx)
-	r, err := w.x.Writev(c, fd, data, off)
+	var r int
+	err := writeRange(data, off)
+	if err == nil {
+		r, err = w.x.Writev(c, fd, data, off)
+		r, err = w.checkWrite(r, err, data.Size())
+	}
 	w.done(c, FopWritev, t, err, int64(r))
 	return r, err
 }
@@ -230,26 +242,38 @@ func (w *wrapper) Removexattr(c *Call, loc *Loc, name string) error {
 	return err
 }
 
-// Fallocate records the hop and the statistics around the translator's Fallocate.
+// Fallocate records the hop and the statistics around the translator's Fallocate,
+// after checking its range (contract.go).
 func (w *wrapper) Fallocate(c *Call, fd *FD, mode uint32, off, length int64) error {
 	t := c.enter(w.idx)
-	err := w.x.Fallocate(c, fd, mode, off, length)
+	err := fallocRange(off, length)
+	if err == nil {
+		err = w.x.Fallocate(c, fd, mode, off, length)
+	}
 	w.done(c, FopFallocate, t, err, 0)
 	return err
 }
 
-// Discard records the hop and the statistics around the translator's Discard.
+// Discard records the hop and the statistics around the translator's Discard,
+// after checking its range (contract.go).
 func (w *wrapper) Discard(c *Call, fd *FD, off, length int64) error {
 	t := c.enter(w.idx)
-	err := w.x.Discard(c, fd, off, length)
+	err := fallocRange(off, length)
+	if err == nil {
+		err = w.x.Discard(c, fd, off, length)
+	}
 	w.done(c, FopDiscard, t, err, 0)
 	return err
 }
 
-// Zerofill records the hop and the statistics around the translator's Zerofill.
+// Zerofill records the hop and the statistics around the translator's Zerofill,
+// after checking its range (contract.go).
 func (w *wrapper) Zerofill(c *Call, fd *FD, off, length int64) error {
 	t := c.enter(w.idx)
-	err := w.x.Zerofill(c, fd, off, length)
+	err := fallocRange(off, length)
+	if err == nil {
+		err = w.x.Zerofill(c, fd, off, length)
+	}
 	w.done(c, FopZerofill, t, err, 0)
 	return err
 }

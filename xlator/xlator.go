@@ -56,12 +56,20 @@ type Fops interface {
 	// Open opens loc.Inode into fd.
 	Open(c *Call, loc *Loc, flags uint32, fd *FD) error
 	// Readv reads up to size bytes at off. The returned iobref holds one
-	// reference for the caller; fewer bytes than size means end of file.
-	// On error the iobref is nil.
+	// reference for the caller and at most size bytes; fewer bytes than
+	// size means end of file. On error the iobref is nil. size and off are
+	// never negative and off+size does not overflow (the graph checks).
 	Readv(c *Call, fd *FD, size int, off int64) (*iobuf.Iobref, error)
 	// Writev writes all of data at off (at the end of the file when the fd
 	// was opened with O_APPEND) and returns the bytes written. data is lent
-	// for the call only. A short count comes with an error.
+	// for the call only. On success the count is data.Size(). On failure
+	// the error comes with the count of bytes at the start of data that
+	// reached the file intact, always less than data.Size(): a translator
+	// that wrote the data but failed at something it must do with it (a
+	// checksum it could not store) returns the error with the count of
+	// what it did protect, or 0, never the full count. The graph enforces
+	// this (see contract.go): a front end may report a short count as
+	// progress, the error then comes with the retry of the rest.
 	Writev(c *Call, fd *FD, data *iobuf.Iobref, off int64) (int, error)
 	// Flush is called at every close(2) of a file descriptor.
 	Flush(c *Call, fd *FD) error
@@ -87,6 +95,8 @@ type Fops interface {
 	// Removexattr removes an extended attribute.
 	Removexattr(c *Call, loc *Loc, name string) error
 	// Fallocate allocates, punches or zeroes a range (Falloc* modes).
+	// For Fallocate, Discard and Zerofill off is never negative, length is
+	// positive and off+length does not overflow (the graph checks).
 	Fallocate(c *Call, fd *FD, mode uint32, off, length int64) error
 	// Discard deallocates a range, which then reads as zeroes; the size
 	// does not change.
