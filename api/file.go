@@ -275,13 +275,13 @@ func (f *File) Close() error {
 	}
 	f.closed = true
 	f.mu.Unlock()
+	defer f.fd.Unref()
 	var err error
 	if !f.dir {
 		c := f.v.begin(xlator.FopFlush)
+		defer c.Done()
 		err = f.v.g.Top().Flush(c, f.fd)
-		c.Done()
 	}
-	f.fd.Unref()
 	return pathErr("close", f.name, err)
 }
 

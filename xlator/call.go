@@ -122,6 +122,11 @@ func (p *CallPool) get() *Call {
 
 func (p *CallPool) put(c *Call) {
 	c.Ctx, c.Groups, c.parent = nil, nil, nil
+	if c.depth != 0 {
+		// A translator panicked: the hops it never left must not show
+		// in the call's next life.
+		c.hops = [MaxHops]hop{}
+	}
 	c.depth = 0
 	_ = p.free.Put(c) // a bad Put is counted and logged by the pool
 }

@@ -265,6 +265,10 @@ func TestLoopPanic(t *testing.T) {
 	if _, err := unix.Pwrite(wfd, []byte("calm"), 0); err != nil {
 		t.Fatalf("the mount stopped serving after the panic: %v", err)
 	}
+	// The panicking calls ended: none is left in flight for statedumps.
+	if n, _ := m.g.Calls().Count(); n != 0 {
+		t.Fatalf("%d calls in flight after the panics: %+v", n, m.g.Calls().InFlight())
+	}
 }
 
 // TestLoopInterruptRead: a signal to a thread waiting for a READ makes the

@@ -59,21 +59,22 @@ func (b *bridge) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.A
 	if in.Flags()&fuse.FUSE_GETATTR_FH != 0 {
 		hd = b.handles.get(in.Fh())
 	}
+	var fd *xlator.FD
+	if hd != nil {
+		fd = hd.fd
+	} else if fd = n.openFD(); fd != nil {
+		defer fd.Unref()
+	}
 	var ia xlator.Iatt
 	var err error
-	if hd != nil {
+	if fd != nil {
 		c := b.begin(opGetattr, xlator.FopFstat, &in.InHeader)
-		ia, err = b.top.Fstat(c, hd.fd)
-		c.Done()
-	} else if fd := n.openFD(); fd != nil {
-		c := b.begin(opGetattr, xlator.FopFstat, &in.InHeader)
+		defer c.Done() // deferred, so a translator's panic ends the call too
 		ia, err = b.top.Fstat(c, fd)
-		c.Done()
-		fd.Unref()
 	} else {
 		c := b.begin(opGetattr, xlator.FopStat, &in.InHeader)
+		defer c.Done()
 		ia, err = b.top.Stat(c, &xlator.Loc{Inode: n.in})
-		c.Done()
 	}
 	if err != nil {
 		return b.fail(opGetattr, err)
@@ -146,12 +147,12 @@ func (b *bridge) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.A
 	var err error
 	if hd != nil {
 		c := b.begin(opSetattr, xlator.FopFsetattr, &in.InHeader)
+		defer c.Done()
 		ia, err = b.top.Fsetattr(c, hd.fd, &sa)
-		c.Done()
 	} else {
 		c := b.begin(opSetattr, xlator.FopSetattr, &in.InHeader)
+		defer c.Done()
 		ia, err = b.top.Setattr(c, &xlator.Loc{Inode: n.in}, &sa)
-		c.Done()
 	}
 	if err != nil {
 		return b.fail(opSetattr, err)

@@ -99,8 +99,8 @@ func (b *bridge) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse
 		return nil, b.refuse(opRead, fuse.EBADF)
 	}
 	c := b.begin(opRead, xlator.FopReadv, &in.InHeader)
+	defer c.Done() // even when a translator panics
 	ref, err := b.top.Readv(c, hd.fd, int(in.Size), int64(in.Offset))
-	c.Done()
 	if err != nil {
 		if ref != nil {
 			ref.Unref()
@@ -132,10 +132,10 @@ func (b *bridge) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte)
 	}
 	b.dropPrivs(&in.InHeader, hd.node, hd.fd, in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0)
 	ref := b.copyIn(data)
+	defer ref.Unref() // even when a translator panics
 	c := b.begin(opWrite, xlator.FopWritev, &in.InHeader)
+	defer c.Done()
 	n, err := b.top.Writev(c, hd.fd, ref, int64(in.Offset))
-	c.Done()
-	ref.Unref()
 	hd.node.dirty.Store(true)
 	if n > 0 {
 		b.stats.bytesWritten.Add(uint64(n))
@@ -238,12 +238,12 @@ func (b *bridge) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.St
 			return b.refuse(opFallocate, fuse.EINVAL) // as fallocate(2) requires
 		}
 		c := b.begin(opFallocate, xlator.FopDiscard, &in.InHeader)
+		defer c.Done()
 		err = b.top.Discard(c, hd.fd, off, length)
-		c.Done()
 	} else {
 		c := b.begin(opFallocate, xlator.FopFallocate, &in.InHeader)
+		defer c.Done()
 		err = b.top.Fallocate(c, hd.fd, in.Mode, off, length)
-		c.Done()
 	}
 	if err != nil {
 		return b.fail(opFallocate, err)

@@ -67,16 +67,15 @@ func (b *bridge) dropPrivs(h *fuse.InHeader, n *node, fd *xlator.FD, kill bool) 
 		return
 	}
 	loc := &xlator.Loc{Inode: n.in}
+	// One call for the few fops below, ended even if a translator panics.
+	c := b.internalCall(xlator.FopSetattr, h)
+	defer c.Done()
 	var ia xlator.Iatt
 	var err error
 	if fd != nil {
-		c := b.internalCall(xlator.FopFstat, h)
 		ia, err = b.top.Fstat(c, fd)
-		c.Done()
 	} else {
-		c := b.internalCall(xlator.FopStat, h)
 		ia, err = b.top.Stat(c, loc)
-		c.Done()
 	}
 	if err != nil {
 		b.log.Warn("dropping privileges: stat failed", zap.Uint64("node", n.id), zap.Error(err))
@@ -91,13 +90,9 @@ func (b *bridge) dropPrivs(h *fuse.InHeader, n *node, fd *xlator.FD, kill bool) 
 		if bits := killBits(mode); bits != 0 {
 			sa := xlator.SetattrIn{Valid: xlator.SetMode, Mode: mode &^ bits & 0o7777}
 			if fd != nil {
-				c := b.internalCall(xlator.FopFsetattr, h)
 				_, err = b.top.Fsetattr(c, fd, &sa)
-				c.Done()
 			} else {
-				c := b.internalCall(xlator.FopSetattr, h)
 				_, err = b.top.Setattr(c, loc, &sa)
-				c.Done()
 			}
 			if err != nil {
 				b.log.Warn("dropping privileges: clearing set-ID bits failed", zap.Uint64("node", n.id), zap.Error(err))
@@ -106,14 +101,10 @@ func (b *bridge) dropPrivs(h *fuse.InHeader, n *node, fd *xlator.FD, kill bool) 
 			mode &^= bits
 		}
 	}
-	c := b.internalCall(xlator.FopGetxattr, h)
 	_, err = b.top.Getxattr(c, loc, capabilityXattr)
-	c.Done()
 	switch {
 	case err == nil:
-		c := b.internalCall(xlator.FopRemovexattr, h)
 		err = b.top.Removexattr(c, loc, capabilityXattr)
-		c.Done()
 		if err != nil && !errors.Is(err, syscall.ENODATA) {
 			b.log.Warn("dropping privileges: removing security.capability failed", zap.Uint64("node", n.id), zap.Error(err))
 			return
