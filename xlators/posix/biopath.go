@@ -52,7 +52,7 @@ func (bp *bioPath) device(fc *fileCtx) *bio.Device {
 }
 
 func (bp *bioPath) read(fc *fileCtx, buf *iobuf.Iobuf, size int, off int64) (int, error) {
-	if fc.direct && !aligned(buf.Bytes()[:size], off) {
+	if fc.direct && !fc.aligned(buf.Bytes()[:size], off) {
 		return preadFull(fc, buf.Bytes()[:size], off)
 	}
 	b := bp.set.Alloc(1)

@@ -31,9 +31,22 @@ type dataPath interface {
 // iovMax is IOV_MAX on Linux: the most iovecs one pwritev takes.
 const iovMax = 1024
 
-// dioAlign is the alignment O_DIRECT needs of offsets, lengths and buffer
-// addresses; 512 bytes is the logical block size of nearly every device.
+// dioAlign is the alignment O_DIRECT is assumed to need of offsets,
+// lengths and buffer addresses where the file system does not say
+// (statx's STATX_DIOALIGN): the logical block size of most devices.
 const dioAlign = 512
+
+// dioAlignment returns the memory and the offset/length alignment O_DIRECT
+// IO on the file fd needs, as statx reports them (a 4Kn disk asks 4096),
+// or dioAlign for both.
+func dioAlignment(fd int) (mem, off int) {
+	var st unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_DIOALIGN, &st); err == nil &&
+		st.Mask&unix.STATX_DIOALIGN != 0 && st.Dio_offset_align > 0 && st.Dio_mem_align > 0 {
+		return int(st.Dio_mem_align), int(st.Dio_offset_align)
+	}
+	return dioAlign, dioAlign
+}
 
 // iovScratch is the per-call iovec array of a write, pooled (the "iovec"
 // pool) so that a steady stream of writes allocates nothing.
@@ -48,9 +61,16 @@ func (directPath) name() string { return "direct" }
 
 func (directPath) close() {}
 
-func aligned(b []byte, off int64) bool {
-	return off%dioAlign == 0 && len(b)%dioAlign == 0 &&
-		(len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%dioAlign == 0)
+// aligned reports whether b at off can go to the O_DIRECT fd.
+func (fc *fileCtx) aligned(b []byte, off int64) bool {
+	return off%int64(fc.offAlign) == 0 && len(b)%fc.offAlign == 0 &&
+		(len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%uintptr(fc.memAlign) == 0)
+}
+
+// alignedIov is aligned for an iovec that continues at off.
+func (fc *fileCtx) alignedIov(v unix.Iovec, off int64) bool {
+	return off%int64(fc.offAlign) == 0 && v.Len%uint64(fc.offAlign) == 0 &&
+		uintptr(unsafe.Pointer(v.Base))%uintptr(fc.memAlign) == 0
 }
 
 func (d directPath) read(fc *fileCtx, buf *iobuf.Iobuf, size int, off int64) (int, error) {
@@ -61,7 +81,7 @@ func (d directPath) read(fc *fileCtx, buf *iobuf.Iobuf, size int, off int64) (in
 // buffered fd when b or off is not aligned for O_DIRECT.
 func preadFull(fc *fileCtx, b []byte, off int64) (int, error) {
 	fd := fc.fd
-	if fc.direct && !aligned(b, off) {
+	if fc.direct && !fc.aligned(b, off) {
 		var err error
 		if fd, err = fc.buffered(); err != nil {
 			return 0, err
@@ -73,6 +93,14 @@ func preadFull(fc *fileCtx, b []byte, off int64) (int, error) {
 		if err == syscall.EINTR {
 			continue
 		}
+		if err == syscall.EINVAL && fd == fc.fd && fc.direct {
+			// The device wants more alignment than statx said: go
+			// through the page cache, as for any unaligned request.
+			if fd, err = fc.buffered(); err != nil {
+				return n, err
+			}
+			continue
+		}
 		if err != nil {
 			return n, err
 		}
@@ -82,7 +110,7 @@ func preadFull(fc *fileCtx, b []byte, off int64) (int, error) {
 		n += m
 		if fd == fc.fd && fc.direct && n < len(b) {
 			// A short O_DIRECT read ends at EOF, or left the rest unaligned.
-			if !aligned(b[n:], off+int64(n)) {
+			if !fc.aligned(b[n:], off+int64(n)) {
 				var err error
 				if fd, err = fc.buffered(); err != nil {
 					return n, err
@@ -103,14 +131,15 @@ func (d directPath) write(fc *fileCtx, data *iobuf.Iobref, off int64) (int, erro
 func pwritevAll(p *Posix, fc *fileCtx, data *iobuf.Iobref, off int64) (int, error) {
 	s := p.iovPool.Get()
 	iov := s.iov[:0]
-	ok := off%dioAlign == 0
+	ok := true
 	for i := 0; i < data.Len(); i++ {
 		seg := data.Seg(i)
 		if len(seg) == 0 {
 			continue
 		}
-		ok = ok && aligned(seg, 0)
-		iov = append(iov, unix.Iovec{Base: &seg[0], Len: uint64(len(seg))})
+		v := unix.Iovec{Base: &seg[0], Len: uint64(len(seg))}
+		ok = ok && (!fc.direct || fc.alignedIov(v, off))
+		iov = append(iov, v)
 	}
 	fd := fc.fd
 	var err error
@@ -125,6 +154,11 @@ func pwritevAll(p *Posix, fc *fileCtx, data *iobuf.Iobref, off int64) (int, erro
 		n, err = pwritev(fd, batch, off+int64(total))
 		if err == syscall.EINTR {
 			err = nil
+			continue
+		}
+		if err == syscall.EINVAL && fd == fc.fd && fc.direct {
+			// More alignment needed than statx said: buffered.
+			fd, err = fc.buffered()
 			continue
 		}
 		if err != nil {
@@ -145,8 +179,7 @@ func pwritevAll(p *Posix, fc *fileCtx, data *iobuf.Iobref, off int64) (int, erro
 			rest[0].Len -= uint64(n)
 			n = 0
 		}
-		if fc.direct && fd == fc.fd && len(rest) > 0 &&
-			(rest[0].Len%dioAlign != 0 || uintptr(unsafe.Pointer(rest[0].Base))%dioAlign != 0 || (off+int64(total))%dioAlign != 0) {
+		if fc.direct && fd == fc.fd && len(rest) > 0 && !fc.alignedIov(rest[0], off+int64(total)) {
 			fd, err = fc.buffered()
 		}
 	}
@@ -311,6 +344,9 @@ func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error 
 	if err != nil {
 		return err
 	}
+	if off < 0 || length <= 0 {
+		return syscall.EINVAL // the graph checks too; posix may be called directly
+	}
 	defer p.space.freed()
 	if bp, ok := p.data.(*bioPath); ok {
 		return bp.rangeOp(fc, bio.OpDiscard, off, length)
@@ -352,14 +388,24 @@ func (p *Posix) writeZeroes(fc *fileCtx, off, length int64) error {
 	if err != nil {
 		return err
 	}
+	return repeatWrite(func(b []byte, off int64) (int, error) { return unix.Pwrite(fd, b, off) }, b.Bytes()[:chunk], off, length)
+}
+
+// repeatWrite writes chunk over and over to fill [off, off+length) with
+// pwrite, continuing short writes. A write that makes no progress is an
+// error (EIO), not a reason to try again forever.
+func repeatWrite(pwrite func([]byte, int64) (int, error), chunk []byte, off, length int64) error {
 	for length > 0 {
-		n := int(min(length, int64(chunk)))
-		m, err := unix.Pwrite(fd, b.Bytes()[:n], off)
+		n := int(min(length, int64(len(chunk))))
+		m, err := pwrite(chunk[:n], off)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
 			return err
+		}
+		if m <= 0 {
+			return syscall.EIO
 		}
 		off += int64(m)
 		length -= int64(m)

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"syscall"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/runtime/bio"
@@ -16,6 +17,10 @@ import (
 type fileCtx struct {
 	fd     int
 	direct bool // fd is O_DIRECT
+
+	// The alignment O_DIRECT IO needs on this file (direct only):
+	// buffer addresses, and offsets and lengths.
+	memAlign, offAlign int
 
 	mu  sync.Mutex
 	bfd int         // buffered fd for unaligned requests (O_DIRECT only); -1 until opened
@@ -40,6 +45,10 @@ func (p *Posix) osFlags(flags uint32) int {
 func (p *Posix) attach(fd *xlator.FD, osfd, flags int) {
 	fc := p.fdPool.Get()
 	fc.fd, fc.bfd, fc.direct = osfd, -1, flags&unix.O_DIRECT != 0
+	fc.memAlign, fc.offAlign = dioAlign, dioAlign
+	if fc.direct {
+		fc.memAlign, fc.offAlign = dioAlignment(osfd)
+	}
 	fd.SetCtx(p, fc)
 	p.openFiles.Add(1)
 }
@@ -170,12 +179,22 @@ func (p *Posix) Release(fd *xlator.FD) {
 		return
 	}
 	if fc.dev != nil {
-		_ = fc.dev.Close() // waits for IO in flight before the fd goes
+		if err := fc.dev.Close(); err != nil { // waits for IO in flight before the fd goes
+			p.Logger().Error("release: closing the file's bio device failed", zap.String("path", fd.Inode.Path()), zap.Error(err))
+		}
 		fc.dev = nil
 	}
-	_ = unix.Close(fc.fd)
+	// Nobody is left to tell of a failed close (a write-back error the
+	// file system reports only now): the log is the last place.
+	if err := unix.Close(fc.fd); err != nil {
+		p.Logger().Error("release: close failed; data written through this fd may be lost", zap.String("path", fd.Inode.Path()), zap.Error(err))
+		p.closeErrors.Add(1)
+	}
 	if fc.bfd >= 0 {
-		_ = unix.Close(fc.bfd)
+		if err := unix.Close(fc.bfd); err != nil {
+			p.Logger().Error("release: close of the buffered fd failed; data written through it may be lost", zap.String("path", fd.Inode.Path()), zap.Error(err))
+			p.closeErrors.Add(1)
+		}
 	}
 	fc.fd, fc.bfd = -1, -1
 	_ = p.fdPool.Put(fc)

@@ -58,8 +58,9 @@ type Posix struct {
 	dirPool *mempool.Pool[dirCtx]
 	iovPool *mempool.Pool[iovScratch]
 
-	openFiles atomic.Int64
-	openDirs  atomic.Int64
+	openFiles   atomic.Int64
+	openDirs    atomic.Int64
+	closeErrors atomic.Int64 // close(2) failures at Release, logged
 
 	handlesMu sync.Mutex
 	handles   map[*handle]struct{} // directory handles held in inode contexts
@@ -246,6 +247,7 @@ func (p *Posix) Dump() []xlator.KV {
 		{Key: "gfid-xattr", Value: p.gfidKey},
 		{Key: "open-fds", Value: p.openFiles.Load()},
 		{Key: "open-dir-fds", Value: p.openDirs.Load()},
+		{Key: "close-errors", Value: p.closeErrors.Load()},
 		{Key: "dir-handles", Value: nh},
 		{Key: "health", Value: p.health.state()},
 		{Key: "health-check-interval", Value: p.interval.String()},
