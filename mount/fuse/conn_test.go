@@ -1,10 +1,13 @@
 package fuse
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -333,5 +336,47 @@ func TestLoopInterruptRead(t *testing.T) {
 	}
 	if string(got) != string(want) {
 		t.Fatalf("interrupted read got %q, want %q", got, want)
+	}
+}
+
+// unprotected writes every WRITE through, then fails the ones at or past
+// 2 MiB with the full count, as the checksum example did when it could
+// not store a checksum: the data is on the brick, the promise is not kept.
+type unprotected struct{ xlator.Base }
+
+var unprotectedType = xlator.Type{Name: "unprotected", MinChildren: 1, MaxChildren: 1,
+	New: func() xlator.Xlator { return &unprotected{} }}
+
+func (u *unprotected) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
+	n, err := u.Base.Writev(c, fd, data, off)
+	if err == nil && off+int64(data.Size()) > 2<<20 {
+		return n, syscall.EIO
+	}
+	return n, err
+}
+
+// TestWriteErrorReachesCaller: an error a translator returns with a write
+// is what the writing program sees, through either loop, even when the
+// translator also claims every byte (the graph cuts the count).
+func TestWriteErrorReachesCaller(t *testing.T) {
+	for _, goFuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("go-fuse-loop=%v", goFuse), func(t *testing.T) {
+			reg := xlatortest.Registry()
+			reg.MustRegister(unprotectedType)
+			m := mountWith(t, reg, func(c *Config) { c.GoFuseLoop = goFuse }, "unprotected", "mem")
+			p := m.path("f")
+			small := make([]byte, 1<<20)
+			if err := os.WriteFile(p, small, 0o644); err != nil {
+				t.Fatalf("a write below 2 MiB: %v", err)
+			}
+			err := os.WriteFile(p, make([]byte, 4<<20), 0o644)
+			if errnoOf(err) != syscall.EIO {
+				t.Fatalf("a write past 2 MiB through a translator that fails it: %v, want EIO", err)
+			}
+			cmd := exec.Command("dd", "if=/dev/zero", "of="+p, "bs=1M", "count=3", "conv=fsync")
+			if out, err := cmd.CombinedOutput(); err == nil {
+				t.Fatalf("dd conv=fsync through a failing translator exited 0:\n%s", out)
+			}
+		})
 	}
 }
