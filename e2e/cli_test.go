@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -204,6 +207,16 @@ func TestRunDefaultAndDump(t *testing.T) {
 	if before.Process.Volfile != "<embedded default>" || before.Process.Name != "cache" {
 		t.Fatalf("process %+v", before.Process)
 	}
+	// One owner per brick: a file command on the same bricks is refused,
+	// naming the running stack and where to reach it.
+	ls := exec.Command(xstackBinary(t), "ls", "@default", "/")
+	ls.Dir, ls.Env = d.dir, d.env
+	out, err := ls.CombinedOutput()
+	for _, want := range []string{"is in use by xstack pid " + strconv.Itoa(d.cmd.Process.Pid), "mounted at " + d.mnt, "xstack umount"} {
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("xstack ls on a running stack's bricks: %v, output lacks %q:\n%s", err, want, out)
+		}
+	}
 	hot := map[string]int64{}
 	for _, x := range before.Xlators {
 		for _, p := range x.MemPools {
@@ -368,6 +381,21 @@ func TestCLIFileCommands(t *testing.T) {
 	if err := os.WriteFile(local, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// File commands never create bricks: on a fresh directory (or with a
+	// mistyped -data) they fail, name the brick, and leave nothing behind.
+	cmd := exec.Command(bin, "ls", "@default", "/")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "xstack-data/brick0 does not exist") {
+		t.Fatalf("ls on missing bricks: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "xstack-data")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ls created the data directory: %v", err)
+	}
+	for _, b := range []string{"brick0", "brick1"} {
+		if err := os.MkdirAll(filepath.Join(dir, "xstack-data", b), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	run("mkdir", "-p", "@default", "/x/y")
 	run("put", "@default", local, "/x/y/file.bin")
 	if out := run("ls", "@default", "/x/y"); strings.TrimSpace(out) != "file.bin" {
@@ -398,7 +426,7 @@ func TestCLIFileCommands(t *testing.T) {
 		t.Fatalf("types: %s", out)
 	}
 	// Bad input: clear errors, non-zero exits.
-	cmd := exec.Command(bin, "cat", "@default", "/nope")
+	cmd = exec.Command(bin, "cat", "@default", "/nope")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "no such file") {

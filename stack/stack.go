@@ -7,6 +7,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/runtime/mempool"
 	"github.com/xstack/xstack/runtime/slab"
+	"github.com/xstack/xstack/statedump"
 	"github.com/xstack/xstack/volfile"
 	"github.com/xstack/xstack/volfiles"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlators/builtin"
+	"github.com/xstack/xstack/xlators/posix"
 )
 
 // Options tune how a stack starts. The zero value is usable.
@@ -31,6 +34,17 @@ type Options struct {
 	Registry *xlator.Registry
 	// StartTimeout bounds the wait for the graph to come up (10s if 0).
 	StartTimeout time.Duration
+	// ReadOnly starts the stack without changing its storage (see
+	// xlator.Env.ReadOnly): fops that would change a brick fail with EROFS.
+	ReadOnly bool
+	// NoCreate refuses to create missing brick directories, whatever the
+	// volfile's create-directory says (see xlator.Env.NoCreate).
+	NoCreate bool
+	// Adopt names bricks (volume names) that may join the volume although
+	// they carry no brick identity yet: a new empty directory that
+	// replaces a lost brick, or a brick restored without its private
+	// directory. See xlator.Graph.CheckBricks.
+	Adopt []string
 }
 
 // Stack is a running graph and the runtime it owns.
@@ -94,7 +108,8 @@ func Start(f *volfile.File, name string, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iobuf pool: %w", err)
 	}
-	env := &xlator.Env{Logger: log, Pools: mempool.NewRegistry(log.Named("mempool")), Iobufs: pool, Slabs: slab.NewRegistry()}
+	env := &xlator.Env{Logger: log, Pools: mempool.NewRegistry(log.Named("mempool")), Iobufs: pool, Slabs: slab.NewRegistry(),
+		ReadOnly: opts.ReadOnly, NoCreate: opts.NoCreate}
 	env.Pools.StartSweeper(30*time.Second, 30*time.Second)
 	pool.Start()
 	s := &Stack{File: f, Env: env, Path: name}
@@ -104,6 +119,11 @@ func Start(f *volfile.File, name string, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	if err := g.Init(); err != nil {
+		s.closeRuntime()
+		return nil, describeOwner(err)
+	}
+	if err := g.CheckBricks(opts.Adopt); err != nil {
+		g.Stop()
 		s.closeRuntime()
 		return nil, err
 	}
@@ -138,3 +158,28 @@ func (s *Stack) Close() error {
 	// A pool that is still busy means something leaked an iobuf: say so.
 	return s.closeRuntime()
 }
+
+// describeOwner completes a brick's BusyError with what the registry of
+// running stacks knows about its owner: where it is mounted.
+func describeOwner(err error) error {
+	var be *posix.BusyError
+	if !errors.As(err, &be) || be.Pid <= 0 {
+		return err
+	}
+	running, _ := statedump.ListRunning(statedump.RunDir())
+	for _, info := range running {
+		if info.Pid == be.Pid && info.MountPoint != "" {
+			return &ownerError{err, "it is mounted at " + info.MountPoint + ": use the files there, or `xstack umount " + info.MountPoint + "` to stop it"}
+		}
+	}
+	return err
+}
+
+// ownerError adds to an error what is known about a brick's owner.
+type ownerError struct {
+	err   error
+	where string
+}
+
+func (e *ownerError) Error() string { return e.err.Error() + "; " + e.where }
+func (e *ownerError) Unwrap() error { return e.err }

@@ -22,6 +22,18 @@ type Env struct {
 	Iobufs *iobuf.Pool
 	Slabs  *slab.Registry
 
+	// ReadOnly asks the translators to change nothing in their storage:
+	// posix refuses every fop that would change the brick with EROFS and
+	// makes none of its own bookkeeping writes (gfid stamps, the health
+	// file, the brick identity, the owner record). Read-only commands
+	// (xstack check) set it.
+	ReadOnly bool
+	// NoCreate asks the translators not to create missing storage: posix
+	// then needs its brick directory to exist whatever its
+	// create-directory option says. The file commands set it, so that a
+	// mistyped brick path is an error and not a new empty brick.
+	NoCreate bool
+
 	secMu    sync.Mutex
 	sections map[string]func() []KV
 }

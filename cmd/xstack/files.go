@@ -49,7 +49,10 @@ func cmdFiles(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	vol, err := api.Open(volfilePath(fs.Arg(0)), &api.Options{Vars: c.varsMap(), Logger: log})
+	// A file command works on an existing volume: it never creates a
+	// brick directory, so a mistyped path is an error, not an empty
+	// listing.
+	vol, err := api.Open(volfilePath(fs.Arg(0)), &api.Options{Vars: c.varsMap(), Logger: log, NoCreate: true, Adopt: c.adopt})
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,8 @@ Flags common to commands that load a volfile:
   -var NAME=VALUE   set a volfile variable (repeatable)
   -data DIR         shorthand for -var data=DIR
   -log-level LEVEL  debug, info, warn or error
+  -adopt BRICK      accept a brick that has no identity yet into a volume
+                    whose other bricks have one (see "Bricks" in README.md)
 Run "xstack COMMAND -h" for a command's flags.
 `
 
@@ -104,6 +106,21 @@ type common struct {
 	vars     varFlag
 	data     string
 	logLevel string
+	adopt    listFlag
+}
+
+// listFlag collects a repeatable flag whose values may also be
+// comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
 }
 
 type varFlag map[string]string
@@ -126,6 +143,7 @@ func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
 		fs.Var(c.vars, "var", "set a volfile variable, NAME=VALUE (repeatable)")
 		fs.StringVar(&c.data, "data", "", "data directory (sets var.data)")
 		fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+		fs.Var(&c.adopt, "adopt", "let the named brick (its volume name) join the volume although it has no brick identity yet: an empty directory replacing a lost brick, or a brick restored without its .xstack directory (repeatable)")
 	}
 	return fs
 }

@@ -118,7 +118,7 @@ func serve(path string, vars map[string]string, mountPoint string, createMount b
 	if name == "" {
 		name = stack.DefaultName
 	}
-	st, err := stack.Start(f, name, stack.Options{Vars: vars, Logger: log})
+	st, err := stack.Start(f, name, stack.Options{Vars: vars, Logger: log, Adopt: c.adopt})
 	if err != nil {
 		return err
 	}

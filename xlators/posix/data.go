@@ -201,7 +201,7 @@ func (p *Posix) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobu
 // continued. With a reserve, a write that would leave less free space than
 // the reserve fails with ENOSPC.
 func (p *Posix) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return 0, err
 	}
@@ -212,28 +212,87 @@ func (p *Posix) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off in
 	if size == 0 {
 		return 0, nil
 	}
-	if err := p.space.check(size); err != nil {
+	if err := p.space.take(size); err != nil {
 		return 0, err
 	}
 	n, err := p.data.write(fc, data, off)
-	p.space.wrote(int64(n))
+	p.space.done(size, int64(n))
 	return n, err
 }
 
 // Fallocate is fallocate(2) with the same mode bits: the result is what
 // Linux does on the brick's file system. Allocating modes honour the
-// reserve.
+// reserve, charged for the holes of the range (what they can allocate);
+// punching and collapsing ones free space.
 func (p *Posix) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, length int64) error {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return err
 	}
-	if mode&xlator.FallocPunchHole == 0 {
-		if err := p.space.check(length); err != nil {
-			return err
+	if mode&(xlator.FallocPunchHole|fallocCollapseRange) != 0 {
+		err := fallocate(fc.fd, mode, off, length)
+		p.space.freed()
+		return err
+	}
+	return p.allocating(fc.fd, off, length, func() error { return fallocate(fc.fd, mode, off, length) })
+}
+
+// fallocCollapseRange is FALLOC_FL_COLLAPSE_RANGE, which removes a range
+// and so frees space.
+const fallocCollapseRange = 0x08
+
+// allocating runs op, a fop that may allocate the holes of [off,
+// off+length) in the file fd, under the reserve: it reserves the holes'
+// bytes first and counts what the file's allocation grew by.
+func (p *Posix) allocating(fd int, off, length int64, op func() error) error {
+	if p.reserve <= 0 {
+		return op()
+	}
+	need := holes(fd, off, length)
+	if err := p.space.take(need); err != nil {
+		return err
+	}
+	var before, after unix.Stat_t
+	_ = unix.Fstat(fd, &before)
+	err := op()
+	used := need
+	if unix.Fstat(fd, &after) == nil {
+		used = max(0, (after.Blocks-before.Blocks)*512)
+	}
+	p.space.done(need, used)
+	return err
+}
+
+// holes returns how many bytes of [off, off+length) in the file fd are
+// not allocated, from SEEK_DATA/SEEK_HOLE; where the file system cannot
+// tell, or the range is too fragmented to walk, it counts the rest as
+// holes (on the safe side for the reserve).
+func holes(fd int, off, length int64) int64 {
+	end := off + length
+	var n int64
+	pos := off
+	for i := 0; pos < end; i++ {
+		if i == 256 {
+			return n + end - pos
+		}
+		d, err := unix.Seek(fd, pos, unix.SEEK_DATA)
+		if err == syscall.ENXIO { // no data after pos
+			return n + end - pos
+		}
+		if err != nil {
+			return length
+		}
+		if d > pos {
+			n += min(d, end) - pos
+		}
+		if d >= end {
+			return n
+		}
+		if pos, err = unix.Seek(fd, d, unix.SEEK_HOLE); err != nil {
+			return length
 		}
 	}
-	return fallocate(fc.fd, mode, off, length)
+	return n
 }
 
 func fallocate(fd int, mode uint32, off, length int64) error {
@@ -248,10 +307,11 @@ func fallocate(fd int, mode uint32, off, length int64) error {
 // Discard deallocates [off, off+length) (punch hole, keep size): the range
 // then reads as zeroes and the size does not change.
 func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return err
 	}
+	defer p.space.freed()
 	if bp, ok := p.data.(*bioPath); ok {
 		return bp.rangeOp(fc, bio.OpDiscard, off, length)
 	}
@@ -262,24 +322,23 @@ func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error 
 // the range ends past it: fallocate's zero-range, or written zeroes where
 // the file system lacks it.
 func (p *Posix) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error {
-	fc, err := p.file(fd)
+	fc, err := p.writableFile(fd)
 	if err != nil {
 		return err
 	}
 	if off < 0 || length <= 0 {
 		return syscall.EINVAL
 	}
-	if err := p.space.check(length); err != nil {
-		return err
-	}
-	if bp, ok := p.data.(*bioPath); ok && !fc.direct {
-		return bp.rangeOp(fc, bio.OpWriteZeroes, off, length)
-	}
-	err = fallocate(fc.fd, xlator.FallocZeroRange, off, length)
-	if err != syscall.EOPNOTSUPP {
-		return err
-	}
-	return p.writeZeroes(fc, off, length)
+	return p.allocating(fc.fd, off, length, func() error {
+		if bp, ok := p.data.(*bioPath); ok && !fc.direct {
+			return bp.rangeOp(fc, bio.OpWriteZeroes, off, length)
+		}
+		err := fallocate(fc.fd, xlator.FallocZeroRange, off, length)
+		if err != syscall.EOPNOTSUPP {
+			return err
+		}
+		return p.writeZeroes(fc, off, length)
+	})
 }
 
 // writeZeroes writes zeroes over a range in chunks of one pooled iobuf.

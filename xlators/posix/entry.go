@@ -61,7 +61,7 @@ func (p *Posix) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 // tools apply them (owner, mode, size, times: a chown clears set-id bits,
 // a truncate sets mtime), and returns the attributes after the change.
 func (p *Posix) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (xlator.Iatt, error) {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}
 	o, err := p.resolve(loc)
@@ -118,15 +118,14 @@ func (p *Posix) setattr(fd int, opath bool, in *xlator.SetattrIn) error {
 					return syscall.EINVAL
 				}
 			}
-			if in.Size > st.Size {
-				if err := p.space.check(in.Size - st.Size); err != nil {
-					return err
-				}
-			}
 			err = unix.Truncate(procPath(fd), in.Size)
 		} else {
 			err = unix.Ftruncate(fd, in.Size)
 		}
+		// A growing truncate allocates nothing (the file gets a hole), so
+		// the reserve does not apply and the brick's own answer (EFBIG
+		// past its largest file) passes through; a shrinking one frees.
+		p.space.freed()
 		if err != nil {
 			return err
 		}
@@ -242,13 +241,13 @@ func (p *Posix) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
 // check, the reserve, the parent handle and the parent's attributes
 // (needed for set-group-ID inheritance).
 func (p *Posix) newEntry(loc *xlator.Loc, pst *unix.Stat_t) (*handle, error) {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return nil, err
 	}
 	if err := entry(loc, true); err != nil {
 		return nil, err
 	}
-	if err := p.space.check(0); err != nil {
+	if err := p.space.check(); err != nil {
 		return nil, err
 	}
 	ph, err := p.dirHandle(loc.Parent)
@@ -378,7 +377,7 @@ func (p *Posix) Rmdir(c *xlator.Call, loc *xlator.Loc) error {
 }
 
 func (p *Posix) remove(loc *xlator.Loc, flags int) error {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return err
 	}
 	if err := entry(loc, false); err != nil {
@@ -389,6 +388,7 @@ func (p *Posix) remove(loc *xlator.Loc, flags int) error {
 		return err
 	}
 	defer ph.release()
+	defer p.space.freed()
 	return unix.Unlinkat(ph.fd, loc.Name, flags)
 }
 
@@ -415,7 +415,7 @@ func (p *Posix) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask ui
 // Rename moves from to to with renameat2 (flags RenameNoReplace,
 // RenameExchange). The gfid lives on the inode and moves with it.
 func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return err
 	}
 	if err := entry(from, false); err != nil {
@@ -434,19 +434,20 @@ func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error
 		return err
 	}
 	defer tph.release()
+	defer p.space.freed() // a file renamed over is gone
 	return unix.Renameat2(fph.fd, from.Name, tph.fd, to.Name, uint(flags))
 }
 
 // Link creates to as a hard link to from's target (by from's name, or its
 // inode's first dentry) and returns the file's attributes: same gfid.
 func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}
 	if err := entry(to, true); err != nil {
 		return xlator.Iatt{}, err
 	}
-	if err := p.space.check(0); err != nil {
+	if err := p.space.check(); err != nil {
 		return xlator.Iatt{}, err
 	}
 	sph, sname, err := p.nameOf(from)

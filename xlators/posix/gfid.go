@@ -67,12 +67,17 @@ func linkGfid(st *unix.Stat_t) xlator.GFID {
 
 // gfidOf returns the gfid of the file fd holds (st is its stat). A file
 // without one (created in the brick behind xstack's back) gets a new one
-// when assign is set, else ENODATA.
+// when assign is set, else ENODATA; on a read-only brick, where nothing is
+// stored, it gets the gfid derived from its inode number (as symlinks of
+// an unprivileged brick do), whatever assign says.
 func (p *Posix) gfidOf(fd int, st *unix.Stat_t, assign bool) (xlator.GFID, error) {
 	if st.Mode&syscall.S_IFMT == syscall.S_IFLNK && !p.privileged {
 		return linkGfid(st), nil
 	}
 	g, err := p.readGfid(fd)
+	if err == syscall.ENODATA && p.readOnly {
+		return linkGfid(st), nil
+	}
 	if err != syscall.ENODATA || !assign {
 		return g, err
 	}

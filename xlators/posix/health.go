@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -35,7 +34,8 @@ type health struct {
 func (h *health) init(p *Posix) { h.p = p }
 
 // checkBrick stats the brick root and writes the health file in the
-// private directory, creating that directory when missing.
+// private directory, creating that directory when missing. A read-only
+// brick is only stat'ed.
 func (p *Posix) checkBrick() error {
 	var st unix.Stat_t
 	if err := unix.Fstat(p.root.fd, &st); err != nil {
@@ -44,10 +44,10 @@ func (p *Posix) checkBrick() error {
 	if st.Nlink == 0 {
 		return fmt.Errorf("brick directory %s was removed", p.dir)
 	}
-	if err := unix.Mkdirat(p.root.fd, internalDir, 0o700); err != nil && err != syscall.EEXIST {
-		return fmt.Errorf("create %s: %w", internalDir, err)
+	if p.readOnly {
+		return nil
 	}
-	dfd, err := openBeneath(p.root.fd, internalDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	dfd, err := p.privateDir()
 	if err != nil {
 		return fmt.Errorf("open %s: %w", internalDir, err)
 	}

@@ -56,6 +56,14 @@ func (p *Posix) file(fd *xlator.FD) (*fileCtx, error) {
 	return fc, nil
 }
 
+// writableFile is file for the fops that change the file's data.
+func (p *Posix) writableFile(fd *xlator.FD) (*fileCtx, error) {
+	if err := p.writable(); err != nil {
+		return nil, err
+	}
+	return p.file(fd)
+}
+
 // buffered returns the fd that serves unaligned requests: the O_DIRECT fd
 // reopened, through its /proc path (the same inode, no name resolved in
 // the brick), without O_DIRECT.
@@ -108,6 +116,9 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 		if err != syscall.EEXIST || flags&unix.O_EXCL != 0 {
 			return xlator.Iatt{}, err
 		}
+		if flags&unix.O_TRUNC != 0 {
+			defer p.space.freed()
+		}
 		osfd, err = openBeneath(ph.fd, loc.Name, of|int(flags)&unix.O_TRUNC, 0)
 		if err == syscall.ENOENT && try < 8 {
 			continue // removed between the two opens
@@ -128,7 +139,11 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 // Open opens loc's target into fd. O_TRUNC is applied only after the file
 // is known to be the right one (its gfid checked when found by dentry).
 func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
-	if err := p.up(); err != nil {
+	check := p.up
+	if flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0 {
+		check = p.writable
+	}
+	if err := check(); err != nil {
 		return err
 	}
 	of := p.osFlags(flags)
@@ -137,6 +152,7 @@ func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.F
 		return err
 	}
 	if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY {
+		p.space.freed()
 		if err := unix.Ftruncate(osfd, 0); err != nil {
 			_ = unix.Close(osfd)
 			return err
@@ -215,6 +231,9 @@ func (p *Posix) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
 
 // Fsetattr is Setattr through an open file.
 func (p *Posix) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (xlator.Iatt, error) {
+	if err := p.writable(); err != nil {
+		return xlator.Iatt{}, err
+	}
 	var osfd int
 	if fd.IsDir() {
 		dc, err := p.dirOf(fd)
@@ -228,14 +247,6 @@ func (p *Posix) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (x
 			return xlator.Iatt{}, err
 		}
 		osfd = fc.fd
-		if in.Valid&xlator.SetSize != 0 {
-			var st unix.Stat_t
-			if err := unix.Fstat(osfd, &st); err == nil && in.Size > st.Size {
-				if err := p.space.check(in.Size - st.Size); err != nil {
-					return xlator.Iatt{}, err
-				}
-			}
-		}
 	}
 	if err := p.setattr(osfd, false, in); err != nil {
 		return xlator.Iatt{}, err

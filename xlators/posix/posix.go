@@ -46,6 +46,8 @@ type Posix struct {
 	gfidKey    string // trusted.xstack.gfid, or user.xstack.gfid when not root
 	privileged bool   // running as root: chown, trusted.* xattrs
 	umask      uint32 // the process umask, read at Init
+	readOnly   bool   // xlator.Env.ReadOnly: change nothing in the brick
+	lockFd     int    // the flocked lock file (brick.go), -1 when none
 
 	root *handle // the brick root, O_PATH|O_DIRECTORY
 
@@ -67,11 +69,15 @@ type Posix struct {
 
 var _ xlator.Xlator = (*Posix)(nil)
 
-// Init opens the brick directory and prepares the translator from its
-// options. It fails when the directory is missing (and create-directory is
-// off), is not a directory, or cannot hold extended attributes.
+// Init opens the brick directory, takes its lock (one owning stack per
+// brick) and prepares the translator from its options. It fails when the
+// directory is missing (and may not be created), is not a directory, is
+// owned by another stack (a *BusyError), or cannot hold extended
+// attributes.
 func (p *Posix) Init(ic *xlator.InitContext) error {
 	o := ic.Options
+	p.lockFd = -1
+	p.readOnly = ic.Env.ReadOnly
 	p.dir = o.String("directory")
 	if p.dir == "" {
 		return fmt.Errorf("option directory is required: set it to the brick directory")
@@ -100,22 +106,17 @@ func (p *Posix) Init(ic *xlator.InitContext) error {
 	unix.Umask(old)
 	p.umask = uint32(old)
 
-	createDir := true
-	if o.Has("create-directory") {
-		createDir = o.Bool("create-directory")
+	create := !o.Has("create-directory") || o.Bool("create-directory")
+	if err := p.openBrick(create && !ic.Env.NoCreate && !p.readOnly); err != nil {
+		return err
 	}
-	if createDir {
-		if err := os.MkdirAll(p.dir, 0o755); err != nil {
-			return fmt.Errorf("create brick directory %s: %w", p.dir, err)
-		}
-	}
-	fd, err := unix.Open(p.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open brick directory %s: %w (create it, or set create-directory = true)", p.dir, err)
-	}
-	p.root = newHandle(fd)
 	p.handles = map[*handle]struct{}{}
+	if err := p.lock(); err != nil {
+		p.root.release()
+		return err
+	}
 	if err := p.initRootGfid(); err != nil {
+		p.unlock()
 		p.root.release()
 		return fmt.Errorf("brick directory %s: %w", p.dir, err)
 	}
@@ -129,6 +130,7 @@ func (p *Posix) Init(ic *xlator.InitContext) error {
 	if o.String("data-path") == "bio" {
 		bp, err := newBioPath(p)
 		if err != nil {
+			p.unlock()
 			p.root.release()
 			return fmt.Errorf("data-path = bio: %w", err)
 		}
@@ -140,6 +142,29 @@ func (p *Posix) Init(ic *xlator.InitContext) error {
 	return nil
 }
 
+// openBrick opens the brick directory, creating it (and its missing
+// parents) first when create is set.
+func (p *Posix) openBrick(create bool) error {
+	fd, err := unix.Open(p.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == syscall.ENOENT && create {
+		if err := os.MkdirAll(p.dir, 0o755); err != nil {
+			return fmt.Errorf("create brick directory %s: %w", p.dir, err)
+		}
+		p.Logger().Info("created the brick directory (create-directory = true)", zap.String("directory", p.dir))
+		fd, err = unix.Open(p.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	switch {
+	case err == syscall.ENOENT && !create:
+		return fmt.Errorf("brick directory %s does not exist: check the path, or create it (mkdir -p %s), or set create-directory = true and start the volume with xstack run or mount (file commands never create bricks)", p.dir, p.dir)
+	case err == syscall.ENOTDIR:
+		return fmt.Errorf("brick directory %s is not a directory", p.dir)
+	case err != nil:
+		return fmt.Errorf("open brick directory %s: %w", p.dir, err)
+	}
+	p.root = newHandle(fd)
+	return nil
+}
+
 // initRootGfid stamps the brick root with RootGFID, or checks it.
 func (p *Posix) initRootGfid() error {
 	g, err := p.readGfid(p.root.fd)
@@ -148,6 +173,9 @@ func (p *Posix) initRootGfid() error {
 			return fmt.Errorf("root carries gfid %s in %s, not the root gfid: is it a directory of another brick?", g, p.gfidKey)
 		}
 		return nil
+	}
+	if err == syscall.ENODATA && p.readOnly {
+		return nil // the root's gfid is known without it
 	}
 	if err != syscall.ENODATA {
 		return fmt.Errorf("read %s: %w (the brick's file system must support extended attributes)", p.gfidKey, err)
@@ -168,6 +196,7 @@ func (p *Posix) Fini() {
 	}
 	p.handles = map[*handle]struct{}{}
 	p.handlesMu.Unlock()
+	p.unlock()
 	if p.root != nil {
 		p.root.release()
 	}

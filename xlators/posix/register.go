@@ -12,7 +12,7 @@ var Schema = xlator.Schema{
 	{Name: "o-direct", Kind: xlator.KindBool, Default: "false",
 		Doc: "open files O_DIRECT (bypassing the page cache); requests not aligned to 512 bytes go through a second, buffered fd"},
 	{Name: "create-directory", Kind: xlator.KindBool, Default: "true",
-		Doc: "create the brick directory at start if it is missing"},
+		Doc: "create the brick directory (and its missing parents) when xstack run or mount starts and it is missing; the file commands (ls, put, check, ...) never create one, so a mistyped path is an error there"},
 	{Name: "reserve", Kind: xlator.KindSize, Default: "0",
 		Doc: "free space kept back on the brick's file system: writes and creates that would eat into it fail with ENOSPC, and statfs reports the space without it (GlusterFS's storage.reserve)"},
 	{Name: "fsync", Kind: xlator.KindEnum, Default: "normal", Enum: []string{"normal", "data", "none"},

@@ -21,7 +21,7 @@ import (
 
 // Setxattr sets an extended attribute; flags are XATTR_CREATE/REPLACE.
 func (p *Posix) Setxattr(c *xlator.Call, loc *xlator.Loc, name string, value []byte, flags uint32) error {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return err
 	}
 	if isGfidKey(name) {
@@ -106,7 +106,7 @@ func (p *Posix) Listxattr(c *xlator.Call, loc *xlator.Loc) ([]string, error) {
 
 // Removexattr removes an extended attribute (ENODATA if absent).
 func (p *Posix) Removexattr(c *xlator.Call, loc *xlator.Loc, name string) error {
-	if err := p.up(); err != nil {
+	if err := p.writable(); err != nil {
 		return err
 	}
 	if isGfidKey(name) {
