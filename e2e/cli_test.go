@@ -412,6 +412,9 @@ func TestCLIFileCommands(t *testing.T) {
 	if out := run("cat", "@default", "/x/y/file.bin"); out != string(data) {
 		t.Fatal("cat returned different bytes")
 	}
+	if out := run("check", "@default"); out != "stripe: 3 directories, 1 files, 0 others checked: 0 problems\n" {
+		t.Fatalf("check of the volume the file commands wrote: %q", out)
+	}
 	run("rm", "-r", "@default", "/x")
 	if out := run("ls", "@default", "/"); strings.TrimSpace(out) != "" {
 		t.Fatalf("ls after rm: %q", out)

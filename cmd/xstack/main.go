@@ -32,6 +32,8 @@ Usage:
   xstack ls|stat|cat|rm|mkdir [flags] VOLFILE PATH…
   xstack put VOLFILE LOCALFILE PATH   copy a local file into the volume
   xstack get VOLFILE PATH LOCALFILE   copy a file out of the volume
+  xstack check [flags] VOLFILE        list files whose layout differs between a
+                                      stripe's children (read-only; exit 1 if any)
   xstack types                        list the translator types and their options
 
 VOLFILE may be @default for the embedded default volfile.
@@ -71,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		"run": cmdRun, "mount": cmdMount, "umount": cmdUmount,
 		"validate": cmdValidate, "graph": cmdGraph, "types": cmdTypes, "dump": cmdDump,
 		"ls": cmdFiles, "stat": cmdFiles, "cat": cmdFiles, "rm": cmdFiles, "mkdir": cmdFiles,
-		"put": cmdFiles, "get": cmdFiles,
+		"put": cmdFiles, "get": cmdFiles, "check": cmdCheck,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {

@@ -3,69 +3,103 @@ package stripe
 import (
 	"syscall"
 
-	"go.uber.org/zap"
-
 	"github.com/xstack/xstack/xlator"
 )
 
-// merge combines the children's answers about one file (lookup, stat): all
-// failed → child 0's error (ENOENT when the name is nowhere); some failed,
-// or the children disagree on the gfid or the type → EIO, logged: the file
-// is damaged and stripe does not pretend otherwise (there is no self-heal).
-// A regular file's attributes are merged (fileAttr); anything else is
-// child 0's.
-func (s *Stripe) merge(c *xlator.Call, op xlator.Fop, loc *xlator.Loc, l *local) (xlator.Iatt, error) {
-	if l.errs[0] != nil && !hasNil(l.errs) {
-		return xlator.Iatt{}, l.errs[0]
+// getFn asks one child about a file: a lookup, stat or fstat.
+type getFn func(c *xlator.Call, ch xlator.Xlator) (xlator.Iatt, error)
+
+// look asks every child about loc's file with get and judges the answers
+// (judgeEntry): the name must be on every child with one type and gfid,
+// and a regular file must hold one geometry (from the inode's context or
+// the table's inode of its gfid, else judgeGeometry over the children's
+// xattrs, then kept in loc.Inode). It returns the merged attributes
+// (fileAttr for a regular file, child 0's otherwise), or the problem,
+// which it leaves to the caller to report; l is scratch.
+func (s *Stripe) look(c *xlator.Call, loc *xlator.Loc, l *local, get getFn) (xlator.Iatt, *Problem, error) {
+	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { l.iatts[i], l.errs[i] = get(c, ch) })
+	if p := s.judgeEntry(loc.Path, l.iatts, l.errs); p != nil {
+		return xlator.Iatt{}, p, nil
 	}
-	if firstErr(l.errs) != nil {
-		s.diverged(op, loc.Path(), "the file is missing or unreadable on some children", l.errs, nil)
-		return xlator.Iatt{}, syscall.EIO
+	if l.errs[0] != nil {
+		return xlator.Iatt{}, nil, l.errs[0] // the same error on every child
 	}
-	ia0 := &l.iatts[0]
-	for i := 1; i < len(l.iatts); i++ {
-		if l.iatts[i].Type() != ia0.Type() || l.iatts[i].Gfid != ia0.Gfid && !ia0.IsSymlink() { // see newEntry
-			s.divergences.Add(1)
-			s.Logger().Error("children disagree on a file's identity", zap.Stringer("fop", op),
-				zap.String("path", loc.Path()), zap.String("child", xlator.Name(s.Children()[i])),
-				zap.Stringer("gfid", l.iatts[i].Gfid), zap.Stringer("first-child-gfid", ia0.Gfid))
-			return xlator.Iatt{}, syscall.EIO
+	ia0 := l.iatts[0]
+	if !ia0.IsRegular() {
+		return ia0, nil, nil
+	}
+	x := s.ctxOf(loc.Inode)
+	if x == nil {
+		x = s.tableCtx(ia0.Gfid)
+	}
+	if x == nil {
+		g, p, err := s.loadGeometry(c, loc)
+		if p != nil || err != nil {
+			return xlator.Iatt{}, p, err
+		}
+		if x, err = s.keep(c, loc, g, nil, nil); err != nil {
+			return xlator.Iatt{}, nil, err
 		}
 	}
-	if !ia0.IsRegular() {
-		return *ia0, nil
-	}
-	x, err := s.inode(c, loc)
-	if err != nil {
-		return xlator.Iatt{}, err
-	}
-	return fileAttr(x.geo, l.iatts), nil
+	return fileAttr(x.geo, l.iatts), nil, nil
 }
 
-// Lookup resolves loc on every child: the name must exist on all of them
-// with one gfid (see merge). A regular file's geometry is read into the
-// inode's context on the way.
+// tableCtx returns stripe's context on the inode table's inode of gfid g,
+// or nil.
+func (s *Stripe) tableCtx(g xlator.GFID) *inodeCtx {
+	in := s.Graph().Inodes().Find(g)
+	if in == nil {
+		return nil
+	}
+	defer in.Unref()
+	return s.ctxOf(in)
+}
+
+// examine is look, settled: a problem it finds may be an entry fop of
+// this stack half done on the name, so it looks again holding the name's
+// lock (names.go). The problem it returns then is real; the caller reports
+// it (answer), or readdirplus leaves it to the lookup that follows.
+func (s *Stripe) examine(c *xlator.Call, loc *xlator.Loc, get getFn) (xlator.Iatt, *Problem, error) {
+	l := s.getLocal(len(s.Children()))
+	defer s.putLocal(l)
+	ia, p, err := s.look(c, loc, l, get)
+	if p != nil {
+		if unlock := s.names.rlock(loc); unlock != nil {
+			ia, p, err = s.look(c, loc, l, get)
+			unlock()
+		}
+	}
+	return ia, p, err
+}
+
+// answer ends a fop that examined a file: a problem is reported and fails
+// the fop with EIO.
+func (s *Stripe) answer(c *xlator.Call, ia xlator.Iatt, p *Problem, err error) (xlator.Iatt, error) {
+	if p != nil {
+		s.report(c, p)
+		return xlator.Iatt{}, syscall.EIO
+	}
+	return ia, err
+}
+
+// Lookup resolves loc on every child: the name must exist on all of them,
+// with one type and gfid, and a regular file with one geometry (see look).
+// Anything else is EIO, logged once (report): stripe has no self-heal and
+// never guesses. A name that is nowhere is ENOENT.
 func (s *Stripe) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 	if err := s.allUp(); err != nil {
 		return xlator.Iatt{}, err
 	}
-	l := s.getLocal(len(s.Children()))
-	defer s.putLocal(l)
-	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { l.iatts[i], l.errs[i] = ch.Lookup(c, loc) })
-	return s.merge(c, xlator.FopLookup, loc, l)
+	ia, p, err := s.examine(c, loc, func(c *xlator.Call, ch xlator.Xlator) (xlator.Iatt, error) { return ch.Lookup(c, loc) })
+	return s.answer(c, ia, p, err)
 }
 
-// notFile reports whether an inode is known not to be a regular file, so
-// that its attributes are child 0's alone.
-func notFile(in *xlator.Inode) bool {
-	t := in.Type()
-	return t != 0 && t != syscall.S_IFREG
-}
-
-// Stat returns child 0's attributes for a directory, symlink or device,
-// and the merged attributes of every child for a regular file.
+// Stat is Lookup's check by stat: every child, the same rules, so that
+// stat and lookup (and readdirplus) agree on every file. A symlink known
+// as one is the exception: its attributes are child 0's alone (see
+// newEntry).
 func (s *Stripe) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
-	if loc.Inode != nil && notFile(loc.Inode) {
+	if loc.Inode != nil && loc.Inode.Type() == syscall.S_IFLNK {
 		if err := s.childUp(0); err != nil {
 			return xlator.Iatt{}, err
 		}
@@ -74,27 +108,24 @@ func (s *Stripe) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 	if err := s.allUp(); err != nil {
 		return xlator.Iatt{}, err
 	}
-	l := s.getLocal(len(s.Children()))
-	defer s.putLocal(l)
-	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { l.iatts[i], l.errs[i] = ch.Stat(c, loc) })
-	return s.merge(c, xlator.FopStat, loc, l)
+	ia, p, err := s.examine(c, loc, func(c *xlator.Call, ch xlator.Xlator) (xlator.Iatt, error) { return ch.Stat(c, loc) })
+	return s.answer(c, ia, p, err)
 }
 
-// Fstat is Stat through an open file.
+// Fstat is Stat through an open file or directory.
 func (s *Stripe) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
-	if fd.IsDir() || notFile(fd.Inode) {
-		if err := s.childUp(0); err != nil {
-			return xlator.Iatt{}, err
-		}
-		return s.Children()[0].Fstat(c, fd)
-	}
 	if err := s.allUp(); err != nil {
 		return xlator.Iatt{}, err
 	}
-	l := s.getLocal(len(s.Children()))
-	defer s.putLocal(l)
-	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { l.iatts[i], l.errs[i] = ch.Fstat(c, fd) })
-	return s.merge(c, xlator.FopFstat, &xlator.Loc{Inode: fd.Inode}, l)
+	ia, p, err := s.examine(c, &xlator.Loc{Inode: fd.Inode},
+		func(c *xlator.Call, ch xlator.Xlator) (xlator.Iatt, error) { return ch.Fstat(c, fd) })
+	return s.answer(c, ia, p, err)
+}
+
+// notFile reports whether an inode is known not to be a regular file.
+func notFile(in *xlator.Inode) bool {
+	t := in.Type()
+	return t != 0 && t != syscall.S_IFREG
 }
 
 // Setattr applies the change on every child. A size change is translated
@@ -182,10 +213,17 @@ func (s *Stripe) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
 
 // Open opens the file on every child, each keeping its own state in its
 // slot of the one fd, without O_APPEND (stripe appends itself; see
-// Writev). The file's geometry is loaded into the inode's context.
+// Writev). The file's geometry is loaded into the inode's context: before
+// the children open a file known to be regular, so that a file with a
+// layout problem is not truncated by O_TRUNC before it is refused.
 func (s *Stripe) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
 	if err := s.allUp(); err != nil {
 		return err
+	}
+	if loc.Inode != nil && loc.Inode.Type() == syscall.S_IFREG {
+		if _, err := s.inode(c, loc); err != nil {
+			return err
+		}
 	}
 	cflags := flags &^ syscall.O_APPEND
 	l := s.getLocal(len(s.Children()))
@@ -202,86 +240,6 @@ func (s *Stripe) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.
 	}
 	_, err := s.inode(c, loc)
 	return err
-}
-
-// Opendir opens the directory on every child (fsyncdir goes to all).
-func (s *Stripe) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
-	return s.onAll(c, func(c *xlator.Call, ch xlator.Xlator) error { return ch.Opendir(c, loc, fd) })
-}
-
-// Readdir lists child 0, which holds every name. With plus, each regular
-// file's attributes are completed from the other children (a stat of the
-// entry on each, in parallel, one goroutine per child) and its geometry
-// (from its inode's context, else the xattr), so the size is the logical
-// one. An entry whose attributes cannot be completed (removed meanwhile,
-// or damaged) is returned with zero attributes (Attr.Gfid zero): the front
-// end then looks it up, which reports the problem.
-func (s *Stripe) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {
-	if !plus {
-		if err := s.childUp(0); err != nil {
-			return nil, err
-		}
-		return s.Children()[0].Readdir(c, fd, off, count, false)
-	}
-	if err := s.allUp(); err != nil {
-		return nil, err
-	}
-	ents, err := s.Children()[0].Readdir(c, fd, off, count, true)
-	if err != nil {
-		return nil, err
-	}
-	var files []int
-	for i := range ents {
-		if ents[i].Attr.IsRegular() {
-			files = append(files, i)
-		}
-	}
-	if len(files) == 0 {
-		return ents, nil
-	}
-	n := len(s.Children())
-	ias := make([]xlator.Iatt, len(files)*n)
-	errs := make([]error, len(files)*n)
-	geos := make([]Geometry, len(files))
-	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) {
-		for k, e := range files {
-			d := &ents[e]
-			if i == 0 {
-				ias[k*n] = d.Attr
-				geos[k], errs[k*n] = s.entryGeometry(c, fd.Inode, d)
-				continue
-			}
-			ias[k*n+i], errs[k*n+i] = ch.Stat(c, &xlator.Loc{Parent: fd.Inode, Name: d.Name})
-			if errs[k*n+i] == nil && ias[k*n+i].Gfid != d.Attr.Gfid {
-				errs[k*n+i] = syscall.EIO
-			}
-		}
-	})
-	for k, e := range files {
-		if err := firstErr(errs[k*n : (k+1)*n]); err != nil {
-			s.Logger().Warn("readdirplus: cannot complete an entry's attributes from every child",
-				zap.String("dir", fd.Inode.Path()), zap.String("name", ents[e].Name), zap.Error(err))
-			ents[e].Attr = xlator.Iatt{}
-			continue
-		}
-		ents[e].Attr = fileAttr(geos[k], ias[k*n:(k+1)*n])
-	}
-	return ents, nil
-}
-
-// entryGeometry returns the geometry of directory entry d of dir: from the
-// context of its inode when the table has it, else from its xattr.
-func (s *Stripe) entryGeometry(c *xlator.Call, dir *xlator.Inode, d *xlator.Dirent) (Geometry, error) {
-	loc := xlator.Loc{Parent: dir, Name: d.Name}
-	if in := dir.Table().Find(d.Attr.Gfid); in != nil {
-		defer in.Unref()
-		loc.Inode = in
-	}
-	x, err := s.inode(c, &loc)
-	if err != nil {
-		return Geometry{}, err
-	}
-	return x.geo, nil
 }
 
 // Statfs sums the children's space (each holds a share of every file's

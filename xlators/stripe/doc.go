@@ -14,8 +14,13 @@
 // coalesce) and stored in the xattr trusted.xstack.stripe of every child
 // file (user.xstack.stripe when the children refuse trusted.*), then read
 // back into the inode's context at lookup or open: a file keeps its layout
-// when the volfile changes. A file found without the xattr gets the
-// volume's current default, which is then stored.
+// when the volfile changes. The geometry is read from every child, and
+// stripe never guesses one: a file whose xattr is missing on some or all
+// children, unreadable, different between children or made for another
+// number of children fails with EIO, and one log line names the file and
+// what each child holds (a Problem). Nothing is written back: a default
+// block size given to a file written with another would read its data
+// scrambled.
 //
 // The logical size is not stored anywhere: each child's size says where
 // the last byte it holds sits in the file, and the file ends after the
@@ -53,21 +58,30 @@
 // undone (unlink, setattr, setxattr, removexattr, a failed undo) is logged
 // as a divergence naming the children, and counted.
 //
-// lookup and stat go to every child: a name missing on some children, or
-// with different gfids or types, gives EIO (logged) rather than a partial
-// file; there is no self-heal. Directories, symlinks and devices report
-// child 0's attributes; a regular file reports child 0's identity, the
-// logical size, the sum of the children's blocks and the latest times.
-// readdir lists child 0; readdirplus completes each regular file's
-// attributes from the other children. statfs sums the children's space and
-// reports the smallest child's file counts. access, readlink, getxattr and
-// listxattr ask child 0; everything else goes to every child.
+// lookup, stat and fstat go to every child and apply one set of rules
+// (judgeEntry, judgeGeometry): a name missing on some children, with
+// different gfids or types, or a regular file without one good geometry,
+// gives EIO and one log line rather than a partial file; there is no
+// self-heal. Directories, symlinks and devices report child 0's
+// attributes (a symlink's stat asks child 0 alone); a regular file
+// reports child 0's identity, the logical size, the sum of the children's
+// blocks and the latest times. readdir lists the union of the children's
+// names, so a name some children lack is listed and its lookup says what
+// is wrong; readdirplus gives an entry the attributes lookup gives it, or
+// none when lookup would refuse it. An entry fop in progress leaves the
+// children different for a moment: entry fops hold their names' locks,
+// and a lookup that finds a name inconsistent looks again under the lock
+// before it reports (names.go). Check walks the children with the same
+// rules, read-only, for the xstack check command. statfs sums the
+// children's space and reports the smallest child's file counts. access,
+// readlink, getxattr and listxattr ask child 0; everything else goes to
+// every child.
 //
 // # Children going down
 //
 // Stripe follows each child's child-up and child-down. A fop that needs a
 // child that is down fails with ENOTCONN: most need all of them; a read or
 // write needs the children its range lands on; access, readlink, getxattr,
-// listxattr, plain readdir and the attributes of a directory need child 0.
+// listxattr and the attributes of a symlink need child 0.
 // Stripe reports itself up when every child is.
 package stripe

@@ -109,26 +109,31 @@ func (s *Stripe) undo(c *xlator.Call, op xlator.Fop, loc *xlator.Loc, l *local, 
 
 // Create creates the file on every child (exclusively, so that a failure
 // can be undone without removing a file that was there before), with the
-// geometry of its name. Without O_EXCL an existing file is opened instead,
-// on every child. The children never see O_APPEND (see Writev).
+// geometry of its name stored on each before the name's lock is released
+// (names.go): a lookup of the name in the meantime waits rather than
+// finding the file half made. Without O_EXCL an existing file is opened
+// instead, on every child. The children never see O_APPEND (see Writev).
 func (s *Stripe) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
 	cflags := flags &^ syscall.O_APPEND
 	geo := s.newGeometry(loc.Name)
+	unlock := s.names.lock(loc, nil)
 	ia, first, err := s.newEntry(c, xlator.FopCreate, loc, &geo,
 		func(c *xlator.Call, ch xlator.Xlator, loc *xlator.Loc) (xlator.Iatt, error) {
 			return ch.Create(c, loc, cflags|syscall.O_EXCL, mode, umask, fd)
 		}, unlinkUndo)
 	if first && errors.Is(err, syscall.EEXIST) && flags&syscall.O_EXCL == 0 {
+		defer unlock()
 		return s.openExisting(c, loc, cflags, mode, umask, fd)
 	}
 	if err == nil && loc.Inode != nil {
 		loc.Inode.SetCtx(s, &inodeCtx{geo: geo})
 	}
+	unlock()
 	if err == nil && fd != nil {
 		// The geometry xattr may have taken an xattr block on the
 		// children's file system: report the attributes as they are now,
 		// so a later stat does not see st_blocks change under it.
-		if post, serr := s.Fstat(c, fd); serr == nil {
+		if post, serr := s.fstatAll(c, fd, geo); serr == nil {
 			ia = post
 		}
 	}
@@ -139,6 +144,12 @@ func (s *Stripe) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, uma
 // file (truncating it with O_TRUNC), which must carry child 0's gfid.
 func (s *Stripe) openExisting(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
 	children := s.Children()
+	if ia, err := children[0].Lookup(c, &xlator.Loc{Parent: loc.Parent, Name: loc.Name}); err == nil && ia.IsRegular() {
+		// Refuse a file with a layout problem before O_TRUNC cuts it.
+		if _, err := s.inodeHeld(c, loc); err != nil {
+			return xlator.Iatt{}, err
+		}
+	}
 	ia0, err := children[0].Create(c, loc, flags, mode, umask, fd)
 	if err != nil {
 		return xlator.Iatt{}, err
@@ -164,7 +175,7 @@ func (s *Stripe) openExisting(c *xlator.Call, loc *xlator.Loc, flags uint32, mod
 	if !ia0.IsRegular() {
 		return ia0, nil
 	}
-	x, err := s.inode(c, loc)
+	x, err := s.inodeHeld(c, loc)
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
@@ -178,6 +189,7 @@ func (s *Stripe) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32
 		g := s.newGeometry(loc.Name)
 		geo = &g
 	}
+	defer s.names.lock(loc, nil)()
 	ia, _, err := s.newEntry(c, xlator.FopMknod, loc, geo,
 		func(c *xlator.Call, ch xlator.Xlator, loc *xlator.Loc) (xlator.Iatt, error) {
 			return ch.Mknod(c, loc, mode, rdev, umask)
@@ -190,6 +202,7 @@ func (s *Stripe) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32
 
 // Mkdir makes the directory on every child, with one gfid.
 func (s *Stripe) Mkdir(c *xlator.Call, loc *xlator.Loc, mode, umask uint32) (xlator.Iatt, error) {
+	defer s.names.lock(loc, nil)()
 	ia, _, err := s.newEntry(c, xlator.FopMkdir, loc, nil,
 		func(c *xlator.Call, ch xlator.Xlator, loc *xlator.Loc) (xlator.Iatt, error) {
 			return ch.Mkdir(c, loc, mode, umask)
@@ -199,6 +212,7 @@ func (s *Stripe) Mkdir(c *xlator.Call, loc *xlator.Loc, mode, umask uint32) (xla
 
 // Symlink makes the symlink on every child, with one gfid.
 func (s *Stripe) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask uint32) (xlator.Iatt, error) {
+	defer s.names.lock(loc, nil)()
 	ia, _, err := s.newEntry(c, xlator.FopSymlink, loc, nil,
 		func(c *xlator.Call, ch xlator.Xlator, loc *xlator.Loc) (xlator.Iatt, error) {
 			return ch.Symlink(c, target, loc, umask)
@@ -239,6 +253,7 @@ func (s *Stripe) Unlink(c *xlator.Call, loc *xlator.Loc) error {
 	if err := s.allUp(); err != nil {
 		return err
 	}
+	defer s.names.lock(loc, nil)()
 	l := s.getLocal(len(s.Children()))
 	defer s.putLocal(l)
 	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { l.errs[i] = ch.Unlink(c, loc) })
@@ -265,6 +280,7 @@ func (s *Stripe) Rmdir(c *xlator.Call, loc *xlator.Loc) error {
 	if err := s.allUp(); err != nil {
 		return err
 	}
+	defer s.names.lock(loc, nil)()
 	children := s.Children()
 	l := s.getLocal(len(children))
 	defer s.putLocal(l)
@@ -312,6 +328,7 @@ func (s *Stripe) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) erro
 	if err := s.allUp(); err != nil {
 		return err
 	}
+	defer s.names.lock(from, to)()
 	l := s.getLocal(len(s.Children()))
 	defer s.putLocal(l)
 	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { l.errs[i] = ch.Rename(c, from, to, flags) })
@@ -345,6 +362,7 @@ func (s *Stripe) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error)
 	}
 	l := s.getLocal(len(s.Children()))
 	defer s.putLocal(l)
+	unlock := s.names.lock(to, nil)
 	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { l.iatts[i], l.errs[i] = ch.Link(c, from, to) })
 	if err := firstErr(l.errs); err != nil {
 		if hasNil(l.errs) {
@@ -353,8 +371,10 @@ func (s *Stripe) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error)
 			}
 			s.undo(c, xlator.FopLink, to, l, unlinkUndo, err)
 		}
+		unlock()
 		return xlator.Iatt{}, err
 	}
+	unlock()
 	if !l.iatts[0].IsRegular() {
 		return l.iatts[0], nil
 	}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
@@ -23,6 +24,7 @@ type shim struct {
 	xlator.Base
 	fail  [xlator.NumFops]atomic.Int32
 	calls [xlator.NumFops]atomic.Int32
+	delay [xlator.NumFops]atomic.Int64 // nanoseconds to sleep before the fop
 	tab   *xlator.Table
 	// refuseTrusted makes the xattr fops treat trusted.* as an
 	// unprivileged brick does: EPERM to set, absent to get.
@@ -42,8 +44,15 @@ func (sh *shim) Init(*xlator.InitContext) error {
 
 func (sh *shim) setFail(f xlator.Fop, e syscall.Errno) { sh.fail[f].Store(int32(e)) }
 
+// setDelay makes every f sleep d first (widening the windows between the
+// children of a fan-out).
+func (sh *shim) setDelay(f xlator.Fop, d time.Duration) { sh.delay[f].Store(int64(d)) }
+
 func (sh *shim) check(f xlator.Fop) error {
 	sh.calls[f].Add(1)
+	if d := sh.delay[f].Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	if e := sh.fail[f].Load(); e != 0 {
 		return syscall.Errno(e)
 	}
@@ -131,6 +140,13 @@ func (sh *shim) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (
 		return xlator.Iatt{}, err
 	}
 	return sh.Base.Setattr(c, loc, in)
+}
+
+func (sh *shim) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
+	if err := sh.check(xlator.FopOpendir); err != nil {
+		return err
+	}
+	return sh.Base.Opendir(c, loc, fd)
 }
 
 func (sh *shim) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {

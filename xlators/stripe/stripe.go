@@ -42,9 +42,10 @@ type Stripe struct {
 	up       []atomic.Bool // per child, from child-up / child-down
 	locals   *mempool.Pool[local]
 	xkey     atomic.Int32 // index into xattrKeys the children accept
+	names    *nameLocks   // entry fops against lookups (names.go)
 
 	reads, writes, pieces, holeBytes, sizeProbes atomic.Uint64
-	rollbacks, divergences                       atomic.Uint64
+	rollbacks, divergences, inconsistent         atomic.Uint64
 }
 
 var _ xlator.Xlator = (*Stripe)(nil)
@@ -95,6 +96,7 @@ func (s *Stripe) Init(ic *xlator.InitContext) error {
 	}
 	s.def = Geometry{BlockSize: bs, Count: n, Coalesce: ic.Options.Bool("coalesce")}
 	s.up = make([]atomic.Bool, n)
+	s.names = newNameLocks()
 	s.locals = mempool.New[local](ic.Env.Pools, s.Name(), "stripe-local", 64)
 	return nil
 }
@@ -278,16 +280,52 @@ func (s *Stripe) settle(op xlator.Fop, path func() string, errs []error) error {
 	return first
 }
 
-// inode returns stripe's context of loc's file, loading its geometry from
-// the first child's xattr when the inode has none yet. With no inode in
-// loc (readdirplus entries) the context is not kept.
+// ctxOf returns stripe's context on in, or nil.
+func (s *Stripe) ctxOf(in *xlator.Inode) *inodeCtx {
+	if in == nil {
+		return nil
+	}
+	x, _ := in.Ctx(s).(*inodeCtx)
+	return x
+}
+
+// inode returns stripe's context of loc's regular file, loading its
+// geometry from every child when the inode has none yet. A layout
+// problem is looked at again under the name's lock (see names.go), then
+// reported, and fails the fop with EIO. With no inode in loc the context
+// is not kept.
 func (s *Stripe) inode(c *xlator.Call, loc *xlator.Loc) (*inodeCtx, error) {
-	if in := loc.Inode; in != nil {
-		if x, ok := in.Ctx(s).(*inodeCtx); ok {
-			return x, nil
+	if x := s.ctxOf(loc.Inode); x != nil {
+		return x, nil
+	}
+	g, p, err := s.loadGeometry(c, loc)
+	if p != nil {
+		if unlock := s.names.rlock(loc); unlock != nil {
+			g, p, err = s.loadGeometry(c, loc)
+			unlock()
 		}
 	}
-	g, err := s.loadGeometry(c, loc)
+	return s.keep(c, loc, g, p, err)
+}
+
+// inodeHeld is inode for an entry fop that holds loc's name lock: no other
+// entry fop of this stack can be changing the name, so a problem is
+// reported at once.
+func (s *Stripe) inodeHeld(c *xlator.Call, loc *xlator.Loc) (*inodeCtx, error) {
+	if x := s.ctxOf(loc.Inode); x != nil {
+		return x, nil
+	}
+	g, p, err := s.loadGeometry(c, loc)
+	return s.keep(c, loc, g, p, err)
+}
+
+// keep turns the outcome of loadGeometry into an inode context, kept in
+// loc.Inode when there is one.
+func (s *Stripe) keep(c *xlator.Call, loc *xlator.Loc, g Geometry, p *Problem, err error) (*inodeCtx, error) {
+	if p != nil {
+		s.report(c, p)
+		return nil, syscall.EIO
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -301,73 +339,37 @@ func (s *Stripe) inode(c *xlator.Call, loc *xlator.Loc) (*inodeCtx, error) {
 
 // inodeOf is inode for an open file.
 func (s *Stripe) inodeOf(c *xlator.Call, in *xlator.Inode) (*inodeCtx, error) {
-	if x, ok := in.Ctx(s).(*inodeCtx); ok {
+	if x := s.ctxOf(in); x != nil {
 		return x, nil
 	}
 	return s.inode(c, &xlator.Loc{Inode: in})
 }
 
-// loadGeometry reads a regular file's geometry from its first child. A
-// file without one (made behind stripe's back) gets the volume's default,
-// which is then stored on every child so that the layout of the data
-// written from now on survives a change of the volfile.
-func (s *Stripe) loadGeometry(c *xlator.Call, loc *xlator.Loc) (Geometry, error) {
-	if err := s.childUp(0); err != nil {
-		return Geometry{}, err
-	}
-	ch0 := s.Children()[0]
-	v, err := s.getGeometry(c, ch0, loc)
-	if err == nil {
-		return s.parseGeometry(v, loc)
-	}
-	if !errors.Is(err, syscall.ENODATA) {
-		return Geometry{}, err
-	}
-	g := s.def
+// loadGeometry reads a regular file's geometry xattr from every child and
+// judges the answers (judgeGeometry): the geometry they all hold, or the
+// problem. It never writes: a file without a geometry is not given one,
+// since any guess (the volume's default block size) reads data written
+// with another layout as scrambled bytes.
+func (s *Stripe) loadGeometry(c *xlator.Call, loc *xlator.Loc) (Geometry, *Problem, error) {
 	if err := s.allUp(); err != nil {
-		return g, nil // stored another time
+		return Geometry{}, nil, err
 	}
-	errs := make([]error, len(s.Children()))
-	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) {
-		errs[i] = s.setGeometry(c, ch, loc, g, xattrCreate)
-	})
-	if errors.Is(errs[0], syscall.EEXIST) { // stored by someone else meanwhile
-		if v, err := s.getGeometry(c, ch0, loc); err == nil {
-			return s.parseGeometry(v, loc)
-		}
-	}
-	if err := firstErr(errs); err != nil && !errors.Is(err, syscall.EEXIST) {
-		s.Logger().Warn("could not store the default geometry on a file that had none",
-			zap.String("path", loc.Path()), zap.Stringer("geometry", g), zap.Error(err))
-	}
-	return g, nil
+	ans := make([]geoAnswer, len(s.Children()))
+	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) { ans[i] = s.getGeometry(c, ch, loc) })
+	return s.judgeGeometry(loc.Path, ans)
 }
 
-func (s *Stripe) parseGeometry(v []byte, loc *xlator.Loc) (Geometry, error) {
-	g, err := ParseGeometry(v)
-	if err != nil {
-		s.Logger().Error("unreadable stripe geometry", zap.String("path", loc.Path()), zap.Error(err))
-		return Geometry{}, syscall.EIO
-	}
-	if g.Count != len(s.Children()) {
-		s.Logger().Error("file is striped over a different number of children than the volume has",
-			zap.String("path", loc.Path()), zap.Int("file", g.Count), zap.Int("volume", len(s.Children())))
-		return Geometry{}, syscall.EIO
-	}
-	return g, nil
-}
-
-// xattrCreate is XATTR_CREATE.
-const xattrCreate = 1
-
-// getGeometry reads the geometry xattr of loc from ch, under either key.
-func (s *Stripe) getGeometry(c *xlator.Call, ch xlator.Xlator, loc *xlator.Loc) ([]byte, error) {
+// getGeometry reads the geometry xattr of loc from ch, under the key the
+// children accept first, then under the other (a brick written by a
+// privileged stack and read by an unprivileged one, or the reverse).
+func (s *Stripe) getGeometry(c *xlator.Call, ch xlator.Xlator, loc *xlator.Loc) geoAnswer {
 	k := s.xkey.Load()
 	v, err := ch.Getxattr(c, loc, xattrKeys[k])
 	if errors.Is(err, syscall.ENODATA) {
-		v, err = ch.Getxattr(c, loc, xattrKeys[1-k])
+		k = 1 - k
+		v, err = ch.Getxattr(c, loc, xattrKeys[k])
 	}
-	return v, err
+	return geoAnswer{key: xattrKeys[k], val: v, err: err}
 }
 
 // setGeometry stores g in loc's xattr on ch, falling back to the user.*
@@ -419,20 +421,24 @@ type Stats struct {
 	SizeProbes  uint64 // readvs that had to fstat every child to find the end of the file
 	Rollbacks   uint64 // fops undone on some children after failing on others
 	Divergences uint64 // fops that left the children different (logged)
+	// Inconsistent counts fops refused because a file's layout differs
+	// between the children (each logged once, see Problem).
+	Inconsistent uint64
 }
 
 // Sub returns the counts since prev.
 func (s Stats) Sub(prev Stats) Stats {
 	return Stats{Reads: s.Reads - prev.Reads, Writes: s.Writes - prev.Writes, Pieces: s.Pieces - prev.Pieces,
 		HoleBytes: s.HoleBytes - prev.HoleBytes, SizeProbes: s.SizeProbes - prev.SizeProbes,
-		Rollbacks: s.Rollbacks - prev.Rollbacks, Divergences: s.Divergences - prev.Divergences}
+		Rollbacks: s.Rollbacks - prev.Rollbacks, Divergences: s.Divergences - prev.Divergences,
+		Inconsistent: s.Inconsistent - prev.Inconsistent}
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Stripe) Stats() Stats {
 	return Stats{Reads: s.reads.Load(), Writes: s.writes.Load(), Pieces: s.pieces.Load(),
 		HoleBytes: s.holeBytes.Load(), SizeProbes: s.sizeProbes.Load(),
-		Rollbacks: s.rollbacks.Load(), Divergences: s.divergences.Load()}
+		Rollbacks: s.rollbacks.Load(), Divergences: s.divergences.Load(), Inconsistent: s.inconsistent.Load()}
 }
 
 // Dump reports the configuration, the children's state and the counters.
@@ -465,5 +471,6 @@ func (s *Stripe) Dump() []xlator.KV {
 		{Key: "size-probes", Value: st.SizeProbes},
 		{Key: "rollbacks", Value: st.Rollbacks},
 		{Key: "divergences", Value: st.Divergences},
+		{Key: "inconsistent", Value: st.Inconsistent},
 	}
 }

@@ -220,24 +220,6 @@ func TestGeometryFromXattr(t *testing.T) {
 	if x, _ := in.Ctx(e.s).(*inodeCtx); x == nil || x.geo.BlockSize != kb16 || x.geo.Coalesce {
 		t.Errorf("geometry loaded %+v", x)
 	}
-
-	// A file without the xattr gets the current default, stored.
-	in4, _ := e.mustCreate("c")
-	c := e.call(xlator.FopRemovexattr)
-	defer c.Done()
-	for i := range 3 {
-		if err := e.mem(i).Removexattr(c, &xlator.Loc{Inode: in4}, XattrKey); err != nil {
-			t.Fatal(err)
-		}
-	}
-	in4.DelCtx(e.s)
-	e.mustStat(in4)
-	for i := range 3 {
-		v, err := e.mem(i).Getxattr(c, &xlator.Loc{Inode: in4}, XattrKey)
-		if err != nil || string(v) != "block-size=262144 count=3 coalesce=1" {
-			t.Errorf("m%d default geometry stored as %q, %v", i, v, err)
-		}
-	}
 }
 
 func TestChildDown(t *testing.T) {
