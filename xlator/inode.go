@@ -13,9 +13,12 @@ import (
 // in a context slot indexed by its graph position (Ctx, SetCtx).
 //
 // Lifetime: the table keeps an inode while the kernel (or an API client)
-// holds lookups on it (nlookup > 0) or code holds references (Ref/Unref);
-// with neither it sits on the table's LRU list and is dropped, calling
-// every translator's Forget, when the list passes its limit.
+// holds lookups on it (nlookup > 0) or references are held on it
+// (Ref/Unref); with neither it sits on the table's LRU list and is
+// dropped, calling every translator's Forget, when the list passes its
+// limit. Every name the table knows (a dentry) keeps its parent too, as
+// GlusterFS's dentries hold a reference on theirs, so a directory stays
+// while a child the table knows stays, and the child's path stays whole.
 type Inode struct {
 	table *Table
 	gfid  GFID
@@ -24,6 +27,7 @@ type Inode struct {
 	// Guarded by table.mu.
 	nlookup uint64
 	refs    int64
+	names   int64 // names the table knows in this directory (dentries whose parent it is)
 	linked  bool
 	dents   []dentry
 	lruElem *list.Element
@@ -108,7 +112,7 @@ func (in *Inode) DelCtx(x Xlator) any {
 func (in *Inode) Dentry() (parent *Inode, name string, ok bool) {
 	t := in.table
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if len(in.dents) == 0 {
 		return nil, "", false
 	}
@@ -154,7 +158,7 @@ func (in *Inode) Ref() *Inode {
 	t.mu.Lock()
 	in.refs++
 	t.touch(in)
-	t.mu.Unlock()
+	t.unlock()
 	return in
 }
 
@@ -167,7 +171,16 @@ func (in *Inode) Unref() {
 		in.refs = 0
 		t.errors++
 	}
-	dropped := t.touch(in)
+	t.touch(in)
+	t.unlock()
+}
+
+// unlock releases t.mu and calls every translator's Forget for the
+// inodes dropped while it was held (outside the lock: Forget may take
+// other locks and call into the table).
+func (t *Table) unlock() {
+	dropped := t.dropped
+	t.dropped = nil
 	t.mu.Unlock()
 	t.forgetAll(dropped)
 }
@@ -183,6 +196,7 @@ type Table struct {
 	root     *Inode
 	slots    int
 	forget   func(*Inode) // calls every translator's Forget
+	dropped  []*Inode     // retired while mu is held; forgotten by unlock
 	errors   int64
 	created  uint64
 	retired  uint64
@@ -228,7 +242,7 @@ func (t *Table) New() *Inode {
 // Find returns the linked inode with gfid g, with a reference, or nil.
 func (t *Table) Find(g GFID) *Inode {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	in := t.byGfid[g]
 	if in != nil {
 		in.refs++
@@ -241,7 +255,7 @@ func (t *Table) Find(g GFID) *Inode {
 // or nil. It is a cache: a caller that needs the truth does a Lookup fop.
 func (t *Table) Child(parent *Inode, name string) *Inode {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	in := t.byName[dentKey{parent, name}]
 	if in != nil {
 		in.refs++
@@ -258,7 +272,7 @@ func (t *Table) Child(parent *Inode, name string) *Inode {
 // inode found by GFID).
 func (t *Table) Link(in *Inode, parent *Inode, name string, ia *Iatt) *Inode {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	cur := t.byGfid[ia.Gfid]
 	if cur == nil {
 		if in == nil || in.linked {
@@ -274,21 +288,37 @@ func (t *Table) Link(in *Inode, parent *Inode, name string, ia *Iatt) *Inode {
 	if parent != nil {
 		k := dentKey{parent, name}
 		if old := t.byName[k]; old != nil && old != cur {
-			old.dropDent(parent, name)
+			t.dropDent(old, parent, name)
 		}
 		if t.byName[k] != cur {
-			t.byName[k] = cur
-			cur.dents = append(cur.dents, dentry{parent, name})
+			t.addDent(cur, parent, name)
 		}
 	}
 	t.touch(cur)
 	return cur
 }
 
-func (in *Inode) dropDent(parent *Inode, name string) {
+// addDent records parent/name as a name of in, which keeps parent in the
+// table. t.mu is held.
+func (t *Table) addDent(in, parent *Inode, name string) {
+	t.byName[dentKey{parent, name}] = in
+	in.dents = append(in.dents, dentry{parent, name})
+	parent.names++
+	t.touch(parent)
+}
+
+// dropDent forgets parent/name as a name of in; parent may then become
+// idle. t.mu is held.
+func (t *Table) dropDent(in, parent *Inode, name string) {
+	k := dentKey{parent, name}
+	if t.byName[k] == in {
+		delete(t.byName, k)
+	}
 	for i, d := range in.dents {
 		if d.parent == parent && d.name == name {
 			in.dents = append(in.dents[:i], in.dents[i+1:]...)
+			parent.names--
+			t.touch(parent)
 			return
 		}
 	}
@@ -298,33 +328,31 @@ func (in *Inode) dropDent(parent *Inode, name string) {
 // of a rename).
 func (t *Table) Unlink(parent *Inode, name string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	k := dentKey{parent, name}
-	if in := t.byName[k]; in != nil {
-		in.dropDent(parent, name)
-		delete(t.byName, k)
+	defer t.unlock()
+	if in := t.byName[dentKey{parent, name}]; in != nil {
+		t.dropDent(in, parent, name)
 	}
 }
 
 // Rename moves the name oldParent/oldName to newParent/newName.
 func (t *Table) Rename(oldParent *Inode, oldName string, newParent *Inode, newName string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	in := t.byName[dentKey{oldParent, oldName}]
-	if old := t.byName[dentKey{newParent, newName}]; old != nil {
-		old.dropDent(newParent, newName)
-		delete(t.byName, dentKey{newParent, newName})
+	if old := t.byName[dentKey{newParent, newName}]; old != nil && old != in {
+		t.dropDent(old, newParent, newName)
 	}
 	if in == nil {
 		return
 	}
-	delete(t.byName, dentKey{oldParent, oldName})
-	for i, d := range in.dents {
-		if d.parent == oldParent && d.name == oldName {
-			in.dents[i] = dentry{newParent, newName}
-		}
+	// The new name first: the old parent's reference must not be the
+	// last one of an inode that is also the new parent.
+	if t.byName[dentKey{newParent, newName}] != in {
+		t.addDent(in, newParent, newName)
 	}
-	t.byName[dentKey{newParent, newName}] = in
+	if oldParent != newParent || oldName != newName {
+		t.dropDent(in, oldParent, oldName)
+	}
 }
 
 // AddLookup adds n to the inode's lookup count: the kernel (or an API
@@ -333,7 +361,7 @@ func (t *Table) AddLookup(in *Inode, n uint64) {
 	t.mu.Lock()
 	in.nlookup += n
 	t.touch(in)
-	t.mu.Unlock()
+	t.unlock()
 }
 
 // ForgetLookup subtracts n from the inode's lookup count (FUSE FORGET).
@@ -347,18 +375,18 @@ func (t *Table) ForgetLookup(in *Inode, n uint64) {
 		n = in.nlookup
 	}
 	in.nlookup -= n
-	dropped := t.touch(in)
-	t.mu.Unlock()
-	t.forgetAll(dropped)
+	t.touch(in)
+	t.unlock()
 }
 
 // touch moves in between the active set and the LRU list after its counts
-// changed, and returns the inodes pushed out of the LRU list. t.mu is held.
-func (t *Table) touch(in *Inode) []*Inode {
+// changed, retiring the inodes pushed out of the LRU list (t.dropped
+// collects them for unlock). t.mu is held.
+func (t *Table) touch(in *Inode) {
 	if in == t.root {
-		return nil
+		return
 	}
-	idle := in.refs == 0 && in.nlookup == 0
+	idle := in.refs == 0 && in.nlookup == 0 && in.names == 0
 	switch {
 	case idle && in.lruElem == nil:
 		in.lruElem = t.lru.PushFront(in)
@@ -368,38 +396,34 @@ func (t *Table) touch(in *Inode) []*Inode {
 	case idle:
 		t.lru.MoveToFront(in.lruElem)
 	}
-	var dropped []*Inode
+	if !in.linked && idle && in.lruElem != nil {
+		// An unlinked inode nobody holds can never be found again.
+		t.lru.Remove(in.lruElem)
+		in.lruElem = nil
+		t.retire(in)
+	}
 	for t.lru.Len() > t.lruLimit {
 		e := t.lru.Back()
 		old := e.Value.(*Inode)
 		t.lru.Remove(e)
 		old.lruElem = nil
 		t.retire(old)
-		dropped = append(dropped, old)
 	}
-	if !in.linked && idle && in.lruElem != nil {
-		// An unlinked inode nobody holds can never be found again.
-		t.lru.Remove(in.lruElem)
-		in.lruElem = nil
-		t.retire(in)
-		dropped = append(dropped, in)
-	}
-	return dropped
 }
 
-// retire removes in from the maps. t.mu is held.
+// retire removes in from the maps and its names (which may leave a parent
+// idle, and retire it in turn), and queues it for Forget. t.mu is held.
 func (t *Table) retire(in *Inode) {
 	if in.linked && t.byGfid[in.gfid] == in {
 		delete(t.byGfid, in.gfid)
 	}
-	for _, d := range in.dents {
-		if t.byName[dentKey{d.parent, d.name}] == in {
-			delete(t.byName, dentKey{d.parent, d.name})
-		}
-	}
-	in.dents = nil
 	in.linked = false
 	t.retired++
+	t.dropped = append(t.dropped, in)
+	for len(in.dents) > 0 {
+		d := in.dents[len(in.dents)-1]
+		t.dropDent(in, d.parent, d.name)
+	}
 }
 
 func (t *Table) forgetAll(dropped []*Inode) {
@@ -411,19 +435,17 @@ func (t *Table) forgetAll(dropped []*Inode) {
 	}
 }
 
-// Purge drops every inode nobody holds (for a graph that is stopping).
+// Purge drops every inode nobody holds (for a graph that is stopping),
+// and the directories that only their children's names held.
 func (t *Table) Purge() {
 	t.mu.Lock()
-	var dropped []*Inode
 	for e := t.lru.Front(); e != nil; e = t.lru.Front() {
 		in := e.Value.(*Inode)
 		t.lru.Remove(e)
 		in.lruElem = nil
 		t.retire(in)
-		dropped = append(dropped, in)
 	}
-	t.mu.Unlock()
-	t.forgetAll(dropped)
+	t.unlock()
 }
 
 // Close forgets every inode, for a graph that is stopping: those nobody
@@ -436,13 +458,23 @@ func (t *Table) Purge() {
 func (t *Table) Close() {
 	t.Purge()
 	t.mu.Lock()
+	// Names go first: they keep their parents for the table, not for a
+	// holder.
+	for _, in := range t.byGfid {
+		for len(in.dents) > 0 {
+			d := in.dents[len(in.dents)-1]
+			in.dents = in.dents[:len(in.dents)-1]
+			delete(t.byName, dentKey{d.parent, d.name})
+			d.parent.names--
+		}
+	}
 	var dropped, held []*Inode
 	for _, in := range t.byGfid {
 		if in == t.root || in.refs > 0 {
 			held = append(held, in)
 			continue
 		}
-		if in.lruElem != nil { // put there since Purge
+		if in.lruElem != nil {
 			t.lru.Remove(in.lruElem)
 			in.lruElem = nil
 		}
@@ -450,7 +482,9 @@ func (t *Table) Close() {
 		dropped = append(dropped, in)
 	}
 	for _, in := range dropped {
-		t.retire(in)
+		in.linked = false
+		delete(t.byGfid, in.gfid)
+		t.retired++
 	}
 	t.mu.Unlock()
 	t.forgetAll(dropped)

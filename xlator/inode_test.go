@@ -143,3 +143,65 @@ func TestInodeTableClose(t *testing.T) {
 		t.Errorf("held inode forgotten %d times after Unref", n[held.GFID()])
 	}
 }
+
+// TestNamesKeepParents: a directory the table knows a child name in stays
+// in the table, however full the LRU list gets, so the child's path stays
+// whole; once its last child name goes it is an ordinary idle inode.
+func TestNamesKeepParents(t *testing.T) {
+	forgotten := map[xlator.GFID]int{}
+	tab := xlator.NewTable(1, 2, func(in *xlator.Inode) { forgotten[in.GFID()]++ })
+	mk := func(parent *xlator.Inode, name string, mode uint32) *xlator.Inode {
+		ia := xlator.Iatt{Gfid: xlator.NewGFID(), Mode: mode}
+		in := tab.New()
+		l := tab.Link(in, parent, name, &ia)
+		in.Unref()
+		return l
+	}
+	d := mk(tab.Root(), "d", syscall.S_IFDIR|0o755)
+	sub := mk(d, "sub", syscall.S_IFDIR|0o755)
+	f := mk(sub, "f", syscall.S_IFREG|0o644) // held by the test
+	sub.Unref()
+	d.Unref()
+	// Churn: many idle inodes pass through the two-entry LRU list.
+	for i := range 20 {
+		mk(tab.Root(), "x"+string(rune('a'+i)), syscall.S_IFREG|0o644).Unref()
+	}
+	if forgotten[d.GFID()] != 0 || forgotten[sub.GFID()] != 0 {
+		t.Fatalf("a parent of a held file was forgotten: %v", forgotten)
+	}
+	if got := f.Path(); got != "/d/sub/f" {
+		t.Fatalf("path of a held file after churn: %q", got)
+	}
+	if s := tab.Stats(); s.Active != 1 {
+		t.Fatalf("active %d: the names' hold on their parents is not a reference", s.Active)
+	}
+	// The file goes: its parents become idle, and churn drops them, the
+	// deepest first.
+	tab.Unlink(sub, "f")
+	f.Unref()
+	for i := range 20 {
+		mk(tab.Root(), "y"+string(rune('a'+i)), syscall.S_IFREG|0o644).Unref()
+	}
+	if forgotten[f.GFID()] != 1 || forgotten[sub.GFID()] != 1 || forgotten[d.GFID()] != 1 {
+		t.Fatalf("after the file went, forgets: file %d sub %d d %d", forgotten[f.GFID()], forgotten[sub.GFID()], forgotten[d.GFID()])
+	}
+	// Rename keeps the right parents: a file moved into a directory keeps
+	// that one, no longer the old.
+	a := mk(tab.Root(), "a", syscall.S_IFDIR|0o755)
+	b := mk(tab.Root(), "b", syscall.S_IFDIR|0o755)
+	g := mk(a, "g", syscall.S_IFREG|0o644)
+	tab.Rename(a, "g", b, "g")
+	a.Unref()
+	b.Unref()
+	for i := range 20 {
+		mk(tab.Root(), "z"+string(rune('a'+i)), syscall.S_IFREG|0o644).Unref()
+	}
+	if forgotten[a.GFID()] != 1 || forgotten[b.GFID()] != 0 || g.Path() != "/b/g" {
+		t.Fatalf("after rename: a forgotten %d, b forgotten %d, path %q", forgotten[a.GFID()], forgotten[b.GFID()], g.Path())
+	}
+	g.Unref()
+	tab.Close()
+	if forgotten[b.GFID()] != 1 || forgotten[g.GFID()] != 1 {
+		t.Fatalf("Close left b %d g %d", forgotten[b.GFID()], forgotten[g.GFID()])
+	}
+}
