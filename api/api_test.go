@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xstack/xstack/api"
 	"github.com/xstack/xstack/xlator/xlatortest"
 )
@@ -209,5 +211,59 @@ func TestCopyInAndOut(t *testing.T) {
 	f.Close()
 	if s := v.Stack().Env.Iobufs.Stats(); s.Active() != 0 || s.IobrefActive != 0 {
 		t.Fatalf("iobufs still active: %d, iobrefs %d", s.Active(), s.IobrefActive)
+	}
+}
+
+// TestReadDirReportsDamage: a listing entry the volume gives no attributes
+// for (stripe withholds them from a file it refuses) reports the volume's
+// error from Info, not an all-zero FileInfo.
+func TestReadDirReportsDamage(t *testing.T) {
+	data := t.TempDir()
+	v, err := api.Open("../volfiles/stripe.hcl", &api.Options{Vars: map[string]string{"data": data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"/good": []byte("good"), "/bad": bytes.Repeat([]byte("x"), 300<<10)} {
+		f, err := v.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The geometry goes from one brick's copy, behind the volume's back.
+	bad := filepath.Join(data, "brick1", "bad")
+	for _, k := range []string{"trusted.xstack.stripe", "user.xstack.stripe"} {
+		_ = unix.Removexattr(bad, k)
+	}
+	v, err = api.Open("../volfiles/stripe.hcl", &api.Options{Vars: map[string]string{"data": data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ents, err := v.ReadDir("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]error{}
+	for _, e := range ents {
+		fi, err := e.Info()
+		seen[e.Name()] = err
+		if err == nil && e.Name() == "good" && fi.Size() != 4 {
+			t.Errorf("good: size %d", fi.Size())
+		}
+		if e.Name() == "bad" && e.Type() != 0 {
+			t.Errorf("bad: type %v, want a regular file", e.Type())
+		}
+	}
+	if len(seen) != 2 || seen["good"] != nil || !errors.Is(seen["bad"], syscall.EIO) {
+		t.Fatalf("entries and their Info errors: %v", seen)
 	}
 }

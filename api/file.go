@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -313,6 +314,13 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 			if e.Name == "." || e.Name == ".." {
 				continue
 			}
+			if e.Attr.Gfid.IsZero() {
+				// The volume gave no attributes (stripe withholds those
+				// of an entry it would refuse): Info looks it up and
+				// reports its error.
+				out = append(out, dirEntry{name: e.Name, typ: e.Type, v: f.v, path: path.Join(f.name, e.Name)})
+				continue
+			}
 			out = append(out, dirEntry{info: newInfo(e.Name, e.Attr)})
 		}
 	}
@@ -373,13 +381,41 @@ func (i *info) Mode() fs.FileMode {
 	return m
 }
 
-type dirEntry struct{ info *info }
+// dirEntry is one entry of a listing: its attributes as the listing gave
+// them, or, where it gave none, its name and type and the path Info looks
+// up.
+type dirEntry struct {
+	info *info
+	name string
+	typ  uint32
+	v    *Volume
+	path string
+}
 
-func (d dirEntry) Name() string               { return d.info.name }
-func (d dirEntry) IsDir() bool                { return d.info.IsDir() }
-func (d dirEntry) Type() fs.FileMode          { return d.info.Mode().Type() }
-func (d dirEntry) Info() (fs.FileInfo, error) { return d.info, nil }
-func (d dirEntry) String() string             { return fs.FormatDirEntry(d) }
+func (d dirEntry) Name() string {
+	if d.info == nil {
+		return d.name
+	}
+	return d.info.name
+}
+
+func (d dirEntry) IsDir() bool { return d.Type().IsDir() }
+
+func (d dirEntry) Type() fs.FileMode {
+	if d.info == nil {
+		return (&info{ia: xlator.Iatt{Mode: d.typ}}).Mode().Type()
+	}
+	return d.info.Mode().Type()
+}
+
+func (d dirEntry) Info() (fs.FileInfo, error) {
+	if d.info == nil {
+		return d.v.Stat(d.path)
+	}
+	return d.info, nil
+}
+
+func (d dirEntry) String() string { return fs.FormatDirEntry(d) }
 
 func sortEntries(ents []fs.DirEntry) {
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
