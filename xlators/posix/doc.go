@@ -35,6 +35,26 @@
 // Xattrs are reached through the /proc/self/fd path of an O_PATH fd on the
 // file, which acts on the inode itself, symlinks included.
 //
+// # One owner, one identity
+//
+// A brick belongs to one running stack: Init takes an exclusive flock on
+// .xstack/lock and writes the owner's pid, command line and start time in
+// it; a second stack on the same directory, in any process, fails Init
+// with a *BusyError naming the owner. The kernel drops the lock when the
+// owner dies, so a crashed stack never keeps a brick. The brick also
+// records which brick of which volume it is (.xstack/brick.json, see
+// xlator.BrickID): the graph compares it with the volfile before it starts
+// (xlator.Graph.CheckBricks), so swapped or mistyped directories refuse to
+// start instead of serving another brick's data.
+//
+// The brick directory is created at Init when it is missing and
+// create-directory is true (the default, for xstack run and mount), never
+// when the environment says NoCreate (the file commands) or ReadOnly. A
+// read-only brick (xlator.Env.ReadOnly) takes the lock shared and changes
+// nothing: fops that would change it fail with EROFS, a file without a
+// gfid gets one derived from its inode number instead of a stored one, and
+// the health check only stats the root.
+//
 // # Credentials and modes
 //
 // New files get the caller's uid and gid (the parent's gid under a
@@ -55,9 +75,12 @@
 // them). "direct" does the same IO with pread(2)/pwritev(2) and no bios.
 // Both paths allocate nothing per write. With
 // o-direct, files are opened O_DIRECT; a request whose offset, length or
-// buffer is not aligned to 512 bytes goes through a second, buffered fd on
+// buffer is not aligned for O_DIRECT goes through a second, buffered fd on
 // the same file, opened on first need (the kernel keeps the page cache coherent with direct I/O on
-// the same inode). Short writes are continued; O_APPEND is honoured by the
+// the same inode). The alignment comes from statx (STATX_DIOALIGN) for each
+// open file, so a disk with 4 KiB sectors works too, and an EINVAL from the
+// O_DIRECT fd retries through the buffered one. Short writes are
+// continued; O_APPEND is honoured by the
 // kernel (pwritev appends on an O_APPEND fd). fallocate, discard (punch
 // hole, keep size) and zerofill (zero range, extending the file) are the
 // Linux calls themselves, so their results are what Linux gives on the
@@ -69,8 +92,15 @@
 // The reserve option keeps free space back, as GlusterFS's storage.reserve:
 // writes, creates and allocations that would leave less fail with ENOSPC.
 // Free space comes from a statfs at most once a second, minus the bytes
-// written since. Statfs reports the file system with the reserve taken out
-// of the free blocks. The fsync option can turn fsync into fdatasync, or
+// written since and the bytes writes in flight have reserved: a write
+// reserves its length before it starts, atomically against every other
+// writer, so a burst of concurrent writers cannot overrun the reserve. A
+// growing truncate allocates nothing and is not charged (the brick's own
+// EFBIG passes through); fallocate and zerofill are charged for the holes
+// of their range. Fops that free space (unlink, rmdir, rename over a file,
+// shrinking truncates, punch hole, discard) make the next check take a new
+// statfs, so freed space counts at once. Statfs reports the file system
+// with the reserve taken out of the free blocks. The fsync option can turn fsync into fdatasync, or
 // off for benchmarks (acknowledged data may then be lost in a crash).
 //
 // A health check (health-check-interval, 0 disables it) stats the brick

@@ -10,7 +10,7 @@ var Schema = xlator.Schema{
 	{Name: "directory", Kind: xlator.KindPath, Required: true,
 		Doc: "the brick: the directory that holds the volume's files"},
 	{Name: "o-direct", Kind: xlator.KindBool, Default: "false",
-		Doc: "open files O_DIRECT (bypassing the page cache); requests not aligned to 512 bytes go through a second, buffered fd"},
+		Doc: "open files O_DIRECT (bypassing the page cache); requests not aligned as the file system asks (statx: 512 bytes on most disks, 4096 on 4Kn disks) go through a second, buffered fd"},
 	{Name: "create-directory", Kind: xlator.KindBool, Default: "true",
 		Doc: "create the brick directory (and its missing parents) when xstack run or mount starts and it is missing; the file commands (ls, put, check, ...) never create one, so a mistyped path is an error there"},
 	{Name: "reserve", Kind: xlator.KindSize, Default: "0",
