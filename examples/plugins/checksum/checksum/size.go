@@ -60,8 +60,9 @@ func (x *Checksum) resize(c *xlator.Call, t *table, fd *xlator.FD, in *xlator.In
 }
 
 // holdLoc returns the loaded state of the file loc names, the inode that
-// stands for it (nil if the inode table does not know it) and a function
-// that lets go of them.
+// stands for it and a function that lets go of them. A loc without a
+// linked inode is looked up and linked, as a front end links what it
+// finds, so that the state is the file's and a truncate can open it.
 func (x *Checksum) holdLoc(c *xlator.Call, loc *xlator.Loc) (*table, *xlator.Inode, func(), error) {
 	if in := loc.Inode; in != nil && !in.GFID().IsZero() {
 		t, err := x.stateOf(c, in)
@@ -71,7 +72,18 @@ func (x *Checksum) holdLoc(c *xlator.Call, loc *xlator.Loc) (*table, *xlator.Ino
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return x.hold(c, ia.Gfid)
+	var in *xlator.Inode
+	if loc.Parent != nil {
+		in = x.Graph().Inodes().Link(nil, loc.Parent, loc.Name, &ia)
+	} else {
+		in = x.Graph().Inodes().Link(nil, nil, "", &ia)
+	}
+	t, err := x.stateOf(c, in)
+	if err != nil {
+		in.Unref()
+		return nil, nil, nil, err
+	}
+	return t, in, in.Unref, nil
 }
 
 // Setattr keeps the table in step with a truncate.

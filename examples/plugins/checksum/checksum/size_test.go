@@ -84,6 +84,44 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
+// TestTruncateByName: a truncate by parent and name of a file the inode
+// table does not know yet (a fresh stack on the brick) keeps the table in
+// step as one through its inode does.
+func TestTruncateByName(t *testing.T) {
+	const bs = 4096
+	dir := t.TempDir()
+	e := start(t, "posix", map[string]string{"block-size": "4KiB"}, dir)
+	in, fd := e.create("f")
+	model := pattern(5*bs, 1)
+	e.mustWrite(fd, 0, model)
+	fd.Unref()
+	in.Unref()
+	e.g.Stop()
+
+	e = start(t, "posix", map[string]string{"block-size": "4KiB"}, dir)
+	c := e.call(xlator.FopSetattr)
+	_, err := e.top.Setattr(c, &xlator.Loc{Parent: e.root(), Name: "f"}, &xlator.SetattrIn{Valid: xlator.SetSize, Size: 2*bs + 100})
+	c.Done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, err = e.lookup("f"); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Unref()
+	fd = e.mustOpen(in, syscall.O_RDWR)
+	defer fd.Unref()
+	got, err := e.readAll(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, "after a truncate by name", got, model[:2*bs+100])
+	e.poke(fd, 2*bs+50)
+	if _, err := e.read(fd, 2*bs, 10); errnoOf(err) != syscall.EIO {
+		t.Fatalf("read of the changed last block: %v, want EIO", err)
+	}
+}
+
 // TestTruncateKeepsCorruption: a truncate into a block that no longer
 // matches its sum does not bless it: the bytes that stay still fail reads.
 // A truncate that drops the changed bytes with their block clears it.
