@@ -229,6 +229,71 @@ func (e *env) bottomData(fd *xlator.FD) []byte {
 	return b
 }
 
+// TestUnreadableTable: a read whose sums cannot be read fails with EIO
+// (and no data), rather than returning data unchecked.
+func TestUnreadableTable(t *testing.T) {
+	for _, bottom := range bottoms {
+		t.Run(bottom, func(t *testing.T) {
+			e := start(t, bottom, nil, "")
+			in, fd := e.create("f")
+			defer in.Unref()
+			defer fd.Unref()
+			e.mustWrite(fd, 0, pattern(10000, 1))
+			e.x.Forget(in)
+			e.spy.set(func(s *spy) { s.readErr = syscall.EIO })
+			if _, err := e.read(fd, 0, 100); errnoOf(err) != syscall.EIO {
+				t.Fatalf("read with the table unreadable: %v, want EIO", err)
+			}
+			e.spy.set(func(s *spy) { s.readErr = 0 })
+			e.mustRead(fd, 0, 100)
+		})
+	}
+}
+
+// forge returns a block of bs bytes whose CRC32C is crc: its first bs-4
+// bytes are a pattern, its last 4 solved for by running the CRC register
+// back from crc (CRC is linear, so 4 bytes reach any value).
+func forge(t *testing.T, bs int, crc uint32) []byte {
+	b := pattern(bs, 7)
+	var rev [256]byte // rev[i]: the table entry whose top byte is i
+	for i, v := range castagnoli {
+		rev[v>>24] = byte(i)
+	}
+	reg := ^crc
+	for range 4 {
+		j := rev[reg>>24]
+		reg = (reg^castagnoli[j])<<8 | uint32(j)
+	}
+	binary.LittleEndian.PutUint32(b[bs-4:], reg^^crc32.Checksum(b[:bs-4], castagnoli))
+	if got := crc32.Checksum(b, castagnoli); got != crc {
+		t.Fatalf("forged block has CRC %#x, want %#x", got, crc)
+	}
+	return b
+}
+
+// TestMarkerCollision: the block whose entry would be the unknown marker
+// (one CRC in 2^32) is stored next to it, and still checked.
+func TestMarkerCollision(t *testing.T) {
+	const bs = 4096
+	e := start(t, "mem", map[string]string{"block-size": "4KiB"}, "")
+	in, fd := e.create("f")
+	defer in.Unref()
+	defer fd.Unref()
+	blk := forge(t, bs, 0xffffffff^crc32.Checksum(make([]byte, bs), castagnoli))
+	e.mustWrite(fd, 0, blk)
+	if got := binary.LittleEndian.Uint32(e.table(in)[8:]); got != 0xfffffffe {
+		t.Fatalf("entry %#x, want 0xfffffffe", got)
+	}
+	mustEqual(t, "read back", e.mustRead(fd, 0, bs), blk)
+	if n := e.counter("verified-blocks"); n != 1 {
+		t.Errorf("verified-blocks = %d, want 1", n)
+	}
+	e.poke(fd, 100)
+	if _, err := e.read(fd, 0, bs); errnoOf(err) != syscall.EIO {
+		t.Fatalf("read of the changed block: %v, want EIO", err)
+	}
+}
+
 // TestTableIO: a write stores the entries of the blocks it covers with one
 // write to the table, at their place; fsync syncs the data, then the
 // table.
