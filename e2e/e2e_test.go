@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +63,16 @@ type mounted struct {
 	dir string
 }
 
+// mount starts the shipped volfile of that name and mounts it.
 func mount(t *testing.T, volfile string) *mounted {
+	t.Helper()
+	return mountFile(t, filepath.Join("..", "volfiles", volfile), nil)
+}
+
+// mountFile starts the volfile at path, with var.data a directory of the
+// test's, var.mount the mount point and the variables in vars, and mounts
+// it; both go away when the test ends.
+func mountFile(t *testing.T, path string, vars map[string]string) *mounted {
 	t.Helper()
 	if err := fuse.Available(); err != nil {
 		t.Skipf("FUSE is not available here: %v", err)
@@ -74,10 +84,11 @@ func mount(t *testing.T, volfile string) *mounted {
 	}
 	unix.Umask(0)
 	t.Cleanup(func() { unix.Umask(0o022) })
-	path := filepath.Join("..", "volfiles", volfile)
-	st, err := stack.Open(path, stack.Options{Vars: map[string]string{"data": filepath.Join(dir, "data"), "mount": mnt}})
+	all := map[string]string{"data": filepath.Join(dir, "data"), "mount": mnt}
+	maps.Copy(all, vars)
+	st, err := stack.Open(path, stack.Options{Vars: all})
 	if err != nil {
-		t.Fatalf("start %s: %v", volfile, err)
+		t.Fatalf("start %s: %v", path, err)
 	}
 	cfg := fuse.DefaultConfig(mnt)
 	if m := st.File.Mount; m != nil {
@@ -86,7 +97,7 @@ func mount(t *testing.T, volfile string) *mounted {
 	srv, err := fuse.Mount(st.Graph, cfg)
 	if err != nil {
 		st.Close()
-		t.Fatalf("mount %s: %v", volfile, err)
+		t.Fatalf("mount %s: %v", path, err)
 	}
 	m := &mounted{st: st, srv: srv, mnt: mnt, dir: dir}
 	t.Cleanup(func() {

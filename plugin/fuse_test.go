@@ -15,9 +15,9 @@ import (
 
 // TestFUSE mounts the checksum plugin over posix and works on the mount
 // with ordinary system calls: files written through the mount read back,
-// the checksums land in the brick file's xattr, and a byte changed in the
-// brick file behind the stack's back makes reads of its block fail with
-// EIO while the other blocks still read.
+// the checksums land in a table file in the brick, hidden from the mount,
+// and a byte changed in the brick file behind the stack's back makes reads
+// of its block fail with EIO while the other blocks still read.
 func TestFUSE(t *testing.T) {
 	if err := fuse.Available(); err != nil {
 		t.Skipf("FUSE is not available: %v", err)
@@ -70,9 +70,15 @@ volume "cks" {
 		t.Fatalf("readdir: %v %v", ents, err)
 	}
 	under := filepath.Join(brick, "d", "e", "f2")
-	sz, err := unix.Getxattr(under, "trusted.xstack.checksum", nil)
-	if err != nil || sz != 8+4*4 {
-		t.Fatalf("checksum xattr on the brick file: %d bytes, %v", sz, err)
+	tables, err := os.ReadDir(filepath.Join(brick, ".xstack-checksum"))
+	if err != nil || len(tables) != 1 {
+		t.Fatalf("checksum tables in the brick: %v, %v", tables, err)
+	}
+	if fi, err := tables[0].Info(); err != nil || fi.Size() != 8+4*4 {
+		t.Fatalf("checksum table of the brick file: %v, %v", fi, err)
+	}
+	if ents, err := os.ReadDir(mnt); err != nil || len(ents) != 1 || ents[0].Name() != "d" {
+		t.Fatalf("mount root lists %v (%v), want d alone", ents, err)
 	}
 
 	// Change one byte of block 1 in the brick, behind the stack.

@@ -117,18 +117,24 @@ func TestFops(t *testing.T) {
 		t.Fatalf("stat after remove: %v", err)
 	}
 
-	// The checksums are in the child's xattr.
+	// The checksums are in a table file in the child, named after the
+	// file's gfid, in a directory at the root that clients do not see.
 	g := v.Stack().Graph
 	f2, _ := v.Create("/x")
 	f2.Write(data[:8192])
 	f2.Close()
 	in := lookup(t, v, g.Xlator("brick"), "x")
 	defer in.Unref()
-	c := call(v, xlator.FopGetxattr)
+	dir := lookup(t, v, g.Xlator("brick"), ".xstack-checksum")
+	defer dir.Unref()
+	c := call(v, xlator.FopLookup)
 	defer c.Done()
-	val, err := g.Xlator("brick").Getxattr(c, &xlator.Loc{Inode: in}, "trusted.xstack.checksum")
-	if err != nil || len(val) != 8+2*4 {
-		t.Fatalf("checksum xattr: %d bytes, %v", len(val), err)
+	tia, err := g.Xlator("brick").Lookup(c, &xlator.Loc{Parent: dir, Name: in.GFID().String()})
+	if err != nil || tia.Size != 8+2*4 {
+		t.Fatalf("checksum table: %d bytes, %v", tia.Size, err)
+	}
+	if _, err := v.Stat("/.xstack-checksum"); errno(err) != syscall.ENOENT {
+		t.Fatalf("stat of the table directory through the plugin: %v, want ENOENT", err)
 	}
 
 	// Messages larger than a ring call's message area go in arena

@@ -55,8 +55,8 @@ func TestSchemaDiagnostics(t *testing.T) {
 	if got := vs.Options.Size("block-size"); got != 4096 {
 		t.Errorf("block-size = %d", got)
 	}
-	if got := vs.Options.String("xattr"); got != "trusted.xstack.checksum" {
-		t.Errorf("xattr default = %q", got)
+	if got := vs.Options.String("table-dir"); got != ".xstack-checksum" {
+		t.Errorf("table-dir default = %q", got)
 	}
 
 	// A binary that is not there is named in the diagnostic.
