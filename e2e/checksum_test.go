@@ -38,8 +38,8 @@ mount {
 // TestChecksumPluginBigFile: dd writes a 72 MiB file with conv=fsync
 // through FUSE to posix under the checksum plugin (at 64 KiB a sum, past
 // the 63 MiB whose sums one ext4 xattr held) and exits 0. A second stack
-// mounted on the same brick, which has only what is on disk, reads the
-// file back, and a byte changed in the brick file past 64 MiB makes its
+// mounted on the same brick once the first is gone (a brick has one
+// owner), which has only what is on disk, reads the file back, and a byte changed in the brick file past 64 MiB makes its
 // read of that block fail with EIO while the others still read. The table
 // holds a sum for every block, and the mount does not list its directory.
 func TestChecksumPluginBigFile(t *testing.T) {
@@ -68,6 +68,7 @@ func TestChecksumPluginBigFile(t *testing.T) {
 	// A second stack on the same brick knows the file only from what the
 	// first left on disk.
 	brick := filepath.Join(m.dir, "data")
+	m.unmount(t)
 	m2 := mountFile(t, vol, map[string]string{"plugin": bin, "data": brick})
 	f, err := os.Open(filepath.Join(m2.mnt, "f"))
 	if err != nil {

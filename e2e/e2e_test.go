@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,10 +58,11 @@ func volfilesUnderTest(t *testing.T) []string {
 
 // mounted is a stack mounted for a test.
 type mounted struct {
-	st  *stack.Stack
-	srv *fuse.Server
-	mnt string
-	dir string
+	st   *stack.Stack
+	srv  *fuse.Server
+	mnt  string
+	dir  string
+	once sync.Once
 }
 
 // mount starts the shipped volfile of that name and mounts it.
@@ -100,23 +102,29 @@ func mountFile(t *testing.T, path string, vars map[string]string) *mounted {
 		t.Fatalf("mount %s: %v", path, err)
 	}
 	m := &mounted{st: st, srv: srv, mnt: mnt, dir: dir}
-	t.Cleanup(func() {
+	t.Cleanup(func() { m.unmount(t) })
+	return m
+}
+
+// unmount unmounts and closes the stack, once; the test's cleanup does it
+// too, so a test that ends early leaves no mount behind.
+func (m *mounted) unmount(t *testing.T) {
+	m.once.Do(func() {
 		var err error
 		for i := 0; i < 50; i++ {
-			if err = srv.Unmount(); err == nil {
+			if err = m.srv.Unmount(); err == nil {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err != nil {
 			t.Errorf("unmount: %v; detaching", err)
-			_ = unix.Unmount(mnt, unix.MNT_DETACH)
+			_ = unix.Unmount(m.mnt, unix.MNT_DETACH)
 		}
-		if err := st.Close(); err != nil {
+		if err := m.st.Close(); err != nil {
 			t.Errorf("close stack: %v", err)
 		}
 	})
-	return m
 }
 
 func run(t *testing.T, dir string, name string, args ...string) string {
