@@ -81,17 +81,25 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
+	dir := t.TempDir()
+	return startXstack(t, dir, filepath.Join(dir, "xstack-mnt"), "run")
+}
+
+// startXstack runs the xstack command with args in dir, the daemon's
+// working directory, and waits until it has mounted mnt. Its admin socket
+// lives in dir/run.
+func startXstack(t *testing.T, dir, mnt string, args ...string) *daemon {
+	t.Helper()
 	if err := fuse.Available(); err != nil {
 		t.Skipf("FUSE is not available here: %v", err)
 	}
 	bin := xstackBinary(t)
-	dir := t.TempDir()
-	d := &daemon{dir: dir, mnt: filepath.Join(dir, "xstack-mnt"), out: &bytes.Buffer{}, outMu: &sync.Mutex{}, exited: make(chan error, 1)}
+	d := &daemon{dir: dir, mnt: mnt, out: &bytes.Buffer{}, outMu: &sync.Mutex{}, exited: make(chan error, 1)}
 	d.env = append(os.Environ(), statedump.RunDirEnv+"="+filepath.Join(dir, "run"))
 	if err := os.Mkdir(filepath.Join(dir, "run"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(bin, "run")
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Dir = dir
 	d.cmd.Env = d.env
 	w := lockedWriter{d.outMu, d.out}
@@ -116,11 +124,11 @@ func startDaemon(t *testing.T) *daemon {
 	for !strings.Contains(d.output(), "mounted") {
 		select {
 		case err := <-d.exited:
-			t.Fatalf("xstack run exited: %v\n%s", err, d.output())
+			t.Fatalf("xstack %s exited: %v\n%s", args[0], err, d.output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("xstack run did not mount:\n%s", d.output())
+			t.Fatalf("xstack %s did not mount:\n%s", args[0], d.output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -26,7 +26,7 @@ type syncEngine struct {
 	wg        sync.WaitGroup
 	workers   int
 	startOnce sync.Once
-	iovs      sync.Pool // *[]unix.Iovec scratch for Do
+	iovs      sync.Pool // *[]unix.Iovec scratch for Do, grown as requests need
 
 	zeroOnce sync.Once
 	zeroes   []byte // mmap'd, read-only, page-aligned: valid O_DIRECT source
@@ -47,7 +47,10 @@ func NewSyncEngine(fd int, cfg DeviceConfig) Engine {
 		q:         make(chan *Request, cfg.QueueDepth),
 		workers:   cfg.Workers,
 	}
-	e.iovs.New = func() any { v := make([]unix.Iovec, 0, MaxIovecs); return &v }
+	// Sized for the common request and grown by append (do keeps the
+	// grown array): a device lives per open file, and an array of
+	// MaxIovecs (16 KiB) for each would be garbage per file opened.
+	e.iovs.New = func() any { v := make([]unix.Iovec, 0, 4); return &v }
 	return e
 }
 

@@ -201,6 +201,13 @@ func TestBorrow(t *testing.T) {
 	if p.BorrowActive() != 1 {
 		t.Fatalf("BorrowActive %d, want 1", p.BorrowActive())
 	}
+	own, heap := p.Get(4096), p.Get(2<<20)
+	if !b.Borrowed() || own.Borrowed() || heap.Borrowed() {
+		t.Errorf("Borrowed: %v for a borrowed buffer, %v for a pool page, %v for a heap buffer; want true, false, false",
+			b.Borrowed(), own.Borrowed(), heap.Borrowed())
+	}
+	own.Unref()
+	heap.Unref()
 	r := p.NewIobref()
 	r.AddRange(b, 0, 6)
 	b.Unref() // the iobref holds its own reference

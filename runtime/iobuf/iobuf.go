@@ -45,6 +45,12 @@ func (b *Iobuf) Bytes() []byte {
 // of a heap buffer.
 func (b *Iobuf) PageSize() int { return len(b.data) }
 
+// Borrowed reports whether b wraps memory lent by a Lender (Pool.Borrow)
+// rather than a page of the pool or the heap. Its PageSize is then the
+// length lent, which may be a part of a larger resource (a shared-memory
+// slot) that stays taken while anyone holds b.
+func (b *Iobuf) Borrowed() bool { return b.lender != nil }
+
 // Refs returns the current reference count: a snapshot, exact only when no
 // other goroutine holds a reference.
 func (b *Iobuf) Refs() int { return int(atomic.LoadInt32(&b.refs)) }

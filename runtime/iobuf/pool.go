@@ -111,6 +111,24 @@ func (p *Pool) classFor(size int) int {
 	return -1
 }
 
+// ClassSize returns the length Get(size) gives its buffer: the page size of
+// the smallest class that holds size bytes (the default page size for 0),
+// or, above the largest class, size rounded up to the OS page. A caller
+// that keeps buffers (a cache) uses it to know what a Get would pin before
+// it asks. It panics on a negative size, as Get does.
+func (p *Pool) ClassSize(size int) int {
+	if size <= 0 {
+		if size < 0 {
+			panic(fmt.Sprintf("iobuf: ClassSize(%d): negative size", size))
+		}
+		size = p.defSize
+	}
+	if ci := p.classFor(size); ci >= 0 {
+		return p.sizes[ci]
+	}
+	return roundUp(size, osPageSize)
+}
+
 // Get returns an iobuf of at least size bytes holding one reference, which the
 // caller owns and releases with Unref. Get(0) returns a DefaultPageSize
 // buffer. The buffer comes from the smallest class whose page size is ≥ size;

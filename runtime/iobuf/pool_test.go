@@ -79,6 +79,9 @@ func TestClassSelection(t *testing.T) {
 		{1 << 20, 1 << 20, false},
 		{1<<20 + 1, 1<<20 + 4096, true},
 	} {
+		if got := p.ClassSize(tc.size); got != tc.pageSize {
+			t.Errorf("ClassSize(%d) = %d, want %d, the page size Get gives", tc.size, got, tc.pageSize)
+		}
 		before := p.Stats().RequestMisses
 		b := p.Get(tc.size)
 		if b.PageSize() != tc.pageSize || len(b.Bytes()) != tc.pageSize || cap(b.Bytes()) != tc.pageSize {

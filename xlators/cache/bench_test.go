@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/xstack/xstack/xlator"
-	"github.com/xstack/xstack/xlator/xlatortest"
-	"github.com/xstack/xstack/xlators/posix"
 )
 
 // The benchmarks compare, in the same run, a readv served from the cache
@@ -28,31 +26,6 @@ const (
 	hitFile  = 1 << 20
 	missFile = 8 << 20
 )
-
-// benchGraph starts a graph of the given types over child ("mem" or
-// "posix") with the cache options set (ignored when there is no cache).
-func benchGraph(b *testing.B, withCache bool, child string, set map[string]string) *tenv {
-	b.Helper()
-	var spec *xlator.Spec
-	if withCache {
-		spec = xlatortest.Chain("cache", child)
-		spec.Volumes[0].Options = options(b, Schema, set)
-	} else {
-		spec = xlatortest.Chain(child)
-	}
-	if child == "posix" {
-		spec.Volumes[len(spec.Volumes)-1].Options = options(b, posix.Schema, map[string]string{"directory": b.TempDir()})
-	}
-	reg := xlatortest.Registry()
-	Register(reg)
-	posix.Register(reg)
-	e := &tenv{tb: b, env: xlatortest.NewEnv(b)}
-	e.g = xlatortest.Start(b, spec, reg, e.env)
-	if withCache {
-		e.c = xlator.Unwrap(e.g.Xlator("l0")).(*Cache)
-	}
-	return e
-}
 
 // fill creates /f of n bytes in chunks of 1MiB and returns an O_RDONLY fd.
 func (t *tenv) fillFile(n int) (*xlator.Inode, *xlator.FD) {
@@ -97,7 +70,7 @@ func BenchmarkReadv(b *testing.B) {
 		for _, size := range []int{4 << 10, 128 << 10} {
 			ps := xlator.FormatSize(int64(size))
 			b.Run(fmt.Sprintf("child=%s/size=%s/path=hit", child, ps), func(b *testing.B) {
-				e := benchGraph(b, true, child, map[string]string{"page-size": ps})
+				e := graphOver(b, true, child, map[string]string{"page-size": ps})
 				in, fd := e.fillFile(hitFile)
 				defer in.Unref()
 				defer fd.Unref()
@@ -107,7 +80,7 @@ func BenchmarkReadv(b *testing.B) {
 				}
 			})
 			b.Run(fmt.Sprintf("child=%s/size=%s/path=miss", child, ps), func(b *testing.B) {
-				e := benchGraph(b, true, child, map[string]string{"page-size": ps, "cache-size": "1MiB"})
+				e := graphOver(b, true, child, map[string]string{"page-size": ps, "cache-size": "1MiB"})
 				in, fd := e.fillFile(missFile)
 				defer in.Unref()
 				defer fd.Unref()
@@ -117,7 +90,7 @@ func BenchmarkReadv(b *testing.B) {
 				}
 			})
 			b.Run(fmt.Sprintf("child=%s/size=%s/path=direct", child, ps), func(b *testing.B) {
-				e := benchGraph(b, false, child, nil)
+				e := graphOver(b, false, child, nil)
 				in, fd := e.fillFile(missFile)
 				defer in.Unref()
 				defer fd.Unref()
@@ -138,7 +111,7 @@ func BenchmarkRandomRereads(b *testing.B) {
 			name = "path=direct"
 		}
 		b.Run("child=posix/"+name, func(b *testing.B) {
-			e := benchGraph(b, withCache, "posix", nil)
+			e := graphOver(b, withCache, "posix", nil)
 			in, fd := e.fillFile(ws)
 			defer in.Unref()
 			defer fd.Unref()
@@ -174,7 +147,7 @@ func BenchmarkRandomRereads(b *testing.B) {
 // BenchmarkParallelHits reads 4KiB hits from all Ps at once: the cost of
 // the cache's single lock under contention.
 func BenchmarkParallelHits(b *testing.B) {
-	e := benchGraph(b, true, "mem", map[string]string{"page-size": "4KiB"})
+	e := graphOver(b, true, "mem", map[string]string{"page-size": "4KiB"})
 	in, fd := e.fillFile(hitFile)
 	defer in.Unref()
 	defer fd.Unref()
@@ -203,5 +176,65 @@ func benchWarm(e *tenv, fd *xlator.FD) {
 	for off := 0; off < hitFile; off += 64 << 10 {
 		ref, _ := e.g.Top().Readv(call, fd, 64<<10, int64(off))
 		ref.Unref()
+	}
+}
+
+// BenchmarkSmallFiles reads 1KiB files whole, as the kernel asks for a
+// small file (4KiB at offset 0), one file after the other round and round,
+// over posix, whose reply to a one-page readv is a 128KiB iobuf: through
+// the cache when every file fits (hit), through a cache that holds a
+// quarter of them (miss: every read misses, keeps its page in a
+// right-sized iobuf and evicts one), and on posix alone (direct).
+func BenchmarkSmallFiles(b *testing.B) {
+	const files, size = 512, 1 << 10
+	for _, tc := range []struct {
+		path      string
+		cacheSize string // "" for no cache
+	}{{"hit", "4MiB"}, {"miss", "256KiB"}, {"direct", ""}} {
+		b.Run("child=posix/size=1KiB/path="+tc.path, func(b *testing.B) {
+			var set map[string]string
+			if tc.cacheSize != "" {
+				set = map[string]string{"cache-size": tc.cacheSize}
+			}
+			e := graphOver(b, tc.cacheSize != "", "posix", set)
+			fds := make([]*xlator.FD, files)
+			for i := range fds {
+				in, fd := e.create(fmt.Sprintf("f%d", i))
+				e.write(fd, 0, pattern(size, byte(i)))
+				in.Unref()
+				fds[i] = fd
+			}
+			defer func() {
+				for _, fd := range fds {
+					fd.Unref()
+				}
+			}()
+			call := e.g.Calls().Begin(context.Background(), xlator.FopReadv, xlator.Creds{}, 0)
+			defer call.Done()
+			top := e.g.Top()
+			read := func(i int) {
+				ref, err := top.Readv(call, fds[i%files], 4<<10, 0)
+				if err != nil || ref.Size() != size {
+					b.Fatalf("readv of file %d: %v", i%files, err)
+				}
+				ref.Unref()
+			}
+			for i := range 2 * files { // warm the cache (or the OS's)
+				read(i)
+			}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				read(i)
+			}
+			b.StopTimer()
+			if e.c != nil {
+				s := e.c.Stats()
+				if tc.path == "hit" && s.Evictions > 0 || tc.path == "miss" && s.Hits > 0 {
+					b.Fatalf("%s benchmark: %+v", tc.path, s)
+				}
+			}
+		})
 	}
 }

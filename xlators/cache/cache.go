@@ -86,9 +86,11 @@ func (c *Cache) Init(ic *xlator.InitContext) error {
 	if ps < MinPageSize || ps > MaxPageSize || ps&(ps-1) != 0 {
 		return fmt.Errorf("option page-size: %s is not a power of two between 4KiB and 1MiB (try 128KiB)", xlator.FormatSize(ps))
 	}
-	if c.cacheSize < ps {
-		return fmt.Errorf("option cache-size: %s is smaller than page-size %s; raise cache-size or lower page-size",
-			xlator.FormatSize(c.cacheSize), xlator.FormatSize(ps))
+	// A page pins a whole iobuf, and the pool has no class of every
+	// power of two (a 4KiB page sits in an 8KiB iobuf).
+	if least := int64(c.Iobufs().ClassSize(int(ps))); c.cacheSize < least {
+		return fmt.Errorf("option cache-size: %s cannot hold one page: a page of page-size %s pins a %s iobuf; raise cache-size to at least %s or lower page-size",
+			xlator.FormatSize(c.cacheSize), xlator.FormatSize(ps), xlator.FormatSize(least), xlator.FormatSize(least))
 	}
 	c.pageSize, c.shift = int(ps), uint(bits.TrailingZeros64(uint64(ps)))
 	c.timeout = option(o, "cache-timeout").Int

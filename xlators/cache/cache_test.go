@@ -131,19 +131,22 @@ func TestSingleFlight(t *testing.T) {
 }
 
 func TestEvictionLRU(t *testing.T) {
-	e := newTenv(t, map[string]string{"page-size": "4KiB", "cache-size": "16KiB"})
+	// 8KiB pages: one page read alone sits in an 8KiB iobuf, so four of
+	// them fill 32KiB.
+	const ps = 8 * kib
+	e := newTenv(t, map[string]string{"page-size": "8KiB", "cache-size": "32KiB"})
 	in, fd := e.create("f")
 	defer in.Unref()
 	defer fd.Unref()
-	data := pattern(32*kib, 3)
+	data := pattern(8*ps, 3)
 	e.write(fd, 0, data)
 	for p := 0; p < 4; p++ { // pages 0..3 fill the cache
-		e.expect(fd, int64(p*4*kib), 4*kib, data[p*4*kib:(p+1)*4*kib])
+		e.expect(fd, int64(p*ps), ps, data[p*ps:(p+1)*ps])
 	}
 	e.expect(fd, 0, 10, data[:10]) // page 0 is now the most recent
-	e.expect(fd, 16*kib, 4*kib, data[16*kib:20*kib])
+	e.expect(fd, 4*ps, ps, data[4*ps:5*ps])
 	s := e.c.Stats()
-	if s.Evictions != 1 || s.Pages != 4 || s.Bytes != 16*kib {
+	if s.Evictions != 1 || s.Pages != 4 || s.Bytes != 4*ps || s.HeldBytes != 4*ps {
 		t.Fatalf("after a 5th page: %+v", s)
 	}
 	st := e.c.stateOf(in)
@@ -154,10 +157,10 @@ func TestEvictionLRU(t *testing.T) {
 	if !has0 || has1 {
 		t.Fatalf("LRU evicted the wrong page: page 0 cached=%v, page 1 cached=%v", has0, has1)
 	}
-	// Every page of the cache stays within cache-size whatever the read.
-	e.expect(fd, 0, 32*kib, data)
-	if s := e.c.Stats(); s.Bytes > 16*kib {
-		t.Fatalf("cache holds %d bytes over its 16KiB", s.Bytes)
+	// The cache's iobufs stay within cache-size whatever the read.
+	e.expect(fd, 0, len(data), data)
+	if s := e.c.Stats(); s.HeldBytes > 32*kib {
+		t.Fatalf("cache holds %d bytes of iobufs over its 32KiB", s.HeldBytes)
 	}
 }
 
@@ -538,7 +541,8 @@ func TestOptionErrors(t *testing.T) {
 		want string
 	}{
 		{map[string]string{"page-size": "12KiB"}, "power of two"},
-		{map[string]string{"cache-size": "64KiB", "page-size": "128KiB"}, "smaller than page-size"},
+		{map[string]string{"cache-size": "64KiB", "page-size": "128KiB"}, "cannot hold one page: a page of page-size 128KiB pins a 128KiB iobuf"},
+		{map[string]string{"cache-size": "4KiB", "page-size": "4KiB"}, "raise cache-size to at least 8KiB"},
 		{map[string]string{"min-file-size": "2MiB", "max-file-size": "1MiB"}, "exceeds max-file-size"},
 	} {
 		spec := xlatortest.Chain("cache", "mem")

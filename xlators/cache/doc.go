@@ -7,13 +7,18 @@
 // A file is cached in pages of page-size bytes (a power of two, 4KiB to
 // 1MiB). A page is a range of an iobuf on which the cache holds one
 // reference. A read that misses asks the child for the whole run of
-// missing pages in one readv and keeps the reply by reference: each page
-// points into the reply's iobuf when one segment holds all its bytes, and
-// only a page that straddles two segments is copied, once, into a fresh
-// page-size iobuf from the graph's pool (counted as copied-pages). A read
-// served from the cache returns an iobref of ranges over the cached
-// iobufs: no copy, and the iobref's own references keep the data alive if
-// the pages are evicted meanwhile.
+// missing pages in one readv. The pages that lie wholly inside one segment
+// of the reply keep that segment's iobuf by reference (no copy) when it is
+// worth pinning: when iobufs of the smallest classes that hold them would
+// take more than half of it. Otherwise each page is copied, once, into an
+// iobuf of the smallest class that holds it: a 1KiB file read as a 128KiB
+// page comes back in a 128KiB iobuf, and its page is kept in a 2KiB one.
+// A page that straddles two segments is copied the same way, and so is
+// memory the child only lends (iobuf.Iobuf.Borrowed: a plugin's
+// shared-memory slot) or an iobuf larger than cache-size; all of these
+// count as copied-pages. A read served from the cache returns an iobref of
+// ranges over the cached iobufs: no copy, and the iobref's own references
+// keep the data alive if the pages are evicted meanwhile.
 //
 // A page shorter than page-size is the file's last page. Pages past the end
 // of the file are not kept, and a file has at most one short page.
@@ -31,20 +36,27 @@
 //
 // # Eviction
 //
-// cache-size bounds the bytes of data in pages (the sum of their lengths)
-// across all files. Pages are on one LRU list per priority level; when a
-// fill takes the total above cache-size, pages are evicted from the least
-// recently used end of the lowest priority's list first. The priority
+// cache-size bounds the memory the cache holds: held-bytes, the total size
+// of the distinct iobufs its pages hold a reference on, counted as whole
+// iobufs (what the pool handed out), not as the bytes of file data in them
+// (bytes-cached). After every fill, pages are evicted until held-bytes is
+// at most cache-size again, under the lock the fill inserted its pages
+// with, so held-bytes never exceeds cache-size. Pages are on one LRU list
+// per priority level, and are evicted from the least recently used end of
+// the lowest priority's list first; evicting a page whose iobuf other
+// pages still hold frees nothing, and eviction goes on. The priority
 // option maps globs on a file's base name (as the inode table knows it at
 // the file's first read) to priorities, default 1; priority 0 means the
 // file is never cached.
 //
-// Memory held can exceed cache-size: a page's iobuf comes from the
-// smallest iobuf class that fits the child's reply (a 4KiB page read alone
-// sits in an 8KiB iobuf), and an iobuf of a multi-page reply stays alive
-// while any of its pages is cached. The statedump reports both figures:
-// bytes-cached (what cache-size bounds) and held-iobufs/held-bytes (the
-// distinct iobufs the pages hold and their sizes).
+// A full page pins at least an iobuf of the smallest class that holds
+// page-size bytes (the default classes have no 4KiB class: a 4KiB page
+// read alone pins 8KiB), and cache-size must be at least that. Memory outside held-bytes is
+// not the cache's: a read in flight holds its child's reply until its
+// readers have taken their bytes, an iobref a read returned keeps its
+// iobufs alive until its holder drops it, and the iobuf pool keeps the
+// pages the cache frees mapped for reuse until a whole arena has stayed
+// unused for the pool's purge delay (see runtime/iobuf).
 //
 // # Consistency
 //
@@ -85,11 +97,14 @@
 //
 // # Statistics
 //
-// Dump (the statedump section) and Stats report pages, bytes-cached,
-// held-iobufs, held-bytes, the options, page hits and misses, bytes served
-// from the cache, read-ahead pages, evictions, revalidations, stale drops,
-// invalidations, single-flight waits, child readvs, copied pages and
-// bypassed reads. Between workloads, the iobufs the cache holds by design
-// are exactly held-iobufs (HeldIobufs): with every file closed and nothing
-// else holding iobufs, the pool's active count equals it.
+// Dump (the statedump section) and Stats report pages, bytes-cached (the
+// file data in them), held-iobufs and held-bytes (the distinct iobufs the
+// pages hold and their total size: what cache-size bounds), the options,
+// page hits and misses, bytes served from the cache, read-ahead pages,
+// evictions, revalidations, stale drops, invalidations, single-flight
+// waits, child readvs, copied pages and bypassed reads. Between workloads,
+// the iobufs the cache holds by design are exactly held-iobufs
+// (HeldIobufs): with every file closed and nothing else holding iobufs,
+// the pool's active count equals held-iobufs and the total size of the
+// active iobufs equals held-bytes.
 package cache

@@ -11,6 +11,7 @@ import (
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
+	"github.com/xstack/xstack/xlators/posix"
 )
 
 // options returns the schema's defaults with the given overrides (values in
@@ -102,6 +103,7 @@ func newTenvOpts(tb testing.TB, o xlator.Options, below ...string) *tenv {
 	reg := xlatortest.Registry()
 	Register(reg)
 	reg.MustRegister(gateType)
+	reg.MustRegister(lenderType)
 	t := &tenv{tb: tb, env: xlatortest.NewEnv(tb)}
 	t.g = xlatortest.Start(tb, spec, reg, t.env)
 	t.c = xlator.Unwrap(t.g.Xlator("l0")).(*Cache)
@@ -231,4 +233,30 @@ func (t *tenv) pagesOf(in *xlator.Inode) int {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	return len(st.pages)
+}
+
+// graphOver starts a graph of cache (l0) over child ("mem" or "posix",
+// over a t.TempDir) with the cache options set, or child alone without
+// the cache.
+func graphOver(tb testing.TB, withCache bool, child string, set map[string]string) *tenv {
+	tb.Helper()
+	var spec *xlator.Spec
+	if withCache {
+		spec = xlatortest.Chain("cache", child)
+		spec.Volumes[0].Options = options(tb, Schema, set)
+	} else {
+		spec = xlatortest.Chain(child)
+	}
+	if child == "posix" {
+		spec.Volumes[len(spec.Volumes)-1].Options = options(tb, posix.Schema, map[string]string{"directory": tb.TempDir()})
+	}
+	reg := xlatortest.Registry()
+	Register(reg)
+	posix.Register(reg)
+	e := &tenv{tb: tb, env: xlatortest.NewEnv(tb)}
+	e.g = xlatortest.Start(tb, spec, reg, e.env)
+	if withCache {
+		e.c = xlator.Unwrap(e.g.Xlator("l0")).(*Cache)
+	}
+	return e
 }

@@ -26,23 +26,31 @@ type modelFile struct {
 // TestModel runs random interleavings of writes, reads, truncates, reopens
 // (some with O_TRUNC), appends, zerofills, discards and clock jumps against
 // cache over mem with a cache much smaller than the files, and compares
-// every read with an in-memory model byte for byte.
+// every read with an in-memory model byte for byte. Over posix, whose
+// replies come in iobufs of the class of the size asked for, pages are
+// also copied into right-sized iobufs. After every step the iobufs the
+// cache holds fit cache-size.
 func TestModel(t *testing.T) {
-	for _, cfg := range []map[string]string{
-		{"page-size": "4KiB", "cache-size": "32KiB"},
-		{"page-size": "4KiB", "cache-size": "48KiB", "read-ahead": "3"},
-		{"page-size": "8KiB", "cache-size": "64KiB", "read-ahead": "1", "cache-timeout": "0"},
+	for _, tc := range []struct {
+		child string
+		cfg   map[string]string
+	}{
+		{"mem", map[string]string{"page-size": "4KiB", "cache-size": "32KiB"}},
+		{"mem", map[string]string{"page-size": "4KiB", "cache-size": "48KiB", "read-ahead": "3"}},
+		{"mem", map[string]string{"page-size": "8KiB", "cache-size": "64KiB", "read-ahead": "1", "cache-timeout": "0"}},
+		{"posix", map[string]string{"page-size": "8KiB", "cache-size": "64KiB", "read-ahead": "2"}},
 	} {
-		t.Run(fmt.Sprint(cfg), func(t *testing.T) {
+		t.Run(fmt.Sprintf("child=%s %v", tc.child, tc.cfg), func(t *testing.T) {
 			for seed := uint64(1); seed <= 4; seed++ {
-				runModel(t, cfg, seed, 1500)
+				runModel(t, tc.child, tc.cfg, seed, 1500)
 			}
 		})
 	}
 }
 
-func runModel(t *testing.T, cfg map[string]string, seed uint64, steps int) {
-	e := newTenv(t, cfg)
+func runModel(t *testing.T, child string, cfg map[string]string, seed uint64, steps int) {
+	e := graphOver(t, true, child, cfg)
+	e.c.now = e.now.Load
 	rng := rand.New(rand.NewPCG(seed, 42))
 	var files []*modelFile
 	for i := 0; i < 3; i++ {
@@ -68,7 +76,11 @@ func runModel(t *testing.T, cfg map[string]string, seed uint64, steps int) {
 			f.data = append(f.data, make([]byte, n-len(f.data))...)
 		}
 	}
+	base := e.env.Iobufs.Stats()
 	for step := 0; step < steps; step++ {
+		if held := e.c.Stats().HeldBytes; held > e.c.cacheSize {
+			t.Fatalf("seed %d step %d: held-bytes %d over cache-size %d", seed, step, held, e.c.cacheSize)
+		}
 		f := files[rng.IntN(len(files))]
 		what := ""
 		switch op := rng.IntN(100); {
@@ -143,11 +155,14 @@ func runModel(t *testing.T, cfg map[string]string, seed uint64, steps int) {
 		_ = what
 	}
 	s := e.c.Stats()
-	if s.Hits == 0 || s.Evictions == 0 || s.Invalidations == 0 {
+	if s.Hits == 0 || s.Evictions == 0 || s.Invalidations == 0 || (child == "posix" && s.CopiedPages == 0) {
 		t.Fatalf("seed %d: the workload missed a path: %+v", seed, s)
 	}
 	if got, held := e.env.Iobufs.Stats().Active(), int64(e.c.HeldIobufs()); got != held {
 		t.Fatalf("seed %d: %d iobufs active, the cache holds %d", seed, got, held)
+	}
+	if got := activeBytes(e.env.Iobufs.Stats()) - activeBytes(base); got != s.HeldBytes {
+		t.Fatalf("seed %d: %d bytes of iobufs active, the cache says it holds %d", seed, got, s.HeldBytes)
 	}
 }
 

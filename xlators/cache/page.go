@@ -169,9 +169,11 @@ func (c *Cache) removeLocked(p *page) {
 }
 
 // evictLocked drops least recently used pages, lowest priority first,
-// until the cached bytes fit cache-size.
+// until the iobufs the pages hold fit cache-size. Dropping a page whose
+// iobuf other pages still hold frees nothing, so the loop goes on to the
+// next one.
 func (c *Cache) evictLocked() {
-	for c.nBytes > c.cacheSize {
+	for c.heldBytes > c.cacheSize {
 		var victim *page
 		for i := range c.lrus {
 			if victim = c.lrus[i].back(); victim != nil {

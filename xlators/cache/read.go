@@ -190,7 +190,7 @@ func (c *Cache) finishFillLocked(f *fill, data *iobuf.Iobref, err error) {
 			_ = c.pagePool.Put(p)
 			continue
 		}
-		buf, off := c.pageBuf(data, &cur, start, n)
+		buf, off := c.pageBuf(data, &cur, start, n, size)
 		c.insertLocked(p, buf, off, n)
 	}
 	clear(f.pages)
@@ -249,17 +249,22 @@ func addSub(dst, src *iobuf.Iobref, from, to int) {
 	}
 }
 
-// cursor walks the segments of a reply in order.
+// cursor walks the segments of a reply in order, and remembers for the
+// segment it last looked at whether its pages share its iobuf.
 type cursor struct {
-	seg  int // current segment
-	base int // byte offset of its start in the reply
+	seg   int  // current segment
+	base  int  // byte offset of its start in the reply
+	plan  int  // the segment share was decided for, plus one (0: none yet)
+	share bool // the pages wholly inside segment plan-1 keep its iobuf by reference
 }
 
-// pageBuf returns an iobuf and offset holding the reply's bytes [start,
-// start+n), with a reference for the page: the reply's own iobuf when one
-// segment holds them all (no copy), else a new page-size iobuf from the
-// graph's pool that they are copied into once.
-func (c *Cache) pageBuf(data *iobuf.Iobref, cur *cursor, start, n int) (*iobuf.Iobuf, int) {
+// pageBuf returns an iobuf and offset holding the bytes [start, start+n) of
+// a fill's reply of size bytes, with a reference for the page. The page
+// keeps the reply's own iobuf (no copy) when one segment holds all its
+// bytes and shares says that iobuf is worth pinning; otherwise the bytes
+// are copied, once, into a new iobuf of the smallest class that holds n
+// bytes (counted as copied-pages).
+func (c *Cache) pageBuf(data *iobuf.Iobref, cur *cursor, start, n, size int) (*iobuf.Iobuf, int) {
 	for cur.seg < data.Len() {
 		_, _, sn := data.Entry(cur.seg)
 		if cur.base+sn > start {
@@ -270,10 +275,15 @@ func (c *Cache) pageBuf(data *iobuf.Iobref, cur *cursor, start, n int) (*iobuf.I
 	}
 	b, o, sn := data.Entry(cur.seg)
 	if in := start - cur.base; in+n <= sn {
-		b.Ref()
-		return b, o + in
+		if cur.plan != cur.seg+1 {
+			cur.plan, cur.share = cur.seg+1, c.shares(b, cur.base, sn, size)
+		}
+		if cur.share {
+			b.Ref()
+			return b, o + in
+		}
 	}
-	nb := c.Iobufs().Get(c.pageSize)
+	nb := c.Iobufs().Get(n)
 	dst := nb.Bytes()[:n]
 	at, skip := 0, start-cur.base
 	for i := cur.seg; i < data.Len() && at < n; i++ {
@@ -283,6 +293,31 @@ func (c *Cache) pageBuf(data *iobuf.Iobref, cur *cursor, start, n int) (*iobuf.I
 	}
 	c.copied.Add(1)
 	return nb, 0
+}
+
+// shares reports whether the pages that lie wholly inside the reply segment
+// [base, base+sn) of a fill's reply of size bytes should keep that
+// segment's iobuf b by reference rather than be copied into right-sized
+// iobufs. They share it when iobufs of the smallest classes that hold
+// them would take more than half of b: copying would then save less than
+// half of it, for the price of a copy. They never
+// share memory that b only borrows (a plugin's shared-memory slot, larger
+// than the bytes it lends and scarce), nor an iobuf larger than cache-size,
+// which could not be cached at all.
+func (c *Cache) shares(b *iobuf.Iobuf, base, sn, size int) bool {
+	if b.Borrowed() || int64(b.PageSize()) > c.cacheSize {
+		return false
+	}
+	pool := c.Iobufs()
+	need := 0
+	for start := (base + c.pageSize - 1) &^ (c.pageSize - 1); start < size; start += c.pageSize {
+		n := min(size-start, c.pageSize)
+		if start+n > base+sn {
+			break
+		}
+		need += pool.ClassSize(n)
+	}
+	return 2*need > b.PageSize()
 }
 
 // revalidateLocked asks the child for the file's attributes and drops its

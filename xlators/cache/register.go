@@ -26,7 +26,7 @@ const (
 // Schema is the option schema of the cache translator.
 var Schema = xlator.Schema{
 	{Name: "cache-size", Kind: xlator.KindSize, Default: "32MiB", Min: MinPageSize, Max: 1 << 40,
-		Doc: "bytes of file data kept, across all files (LRU); at least one page. Memory held can exceed it by the rounding of pages to iobuf classes and by child iobufs shared by several pages: see held-bytes in the statedump"},
+		Doc: "memory the cache holds, across all files (LRU): the total size of the iobufs its pages pin, whole iobufs rather than the bytes of data in them (held-bytes in the statedump); at least the iobuf of one page"},
 	{Name: "page-size", Kind: xlator.KindSize, Default: "128KiB", Min: MinPageSize, Max: MaxPageSize,
 		Doc: "unit of caching: a power of two between 4KiB and 1MiB; a miss reads whole pages from the child"},
 	{Name: "cache-timeout", Kind: xlator.KindDuration, Default: "1s", Min: 0, Max: int64(24 * 3600 * 1e9),

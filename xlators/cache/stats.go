@@ -13,9 +13,9 @@ import (
 // their change over an interval.
 type Stats struct {
 	Pages      int64 `json:"pages"`        // pages cached
-	Bytes      int64 `json:"bytes_cached"` // bytes in them: what cache-size bounds
+	Bytes      int64 `json:"bytes_cached"` // bytes of file data in them
 	HeldIobufs int64 `json:"held_iobufs"`  // distinct iobufs the pages hold a reference on
-	HeldBytes  int64 `json:"held_bytes"`   // their total size
+	HeldBytes  int64 `json:"held_bytes"`   // their total size: what cache-size bounds
 	Inodes     int64 `json:"inodes"`       // files with cache state
 
 	Hits          uint64 `json:"hits"`           // pages served from the cache
@@ -28,7 +28,7 @@ type Stats struct {
 	Invalidations uint64 `json:"invalidations"`  // fops that dropped pages of a file
 	Waits         uint64 `json:"waits"`          // single-flight waits: pages a reader waited for
 	ChildReads    uint64 `json:"child_reads"`    // fills: readvs sent to the child
-	CopiedPages   uint64 `json:"copied_pages"`   // pages copied because the reply split them
+	CopiedPages   uint64 `json:"copied_pages"`   // pages copied out of the reply into right-sized iobufs
 	Bypassed      uint64 `json:"bypassed_reads"` // reads passed to the child uncached
 }
 
