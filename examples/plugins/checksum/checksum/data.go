@@ -50,18 +50,12 @@ func (x *Checksum) verify(c *xlator.Call, t *table, in *xlator.Inode, ref *iobuf
 // Readv reads whole blocks from the child, checks them, and returns the
 // bytes asked for. A file without a table is read unchecked.
 func (x *Checksum) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
-	in, held, err := x.fileOf(c, fd)
+	in, held, t, err := x.fileTable(c, fd, "the read fails")
 	if err != nil {
 		return nil, err
 	}
 	if held {
 		defer in.Unref()
-	}
-	t, err := x.stateOf(c, in)
-	if err != nil {
-		x.Logger().Error("cannot open the checksum table: the read fails",
-			zap.String("path", in.Path()), zap.Error(err))
-		return nil, x.tableErr(err)
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -213,18 +207,12 @@ func (x *Checksum) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off
 	if size == 0 {
 		return child.Writev(c, fd, data, off)
 	}
-	in, held, err := x.fileOf(c, fd)
+	in, held, t, err := x.fileTable(c, fd, "the write is refused")
 	if err != nil {
 		return 0, err
 	}
 	if held {
 		defer in.Unref()
-	}
-	t, err := x.stateOf(c, in)
-	if err != nil {
-		x.Logger().Error("cannot open the checksum table: the write is refused",
-			zap.String("path", in.Path()), zap.Error(err))
-		return 0, x.tableErr(err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -319,16 +307,12 @@ func (x *Checksum) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err := x.FirstChild().Fsync(c, fd, datasync); err != nil {
 		return err
 	}
-	in, held, err := x.fileOf(c, fd)
+	in, held, t, err := x.fileTable(c, fd, "")
 	if err != nil {
 		return err
 	}
 	if held {
 		defer in.Unref()
-	}
-	t, err := x.stateOf(c, in)
-	if err != nil {
-		return x.tableErr(err)
 	}
 	t.mu.RLock()
 	tfd := t.fd

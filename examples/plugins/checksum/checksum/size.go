@@ -115,16 +115,12 @@ func (x *Checksum) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn)
 	if in.Valid&xlator.SetSize == 0 {
 		return child.Fsetattr(c, fd, in)
 	}
-	ino, held, err := x.fileOf(c, fd)
+	ino, held, t, err := x.fileTable(c, fd, "")
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
 	if held {
 		defer ino.Unref()
-	}
-	t, err := x.stateOf(c, ino)
-	if err != nil {
-		return xlator.Iatt{}, x.tableErr(err)
 	}
 	var ia xlator.Iatt
 	err = x.resize(c, t, fd, ino, in.Size, func() error {
@@ -191,16 +187,12 @@ func (x *Checksum) zeroRange(c *xlator.Call, fd *xlator.FD, off, length int64, o
 	if length <= 0 {
 		return op()
 	}
-	in, held, err := x.fileOf(c, fd)
+	in, held, t, err := x.fileTable(c, fd, "")
 	if err != nil {
 		return err
 	}
 	if held {
 		defer in.Unref()
-	}
-	t, err := x.stateOf(c, in)
-	if err != nil {
-		return x.tableErr(err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -452,6 +452,27 @@ func (x *Checksum) hold(c *xlator.Call, g xlator.GFID) (*table, *xlator.Inode, f
 	return t, nil, func() { x.release(t) }, nil
 }
 
+// fileTable is fileOf and stateOf together, for the fops on an open file:
+// fd's inode (held: the caller Unrefs it) and its table. A table that
+// cannot be opened fails the fop (tableErr) and, with refusal set, is
+// logged saying what the fop does about it.
+func (x *Checksum) fileTable(c *xlator.Call, fd *xlator.FD, refusal string) (in *xlator.Inode, held bool, t *table, err error) {
+	in, held, err = x.fileOf(c, fd)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	if t, err = x.stateOf(c, in); err != nil {
+		if refusal != "" {
+			x.Logger().Error("cannot open the checksum table: "+refusal, zap.String("path", in.Path()), zap.Error(err))
+		}
+		if held {
+			in.Unref()
+		}
+		return nil, false, nil, x.tableErr(err)
+	}
+	return in, held, t, nil
+}
+
 // fileOf returns the inode that stands for the file fd is open on, and
 // whether the caller holds a reference on it to drop: fd.Inode when it
 // carries a gfid; otherwise (in a plugin, the fd of a create that found
