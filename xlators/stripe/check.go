@@ -86,17 +86,10 @@ func (k *checker) list(dir *xlator.Inode, p string) []string {
 		if errs[i] = ch.Opendir(c, &xlator.Loc{Inode: dir}, fd); errs[i] != nil {
 			return
 		}
-		var off int64
-		for {
-			ents, err := ch.Readdir(c, fd, off, readdirBatch, false)
-			if err != nil || len(ents) == 0 {
-				errs[i] = err
-				return
-			}
-			for _, d := range ents {
-				lists[i] = append(lists[i], d.Name)
-			}
-			off = ents[len(ents)-1].Off
+		var ents []xlator.Dirent
+		ents, errs[i] = listAll(c, ch, fd)
+		for _, d := range ents {
+			lists[i] = append(lists[i], d.Name)
 		}
 	})
 	if firstErr(errs) != nil {

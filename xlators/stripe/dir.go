@@ -76,6 +76,20 @@ func (s *Stripe) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, pl
 	return out, nil
 }
 
+// listAll reads ch's listing of the directory fd to its end.
+func listAll(c *xlator.Call, ch xlator.Xlator, fd *xlator.FD) ([]xlator.Dirent, error) {
+	var all []xlator.Dirent
+	var off int64
+	for {
+		ents, err := ch.Readdir(c, fd, off, readdirBatch, false)
+		if err != nil || len(ents) == 0 {
+			return all, err
+		}
+		all = append(all, ents...)
+		off = ents[len(ents)-1].Off
+	}
+}
+
 // union reads every child's listing of the directory fd to its end and
 // merges them by name.
 func (s *Stripe) union(c *xlator.Call, fd *xlator.FD) ([]xlator.Dirent, error) {
@@ -83,16 +97,7 @@ func (s *Stripe) union(c *xlator.Call, fd *xlator.FD) ([]xlator.Dirent, error) {
 	lists := make([][]xlator.Dirent, n)
 	errs := make([]error, n)
 	s.each(c, func(c *xlator.Call, i int, ch xlator.Xlator) {
-		var off int64
-		for {
-			ents, err := ch.Readdir(c, fd, off, readdirBatch, false)
-			if err != nil || len(ents) == 0 {
-				errs[i] = err
-				return
-			}
-			lists[i] = append(lists[i], ents...)
-			off = ents[len(ents)-1].Off
-		}
+		lists[i], errs[i] = listAll(c, ch, fd)
 	})
 	if err := firstErr(errs); err != nil {
 		return nil, err
