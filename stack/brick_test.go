@@ -7,15 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/xstack/xstack/xlator"
+	"github.com/xstack/xstack/xlator/xlatortest"
 	"github.com/xstack/xstack/xlators/posix"
 )
 
@@ -61,20 +60,21 @@ func mustOpen(t *testing.T, path string, opts Options) *Stack {
 	return s
 }
 
-// swapBricks renames the volfile's brick volumes into each other's places:
-// the stripe's subvolumes stay in order but each name points at the other
-// directory (a mistyped or swapped directory option).
+// TestBrickIdentity: a stripe volume's bricks record their identity on
+// first start, and every volfile that puts a brick elsewhere (directories
+// swapped, subvolumes reordered, a child more, another volume's brick, a
+// brick alone) refuses to start, saying what the brick holds and what the
+// volfile expects.
 func TestBrickIdentity(t *testing.T) {
 	data := t.TempDir()
 	vol := stripeVolfile(t, data, "a", "b")
 	s := mustOpen(t, vol, Options{})
 	// The identity is stored in both bricks, with one volume id.
 	var ids []xlator.BrickID
-	for _, d := range []string{"a", "b"} {
-		x := s.Graph.Xlator("brick" + map[string]string{"a": "0", "b": "1"}[d])
-		id, ok, _, err := xlator.Unwrap(x).(xlator.Brick).BrickID()
+	for _, name := range []string{"brick0", "brick1"} {
+		id, ok, _, err := xlator.Unwrap(s.Graph.Xlator(name)).(xlator.Brick).BrickID()
 		if err != nil || !ok {
-			t.Fatalf("brick %s: identity %v ok=%v err=%v", d, id, ok, err)
+			t.Fatalf("%s: identity %v ok=%v err=%v", name, id, ok, err)
 		}
 		ids = append(ids, id)
 	}
@@ -301,35 +301,6 @@ func TestNoCreate(t *testing.T) {
 	}
 }
 
-// snapshot describes every file under dir: path, mode, size, mtime,
-// xattrs, so that a test can tell whether anything changed.
-func snapshot(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%s mode=%o size=%d mtime=%d.%d ctime=%d.%d", p, st.Mode, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
-		buf := make([]byte, 4096)
-		if n, err := unix.Llistxattr(p, buf); err == nil {
-			names := strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00")
-			sort.Strings(names)
-			line += " xattrs=" + strings.Join(names, ",")
-		}
-		out = append(out, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestReadOnly checks that a read-only stack changes nothing in its
 // bricks, whatever it is asked, and refuses changes with EROFS.
 func TestReadOnly(t *testing.T) {
@@ -341,7 +312,7 @@ func TestReadOnly(t *testing.T) {
 	// A file made behind the stack's back has no gfid yet.
 	os.WriteFile(filepath.Join(data, "a", "behind"), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(data, "b", "behind"), nil, 0o644)
-	before := snapshot(t, data)
+	before := xlatortest.Snapshot(t, data)
 
 	s = mustOpen(t, vol, Options{ReadOnly: true})
 	g := s.Graph
@@ -363,7 +334,7 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("unlink on a read-only stack: %v", err)
 	}
 	s.Close()
-	if after := snapshot(t, data); strings.Join(before, "\n") != strings.Join(after, "\n") {
+	if after := xlatortest.Snapshot(t, data); !slices.Equal(before, after) {
 		t.Fatalf("a read-only stack changed its bricks:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/api"
+	"github.com/xstack/xstack/xlator/xlatortest"
 )
 
 const stripeVolfile = "../../volfiles/stripe.hcl" // 128KiB blocks over brick0 and brick1
@@ -61,39 +61,6 @@ func geometryKey() string {
 	return "user.xstack.stripe"
 }
 
-// snapshot records every name under dir with its size, mtime, ctime and
-// xattrs: what any write, chmod or setxattr would change.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		buf := make([]byte, 4096)
-		n, _ := unix.Llistxattr(p, buf)
-		names := strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00")
-		slices.Sort(names)
-		var xattrs []string
-		for _, name := range names {
-			v := make([]byte, 4096)
-			if m, err := unix.Lgetxattr(p, name, v); err == nil {
-				xattrs = append(xattrs, fmt.Sprintf("%s=%q", name, v[:m]))
-			}
-		}
-		out[p] = fmt.Sprintf("size %d mtime %v ctime %v %s", st.Size, st.Mtim, st.Ctim, xattrs)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 var gfidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
 // TestCheck damages a stripe volume's bricks behind its back, one file per
@@ -124,7 +91,7 @@ func TestCheck(t *testing.T) {
 	must(os.Remove(b1 + "/d/typed"))
 	must(os.Mkdir(b1+"/d/typed", 0o755))
 	must(os.Remove(b1 + "/empty"))
-	before := snapshot(t, dir)
+	before := xlatortest.Snapshot(t, dir)
 
 	code, out, errs := xstack("check", "-data", dir, stripeVolfile)
 	good := key + `="block-size=131072 count=2 coalesce=0"`
@@ -141,16 +108,8 @@ func TestCheck(t *testing.T) {
 	if got := gfidRE.ReplaceAllString(out, "GFID"); code != 1 || got != want || errs != "xstack check: 7 problems found\n" {
 		t.Errorf("check of a damaged volume: exit %d\n%s\nwant\n%s\nstderr: %s", code, got, want, errs)
 	}
-	after := snapshot(t, dir)
-	for p, s := range before {
-		if after[p] != s {
-			t.Errorf("check changed %s:\n  before %s\n  after  %s", p, s, after[p])
-		}
-	}
-	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("check made %s", p)
-		}
+	if after := xlatortest.Snapshot(t, dir); !slices.Equal(before, after) {
+		t.Errorf("check changed the bricks:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
 	// Reading a damaged file through the volume is refused, not guessed.
 	if code, _, errs := xstack("cat", "-data", dir, stripeVolfile, "/nogeo"); code != 1 || !strings.Contains(errs, "input/output error") {
