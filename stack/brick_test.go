@@ -184,6 +184,31 @@ func TestBrickAdopt(t *testing.T) {
 		t.Fatalf("restored brick without identity: %v", err)
 	}
 	mustOpen(t, vol, Options{Adopt: []string{"brick0"}}).Close()
+
+	// A damaged identity is reported, not taken for a missing one.
+	idFile := filepath.Join(data, "a", ".xstack", "brick.json")
+	if err := os.WriteFile(idFile, []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(t, vol, Options{Adopt: []string{"brick0"}}); err == nil || !strings.Contains(err.Error(), idFile+" is not a brick identity") {
+		t.Fatalf("damaged identity: %v", err)
+	}
+
+	// Bricks made before identities existed (files, no .xstack) are all
+	// fresh: the volume takes them as they are and stamps them.
+	old := t.TempDir()
+	for _, d := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(old, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(old, d, "f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = mustOpen(t, stripeVolfile(t, old, "a", "b"), Options{})
+	if _, ok, _, err := xlator.Unwrap(s.Graph.Xlator("brick1")).(xlator.Brick).BrickID(); !ok || err != nil {
+		t.Fatalf("pre-identity brick not stamped: %v %v", ok, err)
+	}
 }
 
 func mustCreate(t *testing.T, s *Stack, name string) xlator.Iatt {
