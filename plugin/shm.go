@@ -25,7 +25,12 @@ import (
 // slot number and length.
 //
 // The arena is a memfd the host makes for each plugin process and passes
-// to it as file descriptor 3; both map it shared. Its first page holds one
+// to it as file descriptor 3; both map it shared. The plugin must write
+// it (replies, data it returns), so it gets it read-write, but its size
+// is sealed (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL): no truncation can
+// pull pages from under the host's mapping, so nothing the plugin does to
+// the file makes the host fault. What the plugin writes there is
+// validated by the host before use (ring.go). Its first page holds one
 // state word per slot: the references held on it by both processes
 // together (0: free), claimed with compare-and-swap and counted with
 // atomic adds, so either process can take a slot and either can free it.
@@ -48,6 +53,10 @@ const shmMin = 16 << 10
 // shmSlotSize is the size of a slot: the largest readv or writev that goes
 // through the arena (larger ones go in the message).
 const shmSlotSize = 1 << 20
+
+// arenaSeals are the seals of an arena's memfd: its size is fixed for
+// good.
+const arenaSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 
 // shmHeader is the arena's header: a page of slot state words, then the
 // two call rings (ring.go), rounded up to a page.
@@ -94,7 +103,7 @@ func newArena(name string, slots int) (*arena, error) {
 	if slots > maxSlots {
 		slots = maxSlots
 	}
-	fd, err := unix.MemfdCreate("xstack-plugin-"+name, unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate("xstack-plugin-"+name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd: %w", err)
 	}
@@ -103,6 +112,10 @@ func newArena(name string, slots int) (*arena, error) {
 	if err := f.Truncate(int64(size)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, arenaSeals); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("memfd: seal: %w", err)
 	}
 	a, err := mapArena(f, slots, shmSlotSize)
 	if err != nil {
