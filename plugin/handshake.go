@@ -47,6 +47,11 @@ func serverOptions(opts []grpc.ServerOption) []grpc.ServerOption {
 	)
 }
 
+// maxIO bounds the size of a readv a plugin may ask of the host (16
+// times the largest the host's front ends send): a larger one fails with
+// EINVAL instead of making a child allocate it.
+const maxIO = 16 << 20
+
 // newServer makes a gRPC server with serverOptions; the form go-plugin's
 // ServeConfig.GRPCServer and GRPCBroker.AcceptAndServe take.
 func newServer(opts []grpc.ServerOption) *grpc.Server {

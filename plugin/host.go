@@ -35,6 +35,9 @@ type Host struct {
 	shmSlots int
 	fds      *handleTable // host fds (weak) and fds made for the plugin (owned)
 	inodes   *handleTable // unlinked inodes lent to the plugin for one call
+	// breaches counts the plugin processes killed for breaking the
+	// protocol.
+	breaches atomic.Uint64
 
 	inst atomic.Pointer[instance]
 
@@ -218,7 +221,8 @@ func (h *Host) Dump() []xlator.KV {
 		kvs = append(kvs, xlator.KV{Key: "last-exit", Value: h.lastExit})
 	}
 	h.mu.Unlock()
-	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.len()})
+	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.len()},
+		xlator.KV{Key: "protocol-breaches", Value: h.breaches.Load()})
 	inst := h.inst.Load()
 	if inst == nil {
 		return kvs
@@ -233,7 +237,8 @@ func (h *Host) Dump() []xlator.KV {
 			xlator.KV{Key: "ring-callbacks-run-by-caller", Value: a.helped(toHost)},
 			xlator.KV{Key: "ring-worker-sleeps", Value: a.workerSleeps[toHost].Load()},
 			xlator.KV{Key: "ring-late-wakes", Value: a.lateWakes[toHost].Load()},
-			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: a.keptCount()})
+			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: a.keptCount()},
+			xlator.KV{Key: "host-lends-refused", Value: a.host.refused.Load()})
 		a.release()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -29,6 +29,7 @@ var ErrChecksum = errors.New("plugin binary does not match its sha256")
 // instance is one running plugin process.
 type instance struct {
 	client *goplugin.Client
+	cmd    *exec.Cmd // started by client; its Process signals by pidfd
 	c      *conn
 	pid    int
 	shm    *arena // nil without shared memory
@@ -90,7 +91,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	inst := &instance{client: client, c: raw.(*conn), shm: shm}
+	inst := &instance{client: client, cmd: cmd, c: raw.(*conn), shm: shm}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
@@ -130,6 +131,7 @@ func (h *Host) start() (*instance, error) {
 	}
 	shm.closeFile() // the plugin has its own descriptor now
 	if shm != nil {
+		shm.onBreach = func(why string) { go h.broke(inst, why) }
 		// Fops go through the ring once the plugin serves it.
 		inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin})
 	}
@@ -186,6 +188,17 @@ func statusMessage(err error) string {
 	return s
 }
 
+// broke handles a breach of the protocol by the plugin of inst
+// (breach.go): the process is killed at once, and died restarts it.
+func (h *Host) broke(inst *instance, why string) {
+	h.breaches.Add(1)
+	h.Logger().Error("plugin broke the protocol; killing it", zap.Int("pid", inst.pid), zap.String("breach", why))
+	if p := inst.cmd.Process; p != nil {
+		_ = p.Kill()
+	}
+	h.died(inst, fmt.Errorf("%w: %s", errBreach, why))
+}
+
 // died handles the end of a plugin process: fops fail from now on, the
 // parents hear child-down, and the plugin is restarted.
 func (h *Host) died(inst *instance, why error) {
@@ -197,7 +210,7 @@ func (h *Host) died(inst *instance, why error) {
 	if why != nil && !errors.Is(why, io.EOF) {
 		reason = statusMessage(why)
 	}
-	if inst.client.Exited() {
+	if inst.client.Exited() && !errors.Is(why, errBreach) {
 		reason = "process exited"
 	}
 	h.mu.Lock()

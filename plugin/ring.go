@@ -183,6 +183,17 @@ type ring struct {
 	states *[ringCalls]callState
 	calls  *[ringCalls]ringCall
 	hint   atomic.Uint32 // where claim starts looking
+	// own is this process's copy of what it wrote into the calls it
+	// made and needs again after posting them: the far side can write
+	// the shared call at any time (breach.go). Each entry is its call's
+	// caller's alone from claim to free.
+	own [ringCalls]ownCall
+}
+
+// ownCall is a caller's own copy of part of its call.
+type ownCall struct {
+	chain uint64 // the call's chain
+	slot  uint32 // the arena slot of its request's data, + 1; 0: none
 }
 
 func (a *arena) initRings() {
@@ -220,14 +231,32 @@ func (r *ring) claim() *ringCall {
 	start := r.hint.Load()
 	for k := uint32(0); k < ringCalls; k++ {
 		i := (start + k) % ringCalls
-		if st := &r.states[i].v; atomic.LoadUint32(st) == callFree && atomic.CompareAndSwapUint32(st, callFree, callFilling) {
+		st := &r.states[i].v
+		s := atomic.LoadUint32(st)
+		if s == callFree && atomic.CompareAndSwapUint32(st, callFree, callFilling) {
+			raceAcquire() // r.own[i], last used by the call's previous caller
 			r.hint.Store(i)
 			c := &r.calls[i]
 			c.chain, c.parent = 0, 0
+			r.own[i] = ownCall{}
 			return c
+		}
+		if !validState(s) {
+			r.a.breach("call %d of ring %d in state %#x", i, r.dir, s)
+			return nil
 		}
 	}
 	return nil
+}
+
+// holdsSlot records that c's request data is in slot, which the caller
+// drops if it withdraws c.
+func (r *ring) holdsSlot(c *ringCall, slot uint32) { r.own[r.index(c)].slot = slot + 1 }
+
+// ownSlot returns the slot holdsSlot recorded for c, if any.
+func (r *ring) ownSlot(c *ringCall) (uint32, bool) {
+	s := r.own[r.index(c)].slot
+	return s - 1, s != 0
 }
 
 // chainKey is the context key of the chain a ring worker serves.
@@ -255,12 +284,14 @@ func (c *chainCtx) Value(k any) any {
 // its worker serves.
 func (r *ring) join(ctx context.Context, c *ringCall) {
 	if r.dir == toPlugin {
-		c.chain = r.a.chains.Add(1)
+		chain := r.a.chains.Add(1)
+		c.chain, r.own[r.index(c)].chain = chain, chain
 		return
 	}
 	if ctx != nil {
 		if cc, ok := ctx.Value(chainKey{}).(*chainCtx); ok {
 			c.chain, c.parent = cc.chain, cc.parent
+			r.own[r.index(c)].chain = cc.chain
 		}
 	}
 }
@@ -326,8 +357,10 @@ const idleFor = time.Second
 // touched again.
 func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	served := r.a.servers[1-r.dir] // the ring this process serves
+	st := r.st(c)
+	chain := r.own[r.index(c)].chain
 	var help *ringServer
-	if r.dir == toPlugin && c.chain != 0 {
+	if r.dir == toPlugin && chain != 0 {
 		help = served
 	}
 	if served != nil {
@@ -335,33 +368,31 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 		atomic.AddUint32(&served.r.head.waiters, 1)
 	}
 	got := spin(func() bool {
-		if atomic.LoadUint32(r.st(c)) == callDone {
-			raceAcquire()
+		if s := atomic.LoadUint32(st); s == callDone || !waitable(s) {
 			return true
 		}
 		if help != nil {
-			if hc := help.r.takeChain(c.chain); hc != nil {
+			if hc := help.r.takeChain(chain); hc != nil {
 				help.run(hc)
 			}
 		}
 		return false
 	}, func() bool {
 		// Not taken yet: the far side's worker may need this CPU.
-		return atomic.LoadUint32(r.st(c))&^callSleep == callPosted
+		return atomic.LoadUint32(st)&^callSleep == callPosted
 	})
 	if served != nil {
 		atomic.AddUint32(&served.r.head.waiters, ^uint32(0))
 	}
 	if got {
-		return nil
+		return r.waited(c, atomic.LoadUint32(st))
 	}
 	r.a.ringSleeps[r.dir].Add(1)
 	done := ctx.Done()
 	for {
-		s := atomic.LoadUint32(r.st(c))
-		if s == callDone {
-			raceAcquire()
-			return nil
+		s := atomic.LoadUint32(st)
+		if s == callDone || !waitable(s) {
+			return r.waited(c, s)
 		}
 		if r.a.dead.Load() {
 			// The process and its workers are gone; the slot dies
@@ -378,19 +409,30 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 			default:
 			}
 		}
-		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(r.st(c), s, s|callSleep) {
+		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(st, s, s|callSleep) {
 			continue
 		}
 		// Marked: the plugin wakes a worker for c's chain from now
 		// on; a call it posted before that is this thread's to run.
 		if help != nil {
-			if hc := help.r.takeChain(c.chain); hc != nil {
+			if hc := help.r.takeChain(chain); hc != nil {
 				help.run(hc)
 				continue
 			}
 		}
-		futexWait(r.st(c), s|callSleep, sleepFor)
+		futexWait(st, s|callSleep, sleepFor)
 	}
+}
+
+// waited ends a wait for c that found state s: done, or a state c cannot
+// be in while its caller waits, which the far side wrote (EIO).
+func (r *ring) waited(c *ringCall, s uint32) error {
+	if s == callDone {
+		raceAcquire()
+		return nil
+	}
+	r.a.breach("call %d of ring %d in state %#x while its caller waits", r.index(c), r.dir, s)
+	return syscall.EIO
 }
 
 // abandon gives up on c after the caller's context ended: a call not yet
@@ -399,37 +441,48 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 func (r *ring) abandon(c *ringCall) bool {
 	for {
 		s := atomic.LoadUint32(r.st(c))
-		switch s &^ callSleep {
-		case callDone:
+		switch {
+		case s == callDone:
 			return false
-		case callPosted:
+		case s&^callSleep == callPosted:
 			if atomic.CompareAndSwapUint32(r.st(c), s, callFilling) {
-				if slot, ok := c.reqSlot(); ok {
+				if slot, ok := r.ownSlot(c); ok {
 					r.a.drop(slot)
 				}
-				atomic.StoreUint32(r.st(c), callFree)
+				r.free(c)
 				return true
 			}
-		default: // taken
+		case s&^callSleep == callTaken:
+			raceRelease()
 			if atomic.CompareAndSwapUint32(r.st(c), s, callAbandoned) {
 				return true
 			}
+		default:
+			r.a.breach("call %d of ring %d in state %#x while its caller abandons it", r.index(c), r.dir, s)
+			return true
 		}
 	}
 }
 
 // free returns a done call's slot to the ring.
-func (r *ring) free(c *ringCall) { atomic.StoreUint32(r.st(c), callFree) }
+func (r *ring) free(c *ringCall) {
+	raceRelease()
+	atomic.StoreUint32(r.st(c), callFree)
+}
 
 // take claims a posted call for a worker, or returns nil.
 func (r *ring) take() *ringCall {
 	for i := range r.states {
 		st := &r.states[i].v
 		// The caller may be asleep on the word already: keep its bit.
-		if s := atomic.LoadUint32(st); s&^callSleep == callPosted &&
-			atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
+		s := atomic.LoadUint32(st)
+		if s&^callSleep == callPosted && atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
 			raceAcquire()
 			return &r.calls[i]
+		}
+		if !validState(s) {
+			r.a.breach("call %d of ring %d in state %#x", i, r.dir, s)
+			return nil
 		}
 	}
 	return nil
@@ -457,6 +510,10 @@ func (r *ring) takeChain(chain uint64) *ringCall {
 		st := &r.states[i].v
 		s := atomic.LoadUint32(st)
 		if s&^callSleep != callPosted || r.calls[i].chain != chain {
+			if !validState(s) {
+				r.a.breach("call %d of ring %d in state %#x", i, r.dir, s)
+				return nil
+			}
 			continue
 		}
 		if !atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
@@ -487,7 +544,11 @@ func (r *ring) takeChain(chain uint64) *ringCall {
 func (r *ring) complete(c *ringCall) {
 	for {
 		s := atomic.LoadUint32(r.st(c))
-		if s == callAbandoned {
+		switch {
+		case s == callAbandoned:
+			// The slots are bounds-checked by drop; a wrong one
+			// written by the far side confuses only the counts of
+			// memory it can write anyway.
 			if slot, ok := c.reqSlot(); ok {
 				r.a.drop(slot)
 			}
@@ -495,6 +556,9 @@ func (r *ring) complete(c *ringCall) {
 				r.a.drop(slot)
 			}
 			atomic.StoreUint32(r.st(c), callFree)
+			return
+		case s&^callSleep != callTaken:
+			r.a.breach("call %d of ring %d in state %#x while a worker completes it", r.index(c), r.dir, s)
 			return
 		}
 		raceRelease()
@@ -722,10 +786,12 @@ type ringWorker struct {
 	gfid [16]byte
 }
 
-// serve runs call c with s, writing the reply into c.
+// serve runs call c with s, writing the reply into c. It reads each
+// field of the request once and checks what it uses (breach.go).
 func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 	ctx := &w.ctx
-	if c.op == opUnary {
+	op := c.op
+	if op == opUnary {
 		serveUnary(ctx, s, a, c)
 		return
 	}
@@ -743,9 +809,16 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 		w.gfid = c.gfid
 		pf.Gfid = w.gfid[:]
 	}
-	switch c.op {
+	switch op {
 	case opReadv:
-		ref, e := s.readv(ctx, h, pf, c.size, c.off)
+		size := c.size
+		if size < 0 || size > int64(a.slotSize) {
+			// Larger reads go by gRPC: their replies fit no slot.
+			a.breach("ring readv of %d bytes", size)
+			c.errno = uint32(syscall.EINVAL)
+			return
+		}
+		ref, e := s.readv(ctx, h, pf, size, c.off)
 		c.errno, c.rlen, c.rslot = e, 0, 0
 		if e != 0 {
 			return
@@ -763,19 +836,24 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 		c.rslot = slot
 	case opWritev:
 		c.n, c.rflags = 0, 0
-		if c.dkind == dataHost {
+		switch kind := c.dkind; kind {
+		case dataHost:
 			c.n, c.errno, c.rflags = a.writevHost(ctx, s, h, pf, c)
-			return
+		case dataSlot:
+			data, e := s.borrow(c.dslot, c.dlen)
+			if e == 0 {
+				c.n, e = s.writev(ctx, h, pf, data, c.off)
+			}
+			c.errno = e
+		default:
+			a.breach("ring writev with data of kind %d", kind)
+			c.errno = uint32(syscall.EINVAL)
 		}
-		data, e := s.borrow(c.dslot, c.dlen)
-		if e == 0 {
-			c.n, e = s.writev(ctx, h, pf, data, c.off)
-		}
-		c.errno = e
 	case opRelease:
 		a.released(c.dtoken)
 		c.errno = 0
 	default:
+		a.breach("ring call with op %d", op)
 		c.errno = uint32(syscall.ENOSYS)
 	}
 }

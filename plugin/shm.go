@@ -78,7 +78,13 @@ type arena struct {
 
 	rings   [2]*ring
 	servers [2]*ringServer // the rings this process serves
-	dead    atomic.Bool    // closed: ring callers and workers give up
+	dead    atomic.Bool    // closed or broken: ring callers and workers give up
+	// broken is set by the first breach of the protocol seen in the
+	// arena, breaches counts them, and onBreach, set by the host before
+	// the arena is used, kills the plugin (breach.go).
+	broken   atomic.Bool
+	breaches atomic.Uint64
+	onBreach func(what string)
 	// ringCalls and ringRetries count this process's calls through each
 	// ring (releases included), and those redone by gRPC (no slot for
 	// the reply).
@@ -249,7 +255,13 @@ func (a *arena) slotOfRef(ref *iobuf.Iobref) (uint32, bool) {
 // keeps the data, past the call if it wants.
 func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobref, bool) {
 	mem, ok := a.bytes(slot, n)
-	if !ok || !a.acquire() {
+	if !ok {
+		if a != nil {
+			a.breach("data in slot %d, %d bytes: outside the arena", slot, n)
+		}
+		return nil, false
+	}
+	if !a.acquire() {
 		return nil, false
 	}
 	if hold {
@@ -320,13 +332,7 @@ func (a *arena) close() {
 	a.closeFile()
 	a.dead.Store(true)
 	a.dropKept()
-	for _, r := range a.rings {
-		for i := range r.states {
-			futexWake(&r.states[i].v, 1<<30)
-		}
-		atomic.AddUint32(&r.head.seq, 1)
-		futexWake(&r.head.seq, 1<<30)
-	}
+	a.wakeAll()
 	a.release()
 }
 
