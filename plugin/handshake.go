@@ -49,8 +49,21 @@ func serverOptions(opts []grpc.ServerOption) []grpc.ServerOption {
 
 // maxIO bounds the size of a readv a plugin may ask of the host (16
 // times the largest the host's front ends send): a larger one fails with
-// EINVAL instead of making a child allocate it.
-const maxIO = 16 << 20
+// EINVAL instead of making a child allocate it. maxCallback bounds a
+// message to the host's callback service, and maxCallbackStreams the
+// calls it runs at once by gRPC: what a plugin can make the host allocate
+// for its calls is bounded too.
+const (
+	maxIO              = 16 << 20
+	maxCallback        = maxIO + 1<<20
+	maxCallbackStreams = ringWorkers
+)
+
+// callbackOptions are serverOptions with the bounds of the host's
+// callback service.
+func callbackOptions(opts []grpc.ServerOption) []grpc.ServerOption {
+	return append(serverOptions(opts), grpc.MaxRecvMsgSize(maxCallback), grpc.MaxConcurrentStreams(maxCallbackStreams))
+}
 
 // newServer makes a gRPC server with serverOptions; the form go-plugin's
 // ServeConfig.GRPCServer and GRPCBroker.AcceptAndServe take.

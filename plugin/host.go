@@ -35,9 +35,13 @@ type Host struct {
 	shmSlots int
 	fds      *handleTable // host fds (weak) and fds made for the plugin (owned)
 	inodes   *handleTable // unlinked inodes lent to the plugin for one call
-	// breaches counts the plugin processes killed for breaking the
-	// protocol.
-	breaches atomic.Uint64
+	// owned counts the fds the plugin opened in the host, of maxFds;
+	// refusedFds the opens refused beyond; breaches the plugin processes
+	// killed for breaking the protocol.
+	owned      atomic.Int64
+	maxFds     int64
+	refusedFds atomic.Uint64
+	breaches   atomic.Uint64
 
 	inst atomic.Pointer[instance]
 
@@ -87,6 +91,7 @@ func (h *Host) Init(ic *xlator.InitContext) error {
 		h.startTimeout = 10 * time.Second
 	}
 	h.opts = o
+	h.maxFds = fdLimit()
 	h.childUp = make([]bool, len(h.Children()))
 	inst, err := h.start()
 	if err != nil {
@@ -222,6 +227,7 @@ func (h *Host) Dump() []xlator.KV {
 	}
 	h.mu.Unlock()
 	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.len()},
+		xlator.KV{Key: "plugin-fds", Value: h.owned.Load()}, xlator.KV{Key: "plugin-fds-refused", Value: h.refusedFds.Load()},
 		xlator.KV{Key: "protocol-breaches", Value: h.breaches.Load()})
 	inst := h.inst.Load()
 	if inst == nil {
@@ -376,9 +382,21 @@ func (h *Host) dropOwned() {
 		}
 	}
 	h.fds.mu.Unlock()
+	h.owned.Add(-int64(len(owned)))
 	for _, fd := range owned {
 		fd.Unref()
 	}
+}
+
+// fdLimit is how many fds a plugin may keep open in the host: a quarter
+// of the host's open file limit, so that a plugin that opens without
+// releasing runs out long before the host does.
+func fdLimit() int64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 16
+	}
+	return max(int64(rl.Cur)/4, 64)
 }
 
 // callback is the endpoint of the host's callback service: requests from
@@ -428,6 +446,10 @@ func (cb *callback) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD
 	}
 	// An fd the plugin opened itself (registered by opened), or an
 	// anonymous one for a single fop.
+	if in != nil && cb.h.owned.Load() >= cb.h.maxFds {
+		cb.h.refusedFds.Add(1)
+		return nil, syscall.EMFILE
+	}
 	if in == nil {
 		gf := gfidOf(pf.Gfid)
 		if gf.IsZero() {
@@ -447,6 +469,7 @@ func (cb *callback) opened(fd *xlator.FD, pf *pb.Fd) uint64 {
 	if pf.Handle != 0 {
 		return pf.Handle
 	}
+	cb.h.owned.Add(1)
 	return cb.h.fds.add(handleEnt{fd: fd.Ref(), owned: true})
 }
 
@@ -456,6 +479,7 @@ func (cb *callback) forget([][]byte)      {}
 
 func (cb *callback) release(handle uint64, _ bool) {
 	if e, ok := cb.h.fds.remove(handle); ok && e.owned {
+		cb.h.owned.Add(-1)
 		e.fd.Unref()
 	} else if ok {
 		cb.h.fds.put(handle, e) // a host fd: only the host releases it

@@ -139,7 +139,7 @@ func (h *Host) start() (*instance, error) {
 	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()
 	go inst.c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-		s := newServer(opts)
+		s := grpc.NewServer(callbackOptions(opts)...)
 		pb.RegisterXlatorServer(s, cb)
 		return s
 	})
