@@ -559,3 +559,35 @@ func FuzzRingServe(f *testing.F) {
 		}
 	})
 }
+
+// TestCallbackBounds: the host refuses, before any child sees them, a
+// readv larger than maxIO (a child would allocate it) and a readdir from
+// a negative cookie, whether they come by gRPC or through the ring.
+func TestCallbackBounds(t *testing.T) {
+	th := newTestGraph(t).host(t)
+	defer th.a.close()
+	s := &server{ep: &testEndpoint{g: th.g, a: th.a}}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		errno uint32
+		want  syscall.Errno
+	}{
+		{"readv of maxIO+1", func() uint32 {
+			rsp, _ := s.Readv(ctx, &pb.ReadvReq{H: &pb.Header{}, Fd: &pb.Fd{}, Size: maxIO + 1})
+			return rsp.Errno
+		}(), syscall.EINVAL},
+		{"readv of maxIO", func() uint32 {
+			rsp, _ := s.Readv(ctx, &pb.ReadvReq{H: &pb.Header{}, Fd: &pb.Fd{}, Size: maxIO})
+			return rsp.Errno
+		}(), syscall.EBADF}, // checked, then refused for its fd
+		{"readdir from a negative cookie", func() uint32 {
+			rsp, _ := s.Readdir(ctx, &pb.ReaddirReq{H: &pb.Header{}, Fd: &pb.Fd{}, Off: -1, Count: 10})
+			return rsp.Errno
+		}(), syscall.EINVAL},
+	} {
+		if syscall.Errno(tc.errno) != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, syscall.Errno(tc.errno), tc.want)
+		}
+	}
+}
