@@ -784,6 +784,7 @@ type ringWorker struct {
 	h    pb.Header
 	fd   pb.Fd
 	gfid [16]byte
+	dec  unaryDecoder
 }
 
 // serve runs call c with s, writing the reply into c. It reads each
@@ -792,7 +793,7 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 	ctx := &w.ctx
 	op := c.op
 	if op == opUnary {
-		serveUnary(ctx, s, a, c)
+		serveUnary(ctx, &w.dec, s, a, c)
 		return
 	}
 	h := &w.h

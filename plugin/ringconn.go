@@ -216,8 +216,23 @@ func (rc *ringConn) freeCall(rg *ring, c *ringCall) {
 	rg.free(c)
 }
 
+// unaryDecoder is a worker's decoder of unary requests: the function the
+// generated handler decodes its request with, made once per worker (a
+// closure per call would cost an allocation), and what it last failed
+// with.
+type unaryDecoder struct {
+	in  []byte
+	err error
+	fn  func(any) error
+}
+
+func (d *unaryDecoder) decode(v any) error {
+	d.err = proto.Unmarshal(d.in, v.(proto.Message))
+	return d.err
+}
+
 // serveUnary serves an opUnary call with s's generated handler.
-func serveUnary(ctx context.Context, s *server, a *arena, c *ringCall) {
+func serveUnary(ctx context.Context, d *unaryDecoder, s *server, a *arena, c *ringCall) {
 	c.code, c.rkind, c.rlen = 0, dataNone, 0
 	fail := func(code codes.Code, msg string) {
 		c.code = uint32(code)
@@ -236,15 +251,15 @@ func serveUnary(ctx context.Context, s *server, a *arena, c *ringCall) {
 		fail(codes.InvalidArgument, "ring request out of bounds")
 		return
 	}
-	var undecodable error
-	dec := func(v any) error {
-		undecodable = proto.Unmarshal(in, v.(proto.Message))
-		return undecodable
+	if d.fn == nil {
+		d.fn = d.decode
 	}
-	rsp, err := m.handler(s, ctx, dec, nil)
-	if undecodable != nil {
-		a.breach("ring request of %s: %v", m.name, undecodable)
+	d.in, d.err = in, nil
+	rsp, err := m.handler(s, ctx, d.fn, nil)
+	if d.err != nil {
+		a.breach("ring request of %s: %v", m.name, d.err)
 	}
+	d.in = nil
 	if err != nil {
 		st := status.Convert(err)
 		fail(st.Code(), strings.ToValidUTF8(st.Message(), "?"))
