@@ -70,8 +70,10 @@ func waitable(s uint32) bool {
 	return v == callPosted || v == callTaken || s == callDone
 }
 
-// maxErrno bounds the errnos a reply may carry (Linux's MAX_ERRNO).
-const maxErrno = 4095
+// maxErrno bounds the errnos a reply may carry: the largest a FUSE reply
+// may carry (the kernel refuses a reply with 512 or more, and the request
+// it answers would never end).
+const maxErrno = 511
 
 // maxCode bounds the gRPC status codes a reply may carry
 // (codes.Unauthenticated).

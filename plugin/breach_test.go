@@ -326,7 +326,8 @@ func TestRingRepliesChecked(t *testing.T) {
 		{"readv of less", checkRead(fresh(), 0, 100, 0), false},
 		{"readv error", checkRead(fresh(), 0, 100, uint32(syscall.ENOENT)), false},
 		{"readv of more than asked", checkRead(fresh(), 101, 100, 0), true},
-		{"readv errno out of range", checkRead(fresh(), 0, 100, 5000), true},
+		{"readv errno out of range", checkRead(fresh(), 0, 100, 512), true},
+		{"readv of the largest errno", checkRead(fresh(), 0, 100, 511), false},
 		{"writev of all", checkWritten(fresh(), 100, 100, 0, 0), false},
 		{"writev kept", checkWritten(fresh(), 100, 100, 0, replyKept), false},
 		{"writev short, with an error", checkWritten(fresh(), 10, 100, uint32(syscall.ENOSPC), 0), false},
@@ -588,6 +589,19 @@ func TestCallbackBounds(t *testing.T) {
 	} {
 		if syscall.Errno(tc.errno) != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, syscall.Errno(tc.errno), tc.want)
+		}
+	}
+}
+
+// TestErrOf: an errno from the far side that no system call returns (a
+// FUSE reply could not carry it) becomes EIO.
+func TestErrOf(t *testing.T) {
+	for _, tc := range []struct {
+		errno uint32
+		want  error
+	}{{0, nil}, {2, syscall.ENOENT}, {511, syscall.Errno(511)}, {512, syscall.EIO}, {1 << 31, syscall.EIO}} {
+		if got := errOf(tc.errno); got != tc.want {
+			t.Errorf("errOf(%d) = %v, want %v", tc.errno, got, tc.want)
 		}
 	}
 }
