@@ -3,6 +3,8 @@ package plugin
 import (
 	"context"
 	"math/rand"
+	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/xstack/xstack/plugin/proto"
@@ -603,5 +606,48 @@ func TestErrOf(t *testing.T) {
 		if got := errOf(tc.errno); got != tc.want {
 			t.Errorf("errOf(%d) = %v, want %v", tc.errno, got, tc.want)
 		}
+	}
+}
+
+// bigReadv answers every Readv with more than maxCallback bytes.
+type bigReadv struct{ pb.UnimplementedXlatorServer }
+
+func (bigReadv) Readv(context.Context, *pb.ReadvReq) (*pb.ReadvRsp, error) {
+	return &pb.ReadvRsp{Iov: [][]byte{make([]byte, maxCallback+1)}}, nil
+}
+
+// TestGRPCBounds: by gRPC, the host takes no message from a plugin larger
+// than maxCallback, neither a request to its callback service nor a
+// reply to its own calls; a plugin's own connections are not bounded.
+func TestGRPCBounds(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(callbackOptions(nil)...) // the host's callback service
+	pb.RegisterXlatorServer(srv, bigReadv{})
+	go srv.Serve(l)
+	defer srv.Stop()
+	dial := func(opts []grpc.DialOption) pb.XlatorClient {
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient("unix:"+sock, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return pb.NewXlatorClient(cc)
+	}
+	ctx := context.Background()
+	big := &pb.WritevReq{H: &pb.Header{}, Iov: [][]byte{make([]byte, maxCallback+1)}}
+	_, err = dial(dialOptions()).Writev(ctx, big)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a request larger than maxCallback to the host's callback service: %v", err)
+	}
+	if _, err := dial(hostDialOptions()).Readv(ctx, &pb.ReadvReq{}); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a reply larger than maxCallback to the host: %v", err)
+	}
+	if rsp, err := dial(dialOptions()).Readv(ctx, &pb.ReadvReq{}); err != nil || len(rsp.Iov[0]) != maxCallback+1 {
+		t.Errorf("a large reply to a plugin: %v", err)
 	}
 }

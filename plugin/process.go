@@ -64,7 +64,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           newZapHCLog(log),
-		GRPCDialOptions:  dialOptions(),
+		GRPCDialOptions:  hostDialOptions(),
 		StartTimeout:     timeout,
 		Stderr:           os.Stderr, // DEBUG
 	}
