@@ -22,10 +22,10 @@ import (
 //
 // A failed check is a breach of the protocol, which no plugin built with
 // this package commits: the arena is marked dead at once, so that every
-// caller waiting on it fails (the one that found the breach with EIO, the
-// others with ENOTCONN) and its workers stop, and the Host kills the
-// plugin process; its restart path starts a new one with a new arena
-// (process.go). Breaches are counted in the Host's statedump
+// caller waiting on it fails (a readv or writev that found the breach
+// with EIO, any other fop with ENOTCONN) and its workers stop, and the
+// Host kills the plugin process; its restart path starts a new one with
+// a new arena (process.go). Breaches are counted in the Host's statedump
 // (protocol-breaches) and the last one is its last-exit.
 
 // errBreach is the reason a Host gives for a plugin it killed for
