@@ -111,6 +111,7 @@ type CallPool struct {
 // "graph:call-stack" in reg (GlusterFS's call_stack_t pool), so statedumps
 // show them; reg may be nil.
 func NewCallPool(reg *mempool.Registry) *CallPool {
+	calibrate() // before the first nowTicks
 	return &CallPool{free: mempool.New[Call](reg, "graph", "call-stack", 1024)}
 }
 
