@@ -113,11 +113,10 @@ func BenchmarkGetPutDepth(b *testing.B) {
 }
 
 // BenchmarkGetPutShards is BenchmarkGetPut on pools made and used at
-// GOMAXPROCS 2
-// and 64 (a mounting daemon runs with four Ps per CPU), with the small
-// counts the fop path uses (64: the per-IO bio and stripe-local pools):
-// every P keeps a cache of its own whatever the count, so a Get+Put costs
-// about the same at any number of shards.
+// GOMAXPROCS 2 and 64 (a mounting daemon runs with four Ps per CPU), with
+// the small counts the fop path uses (64: the per-IO bio and stripe-local
+// pools): every P keeps a cache of its own whatever the count, so a
+// Get+Put costs about the same at any number of Ps.
 func BenchmarkGetPutShards(b *testing.B) {
 	for _, count := range []int{64, 1024} {
 		for _, procs := range []int{2, 64} {
