@@ -3,6 +3,7 @@ package statedump_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,7 +332,7 @@ func TestInFlightShowsTheHopThatNeverReturned(t *testing.T) {
 	defer fd.Unref()
 	done := make(chan error)
 	go func() {
-		call := g.Calls().Begin(nil, xlator.FopReadv, xlator.Creds{Uid: 42, Gid: 43, Pid: 7}, 99)
+		call := g.Calls().Begin(context.Background(), xlator.FopReadv, xlator.Creds{Uid: 42, Gid: 43, Pid: 7}, 99)
 		ref, err := g.Top().Readv(call, fd, 10, 0)
 		if ref != nil {
 			ref.Unref()

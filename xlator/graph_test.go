@@ -254,7 +254,7 @@ func TestLeafWithoutFopIsENOSYS(t *testing.T) {
 	reg := xlator.NewRegistry()
 	reg.MustRegister(xlatortest.RecorderType(&log, ""))
 	g := xlatortest.Start(t, &xlator.Spec{Top: "a", Volumes: []xlator.VolumeSpec{{Name: "a", Type: "rec"}}}, reg, nil)
-	call := g.Calls().Begin(nil, xlator.FopStat, xlator.Creds{}, 0)
+	call := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
 	defer call.Done()
 	if _, err := g.Top().Stat(call, &xlator.Loc{Inode: g.Inodes().Root()}); !errors.Is(err, syscall.ENOSYS) {
 		t.Fatalf("got %v, want ENOSYS", err)
@@ -323,7 +323,7 @@ func TestInFlightShowsHopThatNeverReturned(t *testing.T) {
 	defer fd.Unref()
 	done := make(chan error)
 	go func() {
-		call := g.Calls().Begin(nil, xlator.FopReadv, xlator.Creds{Uid: 42, Pid: 7}, 99)
+		call := g.Calls().Begin(context.Background(), xlator.FopReadv, xlator.Creds{Uid: 42, Pid: 7}, 99)
 		ref, err := g.Top().Readv(call, fd, 10, 0)
 		if ref != nil {
 			ref.Unref()

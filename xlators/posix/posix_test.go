@@ -1,6 +1,7 @@
 package posix
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -396,10 +397,10 @@ func TestSetattrAccess(t *testing.T) {
 	errIs(t, "access root F_OK", b.top().Access(c, &xlator.Loc{Inode: f}, 0), 0)
 	errIs(t, "access root R_OK", b.top().Access(c, &xlator.Loc{Inode: f}, unix.R_OK), 0)
 	errIs(t, "access root X_OK on 0600", b.top().Access(c, &xlator.Loc{Inode: f}, unix.X_OK), syscall.EACCES)
-	other := b.g.Calls().Begin(nil, xlator.FopAccess, xlator.Creds{Uid: 7, Gid: 7}, 0)
+	other := b.g.Calls().Begin(context.Background(), xlator.FopAccess, xlator.Creds{Uid: 7, Gid: 7}, 0)
 	defer other.Done()
 	errIs(t, "access other R_OK on 0600", b.top().Access(other, &xlator.Loc{Inode: f}, unix.R_OK), syscall.EACCES)
-	owner := b.g.Calls().Begin(nil, xlator.FopAccess, xlator.Creds{Uid: 42, Gid: 1}, 0)
+	owner := b.g.Calls().Begin(context.Background(), xlator.FopAccess, xlator.Creds{Uid: 42, Gid: 1}, 0)
 	defer owner.Done()
 	errIs(t, "access owner RW", b.top().Access(owner, &xlator.Loc{Inode: f}, unix.R_OK|unix.W_OK), 0)
 	_, err = b.top().Setattr(c, &xlator.Loc{Parent: root, Name: "nope"}, in)
@@ -746,7 +747,7 @@ func TestHealthCheck(t *testing.T) {
 	spec.Volumes[1].Options = options(t, map[string]string{"directory": dir, "health-check-interval": "20ms"})
 	g := xlatortest.Start(t, spec, reg, nil)
 	call := func() error {
-		c := g.Calls().Begin(nil, xlator.FopStat, xlator.Creds{}, 0)
+		c := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
 		defer c.Done()
 		_, err := g.Top().Stat(c, &xlator.Loc{})
 		return err
