@@ -275,6 +275,21 @@ func TestRunDefaultAndDump(t *testing.T) {
 		t.Errorf("64 O_DIRECT writes counted as %d WRITEs at the top", got)
 	}
 	during := d.dump(t)
+	// The bricks' bio paths show in the dump, labelled, with the IO done.
+	for _, brick := range []string{"brick0", "brick1"} {
+		sec := during.Section("bio." + brick)
+		if sec == nil {
+			t.Errorf("no bio.%s section in the dump", brick)
+			continue
+		}
+		kv := map[string]any{}
+		for _, e := range sec.KVs {
+			kv[e.Key] = e.Value
+		}
+		if w, _ := kv["brick.submitted.write"].(float64); w == 0 {
+			t.Errorf("bio.%s: no write bios counted: %v", brick, kv)
+		}
+	}
 	// Every fop counted has its latencies: min > 0, max >= mean >= min.
 	for _, x := range during.Xlators {
 		for _, f := range x.Fops {

@@ -433,3 +433,25 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 		t.Errorf("writev through 8 layers: %v allocs/op", n)
 	}
 }
+
+func TestKVsOf(t *testing.T) {
+	type inner struct {
+		Read  uint64 `json:"read"`
+		Write uint64 `json:"write"`
+	}
+	type s struct {
+		Name      string `json:"name"`
+		Submitted inner  `json:"submitted"`
+		Hidden    int    `json:"-"`
+		Plain     int
+		private   int
+	}
+	v := &s{Name: "d0", Submitted: inner{1, 2}, Hidden: 3, Plain: 4, private: 5}
+	_ = v.private
+	got := xlator.KVsOf("dev", v)
+	want := []xlator.KV{{Key: "dev.name", Value: "d0"}, {Key: "dev.submitted.read", Value: uint64(1)},
+		{Key: "dev.submitted.write", Value: uint64(2)}, {Key: "dev.Plain", Value: 4}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("KVsOf: %v, want %v", got, want)
+	}
+}
