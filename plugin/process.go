@@ -65,7 +65,6 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		Logger:           newZapHCLog(log),
 		GRPCDialOptions:  dialOptions(),
 		StartTimeout:     timeout,
-		Stderr:           os.Stderr, // DEBUG
 	}
 	if sum != "" {
 		want, err := hex.DecodeString(sum)
