@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/xstack/xstack/xlator"
 )
@@ -134,6 +135,62 @@ func (p *parser) scalar(o owner, opt xlator.Option, label string, v cty.Value, r
 			"%s of %s: %v.", capitalize(label), o.what, err)
 	}
 	return xlator.Value{}, valueFailed
+}
+
+// literal evaluates expr into a Literal, keeping a literal object's
+// entries in the order written, as mapValue does. It reports evaluation
+// errors only when report is set: when the value is also decoded against
+// a schema, that reports them.
+func (p *parser) literal(expr hcl.Expression, report bool) (xlator.Literal, valueState) {
+	eval := func(e hcl.Expression) (cty.Value, valueState) {
+		v, d := p.eval(e)
+		if report {
+			p.diags = append(p.diags, d...)
+		}
+		switch {
+		case d.HasErrors():
+			return v, valueFailed
+		case !v.IsWhollyKnown():
+			return v, valueUnknown
+		case v.IsNull():
+			return v, valueNull
+		}
+		return v, valueSet
+	}
+	pairs, d := hcl.ExprMap(expr)
+	if d.HasErrors() {
+		v, st := eval(expr)
+		if st != valueSet {
+			return xlator.Literal{}, st
+		}
+		return literalOf(v), valueSet
+	}
+	l := xlator.Literal{Type: xlator.LitObject}
+	state := valueSet
+	for _, kv := range pairs {
+		k, kst := eval(kv.Key)
+		e, est := eval(kv.Value)
+		if kst == valueNull {
+			kst = valueFailed
+		}
+		if est == valueNull {
+			est = valueSet // kept as a null entry: Convert says what it lacks
+		}
+		if st := max(kst, est); st != valueSet {
+			state = max(state, st)
+			continue
+		}
+		key, err := convert.Convert(k, cty.String)
+		if err != nil {
+			return xlator.Literal{Type: xlator.LitOther, Text: "an object whose keys are not all strings"}, valueSet
+		}
+		l.Keys = append(l.Keys, key.AsString())
+		l.Elems = append(l.Elems, literalOf(e))
+	}
+	if state != valueSet {
+		return xlator.Literal{}, state
+	}
+	return l, valueSet
 }
 
 // literalOf returns the known, non-null value v as an xlator.Literal; an
