@@ -110,16 +110,26 @@ func checksumError(path, got, want string) error {
 		ErrChecksum, path, got, strings.ToLower(want), path)
 }
 
-// fileSum returns the hex SHA-256 of the file at path.
+// fileSum returns the hex SHA-256 of the file at path, a regular file of
+// at most maxBinary bytes: a volfile may name anything as a plugin.
 func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	tooLarge := fmt.Errorf("%s is larger than any plugin binary (%s)", path, xlator.FormatSize(maxBinary))
+	if st.Size() > maxBinary {
+		return "", tooLarge
+	}
 	hs := sha256.New()
-	if _, err := io.Copy(hs, f); err != nil {
+	// The size a file reports may be wrong (procfs).
+	n, err := io.Copy(hs, io.LimitReader(f, maxBinary+1))
+	if err != nil {
 		return "", err
+	}
+	if n > maxBinary {
+		return "", tooLarge
 	}
 	return hex.EncodeToString(hs.Sum(nil)), nil
 }

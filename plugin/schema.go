@@ -43,6 +43,37 @@ const schemaFormat = "xstack-plugin-schema/1"
 // volfile can point anywhere.
 const maxSchemaFile = 1 << 20
 
+// maxBinary bounds what the loader reads of a plugin binary to hash it.
+const maxBinary = 1 << 30
+
+// openRegular opens the file at path for reading if it is a regular file.
+// It never blocks: a volfile could name a FIFO, whose open waits for a
+// writer, or a device that never ends.
+func openRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		what := "not a regular file"
+		switch m := st.Mode(); {
+		case m.IsDir():
+			what = "a directory"
+		case m&fs.ModeNamedPipe != 0:
+			what = "a named pipe"
+		case m&fs.ModeDevice != 0:
+			what = "a device"
+		}
+		err = fmt.Errorf("%s is %s, not a plugin binary", path, what)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
+}
+
 type schemaDoc struct {
 	Format       string         `json:"format"`
 	BinarySHA256 string         `json:"binary-sha256"`
@@ -110,7 +141,7 @@ func publishHint(binary string) string {
 // written by another binary (a stale one).
 func readSchema(binary, sum string) (xlator.Type, error) {
 	file := SchemaFile(binary)
-	f, err := os.Open(file)
+	f, _, err := openRegular(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return xlator.Type{}, &schemaUnknown{fmt.Sprintf("%s publishes no schema (no %s); %s", binary, file, publishHint(binary))}
 	}

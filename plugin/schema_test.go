@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,7 +161,9 @@ func TestSchemaDiagnostics(t *testing.T) {
 // TestLoadRunsNothing: loading a volfile whose plugin path is a script
 // runs nothing, whether the script publishes a schema or not. Without one
 // the volume gets a warning naming the options left unchecked and how to
-// publish the schema; with one, its options are checked as usual.
+// publish the schema; with one, its options are checked as usual. A path
+// naming a FIFO, a device, a directory or a file too large to be a plugin
+// is an error at once.
 func TestLoadRunsNothing(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
@@ -205,6 +208,37 @@ volume "evil" {
 	}
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("loading the volfile ran the script (%v)", err)
+	}
+
+	// Whatever the path names, loading returns at once with an error: it
+	// does not wait for a FIFO's writer or read a device to its end.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge") // sparse
+	if err := os.WriteFile(huge, nil, 0o755); err != nil || os.Truncate(huge, 1<<30+1) != nil {
+		t.Fatal("cannot make a sparse file")
+	}
+	for _, tc := range []struct{ path, want string }{
+		{fifo, fifo + " is a named pipe, not a plugin binary"},
+		{"/dev/zero", "/dev/zero is a device, not a plugin binary"},
+		{dir, dir + " is a directory, not a plugin binary"},
+		{huge, huge + " is larger than any plugin binary (1GiB)"},
+	} {
+		done := make(chan *volfile.Diagnostics, 1)
+		go func() {
+			_, diags := volfile.Parse([]byte(strings.Replace(src, script, tc.path, 1)), "test.hcl", reg, nil)
+			done <- diags
+		}()
+		select {
+		case diags := <-done:
+			if err := diags.Err(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("path %s: %v, want %q", tc.path, diags, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("loading a volfile whose plugin is %s does not return", tc.path)
+		}
 	}
 }
 
