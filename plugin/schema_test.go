@@ -161,9 +161,10 @@ func TestSchemaDiagnostics(t *testing.T) {
 // TestLoadRunsNothing: loading a volfile whose plugin path is a script
 // runs nothing, whether the script publishes a schema or not. Without one
 // the volume gets a warning naming the options left unchecked and how to
-// publish the schema; with one, its options are checked as usual. A path
-// naming a FIFO, a device, a directory or a file too large to be a plugin
-// is an error at once.
+// publish the schema, and the host's own options are checked as ever;
+// with one, its options are checked as usual. A path naming a FIFO, a
+// device, a directory or a file too large to be a plugin is an error at
+// once.
 func TestLoadRunsNothing(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
@@ -193,6 +194,12 @@ volume "evil" {
 		if !strings.Contains(diags.Error(), w) {
 			t.Errorf("warning lacks %q:\n%s", w, diags.Error())
 		}
+	}
+
+	// The host's own options are checked all the same.
+	_, diags = volfile.Parse([]byte(strings.Replace(src, "level", `restart-backoff = "soon"`+"\n  level", 1)), "test.hcl", reg, nil)
+	if err := diags.Err(); err == nil || !strings.Contains(err.Error(), `test.hcl:9:21: Invalid value for option "restart-backoff"`) {
+		t.Errorf("a bad host option: %v", diags)
 	}
 
 	// A schema published for the script (its sha256) is used, and the
