@@ -10,8 +10,9 @@ import (
 const TypeName = "plugin"
 
 // Schema is the host's own options of a plugin volume. The plugin's
-// options come from the plugin binary (SchemaFor) and are checked in the
-// same volume block.
+// options come from the schema it publishes (SchemaFor) and are checked
+// in the same volume block; at start, the running plugin's own schema is
+// the authority.
 var Schema = xlator.Schema{
 	{Name: "path", Kind: xlator.KindPath, Required: true,
 		Doc: "the plugin binary (a main package that calls plugin.Serve)"},
@@ -27,10 +28,11 @@ var Schema = xlator.Schema{
 		Doc: "how long the plugin may take to start and answer the handshake"},
 }
 
-// Register adds the plugin type to r. Each registry gets its own cache of
-// plugin schemas (a binary is asked once per path, size and mtime).
+// Register adds the plugin type to r. Its SchemaFor reads the schema a
+// plugin publishes beside its binary (SchemaFile) and runs nothing; each
+// registry remembers the sha256 of the binaries it read.
 func Register(r *xlator.Registry) {
-	sc := newSchemaCache()
+	sc := newSumCache()
 	r.MustRegister(xlator.Type{
 		Name:        TypeName,
 		Doc:         "runs a translator in its own process (a go-plugin binary); its children stay in the host",
