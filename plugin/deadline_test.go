@@ -20,6 +20,7 @@ import (
 	"github.com/xstack/xstack/api"
 	"github.com/xstack/xstack/mount/fuse"
 	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/xlator"
 )
 
 func hangBin(tb testing.TB) string { return build(tb, "plugin/internal/testplugin/hang") }
@@ -372,5 +373,80 @@ func TestDeadlineFUSE(t *testing.T) {
 			hg.waitDump(t, "plugin.xlator.waiting", "0")
 			hg.waitDump(t, "ring-calls-in-use", "0")
 		})
+	}
+}
+
+// TestRingAllocatesNothing: readv and writev through the rings, made as
+// the FUSE bridge makes them (a call whose context is a request's cancel
+// channel, under call-timeout), allocate nothing in the host: the
+// deadline and the cancellation cost no allocation on the ring path.
+func TestRingAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	v := open(t, hcl(`
+volume "brick" {
+  type = "mem"
+}
+volume "top" {
+  type       = "plugin"
+  path       = %q
+  subvolumes = ["brick"]
+}
+`, passthroughBin(t)), registry(nil), nil)
+	g := v.Stack().Graph
+	top := g.Top()
+	in := g.Inodes().New()
+	defer in.Unref()
+	fd := g.NewFD(in, syscall.O_RDWR, 0, false)
+	defer fd.Unref()
+	cancel := make(chan struct{})
+	begin := func(fop xlator.Fop) *xlator.Call {
+		return g.Calls().BeginCancel(cancel, fop, xlator.Creds{}, 0)
+	}
+	c := begin(xlator.FopCreate)
+	ia, err := top.Create(c, &xlator.Loc{Parent: g.Inodes().Root(), Name: "f", Inode: in}, syscall.O_RDWR, 0o644, 0, fd)
+	c.Done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Inodes().Link(in, g.Inodes().Root(), "f", &ia).Unref()
+	data := g.Env().Iobufs.FromBytes(bytes.Repeat([]byte{7}, 64<<10))
+	defer data.Unref()
+	for _, tc := range []struct {
+		fop string
+		do  func() error
+	}{
+		{"writev 64KiB", func() error {
+			c := begin(xlator.FopWritev)
+			defer c.Done()
+			_, err := top.Writev(c, fd, data, 0)
+			return err
+		}},
+		{"readv 4KiB", func() error {
+			c := begin(xlator.FopReadv)
+			defer c.Done()
+			ref, err := top.Readv(c, fd, 4096, 0)
+			if err == nil {
+				ref.Unref()
+			}
+			return err
+		}},
+	} {
+		if err := tc.do(); err != nil { // warm the pools
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(500, func() {
+			if err := tc.do(); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s through a pass-through plugin: %v allocs/op in the host", tc.fop, n)
+		}
+	}
+	for _, kv := range host(t, v, "top").Dump() {
+		if kv.Key == "grpc-fop-calls" && fmt.Sprint(kv.Value) != "0" {
+			t.Errorf("%v fops went by gRPC, not through the rings", kv.Value)
+		}
 	}
 }
