@@ -350,8 +350,8 @@ const idleFor = time.Second
 // that never sleep. It returns an error when ctx ends (ECANCELED,
 // ETIMEDOUT), the ring's limit passes (ETIMEDOUT, and the limit's
 // expired runs) or the peer dies (ENOTCONN) first; the call slot is then
-// abandoned or freed, and must not be touched again. Both are noticed
-// within sleepFor.
+// abandoned or freed, and must not be touched again. The end of ctx and
+// of the limit are noticed within sleepFor.
 func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	served := r.a.servers[1-r.dir] // the ring this process serves
 	var help *ringServer
