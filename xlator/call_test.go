@@ -111,3 +111,31 @@ func TestBeginCancelAllocatesNothing(t *testing.T) {
 		t.Errorf("BeginCancel and Done: %v allocs/op", n)
 	}
 }
+
+// BenchmarkBegin: beginning and ending a call as the FUSE bridge does
+// (BeginCancel with its request's cancel channel) against the baseline,
+// Begin with context.Background: what carrying the request's context
+// costs every fop.
+func BenchmarkBegin(b *testing.B) {
+	ch := make(chan struct{})
+	for _, tc := range []struct {
+		name  string
+		begin func(p *xlator.CallPool) *xlator.Call
+	}{
+		{"ctx=background", func(p *xlator.CallPool) *xlator.Call {
+			return p.Begin(context.Background(), xlator.FopReadv, xlator.Creds{}, 1)
+		}},
+		{"ctx=cancel-channel", func(p *xlator.CallPool) *xlator.Call {
+			return p.BeginCancel(ch, xlator.FopReadv, xlator.Creds{}, 1)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := xlator.NewCallPool(nil)
+			defer p.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.begin(p).Done()
+			}
+		})
+	}
+}
