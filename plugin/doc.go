@@ -79,6 +79,27 @@
 // once it runs again. fds opened before the restart keep working: the new
 // plugin makes its fd for a handle at the first fop on it.
 //
+// # Deadlines and interrupts
+//
+// A host's call to the plugin carries its caller's context
+// (xlator.Call.Ctx): a FUSE request's, cancelled when the kernel
+// interrupts the request (a signal to the waiting thread, the caller
+// killed), or an API caller's (api.Volume.WithContext). A caller whose
+// context ends stops waiting at once: ECANCELED, which the FUSE bridge
+// answers EINTR, or ETIMEDOUT for a deadline (TestDeadlineThroughAPI,
+// TestDeadlineFUSE). Every call also has a deadline, the volume's
+// call-timeout (60 s unless set): past it the caller gets ETIMEDOUT and
+// the host pings the plugin; a plugin that does not answer within half of
+// call-timeout, at most 5 s, is killed and restarted as after a crash,
+// its calls in flight failing with ENOTCONN, and one that answers keeps
+// running (TestCallTimeout). So a caller of a hung plugin is free within
+// call-timeout, and the plugin's other fops and every other path work
+// meanwhile. The context does not cross into the plugin: its translator
+// runs a call the host gave up on to its end, and the call's ring slot,
+// with the data it carries and the host memory a writev lent, stays the
+// plugin's until then or until it dies (TestRingAbandon,
+// TestRingAbandonHostData, TestDeadlineThroughAPI).
+//
 // # Logs
 //
 // The plugin logs with zap as usual; Serve makes its logger write JSON

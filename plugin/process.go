@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,11 +29,13 @@ var ErrChecksum = errors.New("plugin binary does not match its sha256")
 
 // instance is one running plugin process.
 type instance struct {
-	client *goplugin.Client
-	c      *conn
-	pid    int
-	shm    *arena // nil without shared memory
-	once   sync.Once
+	client  *goplugin.Client
+	c       *conn
+	pid     int
+	proc    *os.Process
+	shm     *arena // nil without shared memory
+	once    sync.Once
+	pinging atomic.Bool // deadline.go: a ping runs
 }
 
 func (i *instance) kill() {
@@ -88,7 +91,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	inst := &instance{client: client, c: raw.(*conn), shm: shm}
+	inst := &instance{client: client, c: raw.(*conn), shm: shm, proc: cmd.Process}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
@@ -153,10 +156,13 @@ func (h *Host) start() (*instance, error) {
 		return nil, err
 	}
 	shm.closeFile() // the plugin has its own descriptor now
+	// Fops go through the ring once the plugin serves it, within
+	// call-timeout either way.
+	limit := h.newLimit(inst)
 	if shm != nil {
-		// Fops go through the ring once the plugin serves it.
-		inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin})
+		shm.rings[toPlugin].limit = limit
 	}
+	inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin, limit: limit})
 	cb := &server{ep: &callback{h: h, arena: shm}}
 	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()
@@ -226,7 +232,7 @@ func (h *Host) died(inst *instance, why error) {
 	if why != nil && !errors.Is(why, io.EOF) {
 		reason = statusMessage(why)
 	}
-	if inst.client.Exited() {
+	if inst.client.Exited() && !errors.Is(why, errHung) {
 		reason = "process exited"
 	}
 	h.mu.Lock()

@@ -26,6 +26,8 @@ var Schema = xlator.Schema{
 		Doc: "shared memory for readv and writev data between host and plugin, in 1 MiB slots; 0 sends data inside the messages"},
 	{Name: "start-timeout", Kind: xlator.KindDuration, Default: "10s", Min: int64(100 * time.Millisecond), Max: int64(10 * time.Minute),
 		Doc: "how long the plugin may take to start and answer the handshake"},
+	{Name: "call-timeout", Kind: xlator.KindDuration, Default: "60s", Min: int64(100 * time.Millisecond), Max: int64(24 * time.Hour),
+		Doc: "longest wait for the plugin's reply to a fop: past it the caller gets ETIMEDOUT, and a plugin that then does not answer a ping is killed and restarted"},
 }
 
 // Register adds the plugin type to r. Its SchemaFor reads the schema a

@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"context"
 	"syscall"
 
 	pb "github.com/xstack/xstack/plugin/proto"
@@ -453,9 +452,9 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 
 // ringWritevHost makes a writev through the ring of data in the host's
 // iobuf memory, which the far side reads in place; ok false: it could not
-// (no ring or no free call), use another way. The call waits for its
-// reply whatever the caller's context (the far side reads the caller's
-// memory until then); a dead plugin ends it.
+// (no ring or no free call), use another way. A caller that gives up
+// before the reply (its context, call-timeout) leaves data referenced
+// until the far side, which may still be reading it, releases it.
 func (r *remote) ringWritevHost(c *xlator.Call, a *arena, d *fdDesc, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
 	rg, rc := r.ringClaim(c, a, d)
 	if rc == nil {
@@ -463,11 +462,13 @@ func (r *remote) ringWritevHost(c *xlator.Call, a *arena, d *fdDesc, data *iobuf
 	}
 	token := a.host.token.Add(1)
 	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(data.Size()), token, off
+	rg.lend(rc, data, token)
 	rg.post(rc)
-	if err := rg.wait(context.Background(), rc); err != nil {
+	if err := rg.wait(c.Ctx, rc); err != nil {
 		return 0, err, true
 	}
 	written, errno, flags := rc.n, rc.errno, rc.rflags
+	rg.lend(rc, nil, 0)
 	rg.free(rc)
 	if flags&replyKept != 0 {
 		a.keep(token, data)
