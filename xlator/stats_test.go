@@ -51,9 +51,14 @@ func TestStatsAnyGOMAXPROCS(t *testing.T) {
 	s := newFopStats()
 	runtime.GOMAXPROCS(8)
 	const workers, each = 16, 2000
+	// The goroutines start together, so that the scheduler spreads them
+	// over the Ps (some past the first set's one); if it kept them all on
+	// one P, the round is run again.
+	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			<-start
 			for i := range each {
 				// Latencies from 1000 to 1000+workers*each-1 ticks, each
 				// once; errors on every tenth.
@@ -68,7 +73,22 @@ func TestStatsAnyGOMAXPROCS(t *testing.T) {
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
+	rounds := 1
+	for ; len(s.sets) < 2 && rounds < 50; rounds++ {
+		// No record ran past P 0 yet: more goroutines, each spinning so
+		// that the others get Ps of their own.
+		var wg2 sync.WaitGroup
+		for range 8 {
+			wg2.Go(func() {
+				for end := time.Now().Add(time.Millisecond); time.Now().Before(end); {
+				}
+				s.record(FopStat, 1000, nil, 0)
+			})
+		}
+		wg2.Wait()
+	}
 	st := s.snapshot(FopLookup)
 	if st.Count != workers*each || st.Errors != workers*each/10 || st.Bytes != workers*each {
 		t.Fatalf("count %d errors %d bytes %d, want %d, %d, %d", st.Count, st.Errors, st.Bytes, workers*each, workers*each/10, workers*each)
@@ -81,7 +101,10 @@ func TestStatsAnyGOMAXPROCS(t *testing.T) {
 		t.Errorf("max %v, want %v", st.Max, wantMax)
 	}
 	if len(s.sets) < 2 {
-		t.Errorf("%d shard sets: GOMAXPROCS grew from 1 to 8 and no set was added", len(s.sets))
+		t.Errorf("%d shard sets after %d rounds: GOMAXPROCS grew from 1 to 8 and no set was added", len(s.sets), rounds)
+	}
+	if n := s.snapshot(FopStat).Count; n != uint64(8*(rounds-1)) {
+		t.Errorf("%d stats counted, %d recorded", n, 8*(rounds-1))
 	}
 }
 
