@@ -84,6 +84,7 @@ func TestBeginCancel(t *testing.T) {
 		t.Errorf("the next call inherited the cancellation: %v", err)
 	}
 	c.Done()
+	//lint:ignore SA1012 Begin documents nil as Background: that is what is tested
 	c = p.Begin(nil, xlator.FopReadv, xlator.Creds{}, 0)
 	if c.Ctx.Done() != nil {
 		t.Errorf("Begin(nil) after BeginCancel: Ctx has a Done channel")
