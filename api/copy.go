@@ -13,7 +13,7 @@ import (
 // into a File copies each byte once. It implements io.ReaderFrom.
 func (f *File) ReadFrom(r io.Reader) (int64, error) {
 	if f.dir {
-		return 0, pathErr("write", f.name, syscall.EISDIR)
+		return 0, f.v.pathErr("write", f.name, syscall.EISDIR)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -36,7 +36,7 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 			}
 			if werr != nil {
 				buf.Unref()
-				return total, pathErr("write", f.name, werr)
+				return total, f.v.pathErr("write", f.name, werr)
 			}
 		}
 		buf.Unref()
@@ -54,7 +54,7 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 // once. It implements io.WriterTo.
 func (f *File) WriteTo(w io.Writer) (int64, error) {
 	if f.dir {
-		return 0, pathErr("read", f.name, syscall.EISDIR)
+		return 0, f.v.pathErr("read", f.name, syscall.EISDIR)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -64,7 +64,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	for {
 		ref, err := f.v.g.Top().Readv(c, f.fd, maxIO, f.off)
 		if err != nil {
-			return total, pathErr("read", f.name, err)
+			return total, f.v.pathErr("read", f.name, err)
 		}
 		size := ref.Size()
 		for i := 0; i < ref.Len(); i++ {

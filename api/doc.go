@@ -14,6 +14,14 @@
 // "a/b" are the same file). Errors are *fs.PathError values wrapping a
 // syscall.Errno, so errors.Is(err, fs.ErrNotExist) works.
 //
+// Fops carry a context: context.Background for a Volume, ctx for the view
+// vol.WithContext(ctx) and the Files opened through it (f.WithContext(ctx)
+// makes a view of an open File). A call waiting in the graph (for a
+// plugin's reply, above all) gives up when ctx is cancelled or its
+// deadline passes, with an error that errors.Is matches against both
+// ECANCELED or ETIMEDOUT and ctx.Err(). A view is a *Volume like any other:
+// vol.WithContext(ctx).FS() walks a tree under a deadline.
+//
 // A Volume and its Files are safe for concurrent use, except that a File's
 // offset (Read, Write, Seek) is shared state: use ReadAt and WriteAt from
 // several goroutines.

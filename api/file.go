@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -22,7 +23,12 @@ const maxIO = 1 << 20
 // io.Writer, io.ReaderAt, io.WriterAt, io.Seeker and io.Closer, and
 // fs.File and fs.ReadDirFile.
 type File struct {
-	v    *Volume
+	*file
+	v *Volume // the view the file's fops go through: their context
+}
+
+// file is what a File and its views (WithContext) share.
+type file struct {
 	name string
 	fd   *xlator.FD
 	dir  bool
@@ -31,6 +37,17 @@ type File struct {
 	off    int64
 	closed bool
 	dirOff int64
+}
+
+func (v *Volume) newFile(name string, fd *xlator.FD, dir bool) *File {
+	return &File{file: &file{name: name, fd: fd, dir: dir}, v: v}
+}
+
+// WithContext returns a view of f whose fops carry ctx, as
+// Volume.WithContext does for a volume. The view shares the open file
+// with f: its offset, and its Close, which closes both.
+func (f *File) WithContext(ctx context.Context) *File {
+	return &File{file: f.file, v: f.v.WithContext(ctx)}
 }
 
 // Create creates or truncates name for reading and writing (mode 0666
@@ -51,42 +68,42 @@ func (v *Volume) OpenFile(name string, flag int, perm fs.FileMode) (*File, error
 	defer c.Done()
 	parts, err := split(name)
 	if err != nil {
-		return nil, pathErr("open", name, err)
+		return nil, v.pathErr("open", name, err)
 	}
 	tab := v.g.Inodes()
 	flags := uint32(flag) &^ uint32(os.O_CREATE|os.O_EXCL)
 	if flag&os.O_CREATE != 0 && len(parts) > 0 {
 		parent, base, err := v.resolveParent(c, name)
 		if err != nil {
-			return nil, pathErr("open", name, err)
+			return nil, v.pathErr("open", name, err)
 		}
 		defer parent.Unref()
 		ia, lerr := v.g.Top().Lookup(c, &xlator.Loc{Parent: parent, Name: base})
 		switch {
 		case lerr == nil && flag&os.O_EXCL != 0:
-			return nil, pathErr("open", name, syscall.EEXIST)
+			return nil, v.pathErr("open", name, syscall.EEXIST)
 		case lerr == nil:
 			in := tab.Link(nil, parent, base, &ia)
 			defer in.Unref()
 			return v.open(c, name, in, ia, flags)
 		case !errors.Is(lerr, syscall.ENOENT):
-			return nil, pathErr("open", name, lerr)
+			return nil, v.pathErr("open", name, lerr)
 		}
 		in := tab.New()
 		defer in.Unref()
 		fd := v.g.NewFD(in, flags, v.creds.Pid, false)
-		ia, err = v.g.Top().Create(c, &xlator.Loc{Parent: parent, Name: base, Inode: in}, uint32(flag), uint32(perm.Perm())|modeExtra(perm), v.umask, fd)
+		ia, err = v.g.Top().Create(c, &xlator.Loc{Parent: parent, Name: base, Inode: in}, uint32(flag), uint32(perm.Perm())|modeExtra(perm), v.umask.Load(), fd)
 		if err != nil {
 			fd.Unref()
-			return nil, pathErr("open", name, err)
+			return nil, v.pathErr("open", name, err)
 		}
 		linked := tab.Link(in, parent, base, &ia)
 		linked.Unref()
-		return &File{v: v, name: name, fd: fd}, nil
+		return v.newFile(name, fd, false), nil
 	}
 	in, ia, err := v.resolve(c, parts)
 	if err != nil {
-		return nil, pathErr("open", name, err)
+		return nil, v.pathErr("open", name, err)
 	}
 	defer in.Unref()
 	return v.open(c, name, in, ia, flags)
@@ -96,24 +113,24 @@ func (v *Volume) open(c *xlator.Call, name string, in *xlator.Inode, ia xlator.I
 	loc := &xlator.Loc{Inode: in}
 	if ia.IsDir() {
 		if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
-			return nil, pathErr("open", name, syscall.EISDIR)
+			return nil, v.pathErr("open", name, syscall.EISDIR)
 		}
 		fd := v.g.NewFD(in, flags, v.creds.Pid, true)
 		if err := v.g.Top().Opendir(c, loc, fd); err != nil {
 			fd.Unref()
-			return nil, pathErr("open", name, err)
+			return nil, v.pathErr("open", name, err)
 		}
-		return &File{v: v, name: name, fd: fd, dir: true}, nil
+		return v.newFile(name, fd, true), nil
 	}
 	if ia.IsSymlink() {
-		return nil, pathErr("open", name, syscall.ELOOP)
+		return nil, v.pathErr("open", name, syscall.ELOOP)
 	}
 	fd := v.g.NewFD(in, flags, v.creds.Pid, false)
 	if err := v.g.Top().Open(c, loc, flags, fd); err != nil {
 		fd.Unref()
-		return nil, pathErr("open", name, err)
+		return nil, v.pathErr("open", name, err)
 	}
-	return &File{v: v, name: name, fd: fd}, nil
+	return v.newFile(name, fd, false), nil
 }
 
 // Name returns the name the file was opened with.
@@ -122,10 +139,10 @@ func (f *File) Name() string { return f.name }
 // ReadAt reads len(p) bytes at off; it returns io.EOF when fewer are left.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, pathErr("read", f.name, syscall.EINVAL)
+		return 0, f.v.pathErr("read", f.name, syscall.EINVAL)
 	}
 	if f.dir {
-		return 0, pathErr("read", f.name, syscall.EISDIR)
+		return 0, f.v.pathErr("read", f.name, syscall.EISDIR)
 	}
 	c := f.v.begin(xlator.FopReadv)
 	defer c.Done()
@@ -134,7 +151,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		want := min(len(p)-n, maxIO)
 		ref, err := f.v.g.Top().Readv(c, f.fd, want, off+int64(n))
 		if err != nil {
-			return n, pathErr("read", f.name, err)
+			return n, f.v.pathErr("read", f.name, err)
 		}
 		got := ref.CopyTo(p[n : n+want])
 		ref.Unref()
@@ -149,10 +166,10 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 // WriteAt writes p at off.
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, pathErr("write", f.name, syscall.EINVAL)
+		return 0, f.v.pathErr("write", f.name, syscall.EINVAL)
 	}
 	if f.dir {
-		return 0, pathErr("write", f.name, syscall.EISDIR)
+		return 0, f.v.pathErr("write", f.name, syscall.EISDIR)
 	}
 	c := f.v.begin(xlator.FopWritev)
 	defer c.Done()
@@ -165,10 +182,10 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		data.Unref()
 		n += w
 		if err != nil {
-			return n, pathErr("write", f.name, err)
+			return n, f.v.pathErr("write", f.name, err)
 		}
 		if w < len(chunk) {
-			return n, pathErr("write", f.name, io.ErrShortWrite)
+			return n, f.v.pathErr("write", f.name, io.ErrShortWrite)
 		}
 	}
 	return n, nil
@@ -216,14 +233,14 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekEnd:
 		ia, err := f.stat()
 		if err != nil {
-			return 0, pathErr("seek", f.name, err)
+			return 0, f.v.pathErr("seek", f.name, err)
 		}
 		base = ia.Size
 	default:
-		return 0, pathErr("seek", f.name, syscall.EINVAL)
+		return 0, f.v.pathErr("seek", f.name, syscall.EINVAL)
 	}
 	if base+offset < 0 {
-		return 0, pathErr("seek", f.name, syscall.EINVAL)
+		return 0, f.v.pathErr("seek", f.name, syscall.EINVAL)
 	}
 	f.off = base + offset
 	return f.off, nil
@@ -239,7 +256,7 @@ func (f *File) stat() (xlator.Iatt, error) {
 func (f *File) Stat() (fs.FileInfo, error) {
 	ia, err := f.stat()
 	if err != nil {
-		return nil, pathErr("stat", f.name, err)
+		return nil, f.v.pathErr("stat", f.name, err)
 	}
 	return newInfo(baseName(mustSplit(f.name)), ia), nil
 }
@@ -254,9 +271,9 @@ func (f *File) Sync() error {
 	c := f.v.begin(xlator.FopFsync)
 	defer c.Done()
 	if f.dir {
-		return pathErr("sync", f.name, f.v.g.Top().Fsyncdir(c, f.fd, false))
+		return f.v.pathErr("sync", f.name, f.v.g.Top().Fsyncdir(c, f.fd, false))
 	}
-	return pathErr("sync", f.name, f.v.g.Top().Fsync(c, f.fd, false))
+	return f.v.pathErr("sync", f.name, f.v.g.Top().Fsync(c, f.fd, false))
 }
 
 // Truncate changes the file's size.
@@ -264,7 +281,7 @@ func (f *File) Truncate(size int64) error {
 	c := f.v.begin(xlator.FopFsetattr)
 	defer c.Done()
 	_, err := f.v.g.Top().Fsetattr(c, f.fd, &xlator.SetattrIn{Valid: xlator.SetSize, Size: size})
-	return pathErr("truncate", f.name, err)
+	return f.v.pathErr("truncate", f.name, err)
 }
 
 // Close flushes and releases the file. A second Close returns fs.ErrClosed.
@@ -272,7 +289,7 @@ func (f *File) Close() error {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return pathErr("close", f.name, fs.ErrClosed)
+		return f.v.pathErr("close", f.name, fs.ErrClosed)
 	}
 	f.closed = true
 	f.mu.Unlock()
@@ -283,14 +300,14 @@ func (f *File) Close() error {
 		defer c.Done()
 		err = f.v.g.Top().Flush(c, f.fd)
 	}
-	return pathErr("close", f.name, err)
+	return f.v.pathErr("close", f.name, err)
 }
 
 // ReadDir reads the directory's entries, n at a time as fs.ReadDirFile
 // specifies (n <= 0: all that are left).
 func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 	if !f.dir {
-		return nil, pathErr("readdir", f.name, syscall.ENOTDIR)
+		return nil, f.v.pathErr("readdir", f.name, syscall.ENOTDIR)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -304,7 +321,7 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 		}
 		ents, err := f.v.g.Top().Readdir(c, f.fd, f.dirOff, want, true)
 		if err != nil {
-			return out, pathErr("readdir", f.name, err)
+			return out, f.v.pathErr("readdir", f.name, err)
 		}
 		if len(ents) == 0 {
 			break

@@ -3,10 +3,12 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,11 +20,19 @@ import (
 type Options = stack.Options
 
 // Volume is an open volfile: a running graph and the client that calls it.
+// Its fops carry a context: context.Background, or the one a view made by
+// WithContext was given.
 type Volume struct {
+	*volume
+	ctx context.Context // never nil
+}
+
+// volume is what a Volume and its views (WithContext) share.
+type volume struct {
 	st    *stack.Stack
 	g     *xlator.Graph
 	creds xlator.Creds
-	umask uint32
+	umask atomic.Uint32
 }
 
 // Open loads the volfile at path ("" for the embedded default), starts its
@@ -43,9 +53,31 @@ func Open(path string, opts *Options) (*Volume, error) {
 // FromStack returns a client over a running stack (the CLI's mount shares
 // its stack this way). Closing the volume closes the stack.
 func FromStack(st *stack.Stack) *Volume {
-	return &Volume{st: st, g: st.Graph, umask: 0o022,
+	v := &volume{st: st, g: st.Graph,
 		creds: xlator.Creds{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), Pid: uint32(os.Getpid())}}
+	v.umask.Store(0o022)
+	return &Volume{volume: v, ctx: context.Background()}
 }
+
+// WithContext returns a view of v whose fops carry ctx (which must not be
+// nil), and so do the files opened through the view. A fop waiting for
+// something that may never come (a plugin's reply, above all) gives up
+// when ctx is cancelled or its deadline passes, and the method returns an
+// *fs.PathError wrapping both ECANCELED or ETIMEDOUT and ctx.Err(), so
+// errors.Is(err, context.DeadlineExceeded) holds; fops that need no wait
+// run to completion as they would without a context. The view shares
+// everything else with v: the stack, the credentials, the umask; closing
+// either closes the stack.
+func (v *Volume) WithContext(ctx context.Context) *Volume {
+	if ctx == nil {
+		panic("api: WithContext with a nil context")
+	}
+	return &Volume{volume: v.volume, ctx: ctx}
+}
+
+// Context returns the context v's fops carry: context.Background for a
+// Volume from Open or FromStack.
+func (v *Volume) Context() context.Context { return v.ctx }
 
 // Close stops the graph and releases the runtime. Files still open are
 // released first by the graph's teardown.
@@ -55,10 +87,11 @@ func (v *Volume) Close() error { return v.st.Close() }
 func (v *Volume) Stack() *stack.Stack { return v.st }
 
 // SetUmask sets the umask applied to created files (022 by default).
-func (v *Volume) SetUmask(u uint32) { v.umask = u & 0o777 }
+// It applies to v and every view of it.
+func (v *Volume) SetUmask(u uint32) { v.umask.Store(u & 0o777) }
 
 func (v *Volume) begin(f xlator.Fop) *xlator.Call {
-	return v.g.Calls().Begin(context.Background(), f, v.creds, 0)
+	return v.g.Calls().Begin(v.ctx, f, v.creds, 0)
 }
 
 // split cleans p and returns its components; the root has none.
@@ -79,14 +112,20 @@ func split(p string) ([]string, error) {
 	return parts, nil
 }
 
-// pathErr wraps err as *fs.PathError, keeping a syscall.Errno inside.
-func pathErr(op, name string, err error) error {
+// pathErr wraps err as *fs.PathError, keeping a syscall.Errno inside. A
+// fop that gave up because v's context ended (ECANCELED, ETIMEDOUT) wraps
+// the context's error too.
+func (v *Volume) pathErr(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return err
+	}
+	var e syscall.Errno
+	if cerr := v.ctx.Err(); cerr != nil && errors.As(err, &e) && (e == syscall.ECANCELED || e == syscall.ETIMEDOUT) {
+		err = fmt.Errorf("%w: %w", err, cerr)
 	}
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }
@@ -141,11 +180,11 @@ func (v *Volume) Stat(name string) (fs.FileInfo, error) {
 	defer c.Done()
 	parts, err := split(name)
 	if err != nil {
-		return nil, pathErr("stat", name, err)
+		return nil, v.pathErr("stat", name, err)
 	}
 	in, ia, err := v.resolve(c, parts)
 	if err != nil {
-		return nil, pathErr("stat", name, err)
+		return nil, v.pathErr("stat", name, err)
 	}
 	in.Unref()
 	return newInfo(baseName(parts), ia), nil
@@ -164,12 +203,12 @@ func (v *Volume) Mkdir(name string, perm fs.FileMode) error {
 	defer c.Done()
 	parent, base, err := v.resolveParent(c, name)
 	if err != nil {
-		return pathErr("mkdir", name, err)
+		return v.pathErr("mkdir", name, err)
 	}
 	defer parent.Unref()
-	ia, err := v.g.Top().Mkdir(c, &xlator.Loc{Parent: parent, Name: base}, uint32(perm.Perm())|modeExtra(perm), v.umask)
+	ia, err := v.g.Top().Mkdir(c, &xlator.Loc{Parent: parent, Name: base}, uint32(perm.Perm())|modeExtra(perm), v.umask.Load())
 	if err != nil {
-		return pathErr("mkdir", name, err)
+		return v.pathErr("mkdir", name, err)
 	}
 	v.g.Inodes().Link(nil, parent, base, &ia).Unref()
 	return nil
@@ -179,7 +218,7 @@ func (v *Volume) Mkdir(name string, perm fs.FileMode) error {
 func (v *Volume) MkdirAll(name string, perm fs.FileMode) error {
 	parts, err := split(name)
 	if err != nil {
-		return pathErr("mkdir", name, err)
+		return v.pathErr("mkdir", name, err)
 	}
 	for i := range parts {
 		p := "/" + strings.Join(parts[:i+1], "/")
@@ -210,12 +249,12 @@ func (v *Volume) Remove(name string) error {
 	defer c.Done()
 	parent, base, err := v.resolveParent(c, name)
 	if err != nil {
-		return pathErr("remove", name, err)
+		return v.pathErr("remove", name, err)
 	}
 	defer parent.Unref()
 	ia, err := v.g.Top().Lookup(c, &xlator.Loc{Parent: parent, Name: base})
 	if err != nil {
-		return pathErr("remove", name, err)
+		return v.pathErr("remove", name, err)
 	}
 	loc := &xlator.Loc{Parent: parent, Name: base}
 	if ia.IsDir() {
@@ -224,7 +263,7 @@ func (v *Volume) Remove(name string) error {
 		err = v.g.Top().Unlink(c, loc)
 	}
 	if err != nil {
-		return pathErr("remove", name, err)
+		return v.pathErr("remove", name, err)
 	}
 	v.g.Inodes().Unlink(parent, base)
 	return nil
@@ -259,16 +298,16 @@ func (v *Volume) Rename(oldname, newname string) error {
 	defer c.Done()
 	op, ob, err := v.resolveParent(c, oldname)
 	if err != nil {
-		return pathErr("rename", oldname, err)
+		return v.pathErr("rename", oldname, err)
 	}
 	defer op.Unref()
 	np, nb, err := v.resolveParent(c, newname)
 	if err != nil {
-		return pathErr("rename", newname, err)
+		return v.pathErr("rename", newname, err)
 	}
 	defer np.Unref()
 	if err := v.g.Top().Rename(c, &xlator.Loc{Parent: op, Name: ob}, &xlator.Loc{Parent: np, Name: nb}, 0); err != nil {
-		return pathErr("rename", oldname, err)
+		return v.pathErr("rename", oldname, err)
 	}
 	v.g.Inodes().Rename(op, ob, np, nb)
 	return nil
@@ -280,12 +319,12 @@ func (v *Volume) Symlink(oldname, newname string) error {
 	defer c.Done()
 	parent, base, err := v.resolveParent(c, newname)
 	if err != nil {
-		return pathErr("symlink", newname, err)
+		return v.pathErr("symlink", newname, err)
 	}
 	defer parent.Unref()
-	ia, err := v.g.Top().Symlink(c, oldname, &xlator.Loc{Parent: parent, Name: base}, v.umask)
+	ia, err := v.g.Top().Symlink(c, oldname, &xlator.Loc{Parent: parent, Name: base}, v.umask.Load())
 	if err != nil {
-		return pathErr("symlink", newname, err)
+		return v.pathErr("symlink", newname, err)
 	}
 	v.g.Inodes().Link(nil, parent, base, &ia).Unref()
 	return nil
@@ -297,15 +336,15 @@ func (v *Volume) Readlink(name string) (string, error) {
 	defer c.Done()
 	parts, err := split(name)
 	if err != nil {
-		return "", pathErr("readlink", name, err)
+		return "", v.pathErr("readlink", name, err)
 	}
 	in, _, err := v.resolve(c, parts)
 	if err != nil {
-		return "", pathErr("readlink", name, err)
+		return "", v.pathErr("readlink", name, err)
 	}
 	defer in.Unref()
 	t, err := v.g.Top().Readlink(c, &xlator.Loc{Inode: in})
-	return t, pathErr("readlink", name, err)
+	return t, v.pathErr("readlink", name, err)
 }
 
 // Chmod changes the permission bits of name.
@@ -329,15 +368,15 @@ func (v *Volume) setattr(op, name string, in *xlator.SetattrIn) error {
 	defer c.Done()
 	parts, err := split(name)
 	if err != nil {
-		return pathErr(op, name, err)
+		return v.pathErr(op, name, err)
 	}
 	ino, _, err := v.resolve(c, parts)
 	if err != nil {
-		return pathErr(op, name, err)
+		return v.pathErr(op, name, err)
 	}
 	defer ino.Unref()
 	_, err = v.g.Top().Setattr(c, &xlator.Loc{Inode: ino}, in)
-	return pathErr(op, name, err)
+	return v.pathErr(op, name, err)
 }
 
 // Statfs returns the volume's file system statistics.

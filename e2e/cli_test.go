@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/xstack/xstack/mount/fuse"
 	"github.com/xstack/xstack/statedump"
@@ -254,7 +255,49 @@ func TestRunDefaultAndDump(t *testing.T) {
 			t.Fatalf("read back %s: %v", name, err)
 		}
 	}
+	// Exact counts from the daemon (which raised GOMAXPROCS after its
+	// graph was built): 64 O_DIRECT writes are 64 WRITE requests, each
+	// one WRITE fop at the top.
+	pre := d.dump(t)
+	df, err := os.OpenFile(filepath.Join(d.mnt, "direct"), os.O_CREATE|os.O_WRONLY|syscall.O_DIRECT, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := alignedBlock(4096)
+	for i := range 64 {
+		if _, err := df.WriteAt(block, int64(i)*4096); err != nil {
+			t.Fatal(err)
+		}
+	}
+	df.Close()
+	post := d.dump(t)
+	if got := fopCount(post, "cache", "WRITE") - fopCount(pre, "cache", "WRITE"); got != 64 {
+		t.Errorf("64 O_DIRECT writes counted as %d WRITEs at the top", got)
+	}
 	during := d.dump(t)
+	// The bricks' bio paths show in the dump, labelled, with the IO done.
+	for _, brick := range []string{"brick0", "brick1"} {
+		sec := during.Section("bio." + brick)
+		if sec == nil {
+			t.Errorf("no bio.%s section in the dump", brick)
+			continue
+		}
+		kv := map[string]any{}
+		for _, e := range sec.KVs {
+			kv[e.Key] = e.Value
+		}
+		if w, _ := kv["brick.submitted.write"].(float64); w == 0 {
+			t.Errorf("bio.%s: no write bios counted: %v", brick, kv)
+		}
+	}
+	// Every fop counted has its latencies: min > 0, max >= mean >= min.
+	for _, x := range during.Xlators {
+		for _, f := range x.Fops {
+			if f.Count > 0 && (f.MinNs <= 0 || f.MaxNs < f.MeanNs || f.MeanNs < f.MinNs) {
+				t.Errorf("%s %s: count %d, latency min %d mean %d max %d ns", x.Name, f.Fop, f.Count, f.MinNs, f.MeanNs, f.MaxNs)
+			}
+		}
+	}
 	if fopCount(during, "cache", "WRITE") == 0 || fopCount(during, "brick0", "WRITE") == 0 || fopCount(during, "brick1", "WRITE") == 0 {
 		t.Fatalf("write counts did not move: cache %d brick0 %d brick1 %d", fopCount(during, "cache", "WRITE"),
 			fopCount(during, "brick0", "WRITE"), fopCount(during, "brick1", "WRITE"))
@@ -450,4 +493,11 @@ func TestCLIFileCommands(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "bad.hcl:3:3") || !strings.Contains(string(out), "directory") {
 		t.Fatalf("validate of a bad volfile: %v\n%s", err, out)
 	}
+}
+
+// alignedBlock returns n bytes aligned for O_DIRECT.
+func alignedBlock(n int) []byte {
+	b := make([]byte, n+4096)
+	off := 4096 - int(uintptr(unsafe.Pointer(&b[0]))%4096)
+	return b[off%4096 : off%4096+n]
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,7 +150,11 @@ func need(t *testing.T, prog string) {
 func TestTarDiff(t *testing.T) {
 	need(t, "tar")
 	need(t, "diff")
-	src := filepath.Join(runtime.GOROOT(), "src", "net")
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(goroot)), "src", "net")
 	for _, vf := range volfilesUnderTest(t) {
 		t.Run(vf, func(t *testing.T) {
 			m := mount(t, vf)

@@ -5,15 +5,31 @@
 // it changes, wind the rest to its children. In the host, a volume of type
 // "plugin" (Register) names the binary with option path (and optionally
 // its sha256); its subvolumes stay in the host and become the plugin's
-// children. The plugin's other options are declared by the binary itself:
-// the volfile loader asks it for its schema (xlator.Type.SchemaFor), so a
-// plugin volume is checked with the same file:line:col diagnostics as a
-// built-in one.
+// children. The plugin's other options are declared by the binary itself.
+//
+// # Schemas
+//
+// Loading a volfile never runs a plugin binary: validating an untrusted
+// volfile must be safe. So a plugin publishes its schema beside its
+// binary, a JSON file (SchemaFile) that the trusted binary writes when run
+// once with SchemaFlag, naming its own sha256. The loader
+// (xlator.Type.SchemaFor) reads the binary, checks it against the
+// volume's sha256 when given, and uses the published schema only if it
+// was written by that very binary: a plugin volume is then checked with
+// the same file:line:col diagnostics as a built-in one. Without such a
+// schema the volume gets a warning, and its plugin options are checked at
+// start. At start (Host.Init, after the sha256 check) the host asks the
+// running plugin for its schema, the authority, and decodes the volume's
+// options as written (VolumeSpec.Literals) against it, with the volume,
+// option and file:line:col in every error; a published schema for that
+// binary that does not say the same fails the start, since the volfile
+// was checked against it.
 //
 // # Processes and graphs
 //
 // The host translator (Host) starts the binary at Init (go-plugin's
 // handshake: magic cookie, protocol version, optional SHA-256 check),
+// checks the volume's options against the schema it declares,
 // serves a callback service for its children on a go-plugin broker stream
 // (one gRPC server per plugin process), and sends Init over the protocol.
 // The plugin then builds a small graph of its own: the translator on top
@@ -71,6 +87,27 @@
 // host fault: their sizes are sealed. What a plugin may make the host
 // keep for it is bounded: host iobufs kept past a writev (hostmem.go), fds
 // it opened (Host.Dump's plugin-fds), the size of what it asks for.
+//
+// # Deadlines and interrupts
+//
+// A host's call to the plugin carries its caller's context
+// (xlator.Call.Ctx): a FUSE request's, cancelled when the kernel
+// interrupts the request (a signal to the waiting thread, the caller
+// killed), or an API caller's (api.Volume.WithContext). A caller whose
+// context ends stops waiting at once: ECANCELED, which the FUSE bridge
+// answers EINTR, or ETIMEDOUT for a deadline (TestDeadlineThroughAPI,
+// TestDeadlineFUSE). Every call also has a deadline, the volume's
+// call-timeout (60 s unless set): past it the caller gets ETIMEDOUT and
+// the host pings the plugin; a plugin that does not answer within half of
+// call-timeout, at most 5 s, is killed and restarted as after a crash,
+// its calls in flight failing with ENOTCONN, and one that answers keeps
+// running (TestCallTimeout). So a caller of a hung plugin is free within
+// call-timeout, and the plugin's other fops and every other path work
+// meanwhile. The context does not cross into the plugin: its translator
+// runs a call the host gave up on to its end, and the call's ring slot,
+// with the data it carries and the host memory a writev lent, stays the
+// plugin's until then or until it dies (TestRingAbandon,
+// TestRingAbandonHostData, TestDeadlineThroughAPI).
 //
 // # Logs
 //

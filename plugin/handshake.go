@@ -12,7 +12,7 @@ import (
 
 // ProtocolVersion is the version of the plugin protocol (plugin/proto).
 // A host refuses a plugin built against another version.
-const ProtocolVersion = 3
+const ProtocolVersion = 4
 
 // Handshake is what host and plugin must agree on before they talk: the
 // protocol version and a magic cookie, which also stops a plugin binary

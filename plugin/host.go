@@ -30,6 +30,7 @@ type Host struct {
 	backoff      time.Duration
 	backoffMax   time.Duration
 	startTimeout time.Duration
+	callTimeout  time.Duration
 	opts         xlator.Options
 
 	shmSlots int
@@ -56,6 +57,10 @@ type Host struct {
 
 	notifyMu sync.Mutex // orders the up/down notifications Host sends
 	upSent   bool
+
+	// deadline.go: calls that ran out of call-timeout, the pings that
+	// followed, and those the plugin did not answer.
+	timeouts, pings, pingsUnanswered atomic.Uint64
 }
 
 // The states Dump reports.
@@ -80,6 +85,10 @@ func (h *Host) Init(ic *xlator.InitContext) error {
 	h.path, h.sum = o.String("path"), o.String("sha256")
 	h.backoff, h.backoffMax = o.Duration("restart-backoff"), o.Duration("restart-backoff-max")
 	h.startTimeout = o.Duration("start-timeout")
+	h.callTimeout = o.Duration("call-timeout")
+	if h.callTimeout == 0 {
+		h.callTimeout = DefaultCallTimeout
+	}
 	h.shmSlots = int(o.Size("shm-size") / shmSlotSize)
 	if h.backoff == 0 {
 		h.backoff = 100 * time.Millisecond
@@ -221,6 +230,10 @@ func (h *Host) Dump() []xlator.KV {
 		{Key: "path", Value: h.path},
 		{Key: "state", Value: h.state},
 		{Key: "restarts", Value: h.restarts},
+		{Key: "call-timeout", Value: h.callTimeout.String()},
+		{Key: "calls-timed-out", Value: h.timeouts.Load()},
+		{Key: "pings", Value: h.pings.Load()},
+		{Key: "pings-unanswered", Value: h.pingsUnanswered.Load()},
 	}
 	if h.lastExit != "" {
 		kvs = append(kvs, xlator.KV{Key: "last-exit", Value: h.lastExit})
@@ -236,6 +249,7 @@ func (h *Host) Dump() []xlator.KV {
 	if a := h.shm(); a != nil {
 		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: a.slots}, xlator.KV{Key: "shm-slots-in-use", Value: a.inUse()},
 			xlator.KV{Key: "ring-calls", Value: a.ringCalls[toPlugin].Load()},
+			xlator.KV{Key: "ring-calls-in-use", Value: a.rings[toPlugin].inUse()},
 			xlator.KV{Key: "ring-retries", Value: a.ringRetries[toPlugin].Load()},
 			xlator.KV{Key: "ring-caller-sleeps", Value: a.ringSleeps[toPlugin].Load()},
 			xlator.KV{Key: "grpc-fop-calls", Value: a.grpcCalls[toPlugin].Load()},

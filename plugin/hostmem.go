@@ -251,9 +251,10 @@ func (a *arena) lend(off uint64, n int, data *iobuf.Iobref) (uint64, bool) {
 }
 
 // settle ends, in the host, the writev that lent token, kept saying
-// whether the plugin's reply said it kept the data: the lend is dropped,
+// whether the plugin still holds the data (its reply said so, or the
+// caller gave up on a call the plugin had taken): the lend is dropped,
 // or, when kept and not released yet, kept under a reference of the
-// host's own until the plugin's opRelease.
+// host's own until the plugin's opRelease. A lend kept already stays.
 func (a *arena) settle(token uint64, kept bool) {
 	hm := &a.host
 	if hm.pool == nil {
@@ -265,14 +266,17 @@ func (a *arena) settle(token uint64, kept bool) {
 	if i < 0 {
 		return // dropped with the arena
 	}
-	if e := &hm.lent[i]; kept && !e.released {
+	switch e := &hm.lent[i]; {
+	case e.kept:
+		// Abandoned while the plugin had it: its release ends it.
+	case kept && !e.released:
 		e.kept = true
 		e.data.Ref()
 		hm.kept++
 		hm.keptBytes += int(e.n)
-		return
+	default:
+		hm.remove(i)
 	}
-	hm.remove(i)
 }
 
 // released handles, in the host, the plugin's opRelease of token: the

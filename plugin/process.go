@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,12 +29,13 @@ var ErrChecksum = errors.New("plugin binary does not match its sha256")
 
 // instance is one running plugin process.
 type instance struct {
-	client *goplugin.Client
-	cmd    *exec.Cmd // started by client; its Process signals by pidfd
-	c      *conn
-	pid    int
-	shm    *arena // nil without shared memory
-	once   sync.Once
+	client  *goplugin.Client
+	c       *conn
+	pid     int
+	proc    *os.Process // started by client; signalled by its pidfd
+	shm     *arena      // nil without shared memory
+	once    sync.Once
+	pinging atomic.Bool // deadline.go: a ping runs
 }
 
 func (i *instance) kill() {
@@ -66,13 +68,12 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		Logger:           newZapHCLog(log),
 		GRPCDialOptions:  hostDialOptions(),
 		StartTimeout:     timeout,
-		Stderr:           os.Stderr, // DEBUG
 	}
 	if sum != "" {
-		want, err := hex.DecodeString(sum)
-		if err != nil || len(want) != sha256.Size {
-			return nil, fmt.Errorf("sha256 %q is not 64 hex digits", sum)
+		if err := checkPin(sum); err != nil {
+			return nil, err
 		}
+		want, _ := hex.DecodeString(sum)
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()}
 	}
 	client := goplugin.NewClient(cfg)
@@ -81,8 +82,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		client.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
 			got, _ := fileSum(path)
-			return nil, fmt.Errorf("%w: %s has sha256 %s, the volfile asks for %s; rebuild the volfile's sum (sha256sum %s) or fix the path",
-				ErrChecksum, path, got, strings.ToLower(sum), path)
+			return nil, checksumError(path, got, sum)
 		}
 		return nil, fmt.Errorf("start plugin %s: %w", path, err)
 	}
@@ -91,22 +91,48 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	inst := &instance{client: client, cmd: cmd, c: raw.(*conn), shm: shm}
+	inst := &instance{client: client, c: raw.(*conn), shm: shm, proc: cmd.Process}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
 	return inst, nil
 }
 
+// checkPin checks that a volume's sha256 is 64 hex digits.
+func checkPin(sum string) error {
+	if b, err := hex.DecodeString(sum); err != nil || len(b) != sha256.Size {
+		return fmt.Errorf("sha256 %q is not 64 hex digits", sum)
+	}
+	return nil
+}
+
+// checksumError is ErrChecksum for the binary at path, whose sha256 is got
+// when the volume asks for want.
+func checksumError(path, got, want string) error {
+	return fmt.Errorf("%w: %s has sha256 %s, the volfile asks for %s; rebuild the volfile's sum (sha256sum %s) or fix the path",
+		ErrChecksum, path, got, strings.ToLower(want), path)
+}
+
+// fileSum returns the hex SHA-256 of the file at path, a regular file of
+// at most maxBinary bytes: a volfile may name anything as a plugin.
 func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	tooLarge := fmt.Errorf("%s is larger than any plugin binary (%s)", path, xlator.FormatSize(maxBinary))
+	if st.Size() > maxBinary {
+		return "", tooLarge
+	}
 	hs := sha256.New()
-	if _, err := io.Copy(hs, f); err != nil {
+	// The size a file reports may be wrong (procfs).
+	n, err := io.Copy(hs, io.LimitReader(f, maxBinary+1))
+	if err != nil {
 		return "", err
+	}
+	if n > maxBinary {
+		return "", tooLarge
 	}
 	return hex.EncodeToString(hs.Sum(nil)), nil
 }
@@ -130,11 +156,14 @@ func (h *Host) start() (*instance, error) {
 		return nil, err
 	}
 	shm.closeFile() // the plugin has its own descriptor now
+	// Fops go through the ring once the plugin serves it, within
+	// call-timeout either way.
+	limit := h.newLimit(inst)
 	if shm != nil {
+		shm.rings[toPlugin].limit = limit
 		shm.onBreach = func(why string) { go h.broke(inst, why) }
-		// Fops go through the ring once the plugin serves it.
-		inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin})
 	}
+	inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin, limit: limit})
 	cb := &server{ep: &callback{h: h, arena: shm}}
 	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()
@@ -158,7 +187,12 @@ func (h *Host) start() (*instance, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.startTimeout)
 	defer cancel()
-	req := &pb.InitReq{Volume: h.Name(), Children: names, Options: optionsTo(h.opts),
+	opts, err := h.pluginOptions(ctx, inst)
+	if err != nil {
+		inst.kill()
+		return nil, err
+	}
+	req := &pb.InitReq{Volume: h.Name(), Children: names, Options: optionsTo(opts),
 		LogLevel: lvl, CallbackBrokerId: id, ChildrenUp: up}
 	if shm != nil {
 		req.ShmSlots, req.ShmSlotSize = uint32(shm.slots), uint32(shm.slotSize)
@@ -193,8 +227,8 @@ func statusMessage(err error) string {
 func (h *Host) broke(inst *instance, why string) {
 	h.breaches.Add(1)
 	h.Logger().Error("plugin broke the protocol; killing it", zap.Int("pid", inst.pid), zap.String("breach", why))
-	if p := inst.cmd.Process; p != nil {
-		_ = p.Kill()
+	if err := inst.proc.Kill(); err != nil {
+		h.Logger().Warn("kill plugin", zap.Int("pid", inst.pid), zap.Error(err))
 	}
 	h.died(inst, fmt.Errorf("%w: %s", errBreach, why))
 }
@@ -210,7 +244,7 @@ func (h *Host) died(inst *instance, why error) {
 	if why != nil && !errors.Is(why, io.EOF) {
 		reason = statusMessage(why)
 	}
-	if inst.client.Exited() && !errors.Is(why, errBreach) {
+	if inst.client.Exited() && !errors.Is(why, errHung) && !errors.Is(why, errBreach) {
 		reason = "process exited"
 	}
 	h.mu.Lock()
@@ -258,50 +292,4 @@ func (h *Host) restartLoop() {
 		h.Logger().Error("plugin restart failed", zap.Error(err), zap.Duration("next-try", min(2*wait, h.backoffMax)))
 		wait = min(2*wait, h.backoffMax)
 	}
-}
-
-// schemaCache remembers the schema each plugin binary declared, so that
-// loading a volfile starts a binary once, not at every load.
-type schemaCache struct {
-	mu sync.Mutex
-	m  map[string]xlator.Schema
-}
-
-func newSchemaCache() *schemaCache { return &schemaCache{m: map[string]xlator.Schema{}} }
-
-// schemaFor is the plugin type's SchemaFor: it starts the binary named by
-// path (checking sha256), asks for its schema and stops it.
-func (sc *schemaCache) schemaFor(boot xlator.Options) (xlator.Schema, error) {
-	path, sum := boot.String("path"), boot.String("sha256")
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("plugin binary: %w", err)
-	}
-	key := fmt.Sprintf("%s\x00%d\x00%d\x00%s", path, st.Size(), st.ModTime().UnixNano(), strings.ToLower(sum))
-	sc.mu.Lock()
-	s, ok := sc.m[key]
-	sc.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	timeout := boot.Duration("start-timeout")
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	inst, err := launch(path, sum, zap.NewNop(), timeout, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer inst.kill()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	rsp, err := inst.c.ctl.Schema(ctx, &pb.SchemaReq{})
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: schema: %s", path, statusMessage(err))
-	}
-	s = schemaFrom(rsp.Options)
-	sc.mu.Lock()
-	sc.m[key] = s
-	sc.mu.Unlock()
-	return s, nil
 }

@@ -4,6 +4,8 @@ package plugin_test
 
 import "os"
 
+const raceEnabled = true
+
 // Under -race the plugin binaries are race-enabled too, so both sides of
 // the protocol are checked; a race in a plugin kills it, which the tests
 // see as failing fops.

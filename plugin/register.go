@@ -10,8 +10,9 @@ import (
 const TypeName = "plugin"
 
 // Schema is the host's own options of a plugin volume. The plugin's
-// options come from the plugin binary (SchemaFor) and are checked in the
-// same volume block.
+// options come from the schema it publishes (SchemaFor) and are checked
+// in the same volume block; at start, the running plugin's own schema is
+// the authority.
 var Schema = xlator.Schema{
 	{Name: "path", Kind: xlator.KindPath, Required: true,
 		Doc: "the plugin binary (a main package that calls plugin.Serve)"},
@@ -25,12 +26,15 @@ var Schema = xlator.Schema{
 		Doc: "shared memory for readv and writev data between host and plugin, in 1 MiB slots; 0 sends data inside the messages"},
 	{Name: "start-timeout", Kind: xlator.KindDuration, Default: "10s", Min: int64(100 * time.Millisecond), Max: int64(10 * time.Minute),
 		Doc: "how long the plugin may take to start and answer the handshake"},
+	{Name: "call-timeout", Kind: xlator.KindDuration, Default: "60s", Min: int64(100 * time.Millisecond), Max: int64(24 * time.Hour),
+		Doc: "longest wait for the plugin's reply to a fop: past it the caller gets ETIMEDOUT, and a plugin that then does not answer a ping is killed and restarted"},
 }
 
-// Register adds the plugin type to r. Each registry gets its own cache of
-// plugin schemas (a binary is asked once per path, size and mtime).
+// Register adds the plugin type to r. Its SchemaFor reads the schema a
+// plugin publishes beside its binary (SchemaFile) and runs nothing; each
+// registry remembers the sha256 of the binaries it read.
 func Register(r *xlator.Registry) {
-	sc := newSchemaCache()
+	sc := newSumCache()
 	r.MustRegister(xlator.Type{
 		Name:        TypeName,
 		Doc:         "runs a translator in its own process (a go-plugin binary); its children stay in the host",

@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"context"
 	"syscall"
 
 	pb "github.com/xstack/xstack/plugin/proto"
@@ -456,9 +455,9 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 
 // ringWritevHost makes a writev through the ring of data in the host's
 // iobuf memory, which the far side reads in place; ok false: it could not
-// (no ring or no free call), use another way. The call waits for its
-// reply whatever the caller's context (the far side reads the caller's
-// memory until then); a dead plugin ends it.
+// (no ring or no free call), use another way. A caller that gives up
+// before the reply (its context, call-timeout) leaves data referenced
+// until the far side, which may still be reading it, releases it.
 func (r *remote) ringWritevHost(c *xlator.Call, a *arena, d *fdDesc, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
 	rg, rc := r.ringClaim(c, a, d)
 	if rc == nil {
@@ -471,8 +470,11 @@ func (r *remote) ringWritevHost(c *xlator.Call, a *arena, d *fdDesc, data *iobuf
 		return 0, nil, false
 	}
 	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(n), token, off
+	rg.lends(rc, token)
 	rg.post(rc)
-	if err := rg.wait(context.Background(), rc); err != nil {
+	if err := rg.wait(c.Ctx, rc); err != nil {
+		// Given up on: the lend ends here, unless the plugin had taken
+		// the call (abandon kept the data until the plugin's release).
 		a.settle(token, false)
 		return 0, err, true
 	}

@@ -50,9 +50,13 @@ import (
 //
 // Each side sets its ring's ready word once its workers run: a caller
 // uses the ring only when the far side serves it. A caller whose context
-// ends abandons its call: a worker that has taken it drops the data it
-// carried when it completes it. A host whose plugin dies stops waiting
-// (ENOTCONN): close marks the arena dead and wakes every sleeper.
+// ends, or whose call runs out of the host's call-timeout (deadline.go),
+// abandons its call: a worker that has taken it drops the data it
+// carried when it completes it, and the slot is free only then. A writev
+// of host memory the plugin took keeps that memory referenced until the
+// plugin, completing the call, sends an opRelease for it. A host whose
+// plugin dies stops waiting (ENOTCONN): close marks the arena dead and
+// wakes every sleeper.
 
 const (
 	ringCalls    = 64   // call slots per ring
@@ -183,6 +187,9 @@ type ring struct {
 	states *[ringCalls]callState
 	calls  *[ringCalls]ringCall
 	hint   atomic.Uint32 // where claim starts looking
+	// limit bounds this process's waits for replies (the host's
+	// call-timeout); nil: none.
+	limit *callLimit
 	// own is this process's copy of what it wrote into the calls it
 	// made and needs again after posting them: the far side can write
 	// the shared call at any time (breach.go). Each entry is its call's
@@ -193,6 +200,10 @@ type ring struct {
 // ownCall is a caller's own copy of part of its call.
 type ownCall struct {
 	chain uint64 // the call's chain
+	// token names the host memory a writev lends the plugin (dataHost),
+	// 0: none. A caller giving up on a call the plugin took keeps the
+	// data referenced, under its token, until the plugin releases it.
+	token uint64
 	slot  uint32 // the arena slot of its request's data, + 1; 0: none
 }
 
@@ -352,9 +363,11 @@ const idleFor = time.Second
 // back into the host's children while serving c (a pass-through write)
 // runs on the thread that waits for it, with no wake-up of a worker, and
 // the two processes pass the work back and forth between two threads
-// that never sleep. It returns an error when ctx ends or the peer dies
-// first; the call slot is then abandoned or freed, and must not be
-// touched again.
+// that never sleep. It returns an error when ctx ends (ECANCELED,
+// ETIMEDOUT), the ring's limit passes (ETIMEDOUT, and the limit's
+// expired runs) or the peer dies (ENOTCONN) first; the call slot is then
+// abandoned or freed, and must not be touched again. The end of ctx and
+// of the limit are noticed within sleepFor.
 func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	served := r.a.servers[1-r.dir] // the ring this process serves
 	st := r.st(c)
@@ -389,6 +402,10 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	}
 	r.a.ringSleeps[r.dir].Add(1)
 	done := ctx.Done()
+	var deadline time.Time
+	if r.limit != nil {
+		deadline = time.Now().Add(r.limit.d)
+	}
 	for {
 		s := atomic.LoadUint32(st)
 		if s == callDone || !waitable(s) {
@@ -408,6 +425,13 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 				continue // done meanwhile
 			default:
 			}
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			if r.abandon(c) {
+				r.limit.expire()
+				return syscall.ETIMEDOUT
+			}
+			continue
 		}
 		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(st, s, s|callSleep) {
 			continue
@@ -435,10 +459,15 @@ func (r *ring) waited(c *ringCall, s uint32) error {
 	return syscall.EIO
 }
 
-// abandon gives up on c after the caller's context ended: a call not yet
-// taken is withdrawn (its data slot dropped), a taken one is left for its
-// worker to clean up. It reports false when c completed meanwhile.
+// abandon gives up on c after the caller's context ended or its limit
+// passed: a call not yet taken is withdrawn (its data slot dropped), a
+// taken one is left for its worker to clean up, and host memory it lent
+// is kept referenced until the plugin releases it. It reports false when
+// c completed meanwhile.
 func (r *ring) abandon(c *ringCall) bool {
+	// A copy: once abandoned, the plugin may free c and another caller
+	// claim it.
+	own := r.own[r.index(c)]
 	for {
 		s := atomic.LoadUint32(r.st(c))
 		switch {
@@ -455,6 +484,9 @@ func (r *ring) abandon(c *ringCall) bool {
 		case s&^callSleep == callTaken:
 			raceRelease()
 			if atomic.CompareAndSwapUint32(r.st(c), s, callAbandoned) {
+				if own.token != 0 {
+					r.a.settle(own.token, true)
+				}
 				return true
 			}
 		default:
@@ -463,6 +495,10 @@ func (r *ring) abandon(c *ringCall) bool {
 		}
 	}
 }
+
+// lends records that call c lends the plugin the host memory named
+// token (its writev's dataHost).
+func (r *ring) lends(c *ringCall, token uint64) { r.own[r.index(c)].token = token }
 
 // free returns a done call's slot to the ring.
 func (r *ring) free(c *ringCall) {
@@ -540,7 +576,9 @@ func (r *ring) takeChain(chain uint64) *ringCall {
 
 // complete publishes c's reply. A call its caller abandoned is cleaned up
 // here instead: the request data slot the caller left and the reply slot
-// nobody will take are dropped.
+// nobody will take are dropped, and host memory a writev lent, which the
+// host keeps for as long as the plugin may read it, is released (unless
+// the plugin kept it: it then releases it when it lets go).
 func (r *ring) complete(c *ringCall) {
 	for {
 		s := atomic.LoadUint32(r.st(c))
@@ -554,6 +592,9 @@ func (r *ring) complete(c *ringCall) {
 			}
 			if slot, ok := c.replySlot(); ok {
 				r.a.drop(slot)
+			}
+			if r.dir == toPlugin && c.op == opWritev && c.dkind == dataHost && c.rflags&replyKept == 0 {
+				r.a.releaseHost(c.dtoken)
 			}
 			atomic.StoreUint32(r.st(c), callFree)
 			return
@@ -715,6 +756,18 @@ func (rs *ringServer) run(c *ringCall) {
 	rs.helped.Add(1)
 	rs.serveWith(w, c, false)
 	helpers.Put(w)
+}
+
+// inUse counts the calls not free: filled, posted, taken, done but not
+// yet read, or abandoned and not yet completed by the far side.
+func (r *ring) inUse() int {
+	n := 0
+	for i := range r.states {
+		if atomic.LoadUint32(&r.states[i].v) != callFree {
+			n++
+		}
+	}
+	return n
 }
 
 // posted reports whether a call waits to be taken.

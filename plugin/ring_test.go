@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xstack/xstack/runtime/iobuf"
 )
 
 // TestRingAbandon: a caller whose context ends withdraws a call no worker
@@ -106,5 +108,126 @@ func BenchmarkRingCall(b *testing.B) {
 			b.Fatalf("reply code %d, kind %d", c.code, c.rkind)
 		}
 		rg.free(c)
+	}
+}
+
+// TestRingCallLimit: a caller waits at most its ring's limit (the host's
+// call-timeout): then it gives up with ETIMEDOUT, withdraws the call and
+// reports the expiry, whatever its context.
+func TestRingCallLimit(t *testing.T) {
+	a, err := newArena("test", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic) // nobody serves it
+	rg := a.caller(toPlugin)
+	var expired atomic.Int32
+	rg.limit = &callLimit{d: 50 * time.Millisecond, expired: func() { expired.Add(1) }}
+	c := rg.claim()
+	c.op = opReadv
+	rg.post(c)
+	start := time.Now()
+	if err := rg.wait(context.Background(), c); err != syscall.ETIMEDOUT {
+		t.Fatalf("wait = %v, want ETIMEDOUT", err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond || d > 50*time.Millisecond+10*sleepFor {
+		t.Errorf("gave up after %v, limit 50ms", d)
+	}
+	if expired.Load() != 1 {
+		t.Errorf("expired ran %d times", expired.Load())
+	}
+	if rg.inUse() != 0 {
+		t.Errorf("%d calls in use after the withdrawal", rg.inUse())
+	}
+}
+
+// TestRingAbandonHostData: a caller that gives up on a writev of host
+// memory keeps the memory referenced when the plugin took the call (it may
+// still read it), not when it never did; the plugin, completing the call,
+// releases it through the other ring (opRelease), unless it kept the data,
+// in which case its own later release does.
+func TestRingAbandonHostData(t *testing.T) {
+	a, err := newArena("test", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	a.serve(toHost, nil) // the host's side: opRelease
+	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic)
+	atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
+	rg := a.caller(toPlugin)
+	pool, err := iobuf.New(iobuf.Config{Shared: true, SharedSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.host.pool = pool
+	data := pool.FromBytes([]byte("lent to the plugin"))
+	off, _ := a.hostOffset(data)
+	defer func() {
+		data.Unref()
+		if err := pool.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	// post makes the call as ringWritevHost does.
+	post := func() (*ringCall, uint64) {
+		token, ok := a.lend(off, data.Size(), data)
+		if !ok {
+			t.Fatal("lend refused")
+		}
+		c := rg.claim()
+		c.op, c.dkind, c.dtoken, c.rflags = opWritev, dataHost, token, 0
+		rg.lends(c, token)
+		rg.post(c)
+		return c, token
+	}
+	for _, tc := range []struct {
+		name      string
+		taken     bool
+		kept      bool // by the plugin, past the call
+		keptAfter int  // by the host once the plugin completed the call
+	}{
+		{"never taken", false, false, 0},
+		{"taken", true, false, 0},
+		{"taken and kept by the plugin", true, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, token := post()
+			if tc.taken && rg.take() != c {
+				t.Fatal("take did not find the call")
+			}
+			if err := rg.wait(canceled, c); err != syscall.ECANCELED {
+				t.Fatalf("wait = %v, want ECANCELED", err)
+			}
+			a.settle(token, false) // as the caller does
+			want, refs := 0, 1
+			if tc.taken {
+				want, refs = 1, 2
+			}
+			if a.keptCount() != want || data.Refs() != refs {
+				t.Fatalf("after giving up: %d kept, %d refs; want %d, %d", a.keptCount(), data.Refs(), want, refs)
+			}
+			if tc.taken { // the plugin completes it
+				if tc.kept {
+					c.rflags = replyKept
+				}
+				rg.complete(c)
+			}
+			if a.keptCount() != tc.keptAfter || rg.inUse() != 0 {
+				t.Fatalf("after completion: %d kept, %d calls in use; want %d, 0", a.keptCount(), rg.inUse(), tc.keptAfter)
+			}
+			if tc.kept {
+				a.released(token) // the plugin let go
+				if a.keptCount() != 0 {
+					t.Fatal("the plugin's release did not drop the data")
+				}
+			}
+			if data.Refs() != 1 {
+				t.Fatalf("data has %d refs at the end", data.Refs())
+			}
+		})
 	}
 }

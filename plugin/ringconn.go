@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -64,11 +65,13 @@ var xlatorPrefix = "/" + pb.Xlator_ServiceDesc.ServiceName + "/"
 
 // ringConn is a connection that makes the Xlator service's unary calls
 // through a ring of a (dir: toPlugin in the host, toHost in the plugin)
-// when it can, and through cc when it cannot.
+// when it can, and through cc when it cannot (always, if a is nil).
+// Calls by cc are bounded by limit (the ring's calls by the ring's).
 type ringConn struct {
-	cc  grpc.ClientConnInterface
-	a   *arena
-	dir int
+	cc    grpc.ClientConnInterface
+	a     *arena
+	dir   int
+	limit *callLimit
 }
 
 var _ grpc.ClientConnInterface = (*ringConn)(nil)
@@ -82,10 +85,20 @@ func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, 
 			return err
 		}
 	}
-	if strings.HasPrefix(method, xlatorPrefix) {
+	if rc.a != nil && strings.HasPrefix(method, xlatorPrefix) {
 		rc.a.grpcCalls[rc.dir].Add(1)
 	}
-	return rc.cc.Invoke(ctx, method, args, reply, opts...)
+	l := rc.limit
+	if l == nil {
+		return rc.cc.Invoke(ctx, method, args, reply, opts...)
+	}
+	lctx, cancel := context.WithTimeout(ctx, l.d)
+	err := rc.cc.Invoke(lctx, method, args, reply, opts...)
+	cancel()
+	if err != nil && ctx.Err() == nil && errors.Is(lctx.Err(), context.DeadlineExceeded) {
+		l.expire()
+	}
+	return err
 }
 
 // NewStream opens a stream on the gRPC connection; the rings carry no
@@ -127,6 +140,9 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 		// The request slot, if any, is the worker's to drop now.
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err(), true
+		}
+		if err == syscall.ETIMEDOUT { // the ring's limit: call-timeout
+			return status.Error(codes.DeadlineExceeded, "call-timeout"), true
 		}
 		return status.Error(codes.Unavailable, err.Error()), true
 	}

@@ -28,9 +28,20 @@ import (
 // host's callback service. Serve returns only if the binary was not
 // started by a host (it then prints a message and exits with status 1).
 //
+// Run with the single argument SchemaFlag, the binary prints t's schema
+// file (see SchemaFile) on stdout and exits 0, or exits 1 when a default
+// in t's schema does not parse.
+//
 // The plugin logs through its Logger() as usual; the lines go to the
 // host's log under the volume's name.
 func Serve(t xlator.Type) {
+	if len(os.Args) == 2 && os.Args[1] == SchemaFlag {
+		if err := writeSchema(os.Stdout, t); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[0], err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	lvl := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	// os.Stderr is captured before go-plugin redirects it: the original
 	// stderr is the pipe whose JSON lines the host parses as logs.

@@ -59,23 +59,39 @@ type Stack struct {
 // DefaultName is the Path of a stack started from the embedded volfile.
 const DefaultName = "<embedded default>"
 
-// LoadFile loads and validates a volfile; path "" means the embedded
-// default. The error, when there is one, is a *volfile.Diagnostics
-// carrying every problem with its file:line:col.
-func LoadFile(path string, opts Options) (*volfile.File, error) {
+// Load loads and validates a volfile; path "" means the embedded
+// default. It returns the diagnostics as volfile.Parse does: on error the
+// File is nil, on success the diagnostics are nil or hold only warnings
+// (an unused volume, a plugin volume whose options wait for the start),
+// for commands that show them.
+func Load(path string, opts Options) (*volfile.File, *volfile.Diagnostics) {
 	reg := opts.Registry
 	if reg == nil {
 		reg = builtin.Registry()
 	}
-	var f *volfile.File
-	var diags *volfile.Diagnostics
 	if path == "" {
-		f, diags = volfile.Parse(volfiles.Default(), "default.hcl", reg, opts.Vars)
-	} else {
-		f, diags = volfile.Load(path, reg, opts.Vars)
+		return volfile.Parse(volfiles.Default(), "default.hcl", reg, opts.Vars)
 	}
+	return volfile.Load(path, reg, opts.Vars)
+}
+
+// LoadFile loads and validates a volfile; path "" means the embedded
+// default. The error, when there is one, is a *volfile.Diagnostics
+// carrying every problem with its file:line:col. Warnings go to
+// opts.Logger, when set, one line each with its position.
+func LoadFile(path string, opts Options) (*volfile.File, error) {
+	f, diags := Load(path, opts)
 	if err := diags.Err(); err != nil {
 		return nil, err
+	}
+	if opts.Logger != nil && diags != nil {
+		for _, d := range diags.Diags {
+			fields := []zap.Field{zap.String("detail", d.Detail)}
+			if s := d.Subject; s != nil {
+				fields = append(fields, zap.String("at", fmt.Sprintf("%s:%d:%d", s.Filename, s.Start.Line, s.Start.Column)))
+			}
+			opts.Logger.Warn(d.Summary, fields...)
+		}
 	}
 	return f, nil
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,12 +202,13 @@ func (d *Dumper) collect(opts Options) *Dump {
 			privs[i] = start(d, d.privSection(name), x.Dump)
 		}
 	}
+	// The memory summary (part mem) sums the iobuf and slab figures too.
 	var iob *pending[iobuf.Stats]
-	if opts.has(PartIobuf) && env.Iobufs != nil {
+	if (opts.has(PartIobuf) || opts.has(PartMem)) && env.Iobufs != nil {
 		iob = start(d, "iobuf.global", env.Iobufs.Stats)
 	}
 	var slabs []*pending[slab.Stats]
-	if opts.has(PartSlab) && env.Slabs != nil {
+	if (opts.has(PartSlab) || opts.has(PartMem)) && env.Slabs != nil {
 		for _, c := range env.Slabs.Caches() {
 			slabs = append(slabs, start(d, "slab."+c.Name(), c.Stats))
 		}
@@ -260,8 +263,10 @@ func (d *Dumper) collect(opts Options) *Dump {
 	}
 
 	// Now wait, in dump order.
+	var mem memSources
 	if pools != nil {
 		if ps, ok := pools.wait(expired, dump); ok {
+			mem.pools = ps
 			idx := map[string]int{}
 			for i, name := range names {
 				idx[name] = i
@@ -284,14 +289,27 @@ func (d *Dumper) collect(opts Options) *Dump {
 		}
 	}
 	if iob != nil {
-		if s, ok := iob.wait(expired, dump); ok {
+		s, ok := iob.wait(expired, dump)
+		mem.iobuf, mem.iobufOK = s, ok
+		if ok && opts.has(PartIobuf) {
 			dump.Iobuf = iobufOf(s, env.Iobufs)
 		}
 	}
+	mem.slabsOK = true
 	for _, p := range slabs {
-		if s, ok := p.wait(expired, dump); ok {
-			dump.Slabs = append(dump.Slabs, slabOf(s))
+		s, ok := p.wait(expired, dump)
+		mem.slabsOK = mem.slabsOK && ok
+		if ok {
+			mem.slabs = append(mem.slabs, s)
+			if opts.has(PartSlab) {
+				dump.Slabs = append(dump.Slabs, slabOf(s))
+			}
 		}
+	}
+	if opts.has(PartMem) {
+		mem.poolsOK = pools == nil || mem.pools != nil
+		mem.iobufOK = mem.iobufOK || iob == nil
+		dump.Memory = memoryOf(mem)
 	}
 	if secs != nil {
 		if ss, ok := secs.wait(expired, dump); ok {
@@ -542,4 +560,69 @@ func readMemstats() *Memstats {
 		NumGC:        v(9),
 		Goroutines:   v(10),
 	}
+}
+
+// memSources are the figures the memory summary sums, as collected (ok
+// false: the source was busy).
+type memSources struct {
+	pools            []mempool.Stats
+	iobuf            iobuf.Stats
+	slabs            []slab.Stats
+	poolsOK, iobufOK bool
+	slabsOK          bool
+}
+
+// memoryOf makes the [memory] section from the process's status, the Go
+// runtime's metrics and the allocators' figures.
+func memoryOf(src memSources) *Memory {
+	m := &Memory{}
+	st := readProcStatus()
+	m.RSS, m.RSSAnon, m.RSSFile, m.RSSShmem = st["VmRSS"], st["RssAnon"], st["RssFile"], st["RssShmem"]
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	for i, p := range []*int64{&m.GoMapped, &m.GoReleased} {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			*p = int64(s[i].Value.Uint64())
+		}
+	}
+	m.GoHeld = m.GoMapped - m.GoReleased
+	for _, p := range src.pools {
+		m.Pools += (p.Prealloc + p.CurStdalloc) * p.PaddedSizeof
+	}
+	m.IobufMapped, m.IobufHeap = src.iobuf.MappedBytes, src.iobuf.StdallocBytes
+	for _, sl := range src.slabs {
+		m.SlabMapped += sl.MappedBytes
+	}
+	for _, miss := range []struct {
+		ok   bool
+		name string
+	}{{src.poolsOK, "mempool"}, {src.iobufOK, "iobuf"}, {src.slabsOK, "slab"}} {
+		if !miss.ok {
+			m.Missing = append(m.Missing, miss.name)
+		}
+	}
+	m.Accounted = m.GoHeld + m.IobufMapped + m.SlabMapped
+	m.Unaccounted = m.RSSAnon + m.RSSShmem - m.Accounted
+	return m
+}
+
+// readProcStatus returns the "kB" lines of /proc/self/status in bytes, by
+// name (VmRSS, RssAnon, ...); none where it cannot be read.
+func readProcStatus() map[string]int64 {
+	out := map[string]int64{}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return out
+	}
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		if !ok || len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+			out[k] = n << 10
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package statedump_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/statedump"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
@@ -331,7 +333,7 @@ func TestInFlightShowsTheHopThatNeverReturned(t *testing.T) {
 	defer fd.Unref()
 	done := make(chan error)
 	go func() {
-		call := g.Calls().Begin(nil, xlator.FopReadv, xlator.Creds{Uid: 42, Gid: 43, Pid: 7}, 99)
+		call := g.Calls().Begin(context.Background(), xlator.FopReadv, xlator.Creds{Uid: 42, Gid: 43, Pid: 7}, 99)
 		ref, err := g.Top().Readv(call, fd, 10, 0)
 		if ref != nil {
 			ref.Unref()
@@ -494,5 +496,73 @@ func TestFileName(t *testing.T) {
 	got := statedump.FileName("a/b", 12, time.Unix(1700000000, 5))
 	if got != "a_b.12.dump.1700000000" {
 		t.Errorf("FileName %q", got)
+	}
+}
+
+// TestMemoryAddsUp: the [memory] section sums what the other sections
+// show, and memory the stack takes shows as accounted, not as a growing
+// remainder: 64 MiB of iobufs, touched, move iobuf_mapped and rss by
+// about that much while unaccounted stays put.
+func TestMemoryAddsUp(t *testing.T) {
+	g, d := workload(t)
+	dump, err := d.Collect(statedump.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dump.Memory
+	if m == nil || m.RSS <= 0 || m.RSSAnon <= 0 || m.GoMapped <= 0 || len(m.Missing) != 0 {
+		t.Fatalf("memory %+v", m)
+	}
+	var pools int64
+	for _, x := range dump.Xlators {
+		for _, p := range x.MemPools {
+			pools += (p.Prealloc + p.CurStdalloc) * p.PaddedSizeof
+		}
+	}
+	for _, p := range dump.OtherPools {
+		pools += (p.Prealloc + p.CurStdalloc) * p.PaddedSizeof
+	}
+	var slabs int64
+	for _, s := range dump.Slabs {
+		slabs += s.MappedBytes
+	}
+	if m.Pools != pools || m.IobufMapped != dump.Iobuf.MappedBytes || m.SlabMapped != slabs ||
+		m.GoHeld != m.GoMapped-m.GoReleased || m.Accounted != m.GoHeld+m.IobufMapped+m.SlabMapped ||
+		m.Unaccounted != m.RSSAnon+m.RSSShmem-m.Accounted {
+		t.Fatalf("memory does not add up: %+v (pools %d, slabs %d, iobuf %d)", m, pools, slabs, dump.Iobuf.MappedBytes)
+	}
+	// Only part mem: the summary still sums the iobuf and slab figures.
+	only, err := d.Collect(statedump.Options{Parts: []statedump.Part{statedump.PartMem}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if only.Iobuf != nil || only.Slabs != nil || only.Memory == nil || only.Memory.IobufMapped != m.IobufMapped {
+		t.Fatalf("part mem alone: iobuf %v slabs %v memory %+v", only.Iobuf, only.Slabs, only.Memory)
+	}
+
+	var held []*iobuf.Iobuf
+	for range 64 {
+		b := g.Env().Iobufs.Get(1 << 20)
+		clear(b.Bytes())
+		held = append(held, b)
+	}
+	after, err := d.Collect(statedump.Options{Parts: []statedump.Part{statedump.PartMem}})
+	for _, b := range held {
+		b.Unref()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := after.Memory
+	grew, rss := a.IobufMapped-m.IobufMapped, a.RSSAnon+a.RSSShmem-m.RSSAnon-m.RSSShmem
+	if grew < 64<<20 || rss < 48<<20 {
+		t.Fatalf("64 MiB of iobufs touched: iobuf_mapped +%d MiB, rss +%d MiB", grew>>20, rss>>20)
+	}
+	if drift := a.Unaccounted - m.Unaccounted; drift > 16<<20 || drift < -(grew-rss)-(16<<20) {
+		t.Fatalf("unaccounted moved by %d MiB while 64 MiB of iobufs were taken: %+v", drift>>20, a)
+	}
+	var text bytes.Buffer
+	if err := statedump.WriteText(&text, after); err != nil || !strings.Contains(text.String(), "[memory]\nrss=") {
+		t.Fatalf("text dump lacks [memory]: %v\n%.600s", err, text.String())
 	}
 }

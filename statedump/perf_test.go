@@ -2,6 +2,7 @@ package statedump_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"sort"
 	"sync"
@@ -40,7 +41,7 @@ func (r *ioRig) writes(tb testing.TB, n int) {
 	top := r.g.Top()
 	for i := 0; i < n; i++ {
 		ref := r.g.Env().Iobufs.FromBytes(r.data)
-		call := r.g.Calls().Begin(nil, xlator.FopWritev, xlator.Creds{}, 0)
+		call := r.g.Calls().Begin(context.Background(), xlator.FopWritev, xlator.Creds{}, 0)
 		_, err := top.Writev(call, r.fd, ref, int64(i%256)*4096)
 		call.Done()
 		ref.Unref()

@@ -54,6 +54,25 @@ func WriteText(w io.Writer, d *Dump) error {
 		t.kv("num_gc", m.NumGC)
 		t.kv("goroutines", m.Goroutines)
 	}
+	if m := d.Memory; m != nil {
+		t.section("memory")
+		t.kv("rss", m.RSS)
+		t.kv("rss_anon", m.RSSAnon)
+		t.kv("rss_file", m.RSSFile)
+		t.kv("rss_shmem", m.RSSShmem)
+		t.kv("go_mapped", m.GoMapped)
+		t.kv("go_released", m.GoReleased)
+		t.kv("go_held", m.GoHeld)
+		t.kv("pools", m.Pools)
+		t.kv("iobuf_mapped", m.IobufMapped)
+		t.kv("iobuf_heap", m.IobufHeap)
+		t.kv("slab_mapped", m.SlabMapped)
+		t.kv("accounted", m.Accounted)
+		t.kv("unaccounted", m.Unaccounted)
+		if len(m.Missing) > 0 {
+			t.kv("missing", strings.Join(m.Missing, ","))
+		}
+	}
 	t.ifSkipped("mempool")
 
 	perXlator := has(d, PartMem) || has(d, PartPriv) || has(d, PartFops)

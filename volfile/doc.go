@@ -40,7 +40,12 @@
 // with SchemaFor, the type's own options are decoded first as bootstrap
 // options and SchemaFor(bootstrap) returns the rest — and phase 2 checks
 // every remaining attribute against that schema. An attribute the schema
-// does not declare is an error, never silently ignored.
+// does not declare is an error, never silently ignored. SchemaFor runs
+// nothing the volfile names (plugin types read a schema file the plugin
+// publishes); when it cannot know the schema (xlator.ErrSchemaUnknown),
+// the volume gets a warning instead, and the type checks those options
+// when it starts. Either way, a SchemaFor type's other options are kept as
+// written in VolumeSpec.Literals, with their positions.
 //
 // # Values
 //

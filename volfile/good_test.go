@@ -160,11 +160,76 @@ func TestUnusedVolumeWarning(t *testing.T) {
 	}
 }
 
+// TestSchemaFor: a type's own options and those SchemaFor declares are
+// decoded in one block, and the latter are also kept as written.
 func TestSchemaFor(t *testing.T) {
-	f, _ := mustLoad(t, "testdata/good/plugin.hcl", nil)
+	f, diags := mustLoad(t, "testdata/good/plugin.hcl", nil)
+	if diags != nil {
+		t.Errorf("diagnostics for a known schema: %v", diags)
+	}
 	p, _ := f.Spec.Volume("p")
 	if p.Options.String("binary") != "./xl-trace" || p.Options.Int("level") != 4 || !p.Options.IsSet("binary") {
 		t.Errorf("plugin options: binary %q level %d", p.Options.String("binary"), p.Options.Int("level"))
+	}
+	want := []xlator.LiteralOption{{Name: "level", Value: xlator.Literal{Type: xlator.LitNumber, Text: "4"}, Pos: "testdata/good/plugin.hcl:6:3"}}
+	if !reflect.DeepEqual(p.Literals, want) {
+		t.Errorf("Literals = %+v, want %+v", p.Literals, want)
+	}
+}
+
+// TestSchemaUnknown: when SchemaFor cannot know the schema before the
+// volume starts, the type's own options are still checked, the others
+// are kept as written (object entries in the order written) with their
+// positions, and one warning on the volume names them and the reason.
+func TestSchemaUnknown(t *testing.T) {
+	const path = "testdata/good/plugin-unpublished.hcl"
+	f, diags := mustLoad(t, path, nil)
+	p, _ := f.Spec.Volume("p")
+	if p.Options.String("binary") != "unpublished" || p.Options.Has("level") || p.Options.Has("sizes") {
+		t.Errorf("options %v: want binary alone", p.Options.Names())
+	}
+	want := []xlator.LiteralOption{
+		{Name: "level", Value: xlator.Literal{Type: xlator.LitNumber, Text: "4"}, Pos: path + ":7:3"},
+		{Name: "sizes", Pos: path + ":8:3", Value: xlator.Literal{Type: xlator.LitObject, Keys: []string{"*.iso", "*"},
+			Elems: []xlator.Literal{{Type: xlator.LitString, Text: "1MiB"}, {Type: xlator.LitNumber, Text: "4096"}}}},
+	}
+	if !reflect.DeepEqual(p.Literals, want) {
+		t.Errorf("Literals = %+v\nwant %+v", p.Literals, want)
+	}
+	if diags == nil || len(diags.Diags) != 1 || diags.Diags[0].Severity != hcl.DiagWarning {
+		t.Fatalf("want one warning, got %v", diags)
+	}
+	for _, w := range []string{path + ":4:1: warning: Options of volume \"p\" not checked",
+		`"unpublished" publishes no schema`, `("level" and "sizes") are checked when the volume starts`} {
+		if !strings.Contains(diags.Error(), w) {
+			t.Errorf("warning lacks %q:\n%s", w, diags.Error())
+		}
+	}
+
+	// The type's own options are checked as ever; the others' evaluation
+	// errors are reported once; with no other options the warning says so.
+	for _, tc := range []struct{ name, src, want string }{
+		{"own option", `volume "p" {
+  type   = "plugin"
+  binary = 7
+  level  = 4
+}`, `x.hcl:3:12: Wrong type for option "binary"`},
+		{"variable", `volume "p" {
+  type   = "plugin"
+  binary = "unpublished"
+  level  = var.nope
+}`, `x.hcl:4:12: Undeclared variable "nope"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := Parse([]byte(tc.src), "x.hcl", testRegistry(), nil)
+			if !diags.HasErrors() || strings.Count(diags.Error(), tc.want) != 1 {
+				t.Errorf("diagnostics %v, want %q once", diags, tc.want)
+			}
+		})
+	}
+	_, diags = Parse([]byte("volume \"p\" {\n  type   = \"plugin\"\n  binary = \"unpublished\"\n}\n"), "x.hcl", testRegistry(), nil)
+	if diags.HasErrors() || !strings.Contains(diags.Error(), "(none given here)") {
+		t.Errorf("diagnostics %v", diags)
 	}
 }
 

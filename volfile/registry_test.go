@@ -8,7 +8,8 @@ import (
 
 // testRegistry returns fake xlator types for the tests: posix, stripe and
 // cache with the options the real ones declare, "kinds" with one option of
-// every kind, "plugin" whose schema comes from SchemaFor, and "baddefault"
+// every kind, "plugin" whose schema comes from SchemaFor (unknown for
+// binary "unpublished", an error for "fail"), and "baddefault"
 // whose registration carries an invalid default.
 func testRegistry() *xlator.Registry {
 	reg := xlator.NewRegistry()
@@ -65,8 +66,11 @@ func testRegistry() *xlator.Registry {
 		},
 		SchemaFor: func(boot xlator.Options) (xlator.Schema, error) {
 			bin := boot.String("binary")
-			if bin == "fail" {
-				return nil, fmt.Errorf("plugin %q did not start: exec format error", bin)
+			switch bin {
+			case "fail":
+				return nil, fmt.Errorf("binary %q: permission denied", bin)
+			case "unpublished":
+				return nil, fmt.Errorf("%w: %q publishes no schema", xlator.ErrSchemaUnknown, bin)
 			}
 			return xlator.Schema{
 				{Name: "binary", Kind: xlator.KindPath}, // repeated: the type's own wins

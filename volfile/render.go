@@ -19,6 +19,9 @@ import (
 //	    ├── brick0 (posix) directory=./xstack-data/brick0
 //	    └── brick1 (posix) directory=./xstack-data/brick1
 //
+// Options whose schema was not known at load time (VolumeSpec.Literals,
+// a plugin that publishes no schema) follow as written, unchecked.
+//
 // A volume below several parents is drawn in full once; later occurrences
 // say "(see above)". It returns the first write error.
 func WriteTree(w io.Writer, s *xlator.Spec) error {
@@ -41,6 +44,11 @@ func WriteTree(w io.Writer, s *xlator.Spec) error {
 			if v.Options.IsSet(o) {
 				val, _ := v.Options.Get(o)
 				fmt.Fprintf(bw, " %s=%s", o, FormatValue(val))
+			}
+		}
+		for _, l := range v.Literals {
+			if !v.Options.Has(l.Name) {
+				fmt.Fprintf(bw, " %s=%s", l.Name, formatLiteral(l.Value))
 			}
 		}
 		bw.WriteByte('\n')
@@ -117,4 +125,23 @@ func FormatValue(v xlator.Value) string {
 		return strconv.Quote(v.Str)
 	}
 	return v.Str
+}
+
+// formatLiteral renders a literal not yet decoded as FormatValue renders
+// values: numbers and bools bare, strings quoted as FormatValue quotes
+// them, objects as {glob=value, ...} in the order written.
+func formatLiteral(l xlator.Literal) string {
+	switch l.Type {
+	case xlator.LitString:
+		return FormatValue(xlator.Value{Kind: xlator.KindString, Str: l.Text})
+	case xlator.LitObject:
+		parts := make([]string, len(l.Keys))
+		for i, k := range l.Keys {
+			parts[i] = strconv.Quote(k) + "=" + formatLiteral(l.Elems[i])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case xlator.LitOther:
+		return "<" + l.Text + ">"
+	}
+	return l.Text
 }

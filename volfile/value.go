@@ -1,13 +1,14 @@
 package volfile
 
 import (
+	"errors"
 	"fmt"
-	"math/big"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/xstack/xstack/xlator"
 )
@@ -64,7 +65,7 @@ func (p *parser) options(o owner, schema, all xlator.Schema, attrs []*hcl.Attrib
 			}
 			p.errorf(o.block.DefRange.Ptr(), fmt.Sprintf("Missing required option %q", opt.Name),
 				"%s needs option %q%s, %s. Add %s = ... to the block.",
-				capitalize(o.what), opt.Name, doc, want(opt), opt.Name)
+				capitalize(o.what), opt.Name, doc, opt.Takes(), opt.Name)
 			continue
 		}
 		val := xlator.Value{Kind: opt.Kind}
@@ -119,102 +120,101 @@ func (p *parser) value(o owner, opt xlator.Option, expr hcl.Expression) (xlator.
 // scalar converts the HCL value v of a scalar option; label names it in
 // messages (the option, or an entry of a map option).
 func (p *parser) scalar(o owner, opt xlator.Option, label string, v cty.Value, rng hcl.Range) (xlator.Value, valueState) {
-	wrongType := func() (xlator.Value, valueState) {
+	val, err := opt.Convert(literalOf(v))
+	switch {
+	case err == nil:
+		return val, valueSet
+	case errors.Is(err, xlator.ErrWrongType):
 		p.errorf(rng.Ptr(), fmt.Sprintf("Wrong type for option %q", opt.Name),
-			"%s of %s takes %s; this is %s.", capitalize(label), o.what, want(opt), typeName(v.Type()))
-		return xlator.Value{}, valueFailed
-	}
-	invalid := func(err error) (xlator.Value, valueState) {
-		p.errorf(rng.Ptr(), fmt.Sprintf("Invalid value for option %q", opt.Name),
-			"%s of %s: %v.", capitalize(label), o.what, err)
-		return xlator.Value{}, valueFailed
-	}
-	outOfRange := func(err error) (xlator.Value, valueState) {
+			"%s of %s %v.", capitalize(label), o.what, err)
+	case errors.Is(err, xlator.ErrOutOfRange):
 		p.errorf(rng.Ptr(), fmt.Sprintf("Option %q out of range", opt.Name),
 			"%s of %s: %v.", capitalize(label), o.what, err)
-		return xlator.Value{}, valueFailed
-	}
-	// Parse without the range first, so that a value out of range gets
-	// its own message rather than "invalid".
-	unbounded := opt
-	unbounded.Min, unbounded.Max = 0, 0
-
-	var val xlator.Value
-	switch ty := v.Type(); {
-	case ty == cty.String:
-		var err error
-		if val, err = unbounded.ParseScalar(v.AsString()); err != nil {
-			return invalid(err)
-		}
-	case ty == cty.Number:
-		f := v.AsBigFloat()
-		val.Kind = opt.Kind
-		switch opt.Kind {
-		case xlator.KindInt, xlator.KindSize:
-			n, err := whole(f, 1, opt.Kind)
-			if err != nil {
-				return invalid(err)
-			}
-			val.Int = n
-		case xlator.KindDuration:
-			// A number is seconds, as xlator.ParseDuration reads one.
-			n, err := whole(f, int64(time.Second), opt.Kind)
-			if err != nil {
-				return invalid(err)
-			}
-			val.Int = n
-		case xlator.KindString, xlator.KindEnum:
-			var err error
-			if val, err = unbounded.ParseScalar(f.Text('f', -1)); err != nil {
-				return invalid(err)
-			}
-		default:
-			return wrongType()
-		}
-	case ty == cty.Bool:
-		switch opt.Kind {
-		case xlator.KindBool:
-			val = xlator.Value{Kind: opt.Kind, Bool: v.True()}
-		case xlator.KindString, xlator.KindEnum:
-			var err error
-			if val, err = unbounded.ParseScalar(fmt.Sprint(v.True())); err != nil {
-				return invalid(err)
-			}
-		default:
-			return wrongType()
-		}
 	default:
-		return wrongType()
+		p.errorf(rng.Ptr(), fmt.Sprintf("Invalid value for option %q", opt.Name),
+			"%s of %s: %v.", capitalize(label), o.what, err)
 	}
-	if err := opt.CheckRange(val); err != nil {
-		return outOfRange(err)
-	}
-	return val, valueSet
+	return xlator.Value{}, valueFailed
 }
 
-// whole returns f*unit as an int64 when it is a whole number that fits.
-// It computes in exact decimal: HCL numbers are binary floats, in which
-// 0.1 seconds is not a whole number of nanoseconds.
-func whole(f *big.Float, unit int64, kind xlator.Kind) (int64, error) {
-	text := f.Text('f', -1)
-	r, ok := new(big.Rat).SetString(text)
-	if !ok {
-		return 0, fmt.Errorf("%s is not a finite number", text)
-	}
-	r.Mul(r, new(big.Rat).SetInt64(unit))
-	if kind == xlator.KindSize && r.Sign() < 0 {
-		return 0, fmt.Errorf("a size cannot be negative")
-	}
-	if !r.IsInt() {
-		if kind == xlator.KindDuration {
-			return 0, fmt.Errorf("%s seconds is not a whole number of nanoseconds", text)
+// literal evaluates expr into a Literal, keeping a literal object's
+// entries in the order written, as mapValue does. It reports evaluation
+// errors only when report is set: when the value is also decoded against
+// a schema, that reports them.
+func (p *parser) literal(expr hcl.Expression, report bool) (xlator.Literal, valueState) {
+	eval := func(e hcl.Expression) (cty.Value, valueState) {
+		v, d := p.eval(e)
+		if report {
+			p.diags = append(p.diags, d...)
 		}
-		return 0, fmt.Errorf("%s is not a whole number", text)
+		switch {
+		case d.HasErrors():
+			return v, valueFailed
+		case !v.IsWhollyKnown():
+			return v, valueUnknown
+		case v.IsNull():
+			return v, valueNull
+		}
+		return v, valueSet
 	}
-	if !r.Num().IsInt64() {
-		return 0, fmt.Errorf("%s is too large", f.Text('g', 6))
+	pairs, d := hcl.ExprMap(expr)
+	if d.HasErrors() {
+		v, st := eval(expr)
+		if st != valueSet {
+			return xlator.Literal{}, st
+		}
+		return literalOf(v), valueSet
 	}
-	return r.Num().Int64(), nil
+	l := xlator.Literal{Type: xlator.LitObject}
+	state := valueSet
+	for _, kv := range pairs {
+		k, kst := eval(kv.Key)
+		e, est := eval(kv.Value)
+		if kst == valueNull {
+			kst = valueFailed
+		}
+		if est == valueNull {
+			est = valueSet // kept as a null entry: Convert says what it lacks
+		}
+		if st := max(kst, est); st != valueSet {
+			state = max(state, st)
+			continue
+		}
+		key, err := convert.Convert(k, cty.String)
+		if err != nil {
+			return xlator.Literal{Type: xlator.LitOther, Text: "an object whose keys are not all strings"}, valueSet
+		}
+		l.Keys = append(l.Keys, key.AsString())
+		l.Elems = append(l.Elems, literalOf(e))
+	}
+	if state != valueSet {
+		return xlator.Literal{}, state
+	}
+	return l, valueSet
+}
+
+// literalOf returns the known, non-null value v as an xlator.Literal; an
+// object's entries come in key order (see literal for the order written).
+func literalOf(v cty.Value) xlator.Literal {
+	switch ty := v.Type(); {
+	case v.IsNull():
+		return xlator.Literal{Type: xlator.LitOther, Text: "null"}
+	case ty == cty.String:
+		return xlator.Literal{Type: xlator.LitString, Text: v.AsString()}
+	case ty == cty.Number:
+		return xlator.Literal{Type: xlator.LitNumber, Text: v.AsBigFloat().Text('f', -1)}
+	case ty == cty.Bool:
+		return xlator.Literal{Type: xlator.LitBool, Text: strconv.FormatBool(v.True())}
+	case ty.IsObjectType() || ty.IsMapType():
+		l := xlator.Literal{Type: xlator.LitObject}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			l.Keys = append(l.Keys, k.AsString())
+			l.Elems = append(l.Elems, literalOf(e))
+		}
+		return l
+	}
+	return xlator.Literal{Type: xlator.LitOther, Text: typeName(v.Type())}
 }
 
 // mapValue decodes a size map or int map option. A literal object keeps
@@ -243,7 +243,7 @@ func (p *parser) mapValue(o owner, opt xlator.Option, expr hcl.Expression) (xlat
 		}
 		if v.IsNull() {
 			p.errorf(rng.Ptr(), fmt.Sprintf("Wrong type for option %q", opt.Name),
-				"Pattern %q of option %q of %s has no value; it takes %s.", key, opt.Name, o.what, want(elem))
+				"Pattern %q of option %q of %s has no value; it takes %s.", key, opt.Name, o.what, elem.Takes())
 			state = valueFailed
 			return
 		}
@@ -299,7 +299,7 @@ func (p *parser) mapValue(o owner, opt xlator.Option, expr hcl.Expression) (xlat
 		return xlator.Value{}, valueNull
 	case !v.Type().IsObjectType() && !v.Type().IsMapType():
 		p.errorf(expr.Range().Ptr(), fmt.Sprintf("Wrong type for option %q", opt.Name),
-			"Option %q of %s takes %s; this is %s.", opt.Name, o.what, want(opt), typeName(v.Type()))
+			"Option %q of %s takes %s; this is %s.", opt.Name, o.what, opt.Takes(), typeName(v.Type()))
 		return xlator.Value{}, valueFailed
 	}
 	for it := v.ElementIterator(); it.Next(); {
@@ -310,31 +310,6 @@ func (p *parser) mapValue(o owner, opt xlator.Option, expr hcl.Expression) (xlat
 		return xlator.Value{}, state
 	}
 	return val, valueSet
-}
-
-// want describes what an option of opt's kind accepts, for messages.
-func want(opt xlator.Option) string {
-	switch opt.Kind {
-	case xlator.KindString:
-		return "a string"
-	case xlator.KindBool:
-		return "true or false"
-	case xlator.KindInt:
-		return "a whole number, such as 4"
-	case xlator.KindSize:
-		return `a size: a number of bytes, or a string with a unit such as "128KiB" or "1MiB"`
-	case xlator.KindDuration:
-		return `a duration such as "500ms", "1s" or "2m"`
-	case xlator.KindEnum:
-		return "one of " + quoteList(opt.Enum)
-	case xlator.KindPath:
-		return "a path string"
-	case xlator.KindSizeMap:
-		return `an object of glob = size, such as { "*.iso" = "1MiB" }`
-	case xlator.KindIntMap:
-		return `an object of glob = number, such as { "*.log" = 1 }`
-	}
-	return "a " + opt.Kind.String()
 }
 
 func capitalize(s string) string {

@@ -1,6 +1,7 @@
 package volfile
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -133,19 +134,43 @@ func (p *parser) volume(b *hcl.Block) *volume {
 	if !p.options(o, typ.Options, typ.Options, attrs, false, &boot) {
 		return v // SchemaFor would only fail on the same problem
 	}
-	extra, err := schemaFor(typ, boot)
-	if err != nil {
-		p.errorf(b.DefRange.Ptr(), fmt.Sprintf("Cannot get the options of volume %q", name),
-			"Type %q asks for its option schema at load time, and that failed: %v.", typ.Name, err)
-		return v
-	}
-	full := append(append(xlator.Schema{}, typ.Options...), extra...)
 	var rest []*hcl.Attribute
 	for _, a := range attrs {
 		if _, own := typ.Options.Lookup(a.Name); !own {
 			rest = append(rest, a)
 		}
 	}
+	extra, err := schemaFor(typ, boot)
+	unknown := errors.Is(err, xlator.ErrSchemaUnknown)
+	if err != nil && !unknown {
+		p.errorf(b.DefRange.Ptr(), fmt.Sprintf("Cannot get the options of volume %q", name),
+			"Type %q gives the schema of its other options at load time, and that failed: %v.", typ.Name, err)
+		return v
+	}
+	// Kept either way, for the type to check at start against the schema
+	// it then knows; they are reported here only when nothing else
+	// evaluates them.
+	for _, a := range rest {
+		if l, st := p.literal(a.Expr, unknown); st == valueSet {
+			v.spec.Literals = append(v.spec.Literals, xlator.LiteralOption{Name: a.Name, Value: l, Pos: posString(a.NameRange)})
+		}
+	}
+	if unknown {
+		given := "none given here"
+		if len(rest) > 0 {
+			names := make([]string, len(rest))
+			for i, a := range rest {
+				names[i] = a.Name
+			}
+			given = quoteList(names)
+		}
+		p.warnf(b.DefRange.Ptr(), fmt.Sprintf("Options of volume %q not checked", name),
+			"Type %q cannot give the schema of volume %q's other options before it starts: %v. Those options (%s) are checked when the volume starts.",
+			typ.Name, name, strings.TrimPrefix(err.Error(), xlator.ErrSchemaUnknown.Error()+": "), given)
+		v.spec.Options = boot
+		return v
+	}
+	full := append(append(xlator.Schema{}, typ.Options...), extra...)
 	p.options(o, extra, full, rest, true, &v.spec.Options)
 	for _, n := range boot.Names() {
 		val, _ := boot.Get(n)

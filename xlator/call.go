@@ -27,7 +27,12 @@ type hop struct {
 // A Call is used by one goroutine at a time. A translator that fans out to
 // several children in parallel gives each goroutine its own Fork.
 type Call struct {
-	// Ctx carries cancellation and deadlines; never nil.
+	// Ctx carries cancellation and deadlines; never nil. It is the
+	// caller's: a FUSE request's is done when the kernel interrupts the
+	// request, an API call's is the context the program gave. A
+	// translator that waits (for a plugin, a lock, another process)
+	// should give up when it is done, with ECANCELED or ETIMEDOUT. Like
+	// the Call, it must not be kept after the fop returns.
 	Ctx context.Context
 	// Credentials of the caller.
 	Uid, Gid uint32
@@ -46,6 +51,7 @@ type Call struct {
 	prev   *Call // in-flight list links, guarded by pool.mu
 	next   *Call
 	active bool
+	cancel chanCtx // Ctx of a call begun by BeginCancel
 }
 
 // Depth returns how many translators the call is inside.
@@ -111,6 +117,7 @@ type CallPool struct {
 // "graph:call-stack" in reg (GlusterFS's call_stack_t pool), so statedumps
 // show them; reg may be nil.
 func NewCallPool(reg *mempool.Registry) *CallPool {
+	calibrate() // before the first nowTicks
 	return &CallPool{free: mempool.New[Call](reg, "graph", "call-stack", 1024)}
 }
 
@@ -121,7 +128,7 @@ func (p *CallPool) get() *Call {
 }
 
 func (p *CallPool) put(c *Call) {
-	c.Ctx, c.Groups, c.parent = nil, nil, nil
+	c.Ctx, c.Groups, c.parent, c.cancel.done = nil, nil, nil, nil
 	if c.depth != 0 {
 		// A translator panicked: the hops it never left must not show
 		// in the call's next life.
@@ -179,14 +186,57 @@ func (p *CallPool) Begin(ctx context.Context, fop Fop, cr Creds, unique uint64) 
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	c.Ctx = ctx
+	p.begin(c, fop, cr, unique)
+	return c
+}
+
+// BeginCancel is Begin for a front end that cancels a request by closing
+// a channel (go-fuse's per-request cancel channel, closed when the kernel
+// interrupts the request): the call's Ctx is done once cancel is closed,
+// its Err is then context.Canceled, and it has no deadline and no values.
+// A nil cancel gives context.Background. The context lives in the Call,
+// so beginning such a call allocates nothing; it must not be kept after
+// Done (a Fork shares it, and ends before its parent).
+func (p *CallPool) BeginCancel(cancel <-chan struct{}, fop Fop, cr Creds, unique uint64) *Call {
+	c := p.get()
+	if cancel == nil {
+		c.Ctx = context.Background()
+	} else {
+		c.cancel.done = cancel
+		c.Ctx = &c.cancel
+	}
+	p.begin(c, fop, cr, unique)
+	return c
+}
+
+func (p *CallPool) begin(c *Call, fop Fop, cr Creds, unique uint64) {
 	if unique == 0 {
 		unique = p.unique.Add(1)
 	}
-	c.Ctx, c.Fop, c.Unique = ctx, fop, unique
+	c.Fop, c.Unique = fop, unique
 	c.Uid, c.Gid, c.Groups, c.Pid = cr.Uid, cr.Gid, cr.Groups, cr.Pid
 	c.start = nowTicks()
 	p.add(c)
-	return c
+}
+
+// chanCtx is a context.Context done when its channel is closed: the
+// context of a call begun by BeginCancel.
+type chanCtx struct{ done <-chan struct{} }
+
+var _ context.Context = (*chanCtx)(nil)
+
+func (c *chanCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *chanCtx) Done() <-chan struct{}       { return c.done }
+func (c *chanCtx) Value(any) any               { return nil }
+
+func (c *chanCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
 }
 
 // Frame is one hop of a call in flight, for the statedump.

@@ -2,6 +2,7 @@ package xlator_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"syscall"
 	"testing"
@@ -31,7 +32,7 @@ func BenchmarkLayers(b *testing.B) {
 		tab := g.Inodes()
 		in := tab.New()
 		fd := g.NewFD(in, syscall.O_RDWR, 1, false)
-		call := g.Calls().Begin(nil, xlator.FopCreate, xlator.Creds{}, 0)
+		call := g.Calls().Begin(context.Background(), xlator.FopCreate, xlator.Creds{}, 0)
 		ia, err := g.Top().Create(call, &xlator.Loc{Parent: tab.Root(), Name: "f", Inode: in}, syscall.O_RDWR, 0o644, 0, fd)
 		if err != nil {
 			b.Fatal(err)

@@ -254,7 +254,7 @@ func TestLeafWithoutFopIsENOSYS(t *testing.T) {
 	reg := xlator.NewRegistry()
 	reg.MustRegister(xlatortest.RecorderType(&log, ""))
 	g := xlatortest.Start(t, &xlator.Spec{Top: "a", Volumes: []xlator.VolumeSpec{{Name: "a", Type: "rec"}}}, reg, nil)
-	call := g.Calls().Begin(nil, xlator.FopStat, xlator.Creds{}, 0)
+	call := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
 	defer call.Done()
 	if _, err := g.Top().Stat(call, &xlator.Loc{Inode: g.Inodes().Root()}); !errors.Is(err, syscall.ENOSYS) {
 		t.Fatalf("got %v, want ENOSYS", err)
@@ -323,7 +323,7 @@ func TestInFlightShowsHopThatNeverReturned(t *testing.T) {
 	defer fd.Unref()
 	done := make(chan error)
 	go func() {
-		call := g.Calls().Begin(nil, xlator.FopReadv, xlator.Creds{Uid: 42, Pid: 7}, 99)
+		call := g.Calls().Begin(context.Background(), xlator.FopReadv, xlator.Creds{Uid: 42, Pid: 7}, 99)
 		ref, err := g.Top().Readv(call, fd, 10, 0)
 		if ref != nil {
 			ref.Unref()
@@ -431,5 +431,27 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, func() { top.Writev(call, fd, data, 0) }); n != 0 {
 		t.Errorf("writev through 8 layers: %v allocs/op", n)
+	}
+}
+
+func TestKVsOf(t *testing.T) {
+	type inner struct {
+		Read  uint64 `json:"read"`
+		Write uint64 `json:"write"`
+	}
+	type s struct {
+		Name      string `json:"name"`
+		Submitted inner  `json:"submitted"`
+		Hidden    int    `json:"-"`
+		Plain     int
+		private   int
+	}
+	v := &s{Name: "d0", Submitted: inner{1, 2}, Hidden: 3, Plain: 4, private: 5}
+	_ = v.private
+	got := xlator.KVsOf("dev", v)
+	want := []xlator.KV{{Key: "dev.name", Value: "d0"}, {Key: "dev.submitted.read", Value: uint64(1)},
+		{Key: "dev.submitted.write", Value: uint64(2)}, {Key: "dev.Plain", Value: 4}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("KVsOf: %v, want %v", got, want)
 	}
 }

@@ -464,7 +464,7 @@ func (t *Table) Close() {
 		for len(in.dents) > 0 {
 			d := in.dents[len(in.dents)-1]
 			in.dents = in.dents[:len(in.dents)-1]
-			delete(t.byName, dentKey{d.parent, d.name})
+			delete(t.byName, dentKey(d))
 			d.parent.names--
 		}
 	}

@@ -39,6 +39,16 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
+// ParseKind returns the kind String names ("size", "size map").
+func ParseKind(name string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n == name {
+			return Kind(k), true
+		}
+	}
+	return 0, false
+}
+
 // Option declares one option of an xlator type: its name as written in a
 // volfile, its kind, and its constraints. Min and Max bound Int, Size and
 // Duration values (Duration in nanoseconds); both zero means unbounded.

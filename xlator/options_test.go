@@ -92,3 +92,18 @@ func TestSchemaDecode(t *testing.T) {
 		t.Fatal("out-of-range value accepted")
 	}
 }
+
+// TestParseKind: every kind's String parses back to it; nothing else does.
+func TestParseKind(t *testing.T) {
+	for _, k := range []xlator.Kind{xlator.KindString, xlator.KindBool, xlator.KindInt, xlator.KindSize, xlator.KindDuration,
+		xlator.KindEnum, xlator.KindPath, xlator.KindSizeMap, xlator.KindIntMap} {
+		if got, ok := xlator.ParseKind(k.String()); !ok || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v", k, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "Size", "kind(9)", "sizemap"} {
+		if _, ok := xlator.ParseKind(bad); ok {
+			t.Errorf("ParseKind(%q) succeeded", bad)
+		}
+	}
+}

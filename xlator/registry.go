@@ -1,6 +1,7 @@
 package xlator
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -18,16 +19,26 @@ type Type struct {
 	MinChildren, MaxChildren int
 	// New returns a fresh, uninitialised xlator. The graph then calls Init.
 	New func() Xlator
-	// SchemaFor, when set, returns the schema for a particular volume before
-	// the rest of its options are decoded: plugin types use it to ask the
-	// plugin binary named by an option for its own schema. It receives the
-	// options of Options already decoded (the "bootstrap" options).
+	// SchemaFor, when set, returns the schema of a particular volume's
+	// other options, those Options does not declare: plugin types read the
+	// schema a plugin publishes beside its binary. It receives the options
+	// of Options already decoded (the "bootstrap" options). It must not run
+	// anything a volfile names, since loading a volfile is how an untrusted
+	// one is checked. When it cannot know the schema before the volume
+	// starts, it returns an error wrapping ErrSchemaUnknown: the loader then
+	// warns, and the type checks those options when it starts, from
+	// VolumeSpec.Literals. Any other error is an error in the volume.
 	SchemaFor func(bootstrap Options) (Schema, error)
 	// SharedIobufs says the type hands the graph's iobufs to another
 	// process (an out-of-process translator reading them in place): a
 	// graph with such a volume gets a Shared iobuf pool.
 	SharedIobufs bool
 }
+
+// ErrSchemaUnknown is wrapped by a SchemaFor error that means the schema
+// cannot be known before the volume starts (a plugin that publishes none),
+// as opposed to an error in the volume.
+var ErrSchemaUnknown = errors.New("option schema not known before start")
 
 // NeedsSharedIobufs reports whether a volume of spec is of a type with
 // SharedIobufs.

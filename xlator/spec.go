@@ -25,6 +25,12 @@ type VolumeSpec struct {
 	LogLevelSet bool
 	// Pos is "file:line:col" of the volume block, for messages at run time.
 	Pos string
+	// Literals are, for a type with SchemaFor, the options the type does
+	// not declare itself, as written and in the order written, whether or
+	// not SchemaFor gave their schema: the type decodes them again when it
+	// starts, against the schema it then knows for certain. Options holds
+	// them decoded only when SchemaFor gave their schema.
+	Literals []LiteralOption
 }
 
 // Volume returns the volume named name.

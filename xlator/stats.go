@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,13 +36,36 @@ type fopShard struct {
 
 // fopStats is a translator's statistics: a shard per P, updated by the
 // goroutine pinned to that P with plain stores (see plain_norace.go).
+//
+// GOMAXPROCS may grow after the graph is made (a mounting daemon raises it,
+// see fuse.SpareProcs): a P without a shard makes a larger set (grow), and
+// the old sets stay, summed by snapshot, since a P may still be updating
+// its shard in the set it loaded. So no count is lost and min, max and the
+// histograms stay exact at any GOMAXPROCS.
 type fopStats struct {
-	shards []fopShard
+	cur atomic.Pointer[[]fopShard] // the set for the current GOMAXPROCS
+
+	mu   sync.Mutex
+	sets [][]fopShard // every set made, cur's last
 }
 
 func newFopStats() *fopStats {
 	calibrate() // for ticksToNsFast
-	return &fopStats{shards: make([]fopShard, runtime.GOMAXPROCS(0))}
+	s := &fopStats{}
+	s.grow(runtime.GOMAXPROCS(0))
+	return s
+}
+
+// grow makes a set of at least n shards current, unless one is already.
+func (s *fopStats) grow(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.cur.Load(); cur != nil && len(*cur) >= n {
+		return
+	}
+	set := make([]fopShard, max(n, runtime.GOMAXPROCS(0)))
+	s.sets = append(s.sets, set)
+	s.cur.Store(&s.sets[len(s.sets)-1])
 }
 
 func (s *fopStats) record(f Fop, lat int64, err error, n int64) {
@@ -53,14 +77,15 @@ func (s *fopStats) record(f Fop, lat int64, err error, n int64) {
 		b = HistBuckets - 1
 	}
 	pid := pin.Pin()
-	if pid >= len(s.shards) {
-		// GOMAXPROCS grew after the graph started: this P has no shard of
-		// its own, so share the last one with atomic updates.
+	shards := *s.cur.Load()
+	for pid >= len(shards) {
+		// GOMAXPROCS grew after the graph started: this P needs a shard.
 		pin.Unpin()
-		s.recordShared(f, b, lat, err, n)
-		return
+		s.grow(pid + 1)
+		pid = pin.Pin()
+		shards = *s.cur.Load()
 	}
-	c := &s.shards[pid].c[f]
+	c := &shards[pid].c[f]
 	add64(&c.hist[b], 1)
 	add64(&c.sum, lat)
 	if err != nil {
@@ -76,18 +101,6 @@ func (s *fopStats) record(f Fop, lat int64, err error, n int64) {
 		st64(&c.max, lat)
 	}
 	pin.Unpin()
-}
-
-func (s *fopStats) recordShared(f Fop, b int, lat int64, err error, n int64) {
-	c := &s.shards[len(s.shards)-1].c[f]
-	atomic.AddInt64(&c.hist[b], 1)
-	atomic.AddInt64(&c.sum, lat)
-	if err != nil {
-		atomic.AddInt64(&c.errors, 1)
-	}
-	if n > 0 {
-		atomic.AddInt64(&c.bytes, n)
-	}
 }
 
 // FopStats is a snapshot of one fop's statistics in one translator, as
@@ -108,22 +121,11 @@ type FopStats struct {
 func (s *fopStats) snapshot(fop Fop) FopStats {
 	out := FopStats{Fop: fop.String(), Hist: make([]uint64, HistBuckets)}
 	var sum, mn, mx int64
-	for i := range s.shards {
-		c := &s.shards[i].c[fop]
-		for b := range c.hist {
-			h := uint64(ld64(&c.hist[b]))
-			out.Hist[b] += h
-			out.Count += h
-		}
-		out.Errors += uint64(ld64(&c.errors))
-		out.Bytes += uint64(ld64(&c.bytes))
-		sum += ld64(&c.sum)
-		if m := ld64(&c.min); m != 0 && (mn == 0 || m < mn) {
-			mn = m
-		}
-		if m := ld64(&c.max); m > mx {
-			mx = m
-		}
+	s.mu.Lock()
+	sets := s.sets
+	s.mu.Unlock()
+	for _, set := range sets {
+		s.add(set, fop, &out, &sum, &mn, &mx)
 	}
 	out.Min = time.Duration(ticksToNs(mn))
 	out.Max = time.Duration(ticksToNs(mx))
@@ -131,6 +133,27 @@ func (s *fopStats) snapshot(fop Fop) FopStats {
 		out.Mean = time.Duration(ticksToNs(sum / int64(min(out.Count, math.MaxInt64))))
 	}
 	return out
+}
+
+// add sums one set of shards' counters of fop into out, sum, mn and mx.
+func (s *fopStats) add(set []fopShard, fop Fop, out *FopStats, sum, mn, mx *int64) {
+	for i := range set {
+		c := &set[i].c[fop]
+		for b := range c.hist {
+			h := uint64(ld64(&c.hist[b]))
+			out.Hist[b] += h
+			out.Count += h
+		}
+		out.Errors += uint64(ld64(&c.errors))
+		out.Bytes += uint64(ld64(&c.bytes))
+		*sum += ld64(&c.sum)
+		if m := ld64(&c.min); m != 0 && (*mn == 0 || m < *mn) {
+			*mn = m
+		}
+		if m := ld64(&c.max); m > *mx {
+			*mx = m
+		}
+	}
 }
 
 // XlatorStats is a snapshot of the fop statistics of one translator: only

@@ -24,7 +24,9 @@ Usage:
                                       default volfile when none is given)
   xstack mount [flags] VOLFILE MOUNTPOINT
   xstack umount MOUNTPOINT
-  xstack validate [flags] VOLFILE     check a volfile; diagnostics on stderr
+  xstack validate [-strict] [flags] VOLFILE
+                                      check a volfile, running nothing it names;
+                                      diagnostics on stderr (-strict: warnings fail too)
   xstack graph [-format text|dot] VOLFILE
   xstack dump [-json] [-parts mem,iobuf,…] [TARGET]
                                       statedump of a running stack; TARGET is its
@@ -34,7 +36,8 @@ Usage:
   xstack get VOLFILE PATH LOCALFILE   copy a file out of the volume
   xstack check [flags] VOLFILE        list files whose layout differs between a
                                       stripe's children (read-only; exit 1 if any)
-  xstack types                        list the translator types and their options
+  xstack types [flags] [VOLFILE]      list the translator types and their options,
+                                      and those the volfile's plugins publish
 
 VOLFILE may be @default for the embedded default volfile.
 Flags common to commands that load a volfile:

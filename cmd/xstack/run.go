@@ -87,7 +87,7 @@ func serve(path string, vars map[string]string, mountPoint string, createMount b
 	// Modes are exactly what callers ask for: the fops carry the caller's
 	// umask, so the daemon must not apply its own a second time.
 	unix.Umask(0)
-	f, err := stack.LoadFile(path, stack.Options{Vars: vars})
+	f, err := stack.LoadFile(path, stack.Options{Vars: vars, Logger: log})
 	if err != nil {
 		return err
 	}

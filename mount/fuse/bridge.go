@@ -1,6 +1,7 @@
 package fuse
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"syscall"
@@ -81,18 +82,28 @@ func (b *bridge) releaseAll() {
 }
 
 // begin counts a request and starts its call with the caller's
-// credentials and the request's unique id.
-func (b *bridge) begin(o op, fop xlator.Fop, h *fuse.InHeader) *xlator.Call {
+// credentials, the request's unique id and a context that is done once
+// cancel is closed: when the kernel interrupts the request.
+func (b *bridge) begin(o op, fop xlator.Fop, h *fuse.InHeader, cancel <-chan struct{}) *xlator.Call {
 	b.stats.ops[o].count.Add(1)
 	yieldSometimes()
-	return b.g.Calls().Begin(nil, fop, xlator.Creds{Uid: h.Uid, Gid: h.Gid, Pid: h.Pid}, h.Unique)
+	return b.g.Calls().BeginCancel(cancel, fop, xlator.Creds{Uid: h.Uid, Gid: h.Gid, Pid: h.Pid}, h.Unique)
 }
 
 // fail counts an error reply and maps err to the status the kernel gets:
-// the errno a fop returned (or wrapped), EIO for anything else, logged
-// because it is a bug in a translator.
+// the errno a fop returned (or wrapped); EINTR for a fop that gave up
+// because its request was interrupted (ECANCELED or context.Canceled),
+// as the kernel expects of an interrupted request; ETIMEDOUT for
+// context.DeadlineExceeded; EIO for anything else, logged because it is
+// a bug in a translator.
 func (b *bridge) fail(o op, err error) fuse.Status {
 	b.stats.ops[o].errors.Add(1)
+	switch {
+	case errors.Is(err, syscall.ECANCELED) || errors.Is(err, context.Canceled):
+		return fuse.EINTR
+	case errors.Is(err, context.DeadlineExceeded):
+		return fuse.Status(syscall.ETIMEDOUT)
+	}
 	errno, ok := err.(syscall.Errno)
 	if !ok && !errors.As(err, &errno) {
 		b.log.Error("fop failed without an errno; replying EIO", zap.Stringer("op", o), zap.Error(err))

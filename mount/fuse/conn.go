@@ -25,6 +25,13 @@ import (
 // buffer first), and neither allocates (the ProtocolServer allocates its
 // request state each time).
 //
+// Interrupts: the ProtocolServer cancels the requests it serves when
+// their INTERRUPT comes (it closes the request's cancel channel, which the
+// bridge makes the call's context). conn does the same for the READ or
+// WRITE a worker serves itself, with a cancel channel of the worker's:
+// made once, closed by an INTERRUPT, and made again only after a request
+// was interrupted, so READ and WRITE still allocate nothing.
+//
 // Why not go-fuse's loop: it keeps a spare reader blocked in read(2) on
 // /dev/fuse beside every busy one, and the kernel hands requests to
 // blocked readers first come, first served, so consecutive requests of a
@@ -61,7 +68,7 @@ type conn struct {
 	reading int       // workers in (or about to enter) read(2)
 	serving int       // workers serving a request
 	workers int       // workers alive
-	all     []*worker // every worker started, for INTERRUPTs of READs
+	all     []*worker // every worker started, for INTERRUPTs of READs and WRITEs
 	parked  []*worker // idle workers, last parked on top
 	dead    bool      // the connection ended: workers exit
 	served  uint64    // requests taken, for the watchdog
@@ -220,28 +227,40 @@ type worker struct {
 	// fastUnique is the READ or WRITE being served outside the
 	// ProtocolServer, for an INTERRUPT of it.
 	fastUnique atomic.Uint64
+	// cancel is the cancel channel of the READ or WRITE being served
+	// (the call's context): an INTERRUPT of it closes it (interrupted
+	// set), and the worker makes a new one before its next request.
+	// The worker reads it freely; it and interrupted are written under
+	// c.mu.
+	cancel      chan struct{}
+	interrupted bool
 }
 
 // newWorker makes a worker; the caller holds c.mu or is alone.
 func (c *conn) newWorker() *worker {
 	w := &worker{
-		c:    c,
-		in:   make([]byte, c.bufLen),
-		out:  make([]byte, c.bufLen),
-		iov:  make([][]byte, 0, 16),
-		wake: make(chan bool, 1),
+		c:      c,
+		in:     make([]byte, c.bufLen),
+		out:    make([]byte, c.bufLen),
+		iov:    make([][]byte, 0, 16),
+		wake:   make(chan bool, 1),
+		cancel: make(chan struct{}),
 	}
 	c.all = append(c.all, w)
 	return w
 }
 
-// servingFast reports whether a worker serves request unique outside the
-// ProtocolServer.
-func (c *conn) servingFast(unique uint64) bool {
+// interruptFast cancels request unique if a worker serves it outside the
+// ProtocolServer, and reports whether one does.
+func (c *conn) interruptFast(unique uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.all {
 		if w.fastUnique.Load() == unique {
+			if !w.interrupted {
+				w.interrupted = true
+				close(w.cancel)
+			}
 			return true
 		}
 	}
@@ -354,6 +373,9 @@ func (w *worker) run() {
 
 		c.mu.Lock()
 		c.serving--
+		if w.interrupted {
+			w.cancel, w.interrupted = make(chan struct{}), false
+		}
 		if c.dead {
 			c.mu.Unlock()
 			return
@@ -477,10 +499,10 @@ func (w *worker) serve(n int) {
 		// The ProtocolServer knows only the requests it serves and
 		// answers EAGAIN for others, which makes the kernel send
 		// the INTERRUPT again at once, for as long as the READ or
-		// WRITE runs. Those are short and cannot be cancelled:
-		// ignore it (the kernel then waits for the reply, as for
-		// any interrupt a file system does not act on).
-		if w.c.servingFast((*fuse.InterruptIn)(unsafe.Pointer(&w.in[0])).Unique) {
+		// WRITE runs: cancel those here, and answer nothing (the
+		// kernel then waits for the request's own reply, EINTR if
+		// the fop gave up).
+		if w.c.interruptFast((*fuse.InterruptIn)(unsafe.Pointer(&w.in[0])).Unique) {
 			return
 		}
 	}
@@ -564,7 +586,7 @@ func (w *worker) write1(in *fuse.WriteIn, data []byte) (size uint32, st fuse.Sta
 		}
 	}()
 	w.data[0] = data
-	return w.c.b.Writev(nil, in, w.data[:])
+	return w.c.b.Writev(w.cancel, in, w.data[:])
 }
 
 // read1 calls the bridge's Read, turning a panic into the reply the
@@ -576,7 +598,7 @@ func (w *worker) read1(in *fuse.ReadIn) (res fuse.ReadResult, st fuse.Status) {
 			res, st = nil, w.c.panicked(r)
 		}
 	}()
-	return w.c.b.Read(nil, in, nil)
+	return w.c.b.Read(w.cancel, in, nil)
 }
 
 // replyError answers request h with errno st.

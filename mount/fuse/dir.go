@@ -39,7 +39,7 @@ func (b *bridge) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Open
 	if n == nil {
 		return b.refuse(opOpendir, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opOpendir, xlator.FopOpendir, &in.InHeader)
+	c := b.begin(opOpendir, xlator.FopOpendir, &in.InHeader, cancel)
 	defer c.Done()
 	fd := b.g.NewFD(n.in, in.Flags, in.Pid, true)
 	if err := b.top.Opendir(c, &xlator.Loc{Inode: n.in}, fd); err != nil {
@@ -52,21 +52,21 @@ func (b *bridge) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Open
 
 // ReadDir lists names and types.
 func (b *bridge) ReadDir(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return b.readdir(opReaddir, in, out, false)
+	return b.readdir(cancel, opReaddir, in, out, false)
 }
 
 // ReadDirPlus lists entries with their attributes; every entry the reply
 // carries is a lookup the kernel counts.
 func (b *bridge) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return b.readdir(opReaddirplus, in, out, true)
+	return b.readdir(cancel, opReaddirplus, in, out, true)
 }
 
-func (b *bridge) readdir(o op, in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
+func (b *bridge) readdir(cancel <-chan struct{}, o op, in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) fuse.Status {
 	hd := b.handles.get(in.Fh)
 	if hd == nil {
 		return b.refuse(o, fuse.EBADF)
 	}
-	c := b.begin(o, xlator.FopReaddir, &in.InHeader)
+	c := b.begin(o, xlator.FopReaddir, &in.InHeader, cancel)
 	defer c.Done()
 	hd.mu.Lock()
 	defer hd.mu.Unlock()
@@ -170,7 +170,7 @@ func (b *bridge) FsyncDir(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status 
 	if hd == nil {
 		return b.refuse(opFsyncdir, fuse.EBADF)
 	}
-	c := b.begin(opFsyncdir, xlator.FopFsyncdir, &in.InHeader)
+	c := b.begin(opFsyncdir, xlator.FopFsyncdir, &in.InHeader, cancel)
 	defer c.Done()
 	if err := b.top.Fsyncdir(c, hd.fd, in.FsyncFlags&1 != 0); err != nil {
 		return b.fail(opFsyncdir, err)

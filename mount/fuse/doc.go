@@ -26,6 +26,21 @@
 // as requests overlap; go-fuse's ProtocolServer decodes and answers every
 // request but READ. Anyone else mounts through fusermount and is served
 // by go-fuse's loop (Config.GoFuseLoop asks for it as root too).
+//
+// Interrupts. Every call carries a context (xlator.Call.Ctx) that is
+// cancelled when the kernel sends INTERRUPT for its request: when the
+// calling thread gets a signal while it waits, and when the calling
+// process is killed, whichever loop serves the mount and whatever the
+// request (READ and WRITE included). A fop that gives up on it
+// (ECANCELED or context.Canceled; a plugin's transport does) is answered
+// EINTR: the caller's system call returns EINTR, a killed caller exits at
+// once instead of waiting in D state (TestInterruptedReadWrite,
+// TestKilledCallerFreed). A fop that ignores it is answered when it
+// finishes, and the caller waits until then (TestLoopInterruptRead). The
+// own loop reads an INTERRUPT within about 10 ms when every worker is
+// busy (its watchdog adds a reader); a READ or WRITE it serves allocates
+// nothing for its context (TestLoopAllocatesNothing).
+//
 // Names are checked before a fop is wound: "", ".", "..", and names with
 // '/' give EINVAL, names over 255 bytes ENAMETOOLONG. A fop error that is
 // (or wraps) a syscall.Errno goes back to the kernel as that errno; any

@@ -20,7 +20,7 @@ func (b *bridge) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, o
 	if p == nil {
 		return b.refuse(opLookup, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opLookup, xlator.FopLookup, h)
+	c := b.begin(opLookup, xlator.FopLookup, h, cancel)
 	defer c.Done()
 	in := b.tab.Child(p.in, name)
 	if in == nil {
@@ -68,11 +68,11 @@ func (b *bridge) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.A
 	var ia xlator.Iatt
 	var err error
 	if fd != nil {
-		c := b.begin(opGetattr, xlator.FopFstat, &in.InHeader)
+		c := b.begin(opGetattr, xlator.FopFstat, &in.InHeader, cancel)
 		defer c.Done() // deferred, so a translator's panic ends the call too
 		ia, err = b.top.Fstat(c, fd)
 	} else {
-		c := b.begin(opGetattr, xlator.FopStat, &in.InHeader)
+		c := b.begin(opGetattr, xlator.FopStat, &in.InHeader, cancel)
 		defer c.Done()
 		ia, err = b.top.Stat(c, &xlator.Loc{Inode: n.in})
 	}
@@ -146,11 +146,11 @@ func (b *bridge) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.A
 	var ia xlator.Iatt
 	var err error
 	if hd != nil {
-		c := b.begin(opSetattr, xlator.FopFsetattr, &in.InHeader)
+		c := b.begin(opSetattr, xlator.FopFsetattr, &in.InHeader, cancel)
 		defer c.Done()
 		ia, err = b.top.Fsetattr(c, hd.fd, &sa)
 	} else {
-		c := b.begin(opSetattr, xlator.FopSetattr, &in.InHeader)
+		c := b.begin(opSetattr, xlator.FopSetattr, &in.InHeader, cancel)
 		defer c.Done()
 		ia, err = b.top.Setattr(c, &xlator.Loc{Inode: n.in}, &sa)
 	}
@@ -171,7 +171,7 @@ func (b *bridge) Access(cancel <-chan struct{}, in *fuse.AccessIn) fuse.Status {
 	if n == nil {
 		return b.refuse(opAccess, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opAccess, xlator.FopAccess, &in.InHeader)
+	c := b.begin(opAccess, xlator.FopAccess, &in.InHeader, cancel)
 	defer c.Done()
 	if err := b.top.Access(c, &xlator.Loc{Inode: n.in}, in.Mask); err != nil {
 		return b.fail(opAccess, err)
@@ -185,7 +185,7 @@ func (b *bridge) Readlink(cancel <-chan struct{}, h *fuse.InHeader) ([]byte, fus
 	if n == nil {
 		return nil, b.refuse(opReadlink, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opReadlink, xlator.FopReadlink, h)
+	c := b.begin(opReadlink, xlator.FopReadlink, h, cancel)
 	defer c.Done()
 	target, err := b.top.Readlink(c, &xlator.Loc{Inode: n.in})
 	if err != nil {
@@ -196,7 +196,7 @@ func (b *bridge) Readlink(cancel <-chan struct{}, h *fuse.InHeader) ([]byte, fus
 
 // newEntry runs a fop that creates parent/name (mknod, mkdir, symlink)
 // with a fresh inode in its loc, and replies with the linked entry.
-func (b *bridge) newEntry(o op, fop xlator.Fop, h *fuse.InHeader, name string, out *fuse.EntryOut,
+func (b *bridge) newEntry(cancel <-chan struct{}, o op, fop xlator.Fop, h *fuse.InHeader, name string, out *fuse.EntryOut,
 	run func(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error)) fuse.Status {
 	if st := checkName(name); !st.Ok() {
 		return b.refuse(o, st)
@@ -205,7 +205,7 @@ func (b *bridge) newEntry(o op, fop xlator.Fop, h *fuse.InHeader, name string, o
 	if p == nil {
 		return b.refuse(o, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(o, fop, h)
+	c := b.begin(o, fop, h, cancel)
 	defer c.Done()
 	in := b.tab.New()
 	defer in.Unref()
@@ -222,27 +222,27 @@ func (b *bridge) newEntry(o op, fop xlator.Fop, h *fuse.InHeader, name string, o
 
 // Mknod creates a special or regular file.
 func (b *bridge) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
-	return b.newEntry(opMknod, xlator.FopMknod, &in.InHeader, name, out, func(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	return b.newEntry(cancel, opMknod, xlator.FopMknod, &in.InHeader, name, out, func(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 		return b.top.Mknod(c, loc, in.Mode, in.Rdev, in.Umask)
 	})
 }
 
 // Mkdir creates a directory.
 func (b *bridge) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
-	return b.newEntry(opMkdir, xlator.FopMkdir, &in.InHeader, name, out, func(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	return b.newEntry(cancel, opMkdir, xlator.FopMkdir, &in.InHeader, name, out, func(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 		return b.top.Mkdir(c, loc, in.Mode, in.Umask)
 	})
 }
 
 // Symlink creates linkName in the directory h.NodeId pointing to target.
 func (b *bridge) Symlink(cancel <-chan struct{}, h *fuse.InHeader, target, linkName string, out *fuse.EntryOut) fuse.Status {
-	return b.newEntry(opSymlink, xlator.FopSymlink, h, linkName, out, func(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	return b.newEntry(cancel, opSymlink, xlator.FopSymlink, h, linkName, out, func(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 		return b.top.Symlink(c, target, loc, 0)
 	})
 }
 
 // remove runs unlink or rmdir and forgets the name in the table.
-func (b *bridge) remove(o op, fop xlator.Fop, h *fuse.InHeader, name string) fuse.Status {
+func (b *bridge) remove(cancel <-chan struct{}, o op, fop xlator.Fop, h *fuse.InHeader, name string) fuse.Status {
 	if st := checkName(name); !st.Ok() {
 		return b.refuse(o, st)
 	}
@@ -250,7 +250,7 @@ func (b *bridge) remove(o op, fop xlator.Fop, h *fuse.InHeader, name string) fus
 	if p == nil {
 		return b.refuse(o, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(o, fop, h)
+	c := b.begin(o, fop, h, cancel)
 	defer c.Done()
 	loc := &xlator.Loc{Parent: p.in, Name: name, Inode: b.tab.Child(p.in, name)}
 	if loc.Inode != nil {
@@ -271,12 +271,12 @@ func (b *bridge) remove(o op, fop xlator.Fop, h *fuse.InHeader, name string) fus
 
 // Unlink removes a non-directory.
 func (b *bridge) Unlink(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return b.remove(opUnlink, xlator.FopUnlink, h, name)
+	return b.remove(cancel, opUnlink, xlator.FopUnlink, h, name)
 }
 
 // Rmdir removes an empty directory.
 func (b *bridge) Rmdir(cancel <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return b.remove(opRmdir, xlator.FopRmdir, h, name)
+	return b.remove(cancel, opRmdir, xlator.FopRmdir, h, name)
 }
 
 // renameWhiteout is RENAME_WHITEOUT, which only overlay file systems use.
@@ -301,7 +301,7 @@ func (b *bridge) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, newN
 	if on == nil || nn == nil {
 		return b.refuse(opRename, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opRename, xlator.FopRename, &in.InHeader)
+	c := b.begin(opRename, xlator.FopRename, &in.InHeader, cancel)
 	defer c.Done()
 	from := &xlator.Loc{Parent: on.in, Name: oldName, Inode: b.tab.Child(on.in, oldName)}
 	to := &xlator.Loc{Parent: nn.in, Name: newName, Inode: b.tab.Child(nn.in, newName)}
@@ -332,7 +332,7 @@ func (b *bridge) Link(cancel <-chan struct{}, in *fuse.LinkIn, filename string, 
 	if src == nil || p == nil {
 		return b.refuse(opLink, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opLink, xlator.FopLink, &in.InHeader)
+	c := b.begin(opLink, xlator.FopLink, &in.InHeader, cancel)
 	defer c.Done()
 	ia, err := b.top.Link(c, &xlator.Loc{Inode: src.in}, &xlator.Loc{Parent: p.in, Name: filename})
 	if err != nil {

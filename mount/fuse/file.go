@@ -31,7 +31,7 @@ func (b *bridge) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, 
 	if p == nil {
 		return b.refuse(opCreate, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opCreate, xlator.FopCreate, &in.InHeader)
+	c := b.begin(opCreate, xlator.FopCreate, &in.InHeader, cancel)
 	defer c.Done()
 	ino := b.tab.New()
 	defer ino.Unref()
@@ -69,7 +69,7 @@ func (b *bridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 	if n == nil {
 		return b.refuse(opOpen, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opOpen, xlator.FopOpen, &in.InHeader)
+	c := b.begin(opOpen, xlator.FopOpen, &in.InHeader, cancel)
 	defer c.Done()
 	fd := b.g.NewFD(n.in, openFlags(in.Flags), in.Pid, false)
 	if err := b.top.Open(c, &xlator.Loc{Inode: n.in}, in.Flags, fd); err != nil {
@@ -98,7 +98,7 @@ func (b *bridge) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse
 	if hd == nil {
 		return nil, b.refuse(opRead, fuse.EBADF)
 	}
-	c := b.begin(opRead, xlator.FopReadv, &in.InHeader)
+	c := b.begin(opRead, xlator.FopReadv, &in.InHeader, cancel)
 	defer c.Done() // even when a translator panics
 	ref, err := b.top.Readv(c, hd.fd, int(in.Size), int64(in.Offset))
 	if err != nil {
@@ -133,7 +133,7 @@ func (b *bridge) Writev(cancel <-chan struct{}, in *fuse.WriteIn, data [][]byte)
 	b.dropPrivs(&in.InHeader, hd.node, hd.fd, in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0)
 	ref := b.copyIn(data)
 	defer ref.Unref() // even when a translator panics
-	c := b.begin(opWrite, xlator.FopWritev, &in.InHeader)
+	c := b.begin(opWrite, xlator.FopWritev, &in.InHeader, cancel)
 	defer c.Done()
 	n, err := b.top.Writev(c, hd.fd, ref, int64(in.Offset))
 	hd.node.dirty.Store(true)
@@ -182,7 +182,7 @@ func (b *bridge) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 	if hd == nil {
 		return b.refuse(opFlush, fuse.EBADF)
 	}
-	c := b.begin(opFlush, xlator.FopFlush, &in.InHeader)
+	c := b.begin(opFlush, xlator.FopFlush, &in.InHeader, cancel)
 	defer c.Done()
 	if err := b.top.Flush(c, hd.fd); err != nil {
 		return b.fail(opFlush, err)
@@ -207,7 +207,7 @@ func (b *bridge) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	if hd == nil {
 		return b.refuse(opFsync, fuse.EBADF)
 	}
-	c := b.begin(opFsync, xlator.FopFsync, &in.InHeader)
+	c := b.begin(opFsync, xlator.FopFsync, &in.InHeader, cancel)
 	defer c.Done()
 	if err := b.top.Fsync(c, hd.fd, in.FsyncFlags&1 != 0); err != nil {
 		return b.fail(opFsync, err)
@@ -237,11 +237,11 @@ func (b *bridge) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.St
 		if in.Mode&xlator.FallocKeepSize == 0 {
 			return b.refuse(opFallocate, fuse.EINVAL) // as fallocate(2) requires
 		}
-		c := b.begin(opFallocate, xlator.FopDiscard, &in.InHeader)
+		c := b.begin(opFallocate, xlator.FopDiscard, &in.InHeader, cancel)
 		defer c.Done()
 		err = b.top.Discard(c, hd.fd, off, length)
 	} else {
-		c := b.begin(opFallocate, xlator.FopFallocate, &in.InHeader)
+		c := b.begin(opFallocate, xlator.FopFallocate, &in.InHeader, cancel)
 		defer c.Done()
 		err = b.top.Fallocate(c, hd.fd, in.Mode, off, length)
 	}

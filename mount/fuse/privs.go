@@ -1,6 +1,7 @@
 package fuse
 
 import (
+	"context"
 	"errors"
 	"syscall"
 
@@ -43,7 +44,7 @@ const suidSgid = syscall.S_ISUID | syscall.S_ISGID
 // root's credentials: removing a capability or a set-ID bit is the file
 // system's duty, not a permission the writer needs.
 func (b *bridge) internalCall(fop xlator.Fop, h *fuse.InHeader) *xlator.Call {
-	return b.g.Calls().Begin(nil, fop, xlator.Creds{Pid: h.Pid}, h.Unique)
+	return b.g.Calls().Begin(context.Background(), fop, xlator.Creds{Pid: h.Pid}, h.Unique)
 }
 
 // killBits returns the set-ID bits a write or truncate by a caller without

@@ -20,7 +20,7 @@ func (b *bridge) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr stri
 	if n == nil {
 		return b.refuse(opSetxattr, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opSetxattr, xlator.FopSetxattr, &in.InHeader)
+	c := b.begin(opSetxattr, xlator.FopSetxattr, &in.InHeader, cancel)
 	defer c.Done()
 	// The value lives in go-fuse's request buffer; a translator that keeps
 	// it (a metadata cache) must not see it change, so it gets a copy.
@@ -45,7 +45,7 @@ func (b *bridge) GetXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string,
 	if n == nil {
 		return 0, b.refuse(opGetxattr, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opGetxattr, xlator.FopGetxattr, h)
+	c := b.begin(opGetxattr, xlator.FopGetxattr, h, cancel)
 	defer c.Done()
 	val, err := b.top.Getxattr(c, &xlator.Loc{Inode: n.in}, attr)
 	if err != nil {
@@ -64,7 +64,7 @@ func (b *bridge) ListXAttr(cancel <-chan struct{}, h *fuse.InHeader, dest []byte
 	if n == nil {
 		return 0, b.refuse(opListxattr, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opListxattr, xlator.FopListxattr, h)
+	c := b.begin(opListxattr, xlator.FopListxattr, h, cancel)
 	defer c.Done()
 	names, err := b.top.Listxattr(c, &xlator.Loc{Inode: n.in})
 	if err != nil {
@@ -98,7 +98,7 @@ func (b *bridge) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr stri
 	if n == nil {
 		return b.refuse(opRemovexattr, fuse.Status(syscall.ESTALE))
 	}
-	c := b.begin(opRemovexattr, xlator.FopRemovexattr, h)
+	c := b.begin(opRemovexattr, xlator.FopRemovexattr, h, cancel)
 	defer c.Done()
 	if err := b.top.Removexattr(c, &xlator.Loc{Inode: n.in}, attr); err != nil {
 		return b.fail(opRemovexattr, err)
@@ -112,7 +112,7 @@ func (b *bridge) StatFs(cancel <-chan struct{}, h *fuse.InHeader, out *fuse.Stat
 	if n == nil {
 		n = b.nodes.root
 	}
-	c := b.begin(opStatfs, xlator.FopStatfs, h)
+	c := b.begin(opStatfs, xlator.FopStatfs, h, cancel)
 	defer c.Done()
 	st, err := b.top.Statfs(c, &xlator.Loc{Inode: n.in})
 	if err != nil {

@@ -118,6 +118,24 @@ func (s DeviceStats) Sub(prev DeviceStats) DeviceStats {
 	return d
 }
 
+// Add returns the counters and the in-flight gauge of s and o summed, for
+// totals over several devices; configuration is s's.
+func (s DeviceStats) Add(o DeviceStats) DeviceStats {
+	d := s
+	d.InFlight += o.InFlight
+	d.Submitted = OpCounts{Read: s.Submitted.Read + o.Submitted.Read, Write: s.Submitted.Write + o.Submitted.Write,
+		Flush: s.Submitted.Flush + o.Submitted.Flush, Discard: s.Submitted.Discard + o.Submitted.Discard,
+		WriteZeroes: s.Submitted.WriteZeroes + o.Submitted.WriteZeroes}
+	d.Completed += o.Completed
+	d.Requests += o.Requests
+	d.Merged += o.Merged
+	d.Errors += o.Errors
+	d.Misalignments += o.Misalignments
+	d.BytesRead += o.BytesRead
+	d.BytesWritten += o.BytesWritten
+	return d
+}
+
 // Stats returns a snapshot of the device.
 func (d *Device) Stats() DeviceStats {
 	return DeviceStats{

@@ -7,10 +7,7 @@ import (
 )
 
 // Sinks keep the compiler from proving the baselines' buffers unused.
-var (
-	sinkBytes []byte
-	sinkBuf   *Iobuf
-)
+var sinkBytes []byte
 
 var benchSizes = []int{4 << 10, 128 << 10}
 

@@ -34,10 +34,13 @@
 // preemption disabled and without locks. A P refills from and spills to a
 // lock-free stack shared by all Ps, in batches. Only misses, heap objects
 // and the sweeper take the pool's mutex. The counters are always on;
-// Stats sums them. The cost of the per-P design is that a P's cache can
-// hold up to 32 free objects (never more than half of count across all
-// Ps) that other Ps cannot see, so a busy pool can miss while cold-count
-// is not zero.
+// Stats sums them. Every P has a cache, however small the pool and however
+// many Ps run: New makes shards for four Ps per CPU (what a mounting
+// daemon runs) or GOMAXPROCS if higher, and a P beyond them gets one when
+// it first uses the pool. The cost of the per-P design is that a P's
+// cache can hold free objects other Ps cannot see: up to 32, and no more
+// than half of count across the Ps New expects, but at least 4 (or count)
+// per P; so a busy pool can miss while cold-count is not zero.
 //
 // # Statistics
 //

@@ -1,6 +1,8 @@
 package mempool
 
 import (
+	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -108,4 +110,29 @@ func BenchmarkGetPutDepth(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGetPutShards is BenchmarkGetPut on pools made and used at
+// GOMAXPROCS 2 and 64 (a mounting daemon runs with four Ps per CPU), with
+// the small counts the fop path uses (64: the per-IO bio and stripe-local
+// pools): every P keeps a cache of its own whatever the count, so a
+// Get+Put costs about the same at any number of Ps.
+func BenchmarkGetPutShards(b *testing.B) {
+	for _, count := range []int{64, 1024} {
+		for _, procs := range []int{2, 64} {
+			b.Run(fmt.Sprintf("count=%d/procs=%d", count, procs), func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				p := New[obj](NewRegistry(nil), "bench", "obj", count)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					x := p.Get()
+					x.a[0]++
+					if err := p.Put(x); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

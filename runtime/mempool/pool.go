@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -69,11 +70,21 @@ type Pool[T any] struct {
 	magic             uint64  // ceil(2^64/esize) when span < 2^32, else 0
 	sizeofT           uintptr
 	cacheCap, batch   int32 // per-P cache capacity and refill/spill size
-	shards            []shard
+
+	// shards holds a shard for each P New expects: four per CPU, as a
+	// mounting daemon runs (fuse.SpareProcs), or GOMAXPROCS if higher.
+	// A P past them (GOMAXPROCS raised further) has its shard in extra,
+	// which grows by making a longer slice that keeps every existing
+	// shard where it is, so a P that loaded the old slice still uses its
+	// own shard.
+	shards []shard
+	extra  atomic.Pointer[[]*shard]
+	growMu sync.Mutex
 
 	free freeStack
 
-	// Counters for Ps without a shard (GOMAXPROCS raised after New).
+	// Gets and Puts that went straight to the shared stack (getSlow, and
+	// Puts while the pool has no per-P caches: count 0).
 	ovfGets, ovfPuts atomic.Int64
 	maxAlloc         atomic.Int64
 
@@ -113,11 +124,14 @@ func New[T any](reg *Registry, owner, name string, count int) *Pool[T] {
 	}
 	p.free.init(count)
 
-	nshards := max(runtime.GOMAXPROCS(0), runtime.NumCPU())
+	nshards := max(runtime.GOMAXPROCS(0), 4*runtime.NumCPU())
 	p.shards = make([]shard, nshards)
 	// Let at most half the objects sit in per-P caches, so that most of the
-	// chunk stays reachable from every P.
-	p.cacheCap = int32(min(shardCache, count/(2*nshards)))
+	// chunk stays reachable from every P, but give every P a cache of at
+	// least minCache (or count) however many Ps there are: without one,
+	// every Get and Put of a small pool on a many-P machine went to the
+	// shared stack and summed every shard's counters (16 times slower).
+	p.cacheCap = int32(min(shardCache, count, max(minCache, count/(2*nshards))))
 	p.batch = max(1, p.cacheCap/2)
 	p.std.init(count)
 
@@ -127,6 +141,46 @@ func New[T any](reg *Registry, owner, name string, count int) *Pool[T] {
 		p.full = owner + ":" + name
 	}
 	return p
+}
+
+// minCache is the least capacity of a P's cache (for a pool of at least
+// that many objects).
+const minCache = 4
+
+// extraShards returns the shards of the Ps past p.shards, by P id minus
+// len(p.shards).
+func (p *Pool[T]) extraShards() []*shard {
+	if x := p.extra.Load(); x != nil {
+		return *x
+	}
+	return nil
+}
+
+// shardSlow returns the shard of a P past p.shards, making it first if
+// needed; the goroutine is pinned on entry and on return, but may have
+// moved to another P in between.
+func (p *Pool[T]) shardSlow(pid int) *shard {
+	for {
+		if pid < len(p.shards) {
+			return &p.shards[pid]
+		}
+		if x := p.extraShards(); pid-len(p.shards) < len(x) {
+			return x[pid-len(p.shards)]
+		}
+		pin.Unpin()
+		p.growMu.Lock()
+		old := p.extraShards()
+		if n := max(pid+1, runtime.GOMAXPROCS(0)) - len(p.shards); n > len(old) {
+			x := make([]*shard, n)
+			copy(x, old)
+			for i := len(old); i < n; i++ {
+				x[i] = new(shard)
+			}
+			p.extra.Store(&x)
+		}
+		p.growMu.Unlock()
+		pid = pin.Pin()
+	}
 }
 
 // Name returns the pool's name as the statedump shows it, "owner:name",
@@ -139,9 +193,17 @@ func (p *Pool[T]) Name() string { return p.full }
 // user left in it (see Get0). The caller owns the object until it passes it
 // to Put, after which it must not touch it.
 func (p *Pool[T]) Get() *T {
-	pid := pin.Pin()
-	if pid < len(p.shards) && p.cacheCap > 0 {
-		s := &p.shards[pid]
+	if p.cacheCap > 0 {
+		// The P's shard, written out here: the compiler does not inline
+		// a generic helper into Get, and the call showed in
+		// BenchmarkGetPut.
+		pid := pin.Pin()
+		var s *shard
+		if pid < len(p.shards) {
+			s = &p.shards[pid]
+		} else {
+			s = p.shardSlow(pid)
+		}
 		n := ld32(&s.n)
 		if n == 0 {
 			n = p.refill(s)
@@ -160,8 +222,8 @@ func (p *Pool[T]) Get() *T {
 			e.markHot()
 			return &e.v
 		}
+		pin.Unpin()
 	}
-	pin.Unpin()
 	return p.getSlow()
 }
 
@@ -206,9 +268,14 @@ func (p *Pool[T]) Put(x *T) error {
 		if !atomic.CompareAndSwapUint32(&p.entries[i].state, stateHot, stateCold) {
 			return p.badPut(ErrDoublePut, u)
 		}
-		pid := pin.Pin()
-		if pid < len(p.shards) && p.cacheCap > 0 {
-			s := &p.shards[pid]
+		if p.cacheCap > 0 {
+			pid := pin.Pin()
+			var s *shard
+			if pid < len(p.shards) {
+				s = &p.shards[pid]
+			} else {
+				s = p.shardSlow(pid)
+			}
 			n := ld32(&s.n)
 			if n == p.cacheCap {
 				n = p.spill(s)
@@ -219,7 +286,6 @@ func (p *Pool[T]) Put(x *T) error {
 			pin.Unpin()
 			return nil
 		}
-		pin.Unpin()
 		p.ovfPuts.Add(1)
 		p.free.push(int32(i))
 		return nil
@@ -308,13 +374,20 @@ func (p *Pool[T]) hot() int64 {
 
 // sums returns all successful Puts and all Gets.
 func (p *Pool[T]) sums() (puts, gets int64) {
+	extra := p.extraShards()
 	puts = p.ovfPuts.Load() + p.std.puts.Load()
 	for i := range p.shards {
 		puts += atomic.LoadInt64(&p.shards[i].puts)
 	}
+	for _, s := range extra {
+		puts += atomic.LoadInt64(&s.puts)
+	}
 	gets = p.ovfGets.Load() + p.std.misses.Load()
 	for i := range p.shards {
 		gets += atomic.LoadInt64(&p.shards[i].gets)
+	}
+	for _, s := range extra {
+		gets += atomic.LoadInt64(&s.gets)
 	}
 	return puts, gets
 }

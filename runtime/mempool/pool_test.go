@@ -351,3 +351,25 @@ func TestShardLayout(t *testing.T) {
 		t.Errorf("sizeof(shard) = %d, not a multiple of %d", size, shardAlign)
 	}
 }
+
+// TestEveryPHasACache: a small pool made for many Ps still gives each P a
+// cache (a pool of 64 on 64 Ps had none: every Get and Put went to the
+// shared stack), and the caches together hold at most what their bound
+// says.
+func TestEveryPHasACache(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(64))
+	p := New[int](NewRegistry(nil), "v", "small", 64)
+	if p.cacheCap < minCache {
+		t.Fatalf("per-P cache of %d objects for a pool of 64 on 64 Ps", p.cacheCap)
+	}
+	x := p.Get()
+	if err := p.Put(x); err != nil {
+		t.Fatal(err)
+	}
+	if p.ovfGets.Load() != 0 || p.ovfPuts.Load() != 0 {
+		t.Fatalf("a Get+Put went to the shared stack: gets %d puts %d", p.ovfGets.Load(), p.ovfPuts.Load())
+	}
+	if tiny := New[int](NewRegistry(nil), "v", "tiny", 2); tiny.cacheCap != 2 {
+		t.Fatalf("a pool of 2 caches %d per P", tiny.cacheCap)
+	}
+}

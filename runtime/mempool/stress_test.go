@@ -18,12 +18,17 @@ func TestConcurrentStress(t *testing.T) {
 }
 
 // TestMoreProcsThanShards raises GOMAXPROCS past the number of shards the
-// pool was built with, so some Ps take the shardless path.
+// pool was built with, so Ps without a shard grow the shard slice while
+// others use it.
 func TestMoreProcsThanShards(t *testing.T) {
 	p := New[rec](NewRegistry(nil), "v", "stress", 256)
-	old := runtime.GOMAXPROCS(len(p.shards) * 3)
+	built := len(p.shards)
+	old := runtime.GOMAXPROCS(built * 3)
 	defer runtime.GOMAXPROCS(old)
 	stress(t, p)
+	if len(p.extraShards()) == 0 {
+		t.Errorf("no shard made for the Ps past the %d New made, after running on %d Ps", built, built*3)
+	}
 }
 
 func stress(t *testing.T, p *Pool[rec]) {

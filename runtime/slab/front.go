@@ -40,7 +40,8 @@ type shard struct {
 	busy    uint32
 	frozen  atomic.Uint32 // nonzero: a thief has the stack; see freeze
 	touched atomic.Bool   // used since the last Reap; idle shards are drained
-	mu      sync.Mutex    // race builds only, see front_race.go
+	//lint:ignore U1000 used by race builds only (front_race.go)
+	mu sync.Mutex
 	// drained says that the last reclaim left the stack empty; while
 	// touched stays false no one has pushed since, so Reap and Shrink can
 	// skip the shard. Guarded by Cache.sweepMu.

@@ -43,8 +43,6 @@ type makeAlloc struct{ size int }
 func (a makeAlloc) alloc() []byte { return make([]byte, a.size) }
 func (a makeAlloc) free([]byte)   {}
 
-var sink []byte
-
 func BenchmarkAllocFree(b *testing.B) {
 	for _, size := range []int{256, 4096} {
 		name := fmt.Sprintf("size=%d", size)

@@ -3,9 +3,13 @@ package posix
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/xstack/xstack/runtime/bio"
 	"github.com/xstack/xstack/runtime/iobuf"
+	"github.com/xstack/xstack/xlator"
 )
 
 // bioPath is the data path over runtime/bio: each open file gets a
@@ -19,10 +23,24 @@ import (
 // SubmitWait issues the request on the fop's own goroutine (the device's
 // inline path), so a bio costs its allocation from the set and the
 // device's accounting, not a hand-off to a worker goroutine and back.
+//
+// The statedump shows the path in a section of its own, bio.<volume>
+// (part bio): the bio set's counters, the brick's device totals (open
+// files' devices and those already closed) and each open file's device,
+// all labelled.
 type bioPath struct {
 	p   *Posix
 	set *bio.BioSet
+
+	mu      sync.Mutex
+	devs    map[*bio.Device]struct{} // the open files' devices
+	retired bio.DeviceStats          // the closed devices' counters, summed
+	closed  uint64
 }
+
+// maxDumpedDevices bounds the open files' devices a statedump lists one
+// by one (the brick's totals count them all).
+const maxDumpedDevices = 32
 
 func newBioPath(p *Posix) (*bioPath, error) {
 	env := p.Env()
@@ -30,7 +48,49 @@ func newBioPath(p *Posix) (*bioPath, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bioPath{p: p, set: set}, nil
+	bp := &bioPath{p: p, set: set, devs: map[*bio.Device]struct{}{}}
+	env.AddSection(bp.section(), bp.dump)
+	return bp, nil
+}
+
+func (bp *bioPath) section() string { return "bio." + bp.p.Name() }
+
+// retire closes a file's device (waiting for its IO in flight) and adds
+// its counters to the brick's totals.
+func (bp *bioPath) retire(dev *bio.Device) error {
+	err := dev.Close()
+	st := dev.Stats()
+	bp.mu.Lock()
+	delete(bp.devs, dev)
+	bp.retired = bp.retired.Add(st)
+	bp.closed++
+	bp.mu.Unlock()
+	return err
+}
+
+// dump is the bio.<volume> statedump section.
+func (bp *bioPath) dump() []xlator.KV {
+	bp.mu.Lock()
+	total := bp.retired
+	total.Name = bp.p.Name()
+	open := make([]bio.DeviceStats, 0, len(bp.devs))
+	for d := range bp.devs {
+		st := d.Stats()
+		total = total.Add(st)
+		if len(open) < maxDumpedDevices {
+			open = append(open, st)
+		}
+	}
+	n, closed := len(bp.devs), bp.closed
+	bp.mu.Unlock()
+	kv := xlator.KVsOf("set", bp.set.Stats())
+	kv = append(kv, xlator.KV{Key: "devices-open", Value: n}, xlator.KV{Key: "devices-closed", Value: closed})
+	kv = append(kv, xlator.KVsOf("brick", total)...)
+	slices.SortFunc(open, func(a, b bio.DeviceStats) int { return strings.Compare(a.Name, b.Name) })
+	for _, st := range open {
+		kv = append(kv, xlator.KVsOf("device."+st.Name, st)...)
+	}
+	return kv
 }
 
 func (bp *bioPath) name() string { return "bio" }
@@ -47,6 +107,9 @@ func (bp *bioPath) device(fc *fileCtx) *bio.Device {
 			Direct:     fc.direct,
 			Logger:     bp.p.Logger(),
 		})
+		bp.mu.Lock()
+		bp.devs[fc.dev] = struct{}{}
+		bp.mu.Unlock()
 	}
 	return fc.dev
 }
@@ -89,7 +152,10 @@ func (bp *bioPath) write(fc *fileCtx, data *iobuf.Iobref, off int64) (int, error
 	return b.Done(), nil
 }
 
-func (bp *bioPath) close() { _ = bp.set.Close() }
+func (bp *bioPath) close() {
+	bp.p.Env().RemoveSection(bp.section())
+	_ = bp.set.Close()
+}
 
 // rangeOp submits a bio without data — bio.OpFlush (fdatasync),
 // bio.OpDiscard (punch hole, keep size) or bio.OpWriteZeroes (zero range,

@@ -70,7 +70,9 @@
 // and zerofill one runtime/bio bio from the brick's bio set, submitted to
 // a bio.Device made for each open file and issued on the fop's own
 // goroutine (the device's inline path): the pages are the fop's iobufs
-// (no copy), the device keeps statistics for the statedump. A full fsync
+// (no copy), the device keeps statistics, which the statedump shows in
+// section bio.<volume> (part bio: the bio set, the brick's totals and each
+// open file's device, labelled). A full fsync
 // and the general fallocate modes stay system calls (bio has no op for
 // them). "direct" does the same IO with pread(2)/pwritev(2) and no bios.
 // Both paths allocate nothing per write. With

@@ -64,9 +64,6 @@ func (p *Posix) checkBrick() error {
 	return nil
 }
 
-// markDown fails fops until a check succeeds.
-func (h *health) markDown() { h.down.Store(true) }
-
 // reportUp clears the failure and tells the parents the brick is up.
 func (h *health) reportUp() {
 	h.down.Store(false)

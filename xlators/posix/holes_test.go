@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,4 +154,42 @@ func TestReleaseCloseError(t *testing.T) {
 	if b.px.closeErrors.Load() != 1 {
 		t.Fatalf("close-errors = %d", b.px.closeErrors.Load())
 	}
+}
+
+// TestBioSection: the bio data path shows in the statedump as a section of
+// its own, labelled: the set's counters, the brick's totals (closed files'
+// devices included) and each open file's device.
+func TestBioSection(t *testing.T) {
+	b := newBrick(t, map[string]string{"health-check-interval": "0", "data-path": "bio"})
+	_, f1 := b.mustCreate(b.root(), "a")
+	b.mustWrite(f1, 0, pattern(8192, 1))
+	_, f2 := b.mustCreate(b.root(), "b")
+	b.mustWrite(f2, 0, pattern(4096, 2))
+	b.mustRead(f2, 0, 4096)
+	f1.Unref() // closed: its counters stay in the brick's totals
+	var kv map[string]any
+	for _, s := range b.env.Sections() {
+		if s.Name == "bio.l0" {
+			kv = map[string]any{}
+			for _, e := range s.KVs {
+				kv[e.Key] = e.Value
+			}
+		}
+	}
+	if kv == nil {
+		t.Fatalf("no bio.l0 section: %v", b.env.Sections())
+	}
+	dev := "device.l0:fd" + strconv.Itoa(f2.Ctx(b.px).(*fileCtx).fd)
+	for key, want := range map[string]any{
+		"devices-open": 1, "devices-closed": uint64(1),
+		"brick.submitted.write": uint64(2), "brick.submitted.read": uint64(1),
+		"brick.bytes-written": uint64(12288), "brick.bytes-read": uint64(4096), "brick.in-flight": int64(0),
+		dev + ".submitted.write": uint64(1), dev + ".bytes-written": uint64(4096),
+		"set.allocs": uint64(3), "set.active": int64(0),
+	} {
+		if kv[key] != want {
+			t.Errorf("%s = %v (%T), want %v", key, kv[key], kv[key], want)
+		}
+	}
+	f2.Unref()
 }

@@ -179,7 +179,7 @@ func (p *Posix) Release(fd *xlator.FD) {
 		return
 	}
 	if fc.dev != nil {
-		if err := fc.dev.Close(); err != nil { // waits for IO in flight before the fd goes
+		if err := p.data.(*bioPath).retire(fc.dev); err != nil { // waits for IO in flight before the fd goes
 			p.Logger().Error("release: closing the file's bio device failed", zap.String("path", fd.Inode.Path()), zap.Error(err))
 		}
 		fc.dev = nil

@@ -254,7 +254,7 @@ func (p *Posix) Dump() []xlator.KV {
 		{Key: "data-path", Value: p.data.name()},
 	}
 	if bp, ok := p.data.(*bioPath); ok {
-		kv = append(kv, xlator.KV{Key: "bio-set", Value: bp.set.Stats()})
+		kv = append(kv, xlator.KV{Key: "bio-section", Value: bp.section()})
 	}
 	return kv
 }

@@ -1,6 +1,7 @@
 package posix
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xstack/xstack/runtime/mempool"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
 )
@@ -396,10 +398,10 @@ func TestSetattrAccess(t *testing.T) {
 	errIs(t, "access root F_OK", b.top().Access(c, &xlator.Loc{Inode: f}, 0), 0)
 	errIs(t, "access root R_OK", b.top().Access(c, &xlator.Loc{Inode: f}, unix.R_OK), 0)
 	errIs(t, "access root X_OK on 0600", b.top().Access(c, &xlator.Loc{Inode: f}, unix.X_OK), syscall.EACCES)
-	other := b.g.Calls().Begin(nil, xlator.FopAccess, xlator.Creds{Uid: 7, Gid: 7}, 0)
+	other := b.g.Calls().Begin(context.Background(), xlator.FopAccess, xlator.Creds{Uid: 7, Gid: 7}, 0)
 	defer other.Done()
 	errIs(t, "access other R_OK on 0600", b.top().Access(other, &xlator.Loc{Inode: f}, unix.R_OK), syscall.EACCES)
-	owner := b.g.Calls().Begin(nil, xlator.FopAccess, xlator.Creds{Uid: 42, Gid: 1}, 0)
+	owner := b.g.Calls().Begin(context.Background(), xlator.FopAccess, xlator.Creds{Uid: 42, Gid: 1}, 0)
 	defer owner.Done()
 	errIs(t, "access owner RW", b.top().Access(owner, &xlator.Loc{Inode: f}, unix.R_OK|unix.W_OK), 0)
 	_, err = b.top().Setattr(c, &xlator.Loc{Parent: root, Name: "nope"}, in)
@@ -746,7 +748,7 @@ func TestHealthCheck(t *testing.T) {
 	spec.Volumes[1].Options = options(t, map[string]string{"directory": dir, "health-check-interval": "20ms"})
 	g := xlatortest.Start(t, spec, reg, nil)
 	call := func() error {
-		c := g.Calls().Begin(nil, xlator.FopStat, xlator.Creds{}, 0)
+		c := g.Calls().Begin(context.Background(), xlator.FopStat, xlator.Creds{}, 0)
 		defer c.Done()
 		_, err := g.Top().Stat(c, &xlator.Loc{})
 		return err
@@ -832,26 +834,58 @@ func TestODirect(t *testing.T) {
 	errIs(t, "fsync", b.top().Fsync(c, fd, false), 0)
 }
 
+// TestFsyncModes observes what each fsync mode does, on the bio data path
+// where a datasync is a flush bio the device counts: normal flushes for a
+// datasync and calls fsync(2) otherwise, data flushes for both, none does
+// neither.
 func TestFsyncModes(t *testing.T) {
-	for _, mode := range []string{"normal", "data", "none"} {
-		b := newBrick(t, map[string]string{"fsync": mode, "health-check-interval": "0"})
+	for _, tc := range []struct {
+		mode                string
+		flushData, flushAll int // flush bios for fsync(datasync) and fsync(all)
+	}{
+		{"normal", 1, 0},
+		{"data", 1, 1},
+		{"none", 0, 0},
+	} {
+		b := newBrick(t, map[string]string{"fsync": tc.mode, "health-check-interval": "0", "data-path": "bio"})
 		_, fd := b.mustCreate(b.root(), "f")
 		b.mustWrite(fd, 0, []byte("x"))
+		dev := fd.Ctx(b.px).(*fileCtx).dev
 		c := b.call(xlator.FopFsync)
-		errIs(t, "fsync "+mode, b.top().Fsync(c, fd, false), 0)
+		before := dev.Stats().Submitted.Flush
+		errIs(t, "fdatasync "+tc.mode, b.top().Fsync(c, fd, true), 0)
+		mid := dev.Stats().Submitted.Flush
+		errIs(t, "fsync "+tc.mode, b.top().Fsync(c, fd, false), 0)
+		after := dev.Stats().Submitted.Flush
 		c.Done()
+		if int(mid-before) != tc.flushData || int(after-mid) != tc.flushAll {
+			t.Errorf("fsync = %s: %d flushes for a datasync, %d for a full sync; want %d and %d",
+				tc.mode, mid-before, after-mid, tc.flushData, tc.flushAll)
+		}
 	}
 }
 
+// TestPoolsAndDump: the brick's pools carry its objects (an open file's
+// context from fd-ctx, a direct write's iovec array from iovec), and the
+// dump shows the open files.
 func TestPoolsAndDump(t *testing.T) {
-	b := newBrick(t, map[string]string{"health-check-interval": "0"})
+	b := newBrick(t, map[string]string{"health-check-interval": "0", "data-path": "direct"})
 	_, fd := b.mustCreate(b.root(), "f")
 	for i := 0; i < 10; i++ {
 		b.mustWrite(fd, int64(i)*4096, pattern(4096, byte(i)))
 	}
-	stats := b.env.Pools.ByOwner("l0")
-	if len(stats) < 3 {
-		t.Fatalf("pools of l0: %+v", stats)
+	pools := map[string]mempool.Stats{}
+	for _, st := range b.env.Pools.ByOwner("l0") {
+		pools[st.Name] = st
+	}
+	if st := pools["l0:fd-ctx"]; st.Hot != 1 || st.AllocCount != 1 {
+		t.Errorf("fd-ctx with one file open: hot %d, alloc %d", st.Hot, st.AllocCount)
+	}
+	if st := pools["l0:iovec"]; st.Hot != 0 || st.AllocCount != 10 {
+		t.Errorf("iovec after 10 writes: hot %d, alloc %d", st.Hot, st.AllocCount)
+	}
+	if _, ok := pools["l0:dir-ctx"]; !ok {
+		t.Errorf("no dir-ctx pool: %v", pools)
 	}
 	kv := map[string]any{}
 	for _, e := range b.px.Dump() {
@@ -886,29 +920,41 @@ func TestMknodAndStatByInode(t *testing.T) {
 	}
 }
 
-// TestBioDataPath reruns the data tests with data-path = bio.
-func TestBioDataPath(t *testing.T) {
-	testDataPath = "bio"
-	defer func() { testDataPath = "" }()
-	for name, f := range map[string]func(*testing.T){
-		"CreateWriteRead": TestCreateWriteRead,
-		"OpenAppend":      TestOpenAppend,
-		"ODirect":         TestODirect,
-		"Fallocate":       TestFallocateMatchesLinux,
-		"ReserveENOSPC":   TestReserveENOSPC,
-		"DeepTree":        TestDeepTree,
-	} {
-		t.Run(name, f)
-	}
-	b := newBrick(t, map[string]string{"health-check-interval": "0"})
-	_, fd := b.mustCreate(b.root(), "f")
-	b.mustWrite(fd, 0, pattern(8192, 1))
-	equal(t, "bio read", b.mustRead(fd, 0, 8192), pattern(8192, 1))
-	fc := fd.Ctx(b.px).(*fileCtx)
-	if fc.dev == nil {
-		t.Fatal("no bio device on the open file")
-	}
-	if st := fc.dev.Stats(); st.Submitted.Read != 1 || st.Submitted.Write != 1 || st.BytesWritten != 8192 {
-		t.Errorf("device stats %+v", st)
+// TestDataPaths runs the data tests once per data path, each checked to
+// be the one in use: bio, the default, and direct (plain system calls).
+func TestDataPaths(t *testing.T) {
+	for _, path := range []string{"bio", "direct"} {
+		t.Run(path, func(t *testing.T) {
+			testDataPath = path
+			defer func() { testDataPath = "" }()
+			for name, f := range map[string]func(*testing.T){
+				"CreateWriteRead": TestCreateWriteRead,
+				"OpenAppend":      TestOpenAppend,
+				"ODirect":         TestODirect,
+				"Fallocate":       TestFallocateMatchesLinux,
+				"ReserveENOSPC":   TestReserveENOSPC,
+				"DeepTree":        TestDeepTree,
+				"Reserve":         TestReserveExact,
+			} {
+				t.Run(name, f)
+			}
+			b := newBrick(t, map[string]string{"health-check-interval": "0"})
+			_, fd := b.mustCreate(b.root(), "f")
+			b.mustWrite(fd, 0, pattern(8192, 1))
+			equal(t, path+" read", b.mustRead(fd, 0, 8192), pattern(8192, 1))
+			fc := fd.Ctx(b.px).(*fileCtx)
+			if path == "direct" {
+				if fc.dev != nil || b.px.data.name() != "direct" {
+					t.Fatalf("data-path = direct made a bio device, or runs %s", b.px.data.name())
+				}
+				return
+			}
+			if fc.dev == nil {
+				t.Fatal("no bio device on the open file")
+			}
+			if st := fc.dev.Stats(); st.Submitted.Read != 1 || st.Submitted.Write != 1 || st.BytesWritten != 8192 {
+				t.Errorf("device stats %+v", st)
+			}
+		})
 	}
 }

@@ -18,7 +18,7 @@ var Schema = xlator.Schema{
 	{Name: "fsync", Kind: xlator.KindEnum, Default: "normal", Enum: []string{"normal", "data", "none"},
 		Doc: "what fsync does: normal = fsync, data = fdatasync, none = nothing (benchmarks only: data acknowledged as durable can be lost in a crash)"},
 	{Name: "data-path", Kind: xlator.KindEnum, Default: "bio", Enum: []string{"bio", "direct"},
-		Doc: "how reads and writes reach the disk: bio = bios from the brick's bio set submitted to a runtime/bio device per open file, issued on the fop's goroutine (device statistics in the statedump); direct = plain pread/pwritev, without bios"},
+		Doc: "how reads and writes reach the disk: bio = bios from the brick's bio set submitted to a runtime/bio device per open file, issued on the fop's goroutine (statedump section bio.<volume>: the bio set, the brick totals and each open file's device); direct = plain pread/pwritev, without bios"},
 	{Name: "health-check-interval", Kind: xlator.KindDuration, Default: "30s",
 		Doc: "how often to stat and write a hidden health file in the brick; on failure the brick reports child-down and fails fops with EIO until a check succeeds again; 0 disables the check"},
 }

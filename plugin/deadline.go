@@ -1,0 +1,97 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+)
+
+// Deadlines. A host's call to its plugin ends at the first of: the reply;
+// the caller's context (xlator.Call.Ctx: a FUSE INTERRUPT, an API
+// caller's cancel or deadline), which gives ECANCELED or ETIMEDOUT; the
+// volume's call-timeout, which gives ETIMEDOUT; the plugin's death, which
+// gives ENOTCONN. A caller waiting on a ring notices the first two within
+// sleepFor (ring.go); a call by gRPC has them as its context.
+//
+// A call that runs out of call-timeout may mean the plugin hangs: the
+// host then pings it (Control.Ping, by gRPC, once at a time) and kills a
+// plugin that does not answer within half of call-timeout, at most
+// pingWait. died then restarts it as after a crash, and the calls still in
+// flight fail with ENOTCONN. A plugin that answers stays: a fop of its
+// may be slow or stuck while the process is sound, and its other fops
+// keep working. Either way a call given up is abandoned, not forgotten:
+// its slot is reclaimed when the plugin completes it or dies (ring.go).
+
+// DefaultCallTimeout is call-timeout when the volume does not set it: a
+// caller of a hung plugin is free within a minute (GlusterFS frees the
+// clients of a hung brick within its 42 s ping-timeout).
+const DefaultCallTimeout = 60 * time.Second
+
+// pingWait is the longest a plugin may take to answer the ping that
+// follows a call that ran out of call-timeout; with a short call-timeout,
+// half of it.
+const pingWait = 5 * time.Second
+
+// errHung is the reason died gives a plugin killed for not answering.
+var errHung = errors.New("hung")
+
+// callLimit bounds the calls of a host to one plugin process. It is read
+// by the callers of every call (ring.go, ringconn.go) and never changes.
+type callLimit struct {
+	d time.Duration // > 0
+	// expired is called on the goroutine of a call that ran out of d; it
+	// must not block.
+	expired func()
+}
+
+func (l *callLimit) expire() { l.expired() }
+
+// newLimit returns the bound of the calls to inst, nil if the host has
+// none.
+func (h *Host) newLimit(inst *instance) *callLimit {
+	if h.callTimeout <= 0 {
+		return nil
+	}
+	return &callLimit{d: h.callTimeout, expired: func() { h.stalled(inst) }}
+}
+
+// stalled runs when a call to inst ran out of call-timeout: it starts a
+// ping of the plugin unless one runs already.
+func (h *Host) stalled(inst *instance) {
+	h.timeouts.Add(1)
+	if inst.pinging.CompareAndSwap(false, true) {
+		go h.ping(inst)
+	}
+}
+
+// ping pings inst and kills it when it does not answer in time.
+func (h *Host) ping(inst *instance) {
+	defer inst.pinging.Store(false)
+	wait := min(h.callTimeout/2, pingWait)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	start := time.Now()
+	_, err := inst.c.ctl.Ping(ctx, &pb.Empty{})
+	cancel()
+	h.pings.Add(1)
+	if err == nil {
+		h.Logger().Warn("a call to the plugin ran out of call-timeout; the plugin answers pings, so it keeps running",
+			zap.Int("pid", inst.pid), zap.Duration("call-timeout", h.callTimeout), zap.Duration("ping", time.Since(start)))
+		return
+	}
+	h.pingsUnanswered.Add(1)
+	if h.inst.Load() != inst {
+		return // died meanwhile
+	}
+	why := fmt.Errorf("%w: a call ran out of call-timeout (%v) and the plugin did not answer a ping within %v; killed",
+		errHung, h.callTimeout, wait)
+	h.Logger().Error("plugin hung; killing it", zap.Int("pid", inst.pid), zap.Error(why))
+	if err := inst.proc.Kill(); err != nil {
+		h.Logger().Warn("kill plugin", zap.Int("pid", inst.pid), zap.Error(err))
+	}
+	h.died(inst, why)
+}

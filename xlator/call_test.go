@@ -1,0 +1,142 @@
+package xlator_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/xstack/xstack/xlator"
+)
+
+// TestBeginCancel: a call begun with a cancel channel has a Ctx that is
+// done exactly when the channel is closed, with context.Canceled; a nil
+// channel gives a context that is never done; a Fork shares its parent's
+// context; a recycled call does not carry the previous request's channel.
+func TestBeginCancel(t *testing.T) {
+	closed := make(chan struct{})
+	close(closed)
+	for _, tc := range []struct {
+		name   string
+		cancel chan struct{}
+		done   bool
+	}{
+		{"nil channel", nil, false},
+		{"open channel", make(chan struct{}), false},
+		{"closed channel", closed, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := xlator.NewCallPool(nil)
+			defer p.Close()
+			c := p.BeginCancel(tc.cancel, xlator.FopLookup, xlator.Creds{Uid: 7}, 42)
+			defer c.Done()
+			check := func(who string, ctx context.Context) {
+				t.Helper()
+				if ctx == nil {
+					t.Fatalf("%s: nil Ctx", who)
+				}
+				if tc.cancel == nil && ctx.Done() != nil {
+					t.Errorf("%s: a nil channel gave a Done channel", who)
+				}
+				select {
+				case <-ctx.Done():
+					if !tc.done {
+						t.Errorf("%s: done, the channel is open", who)
+					}
+				default:
+					if tc.done {
+						t.Errorf("%s: not done, the channel is closed", who)
+					}
+				}
+				want := error(nil)
+				if tc.done {
+					want = context.Canceled
+				}
+				if err := ctx.Err(); err != want {
+					t.Errorf("%s: Err = %v, want %v", who, err, want)
+				}
+				if _, ok := ctx.Deadline(); ok {
+					t.Errorf("%s: has a deadline", who)
+				}
+			}
+			check("call", c.Ctx)
+			f := c.Fork()
+			check("fork", f.Ctx)
+			f.Done()
+			if c.Unique != 42 || c.Uid != 7 || c.Fop != xlator.FopLookup {
+				t.Errorf("call fields: unique %d uid %d fop %v", c.Unique, c.Uid, c.Fop)
+			}
+		})
+	}
+
+	// Closing the channel of a running call cancels it; the next call
+	// from the pool (the same Call, recycled) is not cancelled.
+	p := xlator.NewCallPool(nil)
+	defer p.Close()
+	ch := make(chan struct{})
+	c := p.BeginCancel(ch, xlator.FopReadv, xlator.Creds{}, 0)
+	ctx := c.Ctx
+	close(ch)
+	if ctx.Err() != context.Canceled {
+		t.Fatalf("after close: Err = %v", ctx.Err())
+	}
+	c.Done()
+	c = p.BeginCancel(make(chan struct{}), xlator.FopReadv, xlator.Creds{}, 0)
+	if err := c.Ctx.Err(); err != nil {
+		t.Errorf("the next call inherited the cancellation: %v", err)
+	}
+	c.Done()
+	//lint:ignore SA1012 Begin documents nil as Background: that is what is tested
+	c = p.Begin(nil, xlator.FopReadv, xlator.Creds{}, 0)
+	if c.Ctx.Done() != nil {
+		t.Errorf("Begin(nil) after BeginCancel: Ctx has a Done channel")
+	}
+	c.Done()
+}
+
+// TestBeginCancelAllocatesNothing: a front end that begins every call
+// with its request's cancel channel allocates nothing for it.
+func TestBeginCancelAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	p := xlator.NewCallPool(nil)
+	defer p.Close()
+	ch := make(chan struct{})
+	p.BeginCancel(ch, xlator.FopReadv, xlator.Creds{}, 0).Done() // warm the pool
+	if n := testing.AllocsPerRun(1000, func() {
+		c := p.BeginCancel(ch, xlator.FopReadv, xlator.Creds{}, 0)
+		if c.Ctx.Err() != nil {
+			t.Fatal("cancelled")
+		}
+		c.Done()
+	}); n != 0 {
+		t.Errorf("BeginCancel and Done: %v allocs/op", n)
+	}
+}
+
+// BenchmarkBegin: beginning and ending a call as the FUSE bridge does
+// (BeginCancel with its request's cancel channel) against the baseline,
+// Begin with context.Background: what carrying the request's context
+// costs every fop.
+func BenchmarkBegin(b *testing.B) {
+	ch := make(chan struct{})
+	for _, tc := range []struct {
+		name  string
+		begin func(p *xlator.CallPool) *xlator.Call
+	}{
+		{"ctx=background", func(p *xlator.CallPool) *xlator.Call {
+			return p.Begin(context.Background(), xlator.FopReadv, xlator.Creds{}, 1)
+		}},
+		{"ctx=cancel-channel", func(p *xlator.CallPool) *xlator.Call {
+			return p.BeginCancel(ch, xlator.FopReadv, xlator.Creds{}, 1)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := xlator.NewCallPool(nil)
+			defer p.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.begin(p).Done()
+			}
+		})
+	}
+}
