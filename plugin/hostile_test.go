@@ -297,13 +297,17 @@ func TestHostileFlood(t *testing.T) {
 	// The bound is taken from the soft limit when the volume starts.
 	low = rl
 	low.Cur = min(rl.Cur, 2048)
+	restore := func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			t.Error(err)
+		}
+	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(restore) // if the start fails
 	v, _, report := hostileVolume(t, "mem", "flood", "flood = 17000")
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	limit := int64(low.Cur / 4)
 	h := host(t, v, "hostile")
 	writeGood(t, v, "f")
