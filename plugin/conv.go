@@ -123,10 +123,14 @@ func errnoOf(err error) uint32 {
 	return uint32(syscall.EIO)
 }
 
-// errOf turns a reply's errno back into a fop error.
+// errOf turns a reply's errno back into a fop error; one no system call
+// returns (above maxErrno) becomes EIO.
 func errOf(errno uint32) error {
-	if errno == 0 {
+	switch {
+	case errno == 0:
 		return nil
+	case errno > maxErrno:
+		return syscall.EIO
 	}
 	return syscall.Errno(errno)
 }

@@ -63,8 +63,8 @@
 // would carry, marshalled into the call (ringconn.go, a
 // grpc.ClientConnInterface under the generated client). Writev
 // data in the host's iobufs is read in place: a graph with a plugin has a
-// Shared iobuf pool whose memfd the plugin maps read-only as fd 4
-// (hostmem.go); other payloads go in the arena's 1 MiB slots (shm.go):
+// Shared iobuf pool whose memfd the plugin gets read-only, sealed against
+// writes, as fd 4 (hostmem.go); other payloads go in the arena's 1 MiB slots (shm.go):
 // one copy in, read in place on the far side, passed on without a copy
 // when a plugin winds the same data on. Larger payloads, or all of them
 // with shm-size = 0, ride in gRPC messages, whose size limit is lifted on
@@ -78,6 +78,15 @@
 // back-off (go-plugin never restarts a plugin by itself) and sends child-up
 // once it runs again. fds opened before the restart keep working: the new
 // plugin makes its fd for a handle at the first fop on it.
+//
+// A plugin that breaks the protocol is handled as one that died: the host
+// checks every value it reads from the shared memory, and the first that
+// is wrong (garbage in a ring, a reply longer than the request, a slot,
+// offset or token the plugin was not given) has the process killed and
+// restarted (breach.go). Nothing the plugin does to the memfds makes the
+// host fault: their sizes are sealed. What a plugin may make the host
+// keep for it is bounded: host iobufs kept past a writev (hostmem.go), fds
+// it opened (Host.Dump's plugin-fds), the size of what it asks for.
 //
 // # Deadlines and interrupts
 //

@@ -47,10 +47,35 @@ func serverOptions(opts []grpc.ServerOption) []grpc.ServerOption {
 	)
 }
 
+// maxIO bounds the size of a readv a plugin may ask of the host (16
+// times the largest the host's front ends send): a larger one fails with
+// EINVAL instead of making a child allocate it. maxCallback bounds every
+// message the host receives from a plugin (a request to its callback
+// service, a reply to its own calls), and maxCallbackStreams the calls
+// the callback service runs at once by gRPC: what a plugin can make the
+// host allocate for its messages is bounded too.
+const (
+	maxIO              = 16 << 20
+	maxCallback        = maxIO + 1<<20
+	maxCallbackStreams = ringWorkers
+)
+
+// callbackOptions are serverOptions with the bounds of the host's
+// callback service.
+func callbackOptions(opts []grpc.ServerOption) []grpc.ServerOption {
+	return append(serverOptions(opts), grpc.MaxRecvMsgSize(maxCallback), grpc.MaxConcurrentStreams(maxCallbackStreams))
+}
+
 // newServer makes a gRPC server with serverOptions; the form go-plugin's
 // ServeConfig.GRPCServer and GRPCBroker.AcceptAndServe take.
 func newServer(opts []grpc.ServerOption) *grpc.Server {
 	return grpc.NewServer(serverOptions(opts)...)
+}
+
+// hostDialOptions are dialOptions with the host's bound on the replies it
+// takes from a plugin.
+func hostDialOptions() []grpc.DialOption {
+	return append(dialOptions(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxCallback)))
 }
 
 // dialOptions are the options of every client connection of this package.

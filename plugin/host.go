@@ -36,6 +36,13 @@ type Host struct {
 	shmSlots int
 	fds      *handleTable // host fds (weak) and fds made for the plugin (owned)
 	inodes   *handleTable // unlinked inodes lent to the plugin for one call
+	// owned counts the fds the plugin opened in the host, of maxFds;
+	// refusedFds the opens refused beyond; breaches the plugin processes
+	// killed for breaking the protocol.
+	owned      atomic.Int64
+	maxFds     int64
+	refusedFds atomic.Uint64
+	breaches   atomic.Uint64
 
 	inst atomic.Pointer[instance]
 
@@ -93,6 +100,7 @@ func (h *Host) Init(ic *xlator.InitContext) error {
 		h.startTimeout = 10 * time.Second
 	}
 	h.opts = o
+	h.maxFds = fdLimit()
 	h.childUp = make([]bool, len(h.Children()))
 	inst, err := h.start()
 	if err != nil {
@@ -231,7 +239,9 @@ func (h *Host) Dump() []xlator.KV {
 		kvs = append(kvs, xlator.KV{Key: "last-exit", Value: h.lastExit})
 	}
 	h.mu.Unlock()
-	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.len()})
+	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.len()},
+		xlator.KV{Key: "plugin-fds", Value: h.owned.Load()}, xlator.KV{Key: "plugin-fds-refused", Value: h.refusedFds.Load()},
+		xlator.KV{Key: "protocol-breaches", Value: h.breaches.Load()})
 	inst := h.inst.Load()
 	if inst == nil {
 		return kvs
@@ -247,7 +257,8 @@ func (h *Host) Dump() []xlator.KV {
 			xlator.KV{Key: "ring-callbacks-run-by-caller", Value: a.helped(toHost)},
 			xlator.KV{Key: "ring-worker-sleeps", Value: a.workerSleeps[toHost].Load()},
 			xlator.KV{Key: "ring-late-wakes", Value: a.lateWakes[toHost].Load()},
-			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: a.keptCount()})
+			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: a.keptCount()},
+			xlator.KV{Key: "host-lends-refused", Value: a.host.refused.Load()})
 		a.release()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -385,9 +396,21 @@ func (h *Host) dropOwned() {
 		}
 	}
 	h.fds.mu.Unlock()
+	h.owned.Add(-int64(len(owned)))
 	for _, fd := range owned {
 		fd.Unref()
 	}
+}
+
+// fdLimit is how many fds a plugin may keep open in the host: a quarter
+// of the host's open file limit, so that a plugin that opens without
+// releasing runs out long before the host does.
+func fdLimit() int64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 16
+	}
+	return max(int64(rl.Cur)/4, 64)
 }
 
 // callback is the endpoint of the host's callback service: requests from
@@ -437,6 +460,10 @@ func (cb *callback) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD
 	}
 	// An fd the plugin opened itself (registered by opened), or an
 	// anonymous one for a single fop.
+	if in != nil && cb.h.owned.Load() >= cb.h.maxFds {
+		cb.h.refusedFds.Add(1)
+		return nil, syscall.EMFILE
+	}
 	if in == nil {
 		gf := gfidOf(pf.Gfid)
 		if gf.IsZero() {
@@ -456,6 +483,7 @@ func (cb *callback) opened(fd *xlator.FD, pf *pb.Fd) uint64 {
 	if pf.Handle != 0 {
 		return pf.Handle
 	}
+	cb.h.owned.Add(1)
 	return cb.h.fds.add(handleEnt{fd: fd.Ref(), owned: true})
 }
 
@@ -465,6 +493,7 @@ func (cb *callback) forget([][]byte)      {}
 
 func (cb *callback) release(handle uint64, _ bool) {
 	if e, ok := cb.h.fds.remove(handle); ok && e.owned {
+		cb.h.owned.Add(-1)
 		e.fd.Unref()
 	} else if ok {
 		cb.h.fds.put(handle, e) // a host fd: only the host releases it

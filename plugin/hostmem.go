@@ -33,14 +33,35 @@ import (
 // the translator returns) and says so in the reply; the host then keeps
 // its own reference, under the call's token, until the plugin sends an
 // opRelease for the token through the ring when the last holder lets go.
-// The plugin's mapping is read-only: a plugin cannot write into host
-// memory, only read what the host lent it.
+// The host keeps at most maxKeptLends of them, of maxKeptBytes bytes of
+// data in all (plus what is lent to calls in flight); beyond, it lends
+// nothing more until the plugin releases some (a writev's data goes in an
+// arena slot instead), and counts the refusal (host-lends-refused).
+//
+// The host records every lend, in flight or kept (hostMem.lent): a token
+// the plugin releases must be one of them (else a breach, breach.go), and
+// data the plugin winds back as host memory must lie in one of them, so
+// that SharedRef is only ever asked for an iobuf the host knows is held.
+//
+// The plugin gets the memfd through a descriptor opened read-only and the
+// file is sealed against writes (iobuf.Pool.SharedFile): whatever mapping
+// it makes, whatever descriptor it reopens, a plugin cannot write into
+// host memory nor change the file's size. It can read all of it: every
+// iobuf of the host's graph is in that file, not only what it was lent
+// (the pages of one arena hold the data of any fop, so lending pages
+// alone would need a copy, which is what this layout avoids).
 
 // hostMemFD is the file descriptor the plugin finds the host's iobuf
 // memory on; hostMemEnv gives "fd:size".
 const (
 	hostMemFD  = 4
 	hostMemEnv = "XSTACK_PLUGIN_HOSTMEM"
+)
+
+// Bounds of the host data a plugin may keep past its writevs.
+const (
+	maxKeptLends = 256
+	maxKeptBytes = 64 << 20
 )
 
 // hostMem is an arena's view of the host's iobuf memory.
@@ -50,12 +71,26 @@ type hostMem struct {
 	pool *iobuf.Pool
 	mem  []byte
 
-	mu    sync.Mutex
-	kept  map[uint64]*iobuf.Iobref // host: data the plugin still holds, by token
-	early map[uint64]bool          // host: tokens released before their reply was seen
-	token atomic.Uint64
+	mu        sync.Mutex
+	lent      []lend // host: data lent to the plugin, in flight or kept
+	kept      int    // host: lends kept, of maxKeptLends
+	keptBytes int    // host: their bytes, of maxKeptBytes
+	token     atomic.Uint64
 	// writes counts ring writevs whose data went as host memory.
 	writes atomic.Uint64
+	// refused counts, in the host, writevs whose data was not lent
+	// because the plugin kept as much as it may.
+	refused atomic.Uint64
+}
+
+// lend is host data lent to the plugin by the writev of token: held by
+// the writev's caller while it runs, by the host itself once kept.
+type lend struct {
+	token    uint64
+	off, n   uint64 // where it is in the host's iobuf memory
+	data     *iobuf.Iobref
+	kept     bool // the reply said kept: the host holds a reference
+	released bool // the plugin's opRelease came before the reply
 }
 
 // mapHostMem maps the host's iobuf memory in the plugin, when the host
@@ -105,24 +140,27 @@ func (a *arena) hostOffset(data *iobuf.Iobref) (uint64, bool) {
 // writevHost serves a ring writev whose data is in host memory.
 func (a *arena) writevHost(ctx context.Context, s *server, h *pb.Header, pf *pb.Fd, c *ringCall) (n int64, errno, flags uint32) {
 	hm := &a.host
+	doff, dlen := c.doff, c.dlen
 	if hm.pool != nil {
-		// In the host: the data is in one of our own iobufs, which the
-		// caller up the stack holds.
-		data, ok := hm.pool.SharedRef(int64(c.doff), int(c.dlen))
+		// In the host: the data is in one of our own iobufs, lent to
+		// the plugin by a caller up the stack that holds it.
+		data, ok := a.lentRef(doff, dlen)
 		if !ok {
+			a.breach("ring writev of host memory [%d, +%d), which the host did not lend it", doff, dlen)
 			return 0, uint32(syscall.EIO), 0
 		}
 		n, errno = s.writev(ctx, h, pf, data, c.off)
 		return n, errno, 0
 	}
-	if hm.mem == nil || c.doff+uint64(c.dlen) > uint64(len(hm.mem)) || c.dlen == 0 {
+	if hm.mem == nil || dlen == 0 || doff > uint64(len(hm.mem)) || uint64(dlen) > uint64(len(hm.mem))-doff {
 		return 0, uint32(syscall.EIO), 0
 	}
 	pool := s.pool()
 	if pool == nil {
 		return 0, uint32(syscall.ENOTCONN), 0
 	}
-	mem := hm.mem[c.doff : c.doff+uint64(c.dlen) : c.doff+uint64(c.dlen)]
+	end := doff + uint64(dlen)
+	mem := hm.mem[doff:end:end]
 	l := hostLoans.Get().(*hostLoan)
 	l.a, l.token = a, c.dtoken
 	l.state.Store(loanInCall)
@@ -190,52 +228,130 @@ func (a *arena) releaseHost(token uint64) {
 	}
 }
 
-// keep records, in the host, that the plugin kept data past the writev
-// named token: the host holds a reference until the plugin releases it.
-func (a *arena) keep(token uint64, data *iobuf.Iobref) {
+// lend records, in the host, that data (n bytes at offset off of the
+// host's iobuf memory, held by the caller) goes to the plugin with a
+// writev, and returns the writev's token. It refuses (false, counted)
+// while the plugin keeps as much of the host's data as it may: the
+// writev then puts its data in an arena slot. In the plugin it only
+// numbers the call.
+func (a *arena) lend(off uint64, n int, data *iobuf.Iobref) (uint64, bool) {
 	hm := &a.host
+	token := hm.token.Add(1)
+	if hm.pool == nil {
+		return token, true
+	}
 	hm.mu.Lock()
 	defer hm.mu.Unlock()
-	if hm.early[token] {
-		delete(hm.early, token) // released already
-		return
+	if hm.kept >= maxKeptLends || hm.keptBytes+n > maxKeptBytes {
+		hm.refused.Add(1)
+		return 0, false
 	}
-	if hm.kept == nil {
-		hm.kept = map[uint64]*iobuf.Iobref{}
-	}
-	data.Ref()
-	hm.kept[token] = data
+	hm.lent = append(hm.lent, lend{token: token, off: off, n: uint64(n), data: data})
+	return token, true
 }
 
-// released drops, in the host, the reference kept for token.
+// settle ends, in the host, the writev that lent token, kept saying
+// whether the plugin still holds the data (its reply said so, or the
+// caller gave up on a call the plugin had taken): the lend is dropped,
+// or, when kept and not released yet, kept under a reference of the
+// host's own until the plugin's opRelease. A lend kept already stays.
+func (a *arena) settle(token uint64, kept bool) {
+	hm := &a.host
+	if hm.pool == nil {
+		return
+	}
+	hm.mu.Lock()
+	defer hm.mu.Unlock()
+	i := hm.find(token)
+	if i < 0 {
+		return // dropped with the arena
+	}
+	switch e := &hm.lent[i]; {
+	case e.kept:
+		// Abandoned while the plugin had it: its release ends it.
+	case kept && !e.released:
+		e.kept = true
+		e.data.Ref()
+		hm.kept++
+		hm.keptBytes += int(e.n)
+	default:
+		hm.remove(i)
+	}
+}
+
+// released handles, in the host, the plugin's opRelease of token: the
+// data it kept is let go of, or, when the release overtook the writev's
+// reply, marked released for settle. A token the host is not waiting for
+// is a breach.
 func (a *arena) released(token uint64) {
 	hm := &a.host
 	hm.mu.Lock()
-	data, ok := hm.kept[token]
-	if ok {
-		delete(hm.kept, token)
-	} else {
-		// The release overtook the writev's reply.
-		if hm.early == nil {
-			hm.early = map[uint64]bool{}
-		}
-		hm.early[token] = true
+	i := hm.find(token)
+	if i < 0 || hm.lent[i].released {
+		hm.mu.Unlock()
+		a.breach("release of host data %d, which the plugin does not hold", token)
+		return
 	}
+	e := hm.lent[i]
+	if !e.kept {
+		hm.lent[i].released = true
+		hm.mu.Unlock()
+		return
+	}
+	hm.remove(i)
+	hm.kept--
+	hm.keptBytes -= int(e.n)
 	hm.mu.Unlock()
-	if ok {
-		data.Unref()
-	}
+	e.data.Unref()
 }
 
-// dropKept releases, in the host, everything a dead plugin kept.
+// lentRef returns, in the host, an iobref over the n bytes at offset off
+// of the host's iobuf memory, with a new reference on the host's iobuf
+// they are in, when they lie in data lent to the plugin that the host or
+// a caller still holds (a plugin winding lent data back to a child);
+// false for any other range.
+func (a *arena) lentRef(off uint64, n uint32) (*iobuf.Iobref, bool) {
+	hm := &a.host
+	hm.mu.Lock()
+	defer hm.mu.Unlock()
+	for i := range hm.lent {
+		if e := &hm.lent[i]; off >= e.off && uint64(n) <= e.n && off-e.off <= e.n-uint64(n) {
+			// The lend holds the iobuf until settle or released
+			// removes it, under hm.mu.
+			return hm.pool.SharedRef(int64(off), int(n))
+		}
+	}
+	return nil, false
+}
+
+func (hm *hostMem) find(token uint64) int {
+	for i := range hm.lent {
+		if hm.lent[i].token == token {
+			return i
+		}
+	}
+	return -1
+}
+
+func (hm *hostMem) remove(i int) {
+	last := len(hm.lent) - 1
+	hm.lent[i] = hm.lent[last]
+	hm.lent[last] = lend{}
+	hm.lent = hm.lent[:last]
+}
+
+// dropKept releases, in the host, everything a dead plugin kept, and
+// forgets its lends.
 func (a *arena) dropKept() {
 	hm := &a.host
 	hm.mu.Lock()
-	kept := hm.kept
-	hm.kept, hm.early = nil, nil
+	lent := hm.lent
+	hm.lent, hm.kept, hm.keptBytes = nil, 0, 0
 	hm.mu.Unlock()
-	for _, d := range kept {
-		d.Unref()
+	for _, e := range lent {
+		if e.kept {
+			e.data.Unref()
+		}
 	}
 }
 
@@ -244,5 +360,5 @@ func (a *arena) keptCount() int {
 	hm := &a.host
 	hm.mu.Lock()
 	defer hm.mu.Unlock()
-	return len(hm.kept)
+	return hm.kept
 }

@@ -32,8 +32,8 @@ type instance struct {
 	client  *goplugin.Client
 	c       *conn
 	pid     int
-	proc    *os.Process
-	shm     *arena // nil without shared memory
+	proc    *os.Process // started by client; signalled by its pidfd
+	shm     *arena      // nil without shared memory
 	once    sync.Once
 	pinging atomic.Bool // deadline.go: a ping runs
 }
@@ -66,7 +66,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           newZapHCLog(log),
-		GRPCDialOptions:  dialOptions(),
+		GRPCDialOptions:  hostDialOptions(),
 		StartTimeout:     timeout,
 	}
 	if sum != "" {
@@ -161,13 +161,14 @@ func (h *Host) start() (*instance, error) {
 	limit := h.newLimit(inst)
 	if shm != nil {
 		shm.rings[toPlugin].limit = limit
+		shm.onBreach = func(why string) { go h.broke(inst, why) }
 	}
 	inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin, limit: limit})
 	cb := &server{ep: &callback{h: h, arena: shm}}
 	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()
 	go inst.c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-		s := newServer(opts)
+		s := grpc.NewServer(callbackOptions(opts)...)
 		pb.RegisterXlatorServer(s, cb)
 		return s
 	})
@@ -221,6 +222,17 @@ func statusMessage(err error) string {
 	return s
 }
 
+// broke handles a breach of the protocol by the plugin of inst
+// (breach.go): the process is killed at once, and died restarts it.
+func (h *Host) broke(inst *instance, why string) {
+	h.breaches.Add(1)
+	h.Logger().Error("plugin broke the protocol; killing it", zap.Int("pid", inst.pid), zap.String("breach", why))
+	if err := inst.proc.Kill(); err != nil {
+		h.Logger().Warn("kill plugin", zap.Int("pid", inst.pid), zap.Error(err))
+	}
+	h.died(inst, fmt.Errorf("%w: %s", errBreach, why))
+}
+
 // died handles the end of a plugin process: fops fail from now on, the
 // parents hear child-down, and the plugin is restarted.
 func (h *Host) died(inst *instance, why error) {
@@ -232,7 +244,7 @@ func (h *Host) died(inst *instance, why error) {
 	if why != nil && !errors.Is(why, io.EOF) {
 		reason = statusMessage(why)
 	}
-	if inst.client.Exited() && !errors.Is(why, errHung) {
+	if inst.client.Exited() && !errors.Is(why, errHung) && !errors.Is(why, errBreach) {
 		reason = "process exited"
 	}
 	h.mu.Lock()

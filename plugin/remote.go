@@ -388,6 +388,9 @@ func (r *remote) ringReadv(c *xlator.Call, a *arena, d *fdDesc, size int, off in
 	}
 	errno, n, slot := rc.errno, rc.rlen, rc.rslot
 	rg.free(rc)
+	if err := checkRead(a, n, size, errno); err != nil {
+		return nil, err, true
+	}
 	switch {
 	case errno != 0:
 		return nil, errOf(errno), true
@@ -460,20 +463,47 @@ func (r *remote) ringWritevHost(c *xlator.Call, a *arena, d *fdDesc, data *iobuf
 	if rc == nil {
 		return 0, nil, false
 	}
-	token := a.host.token.Add(1)
-	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(data.Size()), token, off
-	rg.lend(rc, data, token)
+	n := data.Size()
+	token, ok := a.lend(hoff, n, data)
+	if !ok {
+		rg.free(rc) // the plugin keeps too much of the host's memory already
+		return 0, nil, false
+	}
+	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(n), token, off
+	rg.lends(rc, token)
 	rg.post(rc)
 	if err := rg.wait(c.Ctx, rc); err != nil {
+		// Given up on: the lend ends here, unless the plugin had taken
+		// the call (abandon kept the data until the plugin's release).
+		a.settle(token, false)
 		return 0, err, true
 	}
 	written, errno, flags := rc.n, rc.errno, rc.rflags
-	rg.lend(rc, nil, 0)
 	rg.free(rc)
-	if flags&replyKept != 0 {
-		a.keep(token, data)
+	if err := checkWritten(a, written, n, errno, flags); err != nil {
+		a.settle(token, false)
+		return 0, err, true
 	}
+	a.settle(token, flags&replyKept != 0)
 	return int(written), errOf(errno), true
+}
+
+// checkRead checks a ring readv's reply of n bytes for size (breach.go).
+func checkRead(a *arena, n uint32, size int, errno uint32) error {
+	if errno > maxErrno || int64(n) > int64(size) {
+		a.breach("ring readv reply: %d bytes for %d, errno %d", n, size, errno)
+		return syscall.EIO
+	}
+	return nil
+}
+
+// checkWritten checks a ring writev's reply, written of n bytes (breach.go).
+func checkWritten(a *arena, written int64, n int, errno, flags uint32) error {
+	if written < 0 || written > int64(n) || errno > maxErrno || flags&^replyKept != 0 {
+		a.breach("ring writev reply: %d of %d bytes written, errno %d, flags %#x", written, n, errno, flags)
+		return syscall.EIO
+	}
+	return nil
 }
 
 // ringWritev makes a writev of the n bytes in slot through the ring; ok
@@ -485,15 +515,19 @@ func (r *remote) ringWritev(c *xlator.Call, a *arena, d *fdDesc, slot uint32, n 
 		return 0, nil, false
 	}
 	rc.op, rc.dslot, rc.dlen, rc.off = opWritev, slot, uint32(n), off
+	rg.holdsSlot(rc, slot)
 	rg.post(rc)
 	if err := rg.wait(c.Ctx, rc); err != nil {
 		// The slot is the worker's to drop now, or went with the
 		// arena.
 		return 0, err, true
 	}
-	written, errno := rc.n, rc.errno
+	written, errno, flags := rc.n, rc.errno, rc.rflags
 	rg.free(rc)
 	a.drop(slot) // the worker holds its own if the data was kept
+	if err := checkWritten(a, written, n, errno, flags); err != nil {
+		return 0, err, true
+	}
 	return int(written), errOf(errno), true
 }
 

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	pb "github.com/xstack/xstack/plugin/proto"
-	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -191,24 +190,21 @@ type ring struct {
 	// limit bounds this process's waits for replies (the host's
 	// call-timeout); nil: none.
 	limit *callLimit
-	// lent is, per call, the host memory a writev lends the plugin
-	// (dataHost), in this process only: the caller that owns the call
-	// sets and clears it. A caller giving up on a call the plugin took
-	// keeps the data referenced, under its token, until the plugin
-	// releases it.
-	lent [ringCalls]lentData
+	// own is this process's copy of what it wrote into the calls it
+	// made and needs again after posting them: the far side can write
+	// the shared call at any time (breach.go). Each entry is its call's
+	// caller's alone from claim to free.
+	own [ringCalls]ownCall
 }
 
-// lentData is host memory a call lends the plugin, and its token.
-type lentData struct {
-	data  *iobuf.Iobref
+// ownCall is a caller's own copy of part of its call.
+type ownCall struct {
+	chain uint64 // the call's chain
+	// token names the host memory a writev lends the plugin (dataHost),
+	// 0: none. A caller giving up on a call the plugin took keeps the
+	// data referenced, under its token, until the plugin releases it.
 	token uint64
-}
-
-// lend records that call c lends data, named token, to the plugin; nil
-// data clears the record before the caller frees c.
-func (r *ring) lend(c *ringCall, data *iobuf.Iobref, token uint64) {
-	r.lent[r.index(c)] = lentData{data: data, token: token}
+	slot  uint32 // the arena slot of its request's data, + 1; 0: none
 }
 
 func (a *arena) initRings() {
@@ -246,14 +242,32 @@ func (r *ring) claim() *ringCall {
 	start := r.hint.Load()
 	for k := uint32(0); k < ringCalls; k++ {
 		i := (start + k) % ringCalls
-		if st := &r.states[i].v; atomic.LoadUint32(st) == callFree && atomic.CompareAndSwapUint32(st, callFree, callFilling) {
+		st := &r.states[i].v
+		s := atomic.LoadUint32(st)
+		if s == callFree && atomic.CompareAndSwapUint32(st, callFree, callFilling) {
+			raceAcquire() // r.own[i], last used by the call's previous caller
 			r.hint.Store(i)
 			c := &r.calls[i]
 			c.chain, c.parent = 0, 0
+			r.own[i] = ownCall{}
 			return c
+		}
+		if !validState(s) {
+			r.a.breach("call %d of ring %d in state %#x", i, r.dir, s)
+			return nil
 		}
 	}
 	return nil
+}
+
+// holdsSlot records that c's request data is in slot, which the caller
+// drops if it withdraws c.
+func (r *ring) holdsSlot(c *ringCall, slot uint32) { r.own[r.index(c)].slot = slot + 1 }
+
+// ownSlot returns the slot holdsSlot recorded for c, if any.
+func (r *ring) ownSlot(c *ringCall) (uint32, bool) {
+	s := r.own[r.index(c)].slot
+	return s - 1, s != 0
 }
 
 // chainKey is the context key of the chain a ring worker serves.
@@ -281,12 +295,14 @@ func (c *chainCtx) Value(k any) any {
 // its worker serves.
 func (r *ring) join(ctx context.Context, c *ringCall) {
 	if r.dir == toPlugin {
-		c.chain = r.a.chains.Add(1)
+		chain := r.a.chains.Add(1)
+		c.chain, r.own[r.index(c)].chain = chain, chain
 		return
 	}
 	if ctx != nil {
 		if cc, ok := ctx.Value(chainKey{}).(*chainCtx); ok {
 			c.chain, c.parent = cc.chain, cc.parent
+			r.own[r.index(c)].chain = cc.chain
 		}
 	}
 }
@@ -354,8 +370,10 @@ const idleFor = time.Second
 // of the limit are noticed within sleepFor.
 func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	served := r.a.servers[1-r.dir] // the ring this process serves
+	st := r.st(c)
+	chain := r.own[r.index(c)].chain
 	var help *ringServer
-	if r.dir == toPlugin && c.chain != 0 {
+	if r.dir == toPlugin && chain != 0 {
 		help = served
 	}
 	if served != nil {
@@ -363,25 +381,24 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 		atomic.AddUint32(&served.r.head.waiters, 1)
 	}
 	got := spin(func() bool {
-		if atomic.LoadUint32(r.st(c)) == callDone {
-			raceAcquire()
+		if s := atomic.LoadUint32(st); s == callDone || !waitable(s) {
 			return true
 		}
 		if help != nil {
-			if hc := help.r.takeChain(c.chain); hc != nil {
+			if hc := help.r.takeChain(chain); hc != nil {
 				help.run(hc)
 			}
 		}
 		return false
 	}, func() bool {
 		// Not taken yet: the far side's worker may need this CPU.
-		return atomic.LoadUint32(r.st(c))&^callSleep == callPosted
+		return atomic.LoadUint32(st)&^callSleep == callPosted
 	})
 	if served != nil {
 		atomic.AddUint32(&served.r.head.waiters, ^uint32(0))
 	}
 	if got {
-		return nil
+		return r.waited(c, atomic.LoadUint32(st))
 	}
 	r.a.ringSleeps[r.dir].Add(1)
 	done := ctx.Done()
@@ -390,15 +407,13 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 		deadline = time.Now().Add(r.limit.d)
 	}
 	for {
-		s := atomic.LoadUint32(r.st(c))
-		if s == callDone {
-			raceAcquire()
-			return nil
+		s := atomic.LoadUint32(st)
+		if s == callDone || !waitable(s) {
+			return r.waited(c, s)
 		}
 		if r.a.dead.Load() {
 			// The process and its workers are gone; the slot dies
 			// with the arena.
-			r.lend(c, nil, 0)
 			return syscall.ENOTCONN
 		}
 		if done != nil {
@@ -418,19 +433,30 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 			}
 			continue
 		}
-		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(r.st(c), s, s|callSleep) {
+		if s&callSleep == 0 && !atomic.CompareAndSwapUint32(st, s, s|callSleep) {
 			continue
 		}
 		// Marked: the plugin wakes a worker for c's chain from now
 		// on; a call it posted before that is this thread's to run.
 		if help != nil {
-			if hc := help.r.takeChain(c.chain); hc != nil {
+			if hc := help.r.takeChain(chain); hc != nil {
 				help.run(hc)
 				continue
 			}
 		}
-		futexWait(r.st(c), s|callSleep, sleepFor)
+		futexWait(st, s|callSleep, sleepFor)
 	}
+}
+
+// waited ends a wait for c that found state s: done, or a state c cannot
+// be in while its caller waits, which the far side wrote (EIO).
+func (r *ring) waited(c *ringCall, s uint32) error {
+	if s == callDone {
+		raceAcquire()
+		return nil
+	}
+	r.a.breach("call %d of ring %d in state %#x while its caller waits", r.index(c), r.dir, s)
+	return syscall.EIO
 }
 
 // abandon gives up on c after the caller's context ended or its limit
@@ -439,50 +465,60 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 // is kept referenced until the plugin releases it. It reports false when
 // c completed meanwhile.
 func (r *ring) abandon(c *ringCall) bool {
-	i := r.index(c)
+	// A copy: once abandoned, the plugin may free c and another caller
+	// claim it.
+	own := r.own[r.index(c)]
 	for {
 		s := atomic.LoadUint32(r.st(c))
-		switch s &^ callSleep {
-		case callDone:
+		switch {
+		case s == callDone:
 			return false
-		case callPosted:
+		case s&^callSleep == callPosted:
 			if atomic.CompareAndSwapUint32(r.st(c), s, callFilling) {
-				if slot, ok := c.reqSlot(); ok {
+				if slot, ok := r.ownSlot(c); ok {
 					r.a.drop(slot)
 				}
-				r.lent[i] = lentData{} // never read
-				atomic.StoreUint32(r.st(c), callFree)
+				r.free(c)
 				return true
 			}
-		default: // taken
-			// The record is cleared while the call is still this
-			// caller's: once abandoned, the plugin may free it and
-			// another caller claim it.
-			l := r.lent[i]
-			r.lent[i] = lentData{}
+		case s&^callSleep == callTaken:
+			raceRelease()
 			if atomic.CompareAndSwapUint32(r.st(c), s, callAbandoned) {
-				if l.data != nil {
-					r.a.keep(l.token, l.data)
+				if own.token != 0 {
+					r.a.settle(own.token, true)
 				}
 				return true
 			}
-			r.lent[i] = l
+		default:
+			r.a.breach("call %d of ring %d in state %#x while its caller abandons it", r.index(c), r.dir, s)
+			return true
 		}
 	}
 }
 
+// lends records that call c lends the plugin the host memory named
+// token (its writev's dataHost).
+func (r *ring) lends(c *ringCall, token uint64) { r.own[r.index(c)].token = token }
+
 // free returns a done call's slot to the ring.
-func (r *ring) free(c *ringCall) { atomic.StoreUint32(r.st(c), callFree) }
+func (r *ring) free(c *ringCall) {
+	raceRelease()
+	atomic.StoreUint32(r.st(c), callFree)
+}
 
 // take claims a posted call for a worker, or returns nil.
 func (r *ring) take() *ringCall {
 	for i := range r.states {
 		st := &r.states[i].v
 		// The caller may be asleep on the word already: keep its bit.
-		if s := atomic.LoadUint32(st); s&^callSleep == callPosted &&
-			atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
+		s := atomic.LoadUint32(st)
+		if s&^callSleep == callPosted && atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
 			raceAcquire()
 			return &r.calls[i]
+		}
+		if !validState(s) {
+			r.a.breach("call %d of ring %d in state %#x", i, r.dir, s)
+			return nil
 		}
 	}
 	return nil
@@ -510,6 +546,10 @@ func (r *ring) takeChain(chain uint64) *ringCall {
 		st := &r.states[i].v
 		s := atomic.LoadUint32(st)
 		if s&^callSleep != callPosted || r.calls[i].chain != chain {
+			if !validState(s) {
+				r.a.breach("call %d of ring %d in state %#x", i, r.dir, s)
+				return nil
+			}
 			continue
 		}
 		if !atomic.CompareAndSwapUint32(st, s, s&callSleep|callTaken) {
@@ -542,7 +582,11 @@ func (r *ring) takeChain(chain uint64) *ringCall {
 func (r *ring) complete(c *ringCall) {
 	for {
 		s := atomic.LoadUint32(r.st(c))
-		if s == callAbandoned {
+		switch {
+		case s == callAbandoned:
+			// The slots are bounds-checked by drop; a wrong one
+			// written by the far side confuses only the counts of
+			// memory it can write anyway.
 			if slot, ok := c.reqSlot(); ok {
 				r.a.drop(slot)
 			}
@@ -553,6 +597,9 @@ func (r *ring) complete(c *ringCall) {
 				r.a.releaseHost(c.dtoken)
 			}
 			atomic.StoreUint32(r.st(c), callFree)
+			return
+		case s&^callSleep != callTaken:
+			r.a.breach("call %d of ring %d in state %#x while a worker completes it", r.index(c), r.dir, s)
 			return
 		}
 		raceRelease()
@@ -790,13 +837,16 @@ type ringWorker struct {
 	h    pb.Header
 	fd   pb.Fd
 	gfid [16]byte
+	dec  unaryDecoder
 }
 
-// serve runs call c with s, writing the reply into c.
+// serve runs call c with s, writing the reply into c. It reads each
+// field of the request once and checks what it uses (breach.go).
 func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 	ctx := &w.ctx
-	if c.op == opUnary {
-		serveUnary(ctx, s, a, c)
+	op := c.op
+	if op == opUnary {
+		serveUnary(ctx, &w.dec, s, a, c)
 		return
 	}
 	h := &w.h
@@ -813,9 +863,16 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 		w.gfid = c.gfid
 		pf.Gfid = w.gfid[:]
 	}
-	switch c.op {
+	switch op {
 	case opReadv:
-		ref, e := s.readv(ctx, h, pf, c.size, c.off)
+		size := c.size
+		if size < 0 || size > int64(a.slotSize) {
+			// Larger reads go by gRPC: their replies fit no slot.
+			a.breach("ring readv of %d bytes", size)
+			c.errno = uint32(syscall.EINVAL)
+			return
+		}
+		ref, e := s.readv(ctx, h, pf, size, c.off)
 		c.errno, c.rlen, c.rslot = e, 0, 0
 		if e != 0 {
 			return
@@ -833,19 +890,24 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 		c.rslot = slot
 	case opWritev:
 		c.n, c.rflags = 0, 0
-		if c.dkind == dataHost {
+		switch kind := c.dkind; kind {
+		case dataHost:
 			c.n, c.errno, c.rflags = a.writevHost(ctx, s, h, pf, c)
-			return
+		case dataSlot:
+			data, e := s.borrow(c.dslot, c.dlen)
+			if e == 0 {
+				c.n, e = s.writev(ctx, h, pf, data, c.off)
+			}
+			c.errno = e
+		default:
+			a.breach("ring writev with data of kind %d", kind)
+			c.errno = uint32(syscall.EINVAL)
 		}
-		data, e := s.borrow(c.dslot, c.dlen)
-		if e == 0 {
-			c.n, e = s.writev(ctx, h, pf, data, c.off)
-		}
-		c.errno = e
 	case opRelease:
 		a.released(c.dtoken)
 		c.errno = 0
 	default:
+		a.breach("ring call with op %d", op)
 		c.errno = uint32(syscall.ENOSYS)
 	}
 }

@@ -131,6 +131,9 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 		return nil, false
 	}
 	c.op, c.method, c.dkind, c.dslot, c.dlen = opUnary, m, kind, slot, uint32(n)
+	if kind == dataSlot {
+		rg.holdsSlot(c, slot)
+	}
 	rg.join(ctx, c)
 	rg.post(c)
 	if err := rg.wait(ctx, c); err != nil {
@@ -144,25 +147,33 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 		return status.Error(codes.Unavailable, err.Error()), true
 	}
 	defer rc.freeCall(rg, c)
-	if c.code != 0 {
-		return status.Error(codes.Code(c.code), string(c.msg[:min(int(c.rlen), ringMsgSize)])), true
-	}
-	if c.rkind == dataNone { // no room for the reply
+	name := ringMethods[m-1].name
+	// The reply is read once and checked (breach.go).
+	code, rkind, rslot, rlen := c.code, c.rkind, c.rslot, c.rlen
+	switch {
+	case code > maxCode:
+		a.breach("ring reply of %s with status code %d", name, code)
+		return status.Errorf(codes.Internal, "ring reply of %s: status code %d", name, code), true
+	case code != 0:
+		return status.Error(codes.Code(code), string(c.msg[:min(rlen, uint32(ringMsgSize))])), true
+	case rkind == dataNone: // no room for the reply
 		a.ringRetries[rg.dir].Add(1)
 		if ringMethods[m-1].retry {
 			return nil, false
 		}
-		return status.Errorf(codes.ResourceExhausted, "no shared memory for the reply of %s", ringMethods[m-1].name), true
+		return status.Errorf(codes.ResourceExhausted, "no shared memory for the reply of %s", name), true
 	}
-	rsp, ok := c.msgBytes(a, c.rkind, c.rslot, c.rlen)
+	rsp, ok := c.msgBytes(a, rkind, rslot, rlen)
 	if !ok {
-		return status.Errorf(codes.Internal, "ring reply of %s out of bounds", ringMethods[m-1].name), true
+		a.breach("ring reply of %s in kind %d, slot %d, %d bytes: out of bounds", name, rkind, rslot, rlen)
+		return status.Errorf(codes.Internal, "ring reply of %s out of bounds", name), true
 	}
-	if slot, ok := c.replySlot(); ok {
-		defer a.drop(slot)
+	if rkind == dataSlot {
+		defer a.drop(rslot)
 	}
 	if err := proto.Unmarshal(rsp, out); err != nil {
-		return status.Errorf(codes.Internal, "ring reply of %s: %v", ringMethods[m-1].name, err), true
+		a.breach("ring reply of %s: %v", name, err)
+		return status.Errorf(codes.Internal, "ring reply of %s: %v", name, err), true
 	}
 	return nil, true
 }
@@ -215,39 +226,64 @@ func (c *ringCall) msgBytes(a *arena, kind, slot, n uint32) ([]byte, bool) {
 
 // freeCall frees a call this side filled and its request slot.
 func (rc *ringConn) freeCall(rg *ring, c *ringCall) {
-	if slot, ok := c.reqSlot(); ok {
+	if slot, ok := rg.ownSlot(c); ok {
 		rc.a.drop(slot)
 	}
 	rg.free(c)
 }
 
+// unaryDecoder is a worker's decoder of unary requests: the function the
+// generated handler decodes its request with, made once per worker (a
+// closure per call would cost an allocation), and what it last failed
+// with.
+type unaryDecoder struct {
+	in  []byte
+	err error
+	fn  func(any) error
+}
+
+func (d *unaryDecoder) decode(v any) error {
+	d.err = proto.Unmarshal(d.in, v.(proto.Message))
+	return d.err
+}
+
 // serveUnary serves an opUnary call with s's generated handler.
-func serveUnary(ctx context.Context, s *server, a *arena, c *ringCall) {
+func serveUnary(ctx context.Context, d *unaryDecoder, s *server, a *arena, c *ringCall) {
 	c.code, c.rkind, c.rlen = 0, dataNone, 0
 	fail := func(code codes.Code, msg string) {
 		c.code = uint32(code)
 		c.rlen = uint32(copy(c.msg[:], msg))
 	}
-	if c.method == 0 || int(c.method) > len(ringMethods) {
+	method, kind, slot, n := c.method, c.dkind, c.dslot, c.dlen
+	if method == 0 || int(method) > len(ringMethods) {
+		a.breach("ring call of method %d", method)
 		fail(codes.Unimplemented, "unknown ring method")
 		return
 	}
-	m := &ringMethods[c.method-1]
-	in, ok := c.msgBytes(a, c.dkind, c.dslot, c.dlen)
+	m := &ringMethods[method-1]
+	in, ok := c.msgBytes(a, kind, slot, n)
 	if !ok {
+		a.breach("ring request of %s in kind %d, slot %d, %d bytes: out of bounds", m.name, kind, slot, n)
 		fail(codes.InvalidArgument, "ring request out of bounds")
 		return
 	}
-	dec := func(v any) error { return proto.Unmarshal(in, v.(proto.Message)) }
-	rsp, err := m.handler(s, ctx, dec, nil)
+	if d.fn == nil {
+		d.fn = d.decode
+	}
+	d.in, d.err = in, nil
+	rsp, err := m.handler(s, ctx, d.fn, nil)
+	if d.err != nil {
+		a.breach("ring request of %s: %v", m.name, d.err)
+	}
+	d.in = nil
 	if err != nil {
 		st := status.Convert(err)
 		fail(st.Code(), strings.ToValidUTF8(st.Message(), "?"))
 		return
 	}
 	out := rsp.(proto.Message)
-	n := proto.Size(out)
-	kind, slot, err := c.putMsg(a, out, n)
+	size := proto.Size(out)
+	rkind, rslot, err := c.putMsg(a, out, size)
 	switch {
 	case errors.Is(err, errNoSlot):
 		return // dataNone
@@ -255,5 +291,5 @@ func serveUnary(ctx context.Context, s *server, a *arena, c *ringCall) {
 		fail(codes.Internal, "ring reply did not marshal")
 		return
 	}
-	c.rkind, c.rslot, c.rlen = kind, slot, uint32(n)
+	c.rkind, c.rslot, c.rlen = rkind, rslot, uint32(size)
 }

@@ -118,6 +118,13 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.ErrRsp, error
 			p.log.Warn("no shared memory with the host; data goes in the messages", zap.Error(err))
 		} else {
 			p.arena = a
+			// Garbage in the rings here is this process's own doing
+			// (the host checks what it reads, breach.go): exit, and
+			// the host restarts it with a new arena.
+			a.onBreach = func(why string) {
+				p.log.Error("the shared memory with the host holds garbage; exiting", zap.String("breach", why))
+				os.Exit(3)
+			}
 			if mem, err := mapHostMem(); err != nil {
 				p.log.Warn("the host's iobufs are not shared; writev data is copied into the arena", zap.Error(err))
 			} else if mem != nil {

@@ -416,6 +416,9 @@ func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error
 
 // readv serves a readv, by gRPC or through the ring.
 func (s *server) readv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, off int64) (*iobuf.Iobref, uint32) {
+	if size > maxIO {
+		return nil, uint32(syscall.EINVAL) // a child would allocate it
+	}
 	r, e := s.begin(ctx, xlator.FopReadv, h)
 	if e != 0 {
 		return nil, e
@@ -504,6 +507,9 @@ func (s *server) Fsync(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) 
 }
 
 func (s *server) Readdir(ctx context.Context, q *pb.ReaddirReq) (*pb.ReaddirRsp, error) {
+	if q.Off < 0 {
+		return &pb.ReaddirRsp{Errno: uint32(syscall.EINVAL)}, nil // a cookie no child returns
+	}
 	r, e := s.begin(ctx, xlator.FopReaddir, q.H)
 	if e != 0 {
 		return &pb.ReaddirRsp{Errno: e}, nil

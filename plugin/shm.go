@@ -25,7 +25,12 @@ import (
 // slot number and length.
 //
 // The arena is a memfd the host makes for each plugin process and passes
-// to it as file descriptor 3; both map it shared. Its first page holds one
+// to it as file descriptor 3; both map it shared. The plugin must write
+// it (replies, data it returns), so it gets it read-write, but its size
+// is sealed (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL): no truncation can
+// pull pages from under the host's mapping, so nothing the plugin does to
+// the file makes the host fault. What the plugin writes there is
+// validated by the host before use (ring.go). Its first page holds one
 // state word per slot: the references held on it by both processes
 // together (0: free), claimed with compare-and-swap and counted with
 // atomic adds, so either process can take a slot and either can free it.
@@ -49,6 +54,10 @@ const shmMin = 16 << 10
 // through the arena (larger ones go in the message).
 const shmSlotSize = 1 << 20
 
+// arenaSeals are the seals of an arena's memfd: its size is fixed for
+// good.
+const arenaSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+
 // shmHeader is the arena's header: a page of slot state words, then the
 // two call rings (ring.go), rounded up to a page.
 const shmHeader = (ringOff + 2*ringSize + 4095) / 4096 * 4096
@@ -69,7 +78,13 @@ type arena struct {
 
 	rings   [2]*ring
 	servers [2]*ringServer // the rings this process serves
-	dead    atomic.Bool    // closed: ring callers and workers give up
+	dead    atomic.Bool    // closed or broken: ring callers and workers give up
+	// broken is set by the first breach of the protocol seen in the
+	// arena, breaches counts them, and onBreach, set by the host before
+	// the arena is used, kills the plugin (breach.go).
+	broken   atomic.Bool
+	breaches atomic.Uint64
+	onBreach func(what string)
 	// ringCalls and ringRetries count this process's calls through each
 	// ring (releases included), and those redone by gRPC (no slot for
 	// the reply).
@@ -94,7 +109,7 @@ func newArena(name string, slots int) (*arena, error) {
 	if slots > maxSlots {
 		slots = maxSlots
 	}
-	fd, err := unix.MemfdCreate("xstack-plugin-"+name, unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate("xstack-plugin-"+name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd: %w", err)
 	}
@@ -103,6 +118,10 @@ func newArena(name string, slots int) (*arena, error) {
 	if err := f.Truncate(int64(size)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, arenaSeals); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("memfd: seal: %w", err)
 	}
 	a, err := mapArena(f, slots, shmSlotSize)
 	if err != nil {
@@ -236,7 +255,13 @@ func (a *arena) slotOfRef(ref *iobuf.Iobref) (uint32, bool) {
 // keeps the data, past the call if it wants.
 func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobref, bool) {
 	mem, ok := a.bytes(slot, n)
-	if !ok || !a.acquire() {
+	if !ok {
+		if a != nil {
+			a.breach("data in slot %d, %d bytes: outside the arena", slot, n)
+		}
+		return nil, false
+	}
+	if !a.acquire() {
 		return nil, false
 	}
 	if hold {
@@ -307,13 +332,7 @@ func (a *arena) close() {
 	a.closeFile()
 	a.dead.Store(true)
 	a.dropKept()
-	for _, r := range a.rings {
-		for i := range r.states {
-			futexWake(&r.states[i].v, 1<<30)
-		}
-		atomic.AddUint32(&r.head.seq, 1)
-		futexWake(&r.head.seq, 1<<30)
-	}
+	a.wakeAll()
 	a.release()
 }
 

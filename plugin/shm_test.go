@@ -1,7 +1,11 @@
 package plugin
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/runtime/iobuf"
 )
@@ -60,5 +64,52 @@ func TestArenaSlotRefs(t *testing.T) {
 	a.drop(uint32(slot))
 	if a.inUse() != 0 {
 		t.Fatal("surplus drop took the slot")
+	}
+}
+
+// TestArenaSeals: through the descriptor a plugin gets, or one it reopens
+// by /proc, an arena's size cannot change and no seal can be added; a
+// hole punched in it reads back as zeros in the host's mapping, without
+// a fault.
+func TestArenaSeals(t *testing.T) {
+	a, err := newArena("test", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	fd := int(a.file.Fd())
+	rw, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rw)
+	size := int64(len(a.mem))
+	for _, tc := range []struct {
+		name string
+		try  func(fd int) error
+	}{
+		{"ftruncate to 0", func(fd int) error { return unix.Ftruncate(fd, 0) }},
+		{"ftruncate shorter", func(fd int) error { return unix.Ftruncate(fd, size-4096) }},
+		{"ftruncate larger", func(fd int) error { return unix.Ftruncate(fd, size+4096) }},
+		{"write past the end", func(fd int) error { _, err := unix.Pwrite(fd, []byte("x"), size); return err }},
+		{"allocate past the end", func(fd int) error { return unix.Fallocate(fd, 0, size, 4096) }},
+		{"add a seal", func(fd int) error {
+			_, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_WRITE)
+			return err
+		}},
+	} {
+		for _, d := range []int{fd, rw} {
+			if err := tc.try(d); err == nil {
+				t.Errorf("%s (fd %d) succeeded", tc.name, d)
+			}
+		}
+	}
+	last := a.mem[len(a.mem)-8:]
+	copy(last, "the tail")
+	if err := unix.Fallocate(rw, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, size); err != nil {
+		t.Fatalf("punch: %v", err)
+	}
+	if !bytes.Equal(last, make([]byte, 8)) {
+		t.Fatalf("after a punched hole the host reads %q", last)
 	}
 }

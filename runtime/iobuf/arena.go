@@ -166,7 +166,7 @@ func (c *class) mapArenaLocked() bool {
 	a.idleSince = time.Now()
 	c.arenas = append(c.arenas, a)
 	if c.pool.shared.contains(mem) {
-		c.pool.shared.register(a)
+		c.pool.shared.register(a, c.pageSize)
 	}
 	c.pool.mappedBytes.Add(int64(c.mapLen))
 	return true

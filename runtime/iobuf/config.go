@@ -69,9 +69,12 @@ type Config struct {
 
 	// Shared carves the arenas out of one memfd that other processes can
 	// map (SharedFile), so that an out-of-process translator reads the
-	// pool's pages in place. SharedSize is the file's size, reserved up
-	// front (address space, not memory); 0 means DefaultSharedSize. When
-	// it is used up, arenas are anonymous memory as without Shared.
+	// pool's pages in place. The file is sealed: no other process can
+	// write it or change its size (see SharedFile). SharedSize is the
+	// file's size, reserved up front (address space, not memory); 0 means
+	// DefaultSharedSize. When it is used up, arenas are anonymous memory
+	// as without Shared. It also bounds the memory another process holding
+	// the file can make it allocate.
 	Shared     bool
 	SharedSize int64
 

@@ -66,6 +66,21 @@ func (b *Iobuf) Ref() {
 	}
 }
 
+// tryRef adds a reference unless the count is 0 (a free page, or one its
+// last holder is releasing), and reports whether it did: the Ref of a
+// caller that cannot know the page to be held (SharedRef).
+func (b *Iobuf) tryRef() bool {
+	for {
+		r := atomic.LoadInt32(&b.refs)
+		if r <= 0 {
+			return false
+		}
+		if atomic.CompareAndSwapInt32(&b.refs, r, r+1) {
+			return true
+		}
+	}
+}
+
 // Unref drops a reference the caller owns; the last one returns the page to
 // the pool. A surplus Unref is reported as in UnrefE and otherwise ignored.
 func (b *Iobuf) Unref() { _ = b.UnrefE() }
@@ -76,12 +91,13 @@ func (b *Iobuf) Unref() { _ = b.UnrefE() }
 // surplus Unref after the page was handed out again to someone else: that
 // drops the new owner's reference, which debug mode's poisoning may catch.
 func (b *Iobuf) UnrefE() error {
-	if !raceEnabled && !b.pool.debug && atomic.LoadInt32(&b.refs) == 1 {
+	if !raceEnabled && !b.pool.debug && b.pool.shared == nil && atomic.LoadInt32(&b.refs) == 1 {
 		// Sole holder: no one else may Ref or Unref, so the count cannot
 		// change under us and a plain store saves the read-modify-write.
 		// A second, surplus Unref then finds 0 and is reported. Debug and
 		// race builds take the CAS loop, which also catches two racing
-		// surplus Unrefs.
+		// surplus Unrefs; so do Shared pools, whose SharedRef may take a
+		// reference on any held page without holding one.
 		b.refs = 0
 		b.pool.release(b)
 		return nil

@@ -2,6 +2,10 @@ package iobuf
 
 import (
 	"bytes"
+	"fmt"
+	"math/rand"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,6 +74,11 @@ func TestShared(t *testing.T) {
 	if freed := p.Purge(time.Now()); freed == 0 {
 		t.Fatal("nothing purged")
 	}
+	// The purged arena's pages stay in the file (its seals forbid
+	// punching holes), counted idle until the next arena takes them.
+	if st := p.Stats(); st.SharedIdleBytes != 2<<20 {
+		t.Errorf("idle shared bytes %d after a purge, want %d", st.SharedIdleBytes, 2<<20)
+	}
 	b4 := p.Get(1 << 20)
 	b5 := p.Get(1 << 20)
 	b6 := p.Get(1 << 20)
@@ -80,6 +89,168 @@ func TestShared(t *testing.T) {
 	b4.Unref()
 	b5.Unref()
 	b6.Unref()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSharedSeals tries every way another process holding SharedFile
+// could write the pool's memory or change the file's size: each is
+// refused, through the descriptor it got and through one it reopens
+// read-write by /proc/self/fd, and the pool's data and its own writes
+// are unchanged. A private writable mapping is allowed, but what is
+// written there stays in it.
+func TestSharedSeals(t *testing.T) {
+	p, err := New(Config{Shared: true, SharedSize: 16 << 20, NoCPUCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	f, size := p.SharedFile()
+	b := p.Get(64 << 10)
+	defer b.Unref()
+	copy(b.Bytes(), "goodgood")
+	off, _ := p.SharedOffset(b.Bytes())
+	page := off &^ 4095
+
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if want := unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_FUTURE_WRITE | unix.F_SEAL_SEAL; err != nil || seals != want {
+		t.Fatalf("seals %#x, %v; want %#x", seals, err, want)
+	}
+	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
+		t.Fatalf("SharedFile flags %#x, %v: not read-only", fl, err)
+	}
+	rw, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// Refused outright is as good; the rows below then test the
+		// descriptor handed out only.
+		t.Logf("reopen read-write refused: %v", err)
+		rw = -1
+	} else {
+		defer unix.Close(rw)
+	}
+	evil := []byte("EVIL")
+	mmapWrite := func(fd, prot, flags int) error {
+		m, err := unix.Mmap(fd, page, 4096, prot, flags)
+		if err != nil {
+			return err
+		}
+		defer unix.Munmap(m)
+		if prot&unix.PROT_WRITE == 0 {
+			if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+				return err
+			}
+		}
+		copy(m[off-page:], evil)
+		return nil
+	}
+	for _, tc := range []struct {
+		name    string
+		try     func(fd int) error
+		allowed bool // and harmless: it must succeed
+	}{
+		{"mmap shared writable", func(fd int) error { return mmapWrite(fd, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED) }, false},
+		{"mprotect a shared mapping writable", func(fd int) error { return mmapWrite(fd, unix.PROT_READ, unix.MAP_SHARED) }, false},
+		{"pwrite", func(fd int) error { _, err := unix.Pwrite(fd, evil, off); return err }, false},
+		{"ftruncate to 0", func(fd int) error { return unix.Ftruncate(fd, 0) }, false},
+		{"ftruncate larger", func(fd int) error { return unix.Ftruncate(fd, 2*size) }, false},
+		{"punch a hole", func(fd int) error {
+			return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, page, 4096)
+		}, false},
+		{"allocate past the end", func(fd int) error { return unix.Fallocate(fd, 0, size, 4096) }, false},
+		{"add a seal", func(fd int) error {
+			_, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_WRITE)
+			return err
+		}, false},
+		{"mmap private writable", func(fd int) error { return mmapWrite(fd, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE) }, true},
+	} {
+		for _, d := range []struct {
+			how string
+			fd  int
+		}{{"read-only", int(f.Fd())}, {"reopened read-write", rw}} {
+			if d.fd < 0 {
+				continue
+			}
+			err := tc.try(d.fd)
+			switch {
+			case tc.allowed:
+				if err != nil {
+					t.Errorf("%s (%s descriptor): %v, want it allowed (and private)", tc.name, d.how, err)
+				}
+			case err == nil:
+				t.Errorf("%s (%s descriptor) succeeded", tc.name, d.how)
+			}
+			if got := string(b.Bytes()[:8]); got != "goodgood" {
+				t.Fatalf("after %s (%s descriptor) the pool's data is %q", tc.name, d.how, got)
+			}
+		}
+	}
+	// What the seals cannot stop: a descriptor reopened read-write may
+	// make the file allocate pages within its size, which the pool then
+	// holds; SharedFileBytes shows them.
+	before := p.Stats().SharedFileBytes
+	if rw >= 0 {
+		if err := unix.Fallocate(rw, 0, size-4<<20, 4<<20); err != nil {
+			t.Errorf("allocate within the file: %v (sealed now? say so in SharedFile's doc)", err)
+		} else if st := p.Stats(); st.SharedFileBytes != before+4<<20 {
+			t.Errorf("SharedFileBytes %d after 4 MiB allocated by another, was %d", st.SharedFileBytes, before)
+		}
+	}
+	copy(b.Bytes(), "mine")
+	if got := string(b.Bytes()[:8]); got != "minegood" {
+		t.Fatalf("the pool's own write after the seals: %q", got)
+	}
+}
+
+// TestSharedRefRace: SharedRef of any offset, valid or not, while pages
+// are taken and freed and arenas purged and mapped again, never touches
+// an unmapped arena (the race detector watches), never takes a free page
+// back (no use after free, no underflow), and leaves every page free at
+// the end.
+func TestSharedRefRace(t *testing.T) {
+	p, err := New(Config{Shared: true, SharedSize: 64 << 20, PurgeAfter: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, size := p.SharedFile()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var offs [8]atomic.Int64 // offsets of pages held now or a moment ago
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				b := p.Get([]int{4 << 10, 128 << 10, 1 << 20}[i%3])
+				o, _ := p.SharedOffset(b.Bytes())
+				offs[(w*4+i)%len(offs)].Store(o)
+				b.Unref()
+				if i%64 == 0 {
+					p.Purge(time.Now())
+				}
+			}
+		})
+	}
+	var got atomic.Int64
+	wg.Go(func() {
+		r := rand.New(rand.NewSource(1))
+		for !stop.Load() {
+			off := offs[r.Intn(len(offs))].Load() + int64(r.Intn(8192)) - 4096
+			if r.Intn(4) == 0 {
+				off = r.Int63n(size)
+			}
+			if ref, ok := p.SharedRef(off, 1+r.Intn(4096)); ok {
+				got.Add(1)
+				ref.Unref()
+			}
+		}
+	})
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	st := p.Stats()
+	t.Logf("references taken: %d; arenas purged: %d", got.Load(), st.Purged)
+	if st.UseAfterFree != 0 || st.RefUnderflows != 0 || st.Active() != 0 {
+		t.Fatalf("use after free %d, underflows %d, active %d", st.UseAfterFree, st.RefUnderflows, st.Active())
+	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}

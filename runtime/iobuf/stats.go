@@ -24,6 +24,15 @@ type Stats struct {
 	RefUnderflows   uint64 `json:"ref_underflows"`
 	UseAfterFree    uint64 `json:"use_after_free"`
 	Purged          uint64 `json:"purged_arenas"`
+	// SharedFileBytes is the memory a Shared pool's file holds (its
+	// allocated blocks, whichever process made it allocate them) and
+	// SharedIdleBytes the part of the file no arena uses now: ranges of
+	// unmapped arenas, kept for the next ones since the file's seals
+	// forbid giving them back. SharedFileBytes well above MappedBytes +
+	// SharedIdleBytes means another process made the file allocate
+	// memory of its own. Both are 0 without Config.Shared.
+	SharedFileBytes int64 `json:"shared_file_bytes"`
+	SharedIdleBytes int64 `json:"shared_idle_bytes"`
 
 	Classes []ClassStats `json:"classes"`
 }
@@ -81,6 +90,9 @@ func (p *Pool) Stats() Stats {
 		RefUnderflows:   p.refUnderflows.Load(),
 		UseAfterFree:    p.useAfterFree.Load(),
 		Classes:         make([]ClassStats, len(p.classes)),
+	}
+	if p.shared != nil {
+		s.SharedFileBytes, s.SharedIdleBytes = p.shared.usage()
 	}
 	for ci, c := range p.classes {
 		cs := &s.Classes[ci]
@@ -170,6 +182,10 @@ func (s Stats) Fields(emit func(key string, value any)) {
 	emit("iobuf_pool.ref_underflows", s.RefUnderflows)
 	emit("iobuf_pool.use_after_free", s.UseAfterFree)
 	emit("iobuf_pool.purged_arenas", s.Purged)
+	if s.SharedFileBytes != 0 || s.SharedIdleBytes != 0 {
+		emit("iobuf_pool.shared_file_bytes", s.SharedFileBytes)
+		emit("iobuf_pool.shared_idle_bytes", s.SharedIdleBytes)
+	}
 	for _, c := range s.Classes {
 		pre := fmt.Sprintf("class.%d.", c.PageSize)
 		emit(pre+"page_size", c.PageSize)
