@@ -69,6 +69,9 @@ func nameOf(fd *xlator.FD) string {
 func (h *hang) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 	if strings.HasPrefix(loc.Name, "freeze") {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		// The stop reaches every thread a moment later, and this one
+		// could answer the lookup first: it never answers.
+		select {}
 	}
 	h.hold(loc.Name, "hang-lookup")
 	return h.Base.Lookup(c, loc)
