@@ -23,6 +23,22 @@ var Handshake = goplugin.HandshakeConfig{
 	MagicCookieValue: "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b",
 }
 
+// The descriptors and environment variables the host passes a plugin
+// besides go-plugin's.
+const (
+	// shmFD is the descriptor the plugin finds the arena on, read-write,
+	// when the host offers one.
+	shmFD = 3
+	// shmEnv is set to "3" (shmFD) when the host offers an arena.
+	shmEnv = "XSTACK_PLUGIN_SHM"
+	// hostMemFD is the descriptor the plugin finds the host's iobuf
+	// memory on, read-only, when the host shares it.
+	hostMemFD = 4
+	// hostMemEnv is set to "4:SIZE" (hostMemFD, the memory's size in
+	// bytes) when the host shares its iobuf memory.
+	hostMemEnv = "XSTACK_PLUGIN_HOSTMEM"
+)
+
 // pluginName is the one plugin a binary serves, in go-plugin's plugin set.
 const pluginName = "xlator"
 
@@ -47,16 +63,17 @@ func serverOptions(opts []grpc.ServerOption) []grpc.ServerOption {
 	)
 }
 
-// maxIO bounds the size of a readv a plugin may ask of the host (16
-// times the largest the host's front ends send): a larger one fails with
-// EINVAL instead of making a child allocate it. maxCallback bounds every
-// message the host receives from a plugin (a request to its callback
-// service, a reply to its own calls), and maxCallbackStreams the calls
-// the callback service runs at once by gRPC: what a plugin can make the
-// host allocate for its messages is bounded too.
+// What a plugin can make the host allocate for its messages is bounded.
 const (
-	maxIO              = 16 << 20
-	maxCallback        = maxIO + 1<<20
+	// maxIO bounds the size of a readv a plugin may ask of the host (16
+	// times the largest the host's front ends send): a larger one fails
+	// with EINVAL instead of making a child allocate it.
+	maxIO = 16 << 20
+	// maxCallback bounds every gRPC message the host receives from a
+	// plugin: a request to its callback service, a reply to its calls.
+	maxCallback = maxIO + 1<<20
+	// maxCallbackStreams bounds the calls the callback service runs at
+	// once by gRPC.
 	maxCallbackStreams = ringWorkers
 )
 

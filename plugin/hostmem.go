@@ -51,17 +51,10 @@ import (
 // (the pages of one arena hold the data of any fop, so lending pages
 // alone would need a copy, which is what this layout avoids).
 
-// hostMemFD is the file descriptor the plugin finds the host's iobuf
-// memory on; hostMemEnv gives "fd:size".
-const (
-	hostMemFD  = 4
-	hostMemEnv = "XSTACK_PLUGIN_HOSTMEM"
-)
-
 // Bounds of the host data a plugin may keep past its writevs.
 const (
-	maxKeptLends = 256
-	maxKeptBytes = 64 << 20
+	maxKeptLends = 256      // lends a plugin may keep (replyKept) before the host lends no more
+	maxKeptBytes = 64 << 20 // bytes of host data a plugin may keep so, in all
 )
 
 // hostMem is an arena's view of the host's iobuf memory.

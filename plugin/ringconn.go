@@ -37,24 +37,28 @@ import (
 // ringMethod is a method of the Xlator service served through the rings.
 type ringMethod struct {
 	name    string
-	handler grpc.MethodHandler
-	retry   bool // has no effect: may be repeated by gRPC
+	handler grpc.MethodHandler // nil: a number no method of the service has
+	retry   bool               // may be repeated by gRPC
 }
 
-// ringMethods are the methods in the service's order; ringMethodIdx maps
-// a full method name to its index + 1. Both sides are built from the same
-// generated code (the handshake checks the protocol version).
+// ringMethods are the methods by number (ringMethodIDs), at index number
+// - 1; ringMethodIdx maps a full method name to its number.
 var ringMethods, ringMethodIdx = func() ([]ringMethod, map[string]uint32) {
-	retry := map[string]bool{"Lookup": true, "Stat": true, "Fstat": true, "Access": true, "Readlink": true,
-		"Readdir": true, "Statfs": true, "Getxattr": true, "Listxattr": true}
+	handlers := map[string]grpc.MethodHandler{}
+	for _, m := range pb.Xlator_ServiceDesc.Methods {
+		handlers[m.MethodName] = m.Handler
+	}
 	var ms []ringMethod
 	idx := map[string]uint32{}
-	for _, m := range pb.Xlator_ServiceDesc.Methods {
-		if m.MethodName == "Readv" || m.MethodName == "Writev" {
-			continue
+	for _, d := range ringMethodIDs {
+		for uint32(len(ms)) < d.id {
+			ms = append(ms, ringMethod{})
 		}
-		ms = append(ms, ringMethod{name: m.MethodName, handler: m.Handler, retry: retry[m.MethodName]})
-		idx[xlatorPrefix+m.MethodName] = uint32(len(ms))
+		h := handlers[d.name]
+		ms[d.id-1] = ringMethod{name: d.name, handler: h, retry: d.retry}
+		if h != nil {
+			idx[xlatorPrefix+d.name] = d.id
+		}
 	}
 	return ms, idx
 }()
@@ -255,7 +259,7 @@ func serveUnary(ctx context.Context, d *unaryDecoder, s *server, a *arena, c *ri
 		c.rlen = uint32(copy(c.msg[:], msg))
 	}
 	method, kind, slot, n := c.method, c.dkind, c.dslot, c.dlen
-	if method == 0 || int(method) > len(ringMethods) {
+	if method == 0 || int(method) > len(ringMethods) || ringMethods[method-1].handler == nil {
 		a.breach("ring call of method %d", method)
 		fail(codes.Unimplemented, "unknown ring method")
 		return

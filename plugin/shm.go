@@ -40,30 +40,15 @@ import (
 // takes its arena with it: the restarted process gets a new one, and the
 // host's borrowed iobufs keep the old mapping until they are released.
 
-// shmFD is the file descriptor the plugin finds the arena on.
-const shmFD = 3
-
-// shmEnv tells the plugin process that fd 3 is an arena.
-const shmEnv = "XSTACK_PLUGIN_SHM"
-
-// shmMin is the smallest payload worth a slot: below it the bytes ride in
-// the message, which costs less than claiming and freeing a slot.
+// shmMin is the smallest readv or writev payload a gRPC message names
+// an arena slot for: below it the bytes ride in the message, which costs
+// less than claiming and freeing a slot. Through a ring every payload
+// goes in a slot (or host memory).
 const shmMin = 16 << 10
-
-// shmSlotSize is the size of a slot: the largest readv or writev that goes
-// through the arena (larger ones go in the message).
-const shmSlotSize = 1 << 20
 
 // arenaSeals are the seals of an arena's memfd: its size is fixed for
 // good.
 const arenaSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
-
-// shmHeader is the arena's header: a page of slot state words, then the
-// two call rings (ring.go), rounded up to a page.
-const shmHeader = (ringOff + 2*ringSize + 4095) / 4096 * 4096
-
-// maxSlots is how many slot state words the first page holds.
-const maxSlots = ringOff / 4
 
 // arena is a mapped shared-memory arena.
 type arena struct {

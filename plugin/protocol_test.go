@@ -1,0 +1,169 @@
+package plugin
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+
+	"go.uber.org/zap/zapcore"
+
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/xlator"
+)
+
+// The tests of this file hold the protocol to its one description
+// (layout.go, handshake.go).
+
+// TestRingMethodTable: the ring's method numbers and the generated gRPC
+// service agree. Every unary method of the Xlator service but Readv and
+// Writev (which have ops of their own) has a number; every number names
+// a method of the service; numbers are unique and not 0; the methods the
+// rings serve are the service's own handlers, found by name, not by
+// their place in the service.
+func TestRingMethodTable(t *testing.T) {
+	svc := pb.Xlator_ServiceDesc
+	if len(svc.Streams) != 0 {
+		t.Errorf("the Xlator service has streams, which the rings cannot carry: %v", svc.Streams)
+	}
+	byName := map[string]ringMethodID{}
+	byID := map[uint32]string{}
+	next := uint32(1)
+	for _, d := range ringMethodIDs {
+		if d.id == 0 {
+			t.Errorf("method %s has number 0, which means none", d.name)
+		}
+		if other, ok := byID[d.id]; ok {
+			t.Errorf("methods %s and %s share number %d", other, d.name, d.id)
+		}
+		if _, ok := byName[d.name]; ok {
+			t.Errorf("method %s has two numbers", d.name)
+		}
+		byID[d.id], byName[d.name] = d.name, d
+		next = max(next, d.id+1)
+	}
+	handlers := map[string]bool{}
+	for _, m := range svc.Methods {
+		handlers[m.MethodName] = true
+		_, ok := byName[m.MethodName]
+		switch {
+		case m.MethodName == "Readv" || m.MethodName == "Writev":
+			if ok {
+				t.Errorf("%s has a ring method number: it has an op of its own", m.MethodName)
+			}
+		case !ok:
+			t.Errorf("method %s of the Xlator service has no ring method number: give it the next free one, %d, "+
+				"in layout.go's ringMethodIDs, with a new ProtocolVersion (never renumber another)", m.MethodName, next)
+		}
+	}
+	for _, d := range ringMethodIDs {
+		if !handlers[d.name] {
+			t.Errorf("ring method %d names %s, which the Xlator service does not have", d.id, d.name)
+			continue
+		}
+		m := ringMethods[d.id-1]
+		if m.name != d.name || m.handler == nil || m.retry != d.retry || ringMethodIdx[xlatorPrefix+d.name] != d.id {
+			t.Errorf("ring method %d: served as %q (handler %v, retry %v), indexed as %d; want %s",
+				d.id, m.name, m.handler != nil, m.retry, ringMethodIdx[xlatorPrefix+d.name], d.name)
+		}
+	}
+}
+
+// TestLayoutProtocol4: the shared memory and the ring method numbers are
+// exactly protocol 4's: a plugin built against it reads and writes the
+// same bytes. A change here breaks every protocol 4 plugin: it needs a
+// new ProtocolVersion, and this test's tables then describe the oldest
+// version the host serves.
+func TestLayoutProtocol4(t *testing.T) {
+	if ProtocolVersion != 4 {
+		t.Fatalf("ProtocolVersion is %d: this test holds protocol 4's layout", ProtocolVersion)
+	}
+	type field struct {
+		name      string
+		off, size uintptr
+	}
+	check := func(v any, size uintptr, want []field) {
+		t.Helper()
+		rt := reflect.TypeOf(v)
+		var got []field
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			got = append(got, field{f.Name, f.Offset, f.Type.Size()})
+		}
+		if !slices.Equal(got, want) || rt.Size() != size {
+			t.Errorf("%s: %d bytes, fields %v\nprotocol 4: %d bytes, fields %v", rt.Name(), rt.Size(), got, size, want)
+		}
+	}
+	check(ringHead{}, 24, []field{{"seq", 0, 4}, {"sleepers", 4, 4}, {"spinners", 8, 4}, {"ready", 12, 4},
+		{"hostMem", 16, 4}, {"waiters", 20, 4}})
+	check(callState{}, 64, []field{{"v", 0, 4}, {"_", 4, 60}})
+	check(callHdr{}, 280, []field{{"op", 0, 4}, {"child", 4, 4}, {"uid", 8, 4}, {"gid", 12, 4}, {"pid", 16, 4},
+		{"ngroups", 20, 4}, {"fdType", 24, 4}, {"fdFlags", 28, 4}, {"fdPid", 32, 4}, {"fdDir", 36, 4},
+		{"dslot", 40, 4}, {"dlen", 44, 4}, {"errno", 48, 4}, {"rslot", 52, 4}, {"rlen", 56, 4}, {"dkind", 60, 4},
+		{"rflags", 64, 4}, {"unique", 72, 8}, {"fdHandle", 80, 8}, {"fdInode", 88, 8}, {"size", 96, 8},
+		{"off", 104, 8}, {"n", 112, 8}, {"doff", 120, 8}, {"dtoken", 128, 8}, {"gfid", 136, 16},
+		{"groups", 152, 96}, {"parent", 248, 4}, {"chain", 256, 8}, {"method", 264, 4}, {"code", 268, 4},
+		{"rkind", 272, 4}})
+	check(ringCall{}, 4096, []field{{"callHdr", 0, 280}, {"msg", 280, 3816}})
+
+	consts := []struct {
+		name      string
+		got, want uint64
+	}{
+		{"ringOff", ringOff, 4096}, {"maxSlots", maxSlots, 1024}, {"ringCalls", ringCalls, 64},
+		{"ringCallSize", ringCallSize, 4096}, {"ringHeadSize", ringHeadSize, 64}, {"ringStatesOff", ringStatesOff, 4096},
+		{"ringCallsOff", ringCallsOff, 8192}, {"ringSize", ringSize, 270336}, {"shmHeader", shmHeader, 544768},
+		{"shmSlotSize", shmSlotSize, 1 << 20}, {"ringGroups", ringGroups, 24}, {"ringMagic", ringMagic, 0x78737231},
+		{"toPlugin", toPlugin, 0}, {"toHost", toHost, 1},
+		{"callFree", uint64(callFree), 0}, {"callFilling", uint64(callFilling), 1}, {"callPosted", uint64(callPosted), 2},
+		{"callTaken", uint64(callTaken), 3}, {"callDone", uint64(callDone), 4}, {"callAbandoned", uint64(callAbandoned), 5},
+		{"callSleep", uint64(callSleep), 1 << 31},
+		{"opReadv", uint64(opReadv), 1}, {"opWritev", uint64(opWritev), 2}, {"opRelease", uint64(opRelease), 3},
+		{"opUnary", uint64(opUnary), 4},
+		{"dataSlot", uint64(dataSlot), 0}, {"dataHost", uint64(dataHost), 1}, {"dataInline", uint64(dataInline), 2},
+		{"dataNone", uint64(dataNone), 3}, {"replyKept", uint64(replyKept), 1}, {"noSlot", uint64(noSlot), 1<<32 - 1},
+		{"shmFD", shmFD, 3}, {"hostMemFD", hostMemFD, 4},
+	}
+	for _, c := range consts {
+		if c.got != c.want {
+			t.Errorf("%s = %d, protocol 4: %d", c.name, c.got, c.want)
+		}
+	}
+	if hs := Handshake; shmEnv != "XSTACK_PLUGIN_SHM" || hostMemEnv != "XSTACK_PLUGIN_HOSTMEM" || hs.MagicCookieKey != "XSTACK_PLUGIN" ||
+		hs.MagicCookieValue != "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" || pluginName != "xlator" {
+		t.Errorf("the handshake's names changed: %s %s %s=%s %s", shmEnv, hostMemEnv, hs.MagicCookieKey, hs.MagicCookieValue, pluginName)
+	}
+
+	// Numbers messages carry whose meaning is xstack's.
+	for _, c := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"KindString", int64(xlator.KindString), 0}, {"KindBool", int64(xlator.KindBool), 1},
+		{"KindInt", int64(xlator.KindInt), 2}, {"KindSize", int64(xlator.KindSize), 3},
+		{"KindDuration", int64(xlator.KindDuration), 4}, {"KindEnum", int64(xlator.KindEnum), 5},
+		{"KindPath", int64(xlator.KindPath), 6}, {"KindSizeMap", int64(xlator.KindSizeMap), 7},
+		{"KindIntMap", int64(xlator.KindIntMap), 8},
+		{"EventChildUp", int64(xlator.EventChildUp), 2}, {"EventChildDown", int64(xlator.EventChildDown), 3},
+		{"SetMode", int64(xlator.SetMode), 0x1}, {"SetUid", int64(xlator.SetUid), 0x2}, {"SetGid", int64(xlator.SetGid), 0x4},
+		{"SetSize", int64(xlator.SetSize), 0x8}, {"SetAtime", int64(xlator.SetAtime), 0x10},
+		{"SetMtime", int64(xlator.SetMtime), 0x20}, {"SetAtimeNow", int64(xlator.SetAtimeNow), 0x40},
+		{"SetMtimeNow", int64(xlator.SetMtimeNow), 0x80},
+		{"DebugLevel", int64(zapcore.DebugLevel), -1}, {"ErrorLevel", int64(zapcore.ErrorLevel), 2},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, protocol 4: %d", c.name, c.got, c.want)
+		}
+	}
+
+	// Protocol 4 numbered the methods in the service's order, without
+	// Readv and Writev.
+	protocol4 := []string{"Lookup", "Stat", "Fstat", "Setattr", "Fsetattr", "Access", "Readlink", "Mknod", "Mkdir",
+		"Unlink", "Rmdir", "Symlink", "Rename", "Link", "Create", "Open", "Flush", "Fsync", "Opendir", "Readdir",
+		"Fsyncdir", "Statfs", "Setxattr", "Getxattr", "Listxattr", "Removexattr", "Fallocate", "Discard", "Zerofill",
+		"Release", "Releasedir", "Forget"}
+	for i, name := range protocol4 {
+		if got := ringMethodIdx[xlatorPrefix+name]; got != uint32(i+1) {
+			t.Errorf("ring method %s is number %d, protocol 4: %d", name, got, i+1)
+		}
+	}
+}
