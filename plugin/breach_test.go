@@ -66,6 +66,7 @@ func (tg *testGraph) host(tb testing.TB) *testHost {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
 	th := &testHost{testGraph: tg, a: a}
 	a.host.pool = tg.pool
 	a.onBreach = func(why string) {

@@ -28,7 +28,8 @@
 // # Processes and graphs
 //
 // The host translator (Host) starts the binary at Init (go-plugin's
-// handshake: magic cookie, protocol version, optional SHA-256 check),
+// handshake: magic cookie, the protocol version, picked by the plugin
+// from those the host speaks, optional SHA-256 check),
 // checks the volume's options against the schema it declares,
 // serves a callback service for its children on a go-plugin broker stream
 // (one gRPC server per plugin process), and sends Init over the protocol.
@@ -70,6 +71,12 @@
 // with shm-size = 0, ride in gRPC messages, whose size limit is lifted on
 // both sides; the HTTP/2 windows are widened so a large message is not
 // throttled by flow control.
+//
+// The arena is optional for a plugin: one that cannot map it (or will
+// not) says so in its answer to Init, and the host then names none of
+// its slots, lends none of its memory and makes no ring call to it:
+// every fop and its data go in gRPC messages, slower and as correct
+// (TestNoArena), and Host.Dump says "arena = off: ..." and why.
 //
 // # Failure
 //

@@ -2,7 +2,12 @@ package plugin
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
+	"regexp"
+	"runtime/debug"
+	"strconv"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -10,18 +15,42 @@ import (
 	pb "github.com/xstack/xstack/plugin/proto"
 )
 
-// ProtocolVersion is the version of the plugin protocol (plugin/proto).
-// A host refuses a plugin built against another version.
-const ProtocolVersion = 4
+// The protocol's versions. A plugin speaks one version, the one it was
+// built with; a host speaks MinProtocolVersion to ProtocolVersion and
+// offers them all at the handshake (go-plugin's VersionedPlugins: the
+// PLUGIN_PROTOCOL_VERSIONS environment variable), the plugin answers
+// with its own, and a host that does not speak it refuses the plugin
+// with ErrProtocolVersion. PROTOCOL.md says what each version changed.
+//
+// A change that an older peer would misread takes a new version: a
+// field of shared memory moved or given a meaning, a ring method
+// number, a message field whose absence means something else, a rule of
+// the call state machine. The host keeps serving the version before when
+// that is cheap, and MinProtocolVersion says how far back it goes.
+const (
+	// ProtocolVersion is the version this package's plugins speak and
+	// the newest its hosts speak: 5, Init answered with InitRsp, which
+	// says whether the plugin mapped the arena.
+	ProtocolVersion = 5
+	// MinProtocolVersion is the oldest version a host serves: 4, the
+	// same shared memory and method numbers, Init answered with ErrRsp;
+	// the host takes such a plugin to have mapped the arena when its
+	// ring is ready.
+	MinProtocolVersion = 4
+)
 
-// Handshake is what host and plugin must agree on before they talk: the
-// protocol version and a magic cookie, which also stops a plugin binary
-// started by hand from waiting for a host that is not there.
-var Handshake = goplugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
-	MagicCookieKey:   "XSTACK_PLUGIN",
-	MagicCookieValue: "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b",
-}
+// ErrProtocolVersion is returned (wrapped, naming the binary, its version
+// and the host's) when a plugin speaks a version of the protocol the
+// host does not.
+var ErrProtocolVersion = errors.New("plugin speaks another version of the plugin protocol")
+
+// The magic cookie: go-plugin starts a plugin with cookieKey=cookieValue
+// in its environment, and a plugin binary started without it (by hand)
+// says so and exits instead of waiting for a host that is not there.
+const (
+	cookieKey   = "XSTACK_PLUGIN"                               // the magic cookie's environment variable
+	cookieValue = "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" // its value
+)
 
 // The descriptors and environment variables the host passes a plugin
 // besides go-plugin's.
@@ -38,6 +67,63 @@ const (
 	// bytes) when the host shares its iobuf memory.
 	hostMemEnv = "XSTACK_PLUGIN_HOSTMEM"
 )
+
+// handshake is what host and plugin must agree on before they talk.
+func handshake() goplugin.HandshakeConfig {
+	return goplugin.HandshakeConfig{ProtocolVersion: ProtocolVersion, MagicCookieKey: cookieKey, MagicCookieValue: cookieValue}
+}
+
+// hostVersions are the plugin sets of the versions a host speaks.
+func hostVersions() map[int]goplugin.PluginSet {
+	vs := map[int]goplugin.PluginSet{}
+	for v := MinProtocolVersion; v <= ProtocolVersion; v++ {
+		vs[v] = goplugin.PluginSet{pluginName: &grpcPlugin{}}
+	}
+	return vs
+}
+
+// pluginVersion matches go-plugin's error for a plugin that answered the
+// handshake with a version the host does not speak, and finds that
+// version.
+var pluginVersion = regexp.MustCompile(`incompatible API version with plugin\. Plugin version: (-?[0-9]+)`)
+
+// versionError returns ErrProtocolVersion for the plugin at path when err
+// is go-plugin's refusal of its version, else nil.
+func versionError(path string, err error) error {
+	m := pluginVersion.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	v, _ := strconv.Atoi(m[1])
+	fix := fmt.Sprintf("rebuild the plugin against this version of xstack (in its module: go get %s@%s, then go build)",
+		module, moduleVersion())
+	if v > ProtocolVersion {
+		fix = "upgrade xstack, or " + fix
+	}
+	return fmt.Errorf("%w: %s speaks protocol %d, this host speaks %d to %d: %s",
+		ErrProtocolVersion, path, v, MinProtocolVersion, ProtocolVersion, fix)
+}
+
+// module is the module of this package, which a Go plugin requires.
+const module = "github.com/xstack/xstack"
+
+// moduleVersion returns the version of module this binary was built with,
+// as go get takes it, or a placeholder when the build does not say (a
+// build from a work tree that is not a module version).
+func moduleVersion() string {
+	const unknown = "<the host's version>"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return unknown
+	}
+	mods := append([]*debug.Module{&bi.Main}, bi.Deps...)
+	for _, m := range mods {
+		if m.Path == module && m.Version != "" && m.Version != "(devel)" {
+			return m.Version
+		}
+	}
+	return unknown
+}
 
 // pluginName is the one plugin a binary serves, in go-plugin's plugin set.
 const pluginName = "xlator"

@@ -49,19 +49,26 @@ func TestMain(m *testing.M) {
 // root) and returns the binary's path.
 func build(tb testing.TB, pkg string) string {
 	tb.Helper()
+	return buildAs(tb, pkg, filepath.Base(pkg))
+}
+
+// buildAs compiles pkg with the extra go build flags into a binary
+// called name, once per name, and returns its path.
+func buildAs(tb testing.TB, pkg, name string, flags ...string) string {
+	tb.Helper()
 	binMu.Lock()
 	defer binMu.Unlock()
-	if p, ok := binPath[pkg]; ok {
+	if p, ok := binPath[name]; ok {
 		return p
 	}
-	out := filepath.Join(binDir, filepath.Base(pkg))
-	args := append(append([]string{"build"}, buildFlags...), "-o", out, "./"+pkg)
+	out := filepath.Join(binDir, name)
+	args := append(append(append([]string{"build"}, buildFlags...), flags...), "-o", out, "./"+pkg)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = ".."
 	if b, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
-	binPath[pkg] = out
+	binPath[name] = out
 	return out
 }
 

@@ -221,9 +221,10 @@ func (h *Host) Pid() int {
 	return 0
 }
 
-// Dump reports the process (pid, state, restarts) and the plugin's own
-// statistics (its translator's state, mem-pools, iobuf pool) under
-// "plugin.".
+// Dump reports the process (pid, state, restarts), the protocol version
+// it speaks, whether it shares the arena ("arena": "shared", or "off: "
+// and why), and the plugin's own statistics (its translator's state,
+// mem-pools, iobuf pool) under "plugin.".
 func (h *Host) Dump() []xlator.KV {
 	h.mu.Lock()
 	kvs := []xlator.KV{
@@ -246,6 +247,7 @@ func (h *Host) Dump() []xlator.KV {
 	if inst == nil {
 		return kvs
 	}
+	kvs = append(kvs, xlator.KV{Key: "protocol", Value: inst.version}, xlator.KV{Key: "arena", Value: inst.arenaUse})
 	if a := h.shm(); a != nil {
 		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: a.slots}, xlator.KV{Key: "shm-slots-in-use", Value: a.inUse()},
 			xlator.KV{Key: "ring-calls", Value: a.ringCalls[toPlugin].Load()},

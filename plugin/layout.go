@@ -11,7 +11,8 @@ import "unsafe"
 // The layout is part of the protocol version (handshake.go): a change to
 // anything here breaks every plugin built before it, unless it only
 // gives meaning to bytes both sides ignored. TestLayoutProtocol4 holds
-// the layout of protocol 4 and fails at any change to it.
+// the layout of protocol 4, the oldest version this host serves, and
+// fails at any change to it.
 //
 // The arena is, in order:
 //

@@ -33,9 +33,13 @@ type instance struct {
 	c       *conn
 	pid     int
 	proc    *os.Process // started by client; signalled by its pidfd
-	shm     *arena      // nil without shared memory
-	once    sync.Once
-	pinging atomic.Bool // deadline.go: a ping runs
+	version int         // the protocol version the plugin speaks
+	// shm is the arena the plugin mapped; nil when it runs without one
+	// (arenaUse says why).
+	shm      *arena
+	arenaUse string // the statedump's arena: "shared", or "off: " and why
+	once     sync.Once
+	pinging  atomic.Bool // deadline.go: a ping runs
 }
 
 func (i *instance) kill() {
@@ -43,6 +47,29 @@ func (i *instance) kill() {
 		i.client.Kill()
 		i.shm.close()
 	})
+}
+
+// arenaMapped reports whether the plugin, speaking protocol version v,
+// mapped the arena a it was offered, as its answer to Init says, and
+// why not. A protocol 4 plugin says nothing: it mapped the arena when it
+// serves its ring, which it marks ready before answering Init.
+func arenaMapped(v int, rsp *pb.InitRsp, a *arena) (why string, ok bool) {
+	switch rsp.GetArena() {
+	case pb.ArenaUse_ARENA_MAPPED:
+		return "", true
+	case pb.ArenaUse_ARENA_UNMAPPED:
+		if rsp.GetArenaError() == "" {
+			return "it gave no reason", false
+		}
+		return rsp.GetArenaError(), false
+	}
+	if v >= 5 {
+		return fmt.Sprintf("its answer to Init does not say whether it did (protocol %d requires it)", v), false
+	}
+	if atomic.LoadUint32(&a.rings[toPlugin].head.ready) == ringMagic {
+		return "", true
+	}
+	return fmt.Sprintf("its ring is not ready after Init (protocol %d)", v), false
 }
 
 // launch starts the binary at path and connects to it; sum, when not
@@ -61,8 +88,8 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		}
 	}
 	cfg := &goplugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		Plugins:          goplugin.PluginSet{pluginName: &grpcPlugin{}},
+		HandshakeConfig:  handshake(),
+		VersionedPlugins: hostVersions(),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           newZapHCLog(log),
@@ -84,6 +111,9 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 			got, _ := fileSum(path)
 			return nil, checksumError(path, got, sum)
 		}
+		if verr := versionError(path, err); verr != nil {
+			return nil, verr
+		}
 		return nil, fmt.Errorf("start plugin %s: %w", path, err)
 	}
 	raw, err := rpc.Dispense(pluginName)
@@ -91,7 +121,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	inst := &instance{client: client, c: raw.(*conn), shm: shm, proc: cmd.Process}
+	inst := &instance{client: client, c: raw.(*conn), shm: shm, proc: cmd.Process, version: client.NegotiatedVersion()}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
@@ -142,10 +172,12 @@ func fileSum(path string) (string, error) {
 // calls), initialises the plugin's graph and watches the process.
 func (h *Host) start() (*instance, error) {
 	var shm *arena
+	use := "off: shm-size = 0"
 	if h.shmSlots > 0 {
 		var err error
 		if shm, err = newArena(h.Name(), h.shmSlots); err != nil {
-			h.Logger().Warn("no shared memory for the plugin; data goes in the messages", zap.Error(err))
+			use = "off: the host could not make it: " + err.Error()
+			h.Logger().Warn("no shared memory for the plugin; every fop and its data go in gRPC messages", zap.Error(err))
 		} else if f, _ := h.Iobufs().SharedFile(); f != nil {
 			shm.host.pool = h.Iobufs()
 		}
@@ -156,14 +188,14 @@ func (h *Host) start() (*instance, error) {
 		return nil, err
 	}
 	shm.closeFile() // the plugin has its own descriptor now
-	// Fops go through the ring once the plugin serves it, within
-	// call-timeout either way.
 	limit := h.newLimit(inst)
 	if shm != nil {
 		shm.rings[toPlugin].limit = limit
 		shm.onBreach = func(why string) { go h.broke(inst, why) }
 	}
-	inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin, limit: limit})
+	// The arena's slots reach the host from now on (the callback
+	// service, the toHost ring); the host names its slots to the plugin
+	// only once the plugin says it mapped it (peerMaps, set below).
 	cb := &server{ep: &callback{h: h, arena: shm}}
 	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()
@@ -197,11 +229,29 @@ func (h *Host) start() (*instance, error) {
 	if shm != nil {
 		req.ShmSlots, req.ShmSlotSize = uint32(shm.slots), uint32(shm.slotSize)
 	}
-	_, err = inst.c.ctl.Init(ctx, req)
+	rsp, err := inst.c.ctl.Init(ctx, req)
 	if err != nil {
 		inst.kill()
 		return nil, fmt.Errorf("plugin %s: init: %s", h.path, statusMessage(err))
 	}
+	if shm != nil {
+		if why, ok := arenaMapped(inst.version, rsp, shm); ok {
+			use = "shared"
+			shm.peerMaps.Store(true)
+		} else {
+			// Nothing the host sends it may name the arena: it is
+			// unmapped, and every fop goes by gRPC with its data.
+			use = "off: the plugin did not map it: " + why
+			h.Logger().Warn("the plugin runs without the shared memory arena; every fop and its data go in gRPC messages",
+				zap.Int("pid", inst.pid), zap.String("reason", why))
+			shm.close()
+			inst.shm, shm = nil, nil
+		}
+	}
+	inst.arenaUse = use
+	// Fops go through the ring when the plugin serves it, within
+	// call-timeout either way.
+	inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin, limit: limit})
 	stream, err := inst.c.ctl.Watch(context.Background(), &pb.WatchReq{})
 	if err != nil {
 		inst.kill()

@@ -3,6 +3,7 @@ package plugin
 import (
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/zap/zapcore"
@@ -69,13 +70,14 @@ func TestRingMethodTable(t *testing.T) {
 }
 
 // TestLayoutProtocol4: the shared memory and the ring method numbers are
-// exactly protocol 4's: a plugin built against it reads and writes the
+// exactly protocol 4's, the oldest version this host serves
+// (MinProtocolVersion): a plugin built against it reads and writes the
 // same bytes. A change here breaks every protocol 4 plugin: it needs a
-// new ProtocolVersion, and this test's tables then describe the oldest
-// version the host serves.
+// new ProtocolVersion and MinProtocolVersion past 4, and this test's
+// tables then describe the new oldest version.
 func TestLayoutProtocol4(t *testing.T) {
-	if ProtocolVersion != 4 {
-		t.Fatalf("ProtocolVersion is %d: this test holds protocol 4's layout", ProtocolVersion)
+	if MinProtocolVersion != 4 {
+		t.Fatalf("MinProtocolVersion is %d: this test holds protocol 4's layout", MinProtocolVersion)
 	}
 	type field struct {
 		name      string
@@ -128,9 +130,9 @@ func TestLayoutProtocol4(t *testing.T) {
 			t.Errorf("%s = %d, protocol 4: %d", c.name, c.got, c.want)
 		}
 	}
-	if hs := Handshake; shmEnv != "XSTACK_PLUGIN_SHM" || hostMemEnv != "XSTACK_PLUGIN_HOSTMEM" || hs.MagicCookieKey != "XSTACK_PLUGIN" ||
-		hs.MagicCookieValue != "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" || pluginName != "xlator" {
-		t.Errorf("the handshake's names changed: %s %s %s=%s %s", shmEnv, hostMemEnv, hs.MagicCookieKey, hs.MagicCookieValue, pluginName)
+	if shmEnv != "XSTACK_PLUGIN_SHM" || hostMemEnv != "XSTACK_PLUGIN_HOSTMEM" || cookieKey != "XSTACK_PLUGIN" ||
+		cookieValue != "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" || pluginName != "xlator" {
+		t.Errorf("the handshake's names changed: %s %s %s=%s %s", shmEnv, hostMemEnv, cookieKey, cookieValue, pluginName)
 	}
 
 	// Numbers messages carry whose meaning is xstack's.
@@ -165,5 +167,44 @@ func TestLayoutProtocol4(t *testing.T) {
 		if got := ringMethodIdx[xlatorPrefix+name]; got != uint32(i+1) {
 			t.Errorf("ring method %s is number %d, protocol 4: %d", name, got, i+1)
 		}
+	}
+}
+
+// TestArenaMapped: how the host reads a plugin's answer to Init about the
+// arena. From protocol 5 the answer says; a protocol 4 plugin, which
+// cannot, mapped the arena exactly when its ring is ready.
+func TestArenaMapped(t *testing.T) {
+	a, err := newArena("test", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	for _, tc := range []struct {
+		name    string
+		version int
+		rsp     *pb.InitRsp
+		ready   bool
+		mapped  bool
+		why     string
+	}{
+		{"5/mapped", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_MAPPED}, true, true, ""},
+		{"5/unmapped", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_UNMAPPED, ArenaError: "no memfd here"}, false, false, "no memfd here"},
+		{"5/unmapped-no-reason", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_UNMAPPED}, false, false, "it gave no reason"},
+		{"5/unmapped-ring-ready", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_UNMAPPED, ArenaError: "x"}, true, false, "x"},
+		{"5/unstated", 5, &pb.InitRsp{}, true, false, "its answer to Init does not say whether it did (protocol 5 requires it)"},
+		{"4/ring-ready", 4, &pb.InitRsp{}, true, true, ""},
+		{"4/ring-not-ready", 4, &pb.InitRsp{}, false, false, "its ring is not ready after Init (protocol 4)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ready uint32
+			if tc.ready {
+				ready = ringMagic
+			}
+			atomic.StoreUint32(&a.rings[toPlugin].head.ready, ready)
+			why, ok := arenaMapped(tc.version, tc.rsp, a)
+			if ok != tc.mapped || why != tc.why {
+				t.Errorf("arenaMapped = %v, %q; want %v, %q", ok, why, tc.mapped, tc.why)
+			}
+		})
 	}
 }

@@ -108,7 +108,7 @@ func (r *ring) st(c *ringCall) *uint32 { return &r.states[r.index(c)].v }
 
 // caller returns ring dir when the far side serves it, else nil.
 func (a *arena) caller(dir int) *ring {
-	if a == nil || a.dead.Load() {
+	if a == nil || a.dead.Load() || !a.peerMaps.Load() {
 		return nil
 	}
 	r := a.rings[dir]

@@ -18,6 +18,7 @@ func TestRingAbandon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
 	defer a.close()
 	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic) // nobody serves it
 	rg := a.caller(toPlugin)
@@ -91,6 +92,7 @@ func BenchmarkRingCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
 	defer a.close()
 	a.serve(toHost, &server{ep: &testEndpoint{a: a}})
 	rg := a.caller(toHost)
@@ -119,6 +121,7 @@ func TestRingCallLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
 	defer a.close()
 	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic) // nobody serves it
 	rg := a.caller(toPlugin)
@@ -152,6 +155,7 @@ func TestRingAbandonHostData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
 	defer a.close()
 	a.serve(toHost, nil) // the host's side: opRelease
 	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic)

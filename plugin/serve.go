@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -48,10 +49,12 @@ func Serve(t xlator.Type) {
 	log := pluginLogger(os.Stderr, lvl)
 	p := newPluginSide(t, log, lvl)
 	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		Plugins:         goplugin.PluginSet{pluginName: &grpcPlugin{serve: p.register}},
-		GRPCServer:      newServer,
-		Logger:          newZapHCLog(log.Named("go-plugin")),
+		HandshakeConfig: handshake(),
+		// One version: the host picks it from the versions it offers,
+		// or refuses the plugin naming both (ErrProtocolVersion).
+		VersionedPlugins: map[int]goplugin.PluginSet{ProtocolVersion: {pluginName: &grpcPlugin{serve: p.register}}},
+		GRPCServer:       newServer,
+		Logger:           newZapHCLog(log.Named("go-plugin")),
 	})
 }
 
@@ -67,10 +70,15 @@ type pluginSide struct {
 
 	mu    sync.Mutex // serialises Init and Fini
 	state atomic.Pointer[pluginState]
-	fds   *handleTable // keyed by the host's handles
-	arena *arena       // shared memory with the host, mapped at Init
-	pins  pins
+	fds   *handleTable  // keyed by the host's handles
+	pins  pins          // inodes the host named, until it forgets them
 	done  chan struct{} // closed by Fini
+
+	// arena is the shared memory with the host, mapped at Init (nil
+	// without), and arenaFile its descriptor, kept open for the life of
+	// the process (a dropped *os.File would close it when collected).
+	arena     *arena
+	arenaFile *os.File
 }
 
 // pluginState is the running graph of an initialised plugin.
@@ -101,7 +109,7 @@ func (p *pluginSide) Schema(context.Context, *pb.SchemaReq) (*pb.SchemaRsp, erro
 
 // Init builds and starts the plugin's graph: the translator on top, one
 // proxy per host child below it.
-func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.ErrRsp, error) {
+func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.InitRsp, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state.Load() != nil {
@@ -112,26 +120,11 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.ErrRsp, error
 		return nil, fmt.Errorf("type %q takes %d to %d subvolumes, the volume has %d", t.Name, t.MinChildren, t.MaxChildren, n)
 	}
 	p.lvl.SetLevel(zapcore.Level(q.LogLevel))
-	if q.ShmSlots > 0 && os.Getenv(shmEnv) == strconv.Itoa(shmFD) && p.arena == nil {
-		a, err := mapArena(os.NewFile(shmFD, "xstack-shm"), int(q.ShmSlots), int(q.ShmSlotSize))
-		if err != nil {
-			p.log.Warn("no shared memory with the host; data goes in the messages", zap.Error(err))
-		} else {
-			p.arena = a
-			// Garbage in the rings here is this process's own doing
-			// (the host checks what it reads, breach.go): exit, and
-			// the host restarts it with a new arena.
-			a.onBreach = func(why string) {
-				p.log.Error("the shared memory with the host holds garbage; exiting", zap.String("breach", why))
-				os.Exit(3)
-			}
-			if mem, err := mapHostMem(); err != nil {
-				p.log.Warn("the host's iobufs are not shared; writev data is copied into the arena", zap.Error(err))
-			} else if mem != nil {
-				a.host.mem = mem
-				atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
-			}
-			a.serve(toPlugin, p.fops)
+	rsp := &pb.InitRsp{Arena: pb.ArenaUse_ARENA_MAPPED}
+	if err := p.mapArena(q); err != nil {
+		rsp.Arena, rsp.ArenaError = pb.ArenaUse_ARENA_UNMAPPED, err.Error()
+		if q.ShmSlots > 0 {
+			p.log.Warn("cannot map the shared memory arena the host offers; every fop and its data go in gRPC messages", zap.Error(err))
 		}
 	}
 	cc, err := p.broker.DialWithOptions(q.CallbackBrokerId, dialOptions()...)
@@ -192,7 +185,45 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.ErrRsp, error
 	_ = g.Start(done)
 	p.state.Store(st)
 	p.log.Debug("plugin graph started", zap.String("volume", q.Volume), zap.Strings("children", q.Children))
-	return &pb.ErrRsp{}, nil
+	return rsp, nil
+}
+
+// mapArena maps the arena q offers and serves its ring, or says why it
+// did not: the answer to Init tells the host (protocol 5), which then
+// names no slot to this process and makes every call by gRPC.
+func (p *pluginSide) mapArena(q *pb.InitReq) error {
+	if p.arena != nil {
+		return nil // mapped by an Init that failed after
+	}
+	if q.ShmSlots == 0 {
+		return errors.New("the host offers none")
+	}
+	if v := os.Getenv(shmEnv); v != strconv.Itoa(shmFD) {
+		return fmt.Errorf("%s=%q: the host passed no arena on fd %d", shmEnv, v, shmFD)
+	}
+	f := os.NewFile(shmFD, "xstack-arena")
+	a, err := mapArena(f, int(q.ShmSlots), int(q.ShmSlotSize))
+	if err != nil {
+		f.Close()
+		return err
+	}
+	p.arenaFile, p.arena = f, a
+	a.peerMaps.Store(true)
+	// Garbage in the rings here is this process's own doing (the host
+	// checks what it reads, breach.go): exit, and the host restarts it
+	// with a new arena.
+	a.onBreach = func(why string) {
+		p.log.Error("the shared memory with the host holds garbage; exiting", zap.String("breach", why))
+		os.Exit(3)
+	}
+	if mem, err := mapHostMem(); err != nil {
+		p.log.Warn("the host's iobufs are not shared; writev data is copied into the arena", zap.Error(err))
+	} else if mem != nil {
+		a.host.mem = mem
+		atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
+	}
+	a.serve(toPlugin, p.fops)
+	return nil
 }
 
 // Fini stops the graph; the host stops the process afterwards.

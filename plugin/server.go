@@ -402,8 +402,12 @@ func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error
 	}
 	if a := s.ep.shm(); a != nil {
 		defer a.release()
-		if slot, ok := a.handOver(ref, shmMin); ok {
-			return &pb.ReadvRsp{Shm: &pb.Shm{Slot: slot, Len: uint32(ref.Size())}}, nil
+		// A slot only to a far side that maps the arena: the host
+		// learns it from the plugin's answer to Init.
+		if a.peerMaps.Load() {
+			if slot, ok := a.handOver(ref, shmMin); ok {
+				return &pb.ReadvRsp{Shm: &pb.Shm{Slot: slot, Len: uint32(ref.Size())}}, nil
+			}
 		}
 	}
 	// The reply is marshalled after this returns, when the iobref must

@@ -61,6 +61,13 @@ type arena struct {
 	// memory from under a fop that is copying into it.
 	refs atomic.Int64
 
+	// peerMaps: the far side maps the arena, so this side may name its
+	// slots to it and post ring calls. In the plugin, always (the host
+	// maps every arena it makes); in the host, once the plugin's answer
+	// to Init says so (process.go). Slots the far side names are taken
+	// either way: the host maps the arena, and checks them.
+	peerMaps atomic.Bool
+
 	rings   [2]*ring
 	servers [2]*ringServer // the rings this process serves
 	dead    atomic.Bool    // closed or broken: ring callers and workers give up

@@ -34,6 +34,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ArenaUse is a plugin's answer to the arena the host offers at Init.
+type ArenaUse int32
+
+const (
+	// ARENA_UNSTATED: the plugin did not say. Protocol 4 had no InitRsp
+	// (Init answered ErrRsp, whose one field InitRsp keeps): the host then
+	// takes the plugin to have mapped the arena when the ready word of the
+	// host-to-plugin ring holds the ring magic. From protocol 5 a plugin
+	// states its use, and the host takes ARENA_UNSTATED as ARENA_UNMAPPED.
+	ArenaUse_ARENA_UNSTATED ArenaUse = 0
+	// ARENA_MAPPED: the plugin mapped the arena and serves its ring; the
+	// host may name arena slots, lend host memory and post ring calls.
+	ArenaUse_ARENA_MAPPED ArenaUse = 1
+	// ARENA_UNMAPPED: the plugin did not map it (could not, or chose not
+	// to; arena_error says why). The host then names no slot, lends no
+	// host memory and posts no ring call to it: every fop and its data go
+	// in gRPC messages, and the host unmaps the arena.
+	ArenaUse_ARENA_UNMAPPED ArenaUse = 2
+)
+
+// Enum value maps for ArenaUse.
+var (
+	ArenaUse_name = map[int32]string{
+		0: "ARENA_UNSTATED",
+		1: "ARENA_MAPPED",
+		2: "ARENA_UNMAPPED",
+	}
+	ArenaUse_value = map[string]int32{
+		"ARENA_UNSTATED": 0,
+		"ARENA_MAPPED":   1,
+		"ARENA_UNMAPPED": 2,
+	}
+)
+
+func (x ArenaUse) Enum() *ArenaUse {
+	p := new(ArenaUse)
+	*p = x
+	return p
+}
+
+func (x ArenaUse) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ArenaUse) Descriptor() protoreflect.EnumDescriptor {
+	return file_xlator_proto_enumTypes[0].Descriptor()
+}
+
+func (ArenaUse) Type() protoreflect.EnumType {
+	return &file_xlator_proto_enumTypes[0]
+}
+
+func (x ArenaUse) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ArenaUse.Descriptor instead.
+func (ArenaUse) EnumDescriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{0}
+}
+
 // Header opens every fop request.
 type Header struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -2907,7 +2968,8 @@ type InitReq struct {
 	CallbackBrokerId uint32                 `protobuf:"varint,5,opt,name=callback_broker_id,json=callbackBrokerId,proto3" json:"callback_broker_id,omitempty"`
 	ChildrenUp       []bool                 `protobuf:"varint,6,rep,packed,name=children_up,json=childrenUp,proto3" json:"children_up,omitempty"`
 	// The shared-memory arena, passed to the plugin as file descriptor 3:
-	// shm_slots slots of shm_slot_size bytes; 0 slots means none.
+	// shm_slots slots of shm_slot_size bytes; 0 slots means none. The
+	// plugin says in InitRsp whether it mapped it.
 	ShmSlots      uint32 `protobuf:"varint,7,opt,name=shm_slots,json=shmSlots,proto3" json:"shm_slots,omitempty"`
 	ShmSlotSize   uint32 `protobuf:"varint,8,opt,name=shm_slot_size,json=shmSlotSize,proto3" json:"shm_slot_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3000,6 +3062,71 @@ func (x *InitReq) GetShmSlotSize() uint32 {
 	return 0
 }
 
+// InitRsp answers Init. Init's failure is its gRPC status.
+type InitRsp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// errno is always 0: it keeps InitRsp readable as protocol 4's answer
+	// to Init (ErrRsp) and protocol 4's answer readable as an InitRsp.
+	Errno uint32   `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Arena ArenaUse `protobuf:"varint,2,opt,name=arena,proto3,enum=xstack.plugin.v1.ArenaUse" json:"arena,omitempty"`
+	// arena_error says why a plugin did not map the arena offered, for the
+	// host's log and statedump.
+	ArenaError    string `protobuf:"bytes,3,opt,name=arena_error,json=arenaError,proto3" json:"arena_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InitRsp) Reset() {
+	*x = InitRsp{}
+	mi := &file_xlator_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitRsp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitRsp) ProtoMessage() {}
+
+func (x *InitRsp) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitRsp.ProtoReflect.Descriptor instead.
+func (*InitRsp) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *InitRsp) GetErrno() uint32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *InitRsp) GetArena() ArenaUse {
+	if x != nil {
+		return x.Arena
+	}
+	return ArenaUse_ARENA_UNSTATED
+}
+
+func (x *InitRsp) GetArenaError() string {
+	if x != nil {
+		return x.ArenaError
+	}
+	return ""
+}
+
 type NotifyReq struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Event         int32                  `protobuf:"varint,1,opt,name=event,proto3" json:"event,omitempty"`
@@ -3010,7 +3137,7 @@ type NotifyReq struct {
 
 func (x *NotifyReq) Reset() {
 	*x = NotifyReq{}
-	mi := &file_xlator_proto_msgTypes[42]
+	mi := &file_xlator_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3022,7 +3149,7 @@ func (x *NotifyReq) String() string {
 func (*NotifyReq) ProtoMessage() {}
 
 func (x *NotifyReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[42]
+	mi := &file_xlator_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3035,7 +3162,7 @@ func (x *NotifyReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyReq.ProtoReflect.Descriptor instead.
 func (*NotifyReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{42}
+	return file_xlator_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *NotifyReq) GetEvent() int32 {
@@ -3062,7 +3189,7 @@ type KV struct {
 
 func (x *KV) Reset() {
 	*x = KV{}
-	mi := &file_xlator_proto_msgTypes[43]
+	mi := &file_xlator_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3074,7 +3201,7 @@ func (x *KV) String() string {
 func (*KV) ProtoMessage() {}
 
 func (x *KV) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[43]
+	mi := &file_xlator_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3087,7 +3214,7 @@ func (x *KV) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KV.ProtoReflect.Descriptor instead.
 func (*KV) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{43}
+	return file_xlator_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *KV) GetKey() string {
@@ -3112,7 +3239,7 @@ type StatsReq struct {
 
 func (x *StatsReq) Reset() {
 	*x = StatsReq{}
-	mi := &file_xlator_proto_msgTypes[44]
+	mi := &file_xlator_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3251,7 @@ func (x *StatsReq) String() string {
 func (*StatsReq) ProtoMessage() {}
 
 func (x *StatsReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[44]
+	mi := &file_xlator_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3264,7 @@ func (x *StatsReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsReq.ProtoReflect.Descriptor instead.
 func (*StatsReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{44}
+	return file_xlator_proto_rawDescGZIP(), []int{45}
 }
 
 type StatsRsp struct {
@@ -3150,7 +3277,7 @@ type StatsRsp struct {
 
 func (x *StatsRsp) Reset() {
 	*x = StatsRsp{}
-	mi := &file_xlator_proto_msgTypes[45]
+	mi := &file_xlator_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3162,7 +3289,7 @@ func (x *StatsRsp) String() string {
 func (*StatsRsp) ProtoMessage() {}
 
 func (x *StatsRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[45]
+	mi := &file_xlator_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3175,7 +3302,7 @@ func (x *StatsRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRsp.ProtoReflect.Descriptor instead.
 func (*StatsRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{45}
+	return file_xlator_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StatsRsp) GetPid() int64 {
@@ -3200,7 +3327,7 @@ type WatchReq struct {
 
 func (x *WatchReq) Reset() {
 	*x = WatchReq{}
-	mi := &file_xlator_proto_msgTypes[46]
+	mi := &file_xlator_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3339,7 @@ func (x *WatchReq) String() string {
 func (*WatchReq) ProtoMessage() {}
 
 func (x *WatchReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[46]
+	mi := &file_xlator_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3352,7 @@ func (x *WatchReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchReq.ProtoReflect.Descriptor instead.
 func (*WatchReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{46}
+	return file_xlator_proto_rawDescGZIP(), []int{47}
 }
 
 type WatchRsp struct {
@@ -3236,7 +3363,7 @@ type WatchRsp struct {
 
 func (x *WatchRsp) Reset() {
 	*x = WatchRsp{}
-	mi := &file_xlator_proto_msgTypes[47]
+	mi := &file_xlator_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3248,7 +3375,7 @@ func (x *WatchRsp) String() string {
 func (*WatchRsp) ProtoMessage() {}
 
 func (x *WatchRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[47]
+	mi := &file_xlator_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3261,7 +3388,7 @@ func (x *WatchRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRsp.ProtoReflect.Descriptor instead.
 func (*WatchRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{47}
+	return file_xlator_proto_rawDescGZIP(), []int{48}
 }
 
 type Empty struct {
@@ -3272,7 +3399,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_xlator_proto_msgTypes[48]
+	mi := &file_xlator_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3284,7 +3411,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[48]
+	mi := &file_xlator_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3297,7 +3424,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{48}
+	return file_xlator_proto_rawDescGZIP(), []int{49}
 }
 
 var File_xlator_proto protoreflect.FileDescriptor
@@ -3532,7 +3659,12 @@ const file_xlator_proto_rawDesc = "" +
 	"\vchildren_up\x18\x06 \x03(\bR\n" +
 	"childrenUp\x12\x1b\n" +
 	"\tshm_slots\x18\a \x01(\rR\bshmSlots\x12\"\n" +
-	"\rshm_slot_size\x18\b \x01(\rR\vshmSlotSize\"7\n" +
+	"\rshm_slot_size\x18\b \x01(\rR\vshmSlotSize\"r\n" +
+	"\aInitRsp\x12\x14\n" +
+	"\x05errno\x18\x01 \x01(\rR\x05errno\x120\n" +
+	"\x05arena\x18\x02 \x01(\x0e2\x1a.xstack.plugin.v1.ArenaUseR\x05arena\x12\x1f\n" +
+	"\varena_error\x18\x03 \x01(\tR\n" +
+	"arenaError\"7\n" +
 	"\tNotifyReq\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\x05R\x05event\x12\x14\n" +
 	"\x05child\x18\x02 \x01(\rR\x05child\",\n" +
@@ -3548,7 +3680,11 @@ const file_xlator_proto_rawDesc = "" +
 	"\bWatchReq\"\n" +
 	"\n" +
 	"\bWatchRsp\"\a\n" +
-	"\x05Empty2\xb4\x11\n" +
+	"\x05Empty*D\n" +
+	"\bArenaUse\x12\x12\n" +
+	"\x0eARENA_UNSTATED\x10\x00\x12\x10\n" +
+	"\fARENA_MAPPED\x10\x01\x12\x12\n" +
+	"\x0eARENA_UNMAPPED\x10\x022\xb4\x11\n" +
 	"\x06Xlator\x12=\n" +
 	"\x06Lookup\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
 	"\x04Stat\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
@@ -3584,10 +3720,10 @@ const file_xlator_proto_rawDesc = "" +
 	"\aRelease\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
 	"\n" +
 	"Releasedir\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
-	"\x06Forget\x12\x1b.xstack.plugin.v1.ForgetReq\x1a\x18.xstack.plugin.v1.ErrRsp2\xc2\x03\n" +
+	"\x06Forget\x12\x1b.xstack.plugin.v1.ForgetReq\x1a\x18.xstack.plugin.v1.ErrRsp2\xc3\x03\n" +
 	"\aControl\x12B\n" +
-	"\x06Schema\x12\x1b.xstack.plugin.v1.SchemaReq\x1a\x1b.xstack.plugin.v1.SchemaRsp\x12;\n" +
-	"\x04Init\x12\x19.xstack.plugin.v1.InitReq\x1a\x18.xstack.plugin.v1.ErrRsp\x128\n" +
+	"\x06Schema\x12\x1b.xstack.plugin.v1.SchemaReq\x1a\x1b.xstack.plugin.v1.SchemaRsp\x12<\n" +
+	"\x04Init\x12\x19.xstack.plugin.v1.InitReq\x1a\x19.xstack.plugin.v1.InitRsp\x128\n" +
 	"\x04Fini\x12\x17.xstack.plugin.v1.Empty\x1a\x17.xstack.plugin.v1.Empty\x12>\n" +
 	"\x06Notify\x12\x1b.xstack.plugin.v1.NotifyReq\x1a\x17.xstack.plugin.v1.Empty\x12?\n" +
 	"\x05Stats\x12\x1a.xstack.plugin.v1.StatsReq\x1a\x1a.xstack.plugin.v1.StatsRsp\x12A\n" +
@@ -3606,202 +3742,206 @@ func file_xlator_proto_rawDescGZIP() []byte {
 	return file_xlator_proto_rawDescData
 }
 
-var file_xlator_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_xlator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_xlator_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_xlator_proto_goTypes = []any{
-	(*Header)(nil),       // 0: xstack.plugin.v1.Header
-	(*Loc)(nil),          // 1: xstack.plugin.v1.Loc
-	(*Fd)(nil),           // 2: xstack.plugin.v1.Fd
-	(*Timespec)(nil),     // 3: xstack.plugin.v1.Timespec
-	(*Iatt)(nil),         // 4: xstack.plugin.v1.Iatt
-	(*LocReq)(nil),       // 5: xstack.plugin.v1.LocReq
-	(*FdReq)(nil),        // 6: xstack.plugin.v1.FdReq
-	(*SetattrReq)(nil),   // 7: xstack.plugin.v1.SetattrReq
-	(*AccessReq)(nil),    // 8: xstack.plugin.v1.AccessReq
-	(*MknodReq)(nil),     // 9: xstack.plugin.v1.MknodReq
-	(*MkdirReq)(nil),     // 10: xstack.plugin.v1.MkdirReq
-	(*SymlinkReq)(nil),   // 11: xstack.plugin.v1.SymlinkReq
-	(*RenameReq)(nil),    // 12: xstack.plugin.v1.RenameReq
-	(*LinkReq)(nil),      // 13: xstack.plugin.v1.LinkReq
-	(*CreateReq)(nil),    // 14: xstack.plugin.v1.CreateReq
-	(*OpenReq)(nil),      // 15: xstack.plugin.v1.OpenReq
-	(*ReadvReq)(nil),     // 16: xstack.plugin.v1.ReadvReq
-	(*Shm)(nil),          // 17: xstack.plugin.v1.Shm
-	(*WritevReq)(nil),    // 18: xstack.plugin.v1.WritevReq
-	(*FsyncReq)(nil),     // 19: xstack.plugin.v1.FsyncReq
-	(*ReaddirReq)(nil),   // 20: xstack.plugin.v1.ReaddirReq
-	(*SetxattrReq)(nil),  // 21: xstack.plugin.v1.SetxattrReq
-	(*XattrReq)(nil),     // 22: xstack.plugin.v1.XattrReq
-	(*RangeReq)(nil),     // 23: xstack.plugin.v1.RangeReq
-	(*ForgetReq)(nil),    // 24: xstack.plugin.v1.ForgetReq
-	(*ErrRsp)(nil),       // 25: xstack.plugin.v1.ErrRsp
-	(*IattRsp)(nil),      // 26: xstack.plugin.v1.IattRsp
-	(*ReadlinkRsp)(nil),  // 27: xstack.plugin.v1.ReadlinkRsp
-	(*OpenRsp)(nil),      // 28: xstack.plugin.v1.OpenRsp
-	(*ReadvRsp)(nil),     // 29: xstack.plugin.v1.ReadvRsp
-	(*WritevRsp)(nil),    // 30: xstack.plugin.v1.WritevRsp
-	(*Dirent)(nil),       // 31: xstack.plugin.v1.Dirent
-	(*ReaddirRsp)(nil),   // 32: xstack.plugin.v1.ReaddirRsp
-	(*Statvfs)(nil),      // 33: xstack.plugin.v1.Statvfs
-	(*StatfsRsp)(nil),    // 34: xstack.plugin.v1.StatfsRsp
-	(*XattrRsp)(nil),     // 35: xstack.plugin.v1.XattrRsp
-	(*ListxattrRsp)(nil), // 36: xstack.plugin.v1.ListxattrRsp
-	(*Option)(nil),       // 37: xstack.plugin.v1.Option
-	(*Value)(nil),        // 38: xstack.plugin.v1.Value
-	(*SchemaReq)(nil),    // 39: xstack.plugin.v1.SchemaReq
-	(*SchemaRsp)(nil),    // 40: xstack.plugin.v1.SchemaRsp
-	(*InitReq)(nil),      // 41: xstack.plugin.v1.InitReq
-	(*NotifyReq)(nil),    // 42: xstack.plugin.v1.NotifyReq
-	(*KV)(nil),           // 43: xstack.plugin.v1.KV
-	(*StatsReq)(nil),     // 44: xstack.plugin.v1.StatsReq
-	(*StatsRsp)(nil),     // 45: xstack.plugin.v1.StatsRsp
-	(*WatchReq)(nil),     // 46: xstack.plugin.v1.WatchReq
-	(*WatchRsp)(nil),     // 47: xstack.plugin.v1.WatchRsp
-	(*Empty)(nil),        // 48: xstack.plugin.v1.Empty
+	(ArenaUse)(0),        // 0: xstack.plugin.v1.ArenaUse
+	(*Header)(nil),       // 1: xstack.plugin.v1.Header
+	(*Loc)(nil),          // 2: xstack.plugin.v1.Loc
+	(*Fd)(nil),           // 3: xstack.plugin.v1.Fd
+	(*Timespec)(nil),     // 4: xstack.plugin.v1.Timespec
+	(*Iatt)(nil),         // 5: xstack.plugin.v1.Iatt
+	(*LocReq)(nil),       // 6: xstack.plugin.v1.LocReq
+	(*FdReq)(nil),        // 7: xstack.plugin.v1.FdReq
+	(*SetattrReq)(nil),   // 8: xstack.plugin.v1.SetattrReq
+	(*AccessReq)(nil),    // 9: xstack.plugin.v1.AccessReq
+	(*MknodReq)(nil),     // 10: xstack.plugin.v1.MknodReq
+	(*MkdirReq)(nil),     // 11: xstack.plugin.v1.MkdirReq
+	(*SymlinkReq)(nil),   // 12: xstack.plugin.v1.SymlinkReq
+	(*RenameReq)(nil),    // 13: xstack.plugin.v1.RenameReq
+	(*LinkReq)(nil),      // 14: xstack.plugin.v1.LinkReq
+	(*CreateReq)(nil),    // 15: xstack.plugin.v1.CreateReq
+	(*OpenReq)(nil),      // 16: xstack.plugin.v1.OpenReq
+	(*ReadvReq)(nil),     // 17: xstack.plugin.v1.ReadvReq
+	(*Shm)(nil),          // 18: xstack.plugin.v1.Shm
+	(*WritevReq)(nil),    // 19: xstack.plugin.v1.WritevReq
+	(*FsyncReq)(nil),     // 20: xstack.plugin.v1.FsyncReq
+	(*ReaddirReq)(nil),   // 21: xstack.plugin.v1.ReaddirReq
+	(*SetxattrReq)(nil),  // 22: xstack.plugin.v1.SetxattrReq
+	(*XattrReq)(nil),     // 23: xstack.plugin.v1.XattrReq
+	(*RangeReq)(nil),     // 24: xstack.plugin.v1.RangeReq
+	(*ForgetReq)(nil),    // 25: xstack.plugin.v1.ForgetReq
+	(*ErrRsp)(nil),       // 26: xstack.plugin.v1.ErrRsp
+	(*IattRsp)(nil),      // 27: xstack.plugin.v1.IattRsp
+	(*ReadlinkRsp)(nil),  // 28: xstack.plugin.v1.ReadlinkRsp
+	(*OpenRsp)(nil),      // 29: xstack.plugin.v1.OpenRsp
+	(*ReadvRsp)(nil),     // 30: xstack.plugin.v1.ReadvRsp
+	(*WritevRsp)(nil),    // 31: xstack.plugin.v1.WritevRsp
+	(*Dirent)(nil),       // 32: xstack.plugin.v1.Dirent
+	(*ReaddirRsp)(nil),   // 33: xstack.plugin.v1.ReaddirRsp
+	(*Statvfs)(nil),      // 34: xstack.plugin.v1.Statvfs
+	(*StatfsRsp)(nil),    // 35: xstack.plugin.v1.StatfsRsp
+	(*XattrRsp)(nil),     // 36: xstack.plugin.v1.XattrRsp
+	(*ListxattrRsp)(nil), // 37: xstack.plugin.v1.ListxattrRsp
+	(*Option)(nil),       // 38: xstack.plugin.v1.Option
+	(*Value)(nil),        // 39: xstack.plugin.v1.Value
+	(*SchemaReq)(nil),    // 40: xstack.plugin.v1.SchemaReq
+	(*SchemaRsp)(nil),    // 41: xstack.plugin.v1.SchemaRsp
+	(*InitReq)(nil),      // 42: xstack.plugin.v1.InitReq
+	(*InitRsp)(nil),      // 43: xstack.plugin.v1.InitRsp
+	(*NotifyReq)(nil),    // 44: xstack.plugin.v1.NotifyReq
+	(*KV)(nil),           // 45: xstack.plugin.v1.KV
+	(*StatsReq)(nil),     // 46: xstack.plugin.v1.StatsReq
+	(*StatsRsp)(nil),     // 47: xstack.plugin.v1.StatsRsp
+	(*WatchReq)(nil),     // 48: xstack.plugin.v1.WatchReq
+	(*WatchRsp)(nil),     // 49: xstack.plugin.v1.WatchRsp
+	(*Empty)(nil),        // 50: xstack.plugin.v1.Empty
 }
 var file_xlator_proto_depIdxs = []int32{
-	3,  // 0: xstack.plugin.v1.Iatt.atime:type_name -> xstack.plugin.v1.Timespec
-	3,  // 1: xstack.plugin.v1.Iatt.mtime:type_name -> xstack.plugin.v1.Timespec
-	3,  // 2: xstack.plugin.v1.Iatt.ctime:type_name -> xstack.plugin.v1.Timespec
-	0,  // 3: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 4: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
-	0,  // 5: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 6: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
-	0,  // 7: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 8: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	2,  // 9: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
-	3,  // 10: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
-	3,  // 11: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
-	0,  // 12: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 13: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
-	0,  // 14: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 15: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
-	0,  // 16: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 17: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
-	0,  // 18: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 19: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
-	0,  // 20: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 21: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
-	1,  // 22: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
-	0,  // 23: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 24: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
-	1,  // 25: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
-	0,  // 26: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 27: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
-	2,  // 28: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
-	0,  // 29: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 30: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
-	2,  // 31: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
-	0,  // 32: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 33: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
-	0,  // 34: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 35: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
-	17, // 36: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
-	0,  // 37: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 38: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
-	0,  // 39: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 40: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
-	0,  // 41: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 42: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	0,  // 43: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
-	1,  // 44: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	0,  // 45: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 46: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
-	4,  // 47: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	4,  // 48: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	17, // 49: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
-	4,  // 50: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
-	31, // 51: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
-	33, // 52: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
-	37, // 53: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
-	38, // 54: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
-	43, // 55: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
-	5,  // 56: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
-	5,  // 57: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
-	6,  // 58: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
-	7,  // 59: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
-	7,  // 60: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
-	8,  // 61: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
-	5,  // 62: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
-	9,  // 63: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
-	10, // 64: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
-	5,  // 65: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
-	5,  // 66: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
-	11, // 67: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
-	12, // 68: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
-	13, // 69: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
-	14, // 70: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
-	15, // 71: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
-	16, // 72: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
-	18, // 73: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
-	6,  // 74: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
-	19, // 75: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
-	15, // 76: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
-	20, // 77: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
-	19, // 78: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
-	5,  // 79: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
-	21, // 80: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
-	22, // 81: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
-	5,  // 82: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
-	22, // 83: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
-	23, // 84: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
-	23, // 85: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
-	23, // 86: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
-	6,  // 87: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
-	6,  // 88: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
-	24, // 89: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
-	39, // 90: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
-	41, // 91: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
-	48, // 92: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
-	42, // 93: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
-	44, // 94: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
-	46, // 95: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
-	48, // 96: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
-	26, // 97: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
-	26, // 98: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
-	26, // 99: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
-	26, // 100: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
-	26, // 101: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
-	25, // 102: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
-	27, // 103: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
-	26, // 104: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
-	26, // 105: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
-	25, // 106: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 107: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 108: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
-	25, // 109: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 110: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
-	28, // 111: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
-	28, // 112: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
-	29, // 113: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
-	30, // 114: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
-	25, // 115: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 116: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
-	28, // 117: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
-	32, // 118: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
-	25, // 119: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
-	34, // 120: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
-	25, // 121: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
-	35, // 122: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
-	36, // 123: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
-	25, // 124: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 125: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 126: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 127: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 128: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 129: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
-	25, // 130: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
-	40, // 131: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
-	25, // 132: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.ErrRsp
-	48, // 133: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
-	48, // 134: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
-	45, // 135: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
-	47, // 136: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
-	48, // 137: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
-	97, // [97:138] is the sub-list for method output_type
-	56, // [56:97] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	4,  // 0: xstack.plugin.v1.Iatt.atime:type_name -> xstack.plugin.v1.Timespec
+	4,  // 1: xstack.plugin.v1.Iatt.mtime:type_name -> xstack.plugin.v1.Timespec
+	4,  // 2: xstack.plugin.v1.Iatt.ctime:type_name -> xstack.plugin.v1.Timespec
+	1,  // 3: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 4: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,  // 5: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
+	3,  // 6: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,  // 7: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 8: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,  // 9: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
+	4,  // 10: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
+	4,  // 11: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
+	1,  // 12: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 13: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,  // 14: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 15: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,  // 16: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 17: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,  // 18: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 19: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,  // 20: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 21: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
+	2,  // 22: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
+	1,  // 23: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 24: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
+	2,  // 25: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
+	1,  // 26: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 27: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,  // 28: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,  // 29: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 30: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,  // 31: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,  // 32: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
+	3,  // 33: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,  // 34: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
+	3,  // 35: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
+	18, // 36: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
+	1,  // 37: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
+	3,  // 38: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,  // 39: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
+	3,  // 40: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,  // 41: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 42: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,  // 43: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,  // 44: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,  // 45: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
+	3,  // 46: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
+	5,  // 47: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	5,  // 48: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	18, // 49: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
+	5,  // 50: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
+	32, // 51: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
+	34, // 52: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
+	38, // 53: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
+	39, // 54: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
+	0,  // 55: xstack.plugin.v1.InitRsp.arena:type_name -> xstack.plugin.v1.ArenaUse
+	45, // 56: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
+	6,  // 57: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
+	6,  // 58: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
+	7,  // 59: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
+	8,  // 60: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
+	8,  // 61: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
+	9,  // 62: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
+	6,  // 63: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
+	10, // 64: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
+	11, // 65: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
+	6,  // 66: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
+	6,  // 67: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
+	12, // 68: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
+	13, // 69: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
+	14, // 70: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
+	15, // 71: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
+	16, // 72: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
+	17, // 73: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
+	19, // 74: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
+	7,  // 75: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
+	20, // 76: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
+	16, // 77: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
+	21, // 78: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
+	20, // 79: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
+	6,  // 80: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
+	22, // 81: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
+	23, // 82: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
+	6,  // 83: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
+	23, // 84: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
+	24, // 85: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
+	24, // 86: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
+	24, // 87: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
+	7,  // 88: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
+	7,  // 89: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
+	25, // 90: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
+	40, // 91: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
+	42, // 92: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
+	50, // 93: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
+	44, // 94: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
+	46, // 95: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
+	48, // 96: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
+	50, // 97: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
+	27, // 98: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
+	27, // 99: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
+	27, // 100: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
+	27, // 101: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
+	27, // 102: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
+	26, // 103: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
+	28, // 104: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
+	27, // 105: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
+	27, // 106: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
+	26, // 107: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 108: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
+	27, // 109: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
+	26, // 110: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
+	27, // 111: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
+	29, // 112: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
+	29, // 113: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
+	30, // 114: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
+	31, // 115: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
+	26, // 116: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 117: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
+	29, // 118: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
+	33, // 119: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
+	26, // 120: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
+	35, // 121: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
+	26, // 122: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
+	36, // 123: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
+	37, // 124: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
+	26, // 125: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 126: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 127: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 128: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 129: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 130: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
+	26, // 131: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
+	41, // 132: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
+	43, // 133: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
+	50, // 134: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
+	50, // 135: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
+	47, // 136: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
+	49, // 137: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
+	50, // 138: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
+	98, // [98:139] is the sub-list for method output_type
+	57, // [57:98] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_xlator_proto_init() }
@@ -3814,13 +3954,14 @@ func file_xlator_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xlator_proto_rawDesc), len(file_xlator_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   49,
+			NumEnums:      1,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
 		GoTypes:           file_xlator_proto_goTypes,
 		DependencyIndexes: file_xlator_proto_depIdxs,
+		EnumInfos:         file_xlator_proto_enumTypes,
 		MessageInfos:      file_xlator_proto_msgTypes,
 	}.Build()
 	File_xlator_proto = out.File

@@ -1419,7 +1419,7 @@ const (
 // of a death without polling.
 type ControlClient interface {
 	Schema(ctx context.Context, in *SchemaReq, opts ...grpc.CallOption) (*SchemaRsp, error)
-	Init(ctx context.Context, in *InitReq, opts ...grpc.CallOption) (*ErrRsp, error)
+	Init(ctx context.Context, in *InitReq, opts ...grpc.CallOption) (*InitRsp, error)
 	Fini(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 	Notify(ctx context.Context, in *NotifyReq, opts ...grpc.CallOption) (*Empty, error)
 	Stats(ctx context.Context, in *StatsReq, opts ...grpc.CallOption) (*StatsRsp, error)
@@ -1446,9 +1446,9 @@ func (c *controlClient) Schema(ctx context.Context, in *SchemaReq, opts ...grpc.
 	return out, nil
 }
 
-func (c *controlClient) Init(ctx context.Context, in *InitReq, opts ...grpc.CallOption) (*ErrRsp, error) {
+func (c *controlClient) Init(ctx context.Context, in *InitReq, opts ...grpc.CallOption) (*InitRsp, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ErrRsp)
+	out := new(InitRsp)
 	err := c.cc.Invoke(ctx, Control_Init_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1525,7 +1525,7 @@ func (c *controlClient) Ping(ctx context.Context, in *Empty, opts ...grpc.CallOp
 // of a death without polling.
 type ControlServer interface {
 	Schema(context.Context, *SchemaReq) (*SchemaRsp, error)
-	Init(context.Context, *InitReq) (*ErrRsp, error)
+	Init(context.Context, *InitReq) (*InitRsp, error)
 	Fini(context.Context, *Empty) (*Empty, error)
 	Notify(context.Context, *NotifyReq) (*Empty, error)
 	Stats(context.Context, *StatsReq) (*StatsRsp, error)
@@ -1545,7 +1545,7 @@ type UnimplementedControlServer struct{}
 func (UnimplementedControlServer) Schema(context.Context, *SchemaReq) (*SchemaRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Schema not implemented")
 }
-func (UnimplementedControlServer) Init(context.Context, *InitReq) (*ErrRsp, error) {
+func (UnimplementedControlServer) Init(context.Context, *InitReq) (*InitRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Init not implemented")
 }
 func (UnimplementedControlServer) Fini(context.Context, *Empty) (*Empty, error) {
