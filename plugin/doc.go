@@ -40,6 +40,15 @@
 //
 // # Protocol
 //
+// PROTOCOL.md is the protocol, written for a plugin in another language:
+// handshake, services, identities, the shared memory's layout, the call
+// state machine, the host's checks, deadlines, versions. Its tables are
+// generated from the code (layout.go is the one description of the
+// shared memory and of the ring's method numbers) and TestProtocolDoc
+// holds them to it. A host speaks protocol versions MinProtocolVersion
+// to ProtocolVersion, a plugin one; a host refuses a plugin of another
+// version with ErrProtocolVersion (TestProtocolVersions).
+//
 // plugin/proto defines two gRPC services. Xlator carries every fop of
 // xlator.Fops plus Release, Releasedir and Forget; the plugin serves it
 // for its translator and the host for the plugin's children. Control

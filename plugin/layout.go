@@ -4,9 +4,14 @@ import "unsafe"
 
 // This file is the one description of the protocol's shared memory: the
 // arena's geometry, the ring head, the call slot, the values of its state
-// words and fields, and the numbers of the methods the rings carry. Both
-// processes run on one machine: every number is in its native byte
-// order, every field at its natural alignment.
+// words and fields, and the numbers of the methods the rings carry.
+// Everything else is derived from it: the code uses these types and
+// constants, and PROTOCOL.md's tables are generated from them
+// (TestProtocolDoc fails when the document and this file disagree), so
+// a plugin written in another language from the document lays out its
+// memory exactly as this package does. Both processes run on one
+// machine: every number is in its native byte order, every field at its
+// natural alignment.
 //
 // The layout is part of the protocol version (handshake.go): a change to
 // anything here breaks every plugin built before it, unless it only

@@ -1,19 +1,32 @@
 package plugin
 
 import (
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
 )
 
 // The tests of this file hold the protocol to its one description
-// (layout.go, handshake.go).
+// (layout.go, handshake.go) and PROTOCOL.md to the code.
+
+var update = flag.Bool("update", false, "rewrite the generated tables of PROTOCOL.md from the code")
 
 // TestRingMethodTable: the ring's method numbers and the generated gRPC
 // service agree. Every unary method of the Xlator service but Readv and
@@ -207,4 +220,282 @@ func TestArenaMapped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProtocolDoc: PROTOCOL.md's tables are the code's: its generated
+// sections are what protocolSections makes of layout.go, handshake.go
+// and the generated service now. Run with -update to rewrite them.
+func TestProtocolDoc(t *testing.T) {
+	doc, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := protocolSections(t)
+	text := string(doc)
+	re := regexp.MustCompile(`(?s)(<!-- gen:([a-z0-9-]+) -->\n)(.*?)(<!-- /gen -->)`)
+	seen := map[string]bool{}
+	text = re.ReplaceAllStringFunc(text, func(m string) string {
+		sm := re.FindStringSubmatch(m)
+		name, body := sm[2], sm[3]
+		seen[name] = true
+		want, ok := secs[name]
+		if !ok {
+			t.Errorf("PROTOCOL.md has a generated section %q that the code does not make", name)
+			return m
+		}
+		if body != want && !*update {
+			t.Errorf("PROTOCOL.md's section %q is not the code's (go test ./plugin -run TestProtocolDoc -update); it should be:\n%s", name, want)
+		}
+		return sm[1] + want + sm[4]
+	})
+	for name := range secs {
+		if !seen[name] {
+			t.Errorf("PROTOCOL.md lacks the generated section %q (<!-- gen:%s --> ... <!-- /gen -->)", name, name)
+		}
+	}
+	if *update && text != string(doc) {
+		if err := os.WriteFile("PROTOCOL.md", []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestProtocolDocTests: every test PROTOCOL.md names as the check of a
+// claim exists in this package.
+func TestProtocolDocTests(t *testing.T) {
+	doc, err := os.ReadFile("PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	files, _ := filepath.Glob("*_test.go")
+	fset := token.NewFileSet()
+	for _, fn := range files {
+		f, err := parser.ParseFile(fset, fn, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
+				have[fd.Name.Name] = true
+			}
+		}
+	}
+	named := regexp.MustCompile(`\b(Test|Benchmark)[A-Z][A-Za-z0-9]*`).FindAllString(string(doc), -1)
+	if len(named) == 0 {
+		t.Fatal("PROTOCOL.md names no test")
+	}
+	for _, n := range named {
+		if !have[n] {
+			t.Errorf("PROTOCOL.md names %s, which is no test of package plugin", n)
+		}
+	}
+}
+
+// protocolSections makes the generated sections of PROTOCOL.md from the
+// code: values from the constants and types, meanings from their
+// comments in the package's source.
+func protocolSections(t *testing.T) map[string]string {
+	docs := sourceDocs(t)
+	meaning := func(key string) string {
+		d, ok := docs[key]
+		if !ok || d == "" {
+			t.Errorf("%s has no comment to document it with", key)
+		}
+		return strings.ReplaceAll(d, "|", `\|`)
+	}
+	type row struct {
+		name  string
+		value any
+	}
+	constTable := func(rows []row) string {
+		var b strings.Builder
+		b.WriteString("| name | value | meaning |\n|---|---|---|\n")
+		for _, r := range rows {
+			v := fmt.Sprint(r.value)
+			switch x := r.value.(type) {
+			case uint32:
+				if x >= 1<<16 {
+					v = fmt.Sprintf("%#x", x)
+				}
+			case time.Duration:
+				v = x.String()
+			case string:
+				v = "`" + x + "`"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.name, v, meaning(r.name))
+		}
+		return b.String()
+	}
+	structTable := func(v any, end uintptr) string {
+		rt := reflect.TypeOf(v)
+		var b strings.Builder
+		b.WriteString("| offset | size | field | type | meaning |\n|---|---|---|---|---|\n")
+		var at uintptr
+		pad := func(to uintptr) {
+			if to > at {
+				fmt.Fprintf(&b, "| %d | %d | | | padding: zero, ignored |\n", at, to-at)
+			}
+		}
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			pad(f.Offset)
+			typ := f.Type.String()
+			if f.Type.Kind() == reflect.Array {
+				typ = fmt.Sprintf("[%d]%s", f.Type.Len(), strings.Replace(f.Type.Elem().String(), "uint8", "byte", 1))
+			}
+			fmt.Fprintf(&b, "| %d | %d | `%s` | %s | %s |\n", f.Offset, f.Type.Size(), f.Name, typ, meaning(rt.Name()+"."+f.Name))
+			at = f.Offset + f.Type.Size()
+		}
+		pad(end)
+		return b.String()
+	}
+
+	secs := map[string]string{}
+	secs["handshake"] = constTable([]row{
+		{"ProtocolVersion", ProtocolVersion}, {"MinProtocolVersion", MinProtocolVersion},
+		{"cookieKey", cookieKey}, {"cookieValue", cookieValue}, {"pluginName", pluginName},
+		{"shmFD", shmFD}, {"shmEnv", shmEnv}, {"hostMemFD", hostMemFD}, {"hostMemEnv", hostMemEnv},
+		{"SchemaFlag", SchemaFlag},
+	})
+	secs["arena"] = constTable([]row{
+		{"ringOff", ringOff}, {"maxSlots", maxSlots}, {"ringCalls", ringCalls}, {"ringCallSize", ringCallSize},
+		{"ringMsgSize", ringMsgSize}, {"ringHeadSize", ringHeadSize}, {"ringStatesOff", ringStatesOff},
+		{"ringCallsOff", ringCallsOff}, {"ringSize", ringSize}, {"shmHeader", shmHeader}, {"shmSlotSize", shmSlotSize},
+		{"ringGroups", ringGroups}, {"ringMagic", uint32(ringMagic)}, {"toPlugin", toPlugin}, {"toHost", toHost},
+	})
+	secs["ring-head"] = structTable(ringHead{}, ringHeadSize)
+	hdr := reflect.TypeOf(callHdr{}).Size()
+	secs["call"] = structTable(callHdr{}, hdr) +
+		fmt.Sprintf("| %d | %d | `msg` | [%d]byte | %s |\n", hdr, ringMsgSize, ringMsgSize, meaning("ringCall.msg"))
+	secs["states"] = constTable([]row{
+		{"callFree", callFree}, {"callFilling", callFilling}, {"callPosted", callPosted}, {"callTaken", callTaken},
+		{"callDone", callDone}, {"callAbandoned", callAbandoned}, {"callSleep", callSleep},
+	})
+	secs["ops"] = constTable([]row{
+		{"opReadv", opReadv}, {"opWritev", opWritev}, {"opRelease", opRelease}, {"opUnary", opUnary},
+		{"dataSlot", dataSlot}, {"dataHost", dataHost}, {"dataInline", dataInline}, {"dataNone", dataNone},
+		{"replyKept", replyKept}, {"noSlot", noSlot},
+	})
+	secs["limits"] = constTable([]row{
+		{"maxErrno", maxErrno}, {"maxCode", maxCode}, {"maxIO", maxIO}, {"maxCallback", maxCallback},
+		{"maxCallbackStreams", maxCallbackStreams}, {"maxKeptLends", maxKeptLends}, {"maxKeptBytes", maxKeptBytes},
+		{"shmMin", shmMin}, {"DefaultCallTimeout", DefaultCallTimeout}, {"pingWait", pingWait},
+	})
+
+	// Numbers messages carry whose meaning is xstack's, not the .proto's.
+	var v strings.Builder
+	v.WriteString("| field | value | meaning |\n|---|---|---|\n")
+	for k := xlator.Kind(0); !strings.HasPrefix(k.String(), "kind("); k++ {
+		fmt.Fprintf(&v, "| `Option.kind`, `Value.kind` | %d | %s |\n", k, k)
+	}
+	for _, e := range []xlator.Event{xlator.EventChildUp, xlator.EventChildDown} {
+		fmt.Fprintf(&v, "| `NotifyReq.event` | %d | %s |\n", e, e)
+	}
+	for l := zapcore.DebugLevel; l <= zapcore.ErrorLevel; l++ {
+		fmt.Fprintf(&v, "| `InitReq.log_level` | %d | %s |\n", l, l)
+	}
+	for _, b := range []struct {
+		bit  uint32
+		name string
+	}{{xlator.SetMode, "mode"}, {xlator.SetUid, "uid"}, {xlator.SetGid, "gid"}, {xlator.SetSize, "size"},
+		{xlator.SetAtime, "atime"}, {xlator.SetMtime, "mtime"}, {xlator.SetAtimeNow, "atime = now"}, {xlator.SetMtimeNow, "mtime = now"}} {
+		fmt.Fprintf(&v, "| `SetattrReq.valid` | %#x | set %s |\n", b.bit, b.name)
+	}
+	for _, b := range []struct {
+		bit  uint32
+		name string
+	}{{xlator.FallocKeepSize, "FALLOC_FL_KEEP_SIZE"}, {xlator.FallocPunchHole, "FALLOC_FL_PUNCH_HOLE"}, {xlator.FallocZeroRange, "FALLOC_FL_ZERO_RANGE"}} {
+		fmt.Fprintf(&v, "| `RangeReq.mode` (Fallocate) | %#x | %s |\n", b.bit, b.name)
+	}
+	fmt.Fprintf(&v, "| `RenameReq.flags` | %d | RENAME_NOREPLACE |\n", xlator.RenameNoReplace)
+	fmt.Fprintf(&v, "| `RenameReq.flags` | %d | RENAME_EXCHANGE |\n", xlator.RenameExchange)
+	fmt.Fprintf(&v, "| `Loc.parent`, `Loc.gfid`, `Fd.gfid` | %x | the root directory's gfid |\n", xlator.RootGFID[:])
+	secs["values"] = v.String()
+
+	svc := pb.File_xlator_proto.Services().ByName("Xlator")
+	var b strings.Builder
+	b.WriteString("| number | method | request | reply | redone by gRPC when its reply finds no room |\n|---|---|---|---|---|\n")
+	for _, d := range ringMethodIDs {
+		var in, out protoreflect.Name
+		if m := svc.Methods().ByName(protoreflect.Name(d.name)); m != nil {
+			in, out = m.Input().Name(), m.Output().Name()
+		}
+		retry := "no: E2BIG (ResourceExhausted)"
+		if d.retry {
+			retry = "yes"
+		}
+		fmt.Fprintf(&b, "| %d | `%s` | `%s` | `%s` | %s |\n", d.id, d.name, in, out, retry)
+	}
+	secs["methods"] = b.String()
+	return secs
+}
+
+// sourceDocs returns the comments of the package's constants ("name") and
+// struct fields ("Type.field"), each as one line: a constant's or field's
+// own comment, or the comment of its declaration when it declares it
+// alone.
+func sourceDocs(t *testing.T) map[string]string {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{}
+	text := func(groups ...*ast.CommentGroup) string {
+		for _, g := range groups {
+			if s := strings.Join(strings.Fields(g.Text()), " "); s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	fset := token.NewFileSet()
+	for _, fn := range files {
+		if strings.HasSuffix(fn, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, fn, nil, parser.ParseComments|parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok {
+				continue
+			}
+			for _, s := range gd.Specs {
+				switch s := s.(type) {
+				case *ast.ValueSpec:
+					groups := []*ast.CommentGroup{s.Doc, s.Comment}
+					if len(gd.Specs) == 1 {
+						groups = append(groups, gd.Doc)
+					}
+					for _, n := range s.Names {
+						docs[n.Name] = text(nonNil(groups)...)
+					}
+				case *ast.TypeSpec:
+					st, ok := s.Type.(*ast.StructType)
+					if !ok {
+						continue
+					}
+					for _, fl := range st.Fields.List {
+						for _, n := range fl.Names {
+							docs[s.Name.Name+"."+n.Name] = text(nonNil([]*ast.CommentGroup{fl.Doc, fl.Comment})...)
+						}
+					}
+				}
+			}
+		}
+	}
+	return docs
+}
+
+func nonNil(gs []*ast.CommentGroup) []*ast.CommentGroup {
+	var out []*ast.CommentGroup
+	for _, g := range gs {
+		if g != nil {
+			out = append(out, g)
+		}
+	}
+	return out
 }

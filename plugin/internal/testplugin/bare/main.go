@@ -1,5 +1,5 @@
-// Command bare is a plugin written from the protocol alone, as one in
-// another language would be: it uses go-plugin and the messages
+// Command bare is a plugin written from plugin/PROTOCOL.md alone, as one
+// in another language would be: it uses go-plugin and the messages
 // generated from plugin/proto/xlator.proto, not package plugin. It is
 // built by the tests of package plugin and never shipped.
 //
@@ -33,7 +33,7 @@ import (
 // version is the protocol version the plugin speaks, set at build time.
 var version = "5"
 
-// The handshake's magic cookie.
+// The handshake's magic cookie (PROTOCOL.md, "Starting a plugin").
 const (
 	cookieKey   = "XSTACK_PLUGIN"
 	cookieValue = "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b"
