@@ -32,8 +32,7 @@ type Pool struct {
 	// higher); a P past them (GOMAXPROCS raised further) has its shard
 	// in extra, made on its first use (shardSlow).
 	shards []shard
-	extra  atomic.Pointer[[]*shard]
-	growMu sync.Mutex
+	extra  pin.Extra[shard]
 
 	iobrefs  sync.Pool // of *Iobref
 	borrowed sync.Pool // of *Iobuf: headers of returned borrowed buffers

@@ -543,7 +543,7 @@ func TestMoreProcsThanShards(t *testing.T) {
 		}
 		wg.Wait()
 		gets += 4 * built * 50
-		grew = len(p.extraShards()) > 0
+		grew = len(p.extra.All()) > 0
 	}
 	if !grew {
 		t.Fatalf("no shard made for the Ps past the %d New made, after %d rounds on %d Ps", built, rounds, built*3)

@@ -216,15 +216,6 @@ func (p *Pool) initShard(s *shard) {
 	}
 }
 
-// extraShards returns the shards of the Ps past p.shards, by P id minus
-// len(p.shards).
-func (p *Pool) extraShards() []*shard {
-	if x := p.extra.Load(); x != nil {
-		return *x
-	}
-	return nil
-}
-
 // shardSlow returns the shard of a P past p.shards, making it first if
 // needed; the goroutine is pinned on entry and on return, but may have
 // moved to another P in between.
@@ -233,22 +224,15 @@ func (p *Pool) shardSlow(pid int) *shard {
 		if pid < len(p.shards) {
 			return &p.shards[pid]
 		}
-		if x := p.extraShards(); pid-len(p.shards) < len(x) {
-			return x[pid-len(p.shards)]
+		if s := p.extra.Lookup(pid - len(p.shards)); s != nil {
+			return s
 		}
 		pin.Unpin()
-		p.growMu.Lock()
-		old := p.extraShards()
-		if n := max(pid+1, runtime.GOMAXPROCS(0)) - len(p.shards); n > len(old) {
-			x := make([]*shard, n)
-			copy(x, old)
-			for i := len(old); i < n; i++ {
-				x[i] = new(shard)
-				p.initShard(x[i])
-			}
-			p.extra.Store(&x)
-		}
-		p.growMu.Unlock()
+		p.extra.Grow(max(pid+1, runtime.GOMAXPROCS(0))-len(p.shards), func() *shard {
+			s := new(shard)
+			p.initShard(s)
+			return s
+		})
 		pid = pin.Pin()
 	}
 }
@@ -258,7 +242,7 @@ func (p *Pool) eachShard(fn func(*shard)) {
 	for i := range p.shards {
 		fn(&p.shards[i])
 	}
-	for _, s := range p.extraShards() {
+	for _, s := range p.extra.All() {
 		fn(s)
 	}
 }
