@@ -16,6 +16,7 @@ import (
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
 	"github.com/xstack/xstack/xlators/posix"
+	"golang.org/x/sys/unix"
 )
 
 // stripeVolfile is a stripe over the named bricks' directories under
@@ -361,5 +362,29 @@ func TestReadOnly(t *testing.T) {
 	s.Close()
 	if after := xlatortest.Snapshot(t, data); !slices.Equal(before, after) {
 		t.Fatalf("a read-only stack changed its bricks:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}
+
+// TestReadOnlyBrickFS: a brick on a read-only file system is refused with
+// that cause, not blamed on extended attributes.
+func TestReadOnlyBrickFS(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	fs := t.TempDir()
+	if err := unix.Mount("xstack-test", fs, "tmpfs", 0, "size=4m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(fs, unix.MNT_DETACH) })
+	if err := os.Mkdir(filepath.Join(fs, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("", fs, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Skipf("cannot remount read-only: %v", err)
+	}
+	vol := writeVolfile(t, fmt.Sprintf("volume \"b\" {\n  type = \"posix\"\n  directory = %q\n}\n", filepath.Join(fs, "b")))
+	_, err := open(t, vol, Options{})
+	if err == nil || !strings.Contains(err.Error(), "mounted read-only") || strings.Contains(err.Error(), "extended attributes") {
+		t.Fatalf("brick on a read-only file system: %v", err)
 	}
 }

@@ -48,7 +48,7 @@ type class struct {
 	nextID    int
 	purged    uint64
 	out       int           // pages out of all arenas
-	gets      atomic.Uint64 // Gets counted outside the shards (no CPU cache, or a P beyond them)
+	gets      atomic.Uint64 // Gets counted outside the shards (Config.NoCPUCache)
 	fallbacks atomic.Uint64 // Gets served from the heap because mmap failed
 	maxOut    int           // high-water mark of out
 

@@ -136,22 +136,18 @@ func (r *Iobref) release() {
 // noteIobref counts an iobref handed out or released on the current P.
 func (p *Pool) noteIobref(free bool) {
 	pid := pin.Pin()
+	var s *shard
 	if pid < len(p.shards) {
-		s := &p.shards[pid]
-		c := &s.iobrefsNew
-		if free {
-			c = &s.iobrefsFree
-		}
-		st64(c, ld64(c)+1)
-		pin.Unpin()
-		return
-	}
-	pin.Unpin()
-	if free {
-		p.ovfIobrefsFree.Add(1)
+		s = &p.shards[pid]
 	} else {
-		p.ovfIobrefsNew.Add(1)
+		s = p.shardSlow(pid)
 	}
+	c := &s.iobrefsNew
+	if free {
+		c = &s.iobrefsFree
+	}
+	st64(c, ld64(c)+1)
+	pin.Unpin()
 }
 
 // check reports use of a released Iobref, in debug mode.

@@ -9,7 +9,9 @@ import (
 // Sinks keep the compiler from proving the baselines' buffers unused.
 var sinkBytes []byte
 
-var benchSizes = []int{4 << 10, 128 << 10}
+// The sizes: a small page, the read-ahead size, and the largest class
+// (a FUSE WRITE of max-write).
+var benchSizes = []int{4 << 10, 128 << 10, 1 << 20}
 
 func sizeName(n int) string {
 	switch {

@@ -27,25 +27,28 @@ type Pool struct {
 	log       *zap.Logger
 	arenaSize int64
 
-	shards []shard // indexed by P id; a P beyond (GOMAXPROCS raised later) bypasses the CPU cache
+	// shards are the CPU caches, by P id: made for the Ps New expects
+	// (four per CPU, as a mounting daemon runs, or GOMAXPROCS if
+	// higher); a P past them (GOMAXPROCS raised further) has its shard
+	// in extra, made on its first use (shardSlow).
+	shards []shard
+	extra  pin.Extra[shard]
 
 	iobrefs  sync.Pool // of *Iobref
 	borrowed sync.Pool // of *Iobuf: headers of returned borrowed buffers
 
-	mappedBytes    atomic.Int64
-	requestMisses  atomic.Uint64
-	stdActive      atomic.Int64
-	borrowActive   atomic.Int64 // Borrow iobufs still referenced
-	stdBytes       atomic.Int64
-	refUnderflows  atomic.Uint64
-	useAfterFree   atomic.Uint64
-	ovfIobrefsNew  atomic.Int64 // iobrefs counted outside the shards (P id beyond them)
-	ovfIobrefsFree atomic.Int64
-	purgerMu       sync.Mutex
-	purgerStop     chan struct{}
-	purgerDone     chan struct{}
-	poisonPattern  []byte     // one largest page of poison, for debug mode
-	shared         *sharedMem // Config.Shared: where arenas come from
+	mappedBytes   atomic.Int64
+	requestMisses atomic.Uint64
+	stdActive     atomic.Int64
+	borrowActive  atomic.Int64 // Borrow iobufs still referenced
+	stdBytes      atomic.Int64
+	refUnderflows atomic.Uint64
+	useAfterFree  atomic.Uint64
+	purgerMu      sync.Mutex
+	purgerStop    chan struct{}
+	purgerDone    chan struct{}
+	poisonPattern []byte     // one largest page of poison, for debug mode
+	shared        *sharedMem // Config.Shared: where arenas come from
 }
 
 // New returns a pool configured by cfg. No memory is mapped until the first
@@ -75,13 +78,9 @@ func New(cfg Config) (*Pool, error) {
 		p.sizes = append(p.sizes, k.PageSize)
 		p.arenaSize += int64(k.PageSize) * int64(k.NumPages)
 	}
-	p.shards = make([]shard, runtime.GOMAXPROCS(0))
+	p.shards = make([]shard, max(runtime.GOMAXPROCS(0), 4*runtime.NumCPU()))
 	for i := range p.shards {
-		s := &p.shards[i]
-		s.cls = make([]shardClass, len(p.classes))
-		for ci, c := range p.classes {
-			s.cls[ci].stack = make([]*Iobuf, 0, c.cacheCap)
-		}
+		p.initShard(&p.shards[i])
 	}
 	p.iobrefs.New = func() any {
 		r := &Iobref{pool: p}
@@ -159,11 +158,13 @@ func (p *Pool) Get(size int) *Iobuf {
 		pid := pin.Pin()
 		if pid < len(p.shards) {
 			s = &p.shards[pid]
-			sc := &s.cls[ci]
-			st64(&sc.gets, ld64(&sc.gets)+1)
-			if b = sc.ldPrivate(); b != nil {
-				sc.stPrivate(nil)
-			}
+		} else {
+			s = p.shardSlow(pid)
+		}
+		sc := &s.cls[ci]
+		st64(&sc.gets, ld64(&sc.gets)+1)
+		if b = sc.ldPrivate(); b != nil {
+			sc.stPrivate(nil)
 		}
 		pin.Unpin()
 	}
@@ -377,14 +378,9 @@ func (p *Pool) Close() error {
 func (p *Pool) iobrefActive() int64 {
 	// Frees first: every free follows its New, so the result is never
 	// negative even while iobrefs move between shards.
-	n := -p.ovfIobrefsFree.Load()
-	for i := range p.shards {
-		n -= atomic.LoadInt64(&p.shards[i].iobrefsFree)
-	}
-	n += p.ovfIobrefsNew.Load()
-	for i := range p.shards {
-		n += atomic.LoadInt64(&p.shards[i].iobrefsNew)
-	}
+	var n int64
+	p.eachShard(func(s *shard) { n -= atomic.LoadInt64(&s.iobrefsFree) })
+	p.eachShard(func(s *shard) { n += atomic.LoadInt64(&s.iobrefsNew) })
 	return n
 }
 

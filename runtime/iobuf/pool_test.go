@@ -3,6 +3,7 @@ package iobuf
 import (
 	"errors"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -496,4 +497,59 @@ func TestFieldsAndSub(t *testing.T) {
 	}
 	b.Unref()
 	c.Unref()
+}
+
+// TestLargestClassCachedPerP: the 1 MiB class, whose arenas hold two
+// pages (too few for a stack), still parks a page in each P's private
+// slot, so a steady get and put on one P (a FUSE WRITE's buffer) takes
+// its page from the arena once, not every time under the class lock.
+func TestLargestClassCachedPerP(t *testing.T) {
+	onOneP(t)
+	p := newPool(t, Config{})
+	for range 100 {
+		p.Get(1 << 20).Unref()
+	}
+	c := classOf(t, p.Stats(), 1<<20)
+	if len(c.Arenas) != 1 || c.Arenas[0].AllocCnt != 1 || c.AllocCnt != 100 || c.ActiveCnt != 0 {
+		t.Fatalf("1 MiB class after 100 get/put on one P: %d arenas, arena alloc %v, class alloc %d, active %d; want the page taken from its arena once",
+			len(c.Arenas), c.Arenas, c.AllocCnt, c.ActiveCnt)
+	}
+}
+
+// TestMoreProcsThanShards: a pool made for fewer Ps than later run gives
+// each new P a CPU cache of its own (it once sent those Ps to the class
+// lock for every page), and its counts stay exact.
+func TestMoreProcsThanShards(t *testing.T) {
+	built := max(runtime.GOMAXPROCS(0), 4*runtime.NumCPU())
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(built))
+	grew, rounds, gets := false, 0, 0
+	p := newPool(t, Config{})
+	runtime.GOMAXPROCS(built * 3)
+	for ; !grew && rounds < 20; rounds++ {
+		var wg sync.WaitGroup
+		for range 4 * built {
+			wg.Go(func() {
+				for i := range 50 {
+					b := p.Get(4096)
+					r := p.NewIobref()
+					r.Add(b)
+					b.Unref()
+					r.Unref()
+					if i%8 == 0 {
+						runtime.Gosched()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		gets += 4 * built * 50
+		grew = len(p.extra.All()) > 0
+	}
+	if !grew {
+		t.Fatalf("no shard made for the Ps past the %d New made, after %d rounds on %d Ps", built, rounds, built*3)
+	}
+	s := p.Stats()
+	if c := classOf(t, s, 8<<10); c.AllocCnt != uint64(gets) || s.Active() != 0 || s.IobrefActive != 0 {
+		t.Fatalf("after %d gets: class alloc %d, active %d, iobrefs active %d", gets, c.AllocCnt, s.Active(), s.IobrefActive)
+	}
 }

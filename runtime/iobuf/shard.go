@@ -1,6 +1,7 @@
 package iobuf
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -85,7 +86,10 @@ func (sc *shardClass) stPrivate(b *Iobuf) {
 
 // cacheSize returns how many pages a shard's stack may hold for a class and
 // how many pages move per refill: a quarter of an arena, at most 32 pages
-// and at most 1 MiB, so that CPU caches never pin much memory.
+// and at most 1 MiB, so that CPU caches never pin much memory. A class
+// whose arenas are too small for a stack (the 1 MiB class: two pages an
+// arena) still has each P's private slot, so that a steady get and put on
+// one P (a FUSE WRITE's 1 MiB iobuf) never takes the class lock.
 func cacheSize(pageSize, numPages int) (capacity, batch int) {
 	capacity = min(2*maxBatch, numPages/4, max(1, (1<<20)/pageSize))
 	batch = max(1, capacity/2)
@@ -136,17 +140,17 @@ func (p *Pool) getSlow(s *shard, ci int) *Iobuf {
 // class.
 func (p *Pool) put(b *Iobuf) {
 	c := p.classes[b.class]
-	if !p.cacheOn || c.cacheCap == 0 {
+	if !p.cacheOn {
 		p.give1(c, b)
 		return
 	}
 	pid := pin.Pin()
-	if pid >= len(p.shards) {
-		pin.Unpin()
-		p.give1(c, b)
-		return
+	var s *shard
+	if pid < len(p.shards) {
+		s = &p.shards[pid]
+	} else {
+		s = p.shardSlow(pid)
 	}
-	s := &p.shards[pid]
 	sc := &s.cls[b.class]
 	if sc.ldPrivate() == nil {
 		sc.stPrivate(b)
@@ -154,6 +158,10 @@ func (p *Pool) put(b *Iobuf) {
 		return
 	}
 	pin.Unpin() // the mutex may block; s stays a fine home if we migrate
+	if c.cacheCap == 0 {
+		p.give1(c, b)
+		return
+	}
 	var spill [maxBatch]*Iobuf
 	n := 0
 	s.mu.Lock()
@@ -179,8 +187,7 @@ func (p *Pool) give1(c *class, b *Iobuf) {
 func (p *Pool) flushClass(ci int) {
 	c := p.classes[ci]
 	var spill [2 * maxBatch]*Iobuf
-	for i := range p.shards {
-		s := &p.shards[i]
+	p.eachShard(func(s *shard) {
 		sc := &s.cls[ci]
 		s.mu.Lock()
 		n := copy(spill[:], sc.stack)
@@ -188,7 +195,7 @@ func (p *Pool) flushClass(ci int) {
 		sc.stack = sc.stack[:0]
 		s.mu.Unlock()
 		c.give(spill[:n])
-	}
+	})
 }
 
 // flush returns every page parked in the shards' stacks to its arena.
@@ -198,5 +205,44 @@ func (p *Pool) flush() {
 	}
 	for ci := range p.classes {
 		p.flushClass(ci)
+	}
+}
+
+// initShard makes s's per-class stacks.
+func (p *Pool) initShard(s *shard) {
+	s.cls = make([]shardClass, len(p.classes))
+	for ci, c := range p.classes {
+		s.cls[ci].stack = make([]*Iobuf, 0, c.cacheCap)
+	}
+}
+
+// shardSlow returns the shard of a P past p.shards, making it first if
+// needed; the goroutine is pinned on entry and on return, but may have
+// moved to another P in between.
+func (p *Pool) shardSlow(pid int) *shard {
+	for {
+		if pid < len(p.shards) {
+			return &p.shards[pid]
+		}
+		if s := p.extra.Lookup(pid - len(p.shards)); s != nil {
+			return s
+		}
+		pin.Unpin()
+		p.extra.Grow(max(pid+1, runtime.GOMAXPROCS(0))-len(p.shards), func() *shard {
+			s := new(shard)
+			p.initShard(s)
+			return s
+		})
+		pid = pin.Pin()
+	}
+}
+
+// eachShard calls fn for every shard, those of the Ps past p.shards too.
+func (p *Pool) eachShard(fn func(*shard)) {
+	for i := range p.shards {
+		fn(&p.shards[i])
+	}
+	for _, s := range p.extra.All() {
+		fn(s)
 	}
 }

@@ -98,9 +98,7 @@ func (p *Pool) Stats() Stats {
 		cs := &s.Classes[ci]
 		cs.PageSize, cs.NumPages = c.pageSize, c.numPages
 		gets := int64(c.gets.Load()) - int64(c.fallbacks.Load())
-		for i := range p.shards {
-			gets += atomic.LoadInt64(&p.shards[i].cls[ci].gets)
-		}
+		p.eachShard(func(s *shard) { gets += atomic.LoadInt64(&s.cls[ci].gets) })
 		cs.AllocCnt = uint64(max(gets, 0))
 		c.mu.Lock()
 		s.Purged += c.purged

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -78,8 +77,7 @@ type Pool[T any] struct {
 	// shard where it is, so a P that loaded the old slice still uses its
 	// own shard.
 	shards []shard
-	extra  atomic.Pointer[[]*shard]
-	growMu sync.Mutex
+	extra  pin.Extra[shard]
 
 	free freeStack
 
@@ -147,15 +145,6 @@ func New[T any](reg *Registry, owner, name string, count int) *Pool[T] {
 // that many objects).
 const minCache = 4
 
-// extraShards returns the shards of the Ps past p.shards, by P id minus
-// len(p.shards).
-func (p *Pool[T]) extraShards() []*shard {
-	if x := p.extra.Load(); x != nil {
-		return *x
-	}
-	return nil
-}
-
 // shardSlow returns the shard of a P past p.shards, making it first if
 // needed; the goroutine is pinned on entry and on return, but may have
 // moved to another P in between.
@@ -164,24 +153,16 @@ func (p *Pool[T]) shardSlow(pid int) *shard {
 		if pid < len(p.shards) {
 			return &p.shards[pid]
 		}
-		if x := p.extraShards(); pid-len(p.shards) < len(x) {
-			return x[pid-len(p.shards)]
+		if s := p.extra.Lookup(pid - len(p.shards)); s != nil {
+			return s
 		}
 		pin.Unpin()
-		p.growMu.Lock()
-		old := p.extraShards()
-		if n := max(pid+1, runtime.GOMAXPROCS(0)) - len(p.shards); n > len(old) {
-			x := make([]*shard, n)
-			copy(x, old)
-			for i := len(old); i < n; i++ {
-				x[i] = new(shard)
-			}
-			p.extra.Store(&x)
-		}
-		p.growMu.Unlock()
+		p.extra.Grow(max(pid+1, runtime.GOMAXPROCS(0))-len(p.shards), newShard)
 		pid = pin.Pin()
 	}
 }
+
+func newShard() *shard { return new(shard) }
 
 // Name returns the pool's name as the statedump shows it, "owner:name",
 // including any "#n" suffix New added.
@@ -374,7 +355,7 @@ func (p *Pool[T]) hot() int64 {
 
 // sums returns all successful Puts and all Gets.
 func (p *Pool[T]) sums() (puts, gets int64) {
-	extra := p.extraShards()
+	extra := p.extra.All()
 	puts = p.ovfPuts.Load() + p.std.puts.Load()
 	for i := range p.shards {
 		puts += atomic.LoadInt64(&p.shards[i].puts)

@@ -34,7 +34,7 @@ func TestMoreProcsThanShards(t *testing.T) {
 		p := New[rec](NewRegistry(nil), "v", "stress", 256)
 		runtime.GOMAXPROCS(built * 3)
 		stress(t, p)
-		grew = len(p.extraShards()) > 0
+		grew = len(p.extra.All()) > 0
 	}
 	if !grew {
 		t.Errorf("no shard made for the Ps past the %d New made, after %d rounds on %d Ps", built, rounds, built*3)

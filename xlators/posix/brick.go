@@ -72,7 +72,7 @@ type ownerRecord struct {
 func (p *Posix) privateDir() (int, error) {
 	if !p.readOnly {
 		if err := unix.Mkdirat(p.root.fd, internalDir, 0o700); err != nil && err != syscall.EEXIST {
-			return -1, fmt.Errorf("create %s: %w", internalDir, err)
+			return -1, fmt.Errorf("create %s: %w (%s)", internalDir, err, brickCause(err))
 		}
 	}
 	return openBeneath(p.root.fd, internalDir, unix.O_PATH|unix.O_DIRECTORY, 0)
@@ -101,7 +101,7 @@ func (p *Posix) lock() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("open %s/%s: %w", internalDir, lockFile, err)
+		return fmt.Errorf("open %s/%s: %w (%s)", internalDir, lockFile, err, brickCause(err))
 	}
 	if err := p.take(fd, how); err != nil {
 		_ = unix.Close(fd)
@@ -320,4 +320,22 @@ func (p *Posix) writable() error {
 		return syscall.EROFS
 	}
 	return p.up()
+}
+
+// brickCause says what an error setting up a brick means for the user: a
+// read-only file system, missing permissions and missing xattr support
+// each have their own fix, and blaming one for another sends them looking
+// in the wrong place.
+func brickCause(err error) string {
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return "the brick's file system is mounted read-only: a brick must be writable; remount it read-write"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Sprintf("permission denied to xstack (uid %d) in the brick directory: run it as the brick's owner or as root, or give that user the directory", os.Geteuid())
+	case errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EOPNOTSUPP):
+		return "the brick's file system must support extended attributes"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "the brick's file system is full"
+	}
+	return "the brick directory cannot be set up"
 }

@@ -179,10 +179,10 @@ func (p *Posix) initRootGfid() error {
 		return nil // the root's gfid is known without it
 	}
 	if err != syscall.ENODATA {
-		return fmt.Errorf("read %s: %w (the brick's file system must support extended attributes)", p.gfidKey, err)
+		return fmt.Errorf("read %s: %w (%s)", p.gfidKey, err, brickCause(err))
 	}
 	if err := p.writeGfid(p.root.fd, xlator.RootGFID, 0); err != nil {
-		return fmt.Errorf("set %s: %w (the brick's file system must support extended attributes)", p.gfidKey, err)
+		return fmt.Errorf("set %s: %w (%s)", p.gfidKey, err, brickCause(err))
 	}
 	return nil
 }
