@@ -98,8 +98,12 @@ func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, 
 	}
 	lctx, cancel := context.WithTimeout(ctx, l.d)
 	err := rc.cc.Invoke(lctx, method, args, reply, opts...)
+	// The plugin's side may end the call at the deadline (gRPC sends it
+	// along) before lctx's own timer has run: its DeadlineExceeded counts
+	// as lctx's.
+	timedOut := errors.Is(lctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
 	cancel()
-	if err != nil && ctx.Err() == nil && errors.Is(lctx.Err(), context.DeadlineExceeded) {
+	if err != nil && ctx.Err() == nil && timedOut {
 		l.expire()
 	}
 	return err
