@@ -168,6 +168,7 @@ func TestErrors(t *testing.T) {
 		{"keyword", "volume a\n typo storage/posix\nend-volume\n", `x.vol:2:2: unknown keyword "typo"`},
 		{"two values", "volume a\n type storage/posix\n option directory /a /b\nend-volume\n", "x.vol:3:2: option takes a key and one value, got 3 words"},
 		{"quote", "volume a\n type storage/posix\n option directory \"/a\nend-volume\n", "x.vol:3:19: a quoted string that does not end on its line"},
+		{"backslash", "volume a\n type storage/posix\n option directory /a\\b\nend-volume\n", "x.vol:3:21: a backslash outside a quoted string"},
 		{"twice", "volume a\n type storage/posix\n option directory /a\n option directory /b\nend-volume\n", `x.vol:4:9: option "directory" is given twice`},
 		{"dup volume", "volume a\n type storage/posix\n option directory /a\nend-volume\nvolume a\n type storage/posix\n option directory /a\nend-volume\n", `x.vol:5:8: volume "a" is defined twice (first at line 1)`},
 		{"bad bool", "volume a\n type storage/posix\n option directory /a\n option o-direct maybe\nend-volume\n", `x.vol:4:18: option "o-direct": "maybe" is not a boolean`},
@@ -184,6 +185,29 @@ func TestErrors(t *testing.T) {
 				t.Errorf("err = %v\nwant it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestWords: words as GlusterFS's lexer takes them: a # inside a word is
+// part of it, one beginning a word begins a comment, and a backslash in a
+// quoted string takes the next character as it is.
+func TestWords(t *testing.T) {
+	src := "volume a # the brick\n type storage/posix\n option directory /srv/a#1 # here\n end-volume\n" +
+		"volume b\n type storage/posix\n option directory \"/srv/\\\"b\\\\\"\nend-volume\n" +
+		"volume s\n type cluster/stripe\n subvolumes a b\nend-volume\n"
+	r, err := convert.Convert([]byte(src), "x.vol", builtin.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := volfile.Parse(r.HCL, "x.hcl", builtin.Registry(), nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for i, want := range []string{"/srv/a#1", `/srv/"b\`} {
+		v, _ := f.Spec.Volumes[i].Options.Get("directory")
+		if v.Str != want {
+			t.Errorf("directory of %s = %q, want %q", f.Spec.Volumes[i].Name, v.Str, want)
+		}
 	}
 }
 

@@ -55,14 +55,17 @@ type goption struct {
 	valPos     Pos
 }
 
-// token is a word of a line: a run of non-blank characters, or a string
-// in double quotes (GlusterFS's lexer takes both).
+// token is a word of a line, as GlusterFS's lexer (graph.l) takes them: a
+// run of characters other than blanks, quotes and backslashes, or a
+// string in double quotes, where a backslash takes the next character as
+// it is.
 type token struct {
 	s   string
 	pos Pos
 }
 
-// tokens splits line n into words; a # outside quotes starts a comment.
+// tokens splits line n into words; a word beginning with # begins a
+// comment that runs to the end of the line.
 func tokens(line string, n int) ([]token, *Problem) {
 	var out []token
 	for i := 0; i < len(line); {
@@ -72,16 +75,25 @@ func tokens(line string, n int) ([]token, *Problem) {
 			i++
 		case c == '#':
 			return out, nil
+		case c == '\\':
+			return nil, &Problem{Pos{n, i + 1}, "a backslash outside a quoted string"}
 		case c == '"':
-			j := strings.IndexByte(line[i+1:], '"')
-			if j < 0 {
+			var b strings.Builder
+			j := i + 1
+			for ; j < len(line) && line[j] != '"'; j++ {
+				if line[j] == '\\' && j+1 < len(line) {
+					j++
+				}
+				b.WriteByte(line[j])
+			}
+			if j == len(line) {
 				return nil, &Problem{Pos{n, i + 1}, "a quoted string that does not end on its line"}
 			}
-			out = append(out, token{line[i+1 : i+1+j], Pos{n, i + 1}})
-			i += j + 2
+			out = append(out, token{b.String(), Pos{n, i + 1}})
+			i = j + 1
 		default:
 			j := i
-			for j < len(line) && !strings.ContainsRune(" \t\r#\"", rune(line[j])) {
+			for j < len(line) && !strings.ContainsRune(" \t\r\"\\", rune(line[j])) {
 				j++
 			}
 			out = append(out, token{line[i:j], Pos{n, i + 1}})
