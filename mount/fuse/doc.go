@@ -84,7 +84,16 @@
 // through a file kept open at most AttrTimeout after the graph's bottom
 // shows it, and through an open made after it at once
 // (TestCoherenceBehindCache). A change that keeps mtime and size is not
-// seen until the pages are evicted.
+// seen until the pages are evicted. Sooner than AttrTimeout when a
+// translator learns of it: the cache translator reports every change it
+// finds behind it (xlator.Graph.Invalidate), and the bridge then has the
+// kernel drop the file's pages and attributes at once
+// (NOTIFY_INVAL_INODE; TestInvalidateUpcall).
+//
+// Notifications. The bridge writes NOTIFY_INVAL_INODE for inodes the
+// graph invalidates and NOTIFY_INVAL_ENTRY to keep the kernel's inodes
+// within Config.InodeLRULimit (TestInodeLRULimit), from a goroutine of
+// their own, never from a request's (notify.go says why).
 //
 // Privileges. A write, truncate or chown must drop set-ID bits and file
 // capabilities. The kernel asks the daemon GETXATTR security.capability

@@ -89,7 +89,9 @@
 // whoever learns of a change from attributes the cache returned reads the
 // new data: the FUSE kernel, which drops its own pages of a file whose
 // mtime moved, never refills them from this cache's old pages
-// (mount/fuse's coherence rule).
+// (mount/fuse's coherence rule). Every stale drop is also reported to the
+// graph's front ends (xlator.Graph.Invalidate): the FUSE bridge then has
+// the kernel drop its pages and attributes of the file at once.
 //
 // Reads through an O_DIRECT fd, reads of non-regular files and reads larger
 // than cache-size go to the child unchanged.

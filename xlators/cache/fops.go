@@ -230,6 +230,7 @@ func (c *Cache) observe(st *inodeState, ia *xlator.Iatt) {
 	}
 	c.dropAllLocked(st)
 	c.staleDrops.Add(1)
+	c.Graph().Invalidate(st.in)
 	st.mtime, st.size, st.checked = ia.Mtime, ia.Size, c.now()
 	st.cacheable = c.cacheableSize(ia.Size)
 }
