@@ -177,6 +177,7 @@ type Fop struct {
 	MinNs  int64  `json:"latency_min_ns"`
 	MeanNs int64  `json:"latency_ave_ns"`
 	MaxNs  int64  `json:"latency_max_ns"`
+	SumNs  int64  `json:"latency_sum_ns"` // all Count latencies added up
 	// Histogram[i] counts the fops that took [2^i, 2^(i+1)) ns; the last
 	// bucket counts everything slower. Always HistBuckets long in JSON.
 	Histogram []uint64 `json:"histogram"`
