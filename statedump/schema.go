@@ -177,9 +177,15 @@ type Fop struct {
 	MinNs  int64  `json:"latency_min_ns"`
 	MeanNs int64  `json:"latency_ave_ns"`
 	MaxNs  int64  `json:"latency_max_ns"`
+	SumNs  int64  `json:"latency_sum_ns"` // all Count latencies added up
 	// Histogram[i] counts the fops that took [2^i, 2^(i+1)) ns; the last
 	// bucket counts everything slower. Always HistBuckets long in JSON.
 	Histogram []uint64 `json:"histogram"`
+	// Buckets are the non-empty buckets of Histogram with their bounds,
+	// for readers that should not need to know the bucket layout:
+	// {"ge_ns": 1024, "lt_ns": 2048, "count": 3}, no lt_ns on the last,
+	// unbounded bucket. Their counts add up to Count.
+	Buckets []Bucket `json:"buckets"`
 }
 
 // Iobuf is the iobuf pool ([iobuf.global], [iobuf.class.<page_size>] and

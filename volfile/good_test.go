@@ -2,6 +2,7 @@ package volfile
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -117,6 +118,9 @@ func TestFull(t *testing.T) {
 	if !reflect.DeepEqual(f.Statedump, &Statedump{Path: "/tmp"}) {
 		t.Errorf("statedump %+v", f.Statedump)
 	}
+	if want := (&Metrics{Address: "127.0.0.1:9464", Pos: "testdata/good/full.hcl:71:1"}); !reflect.DeepEqual(f.Metrics, want) {
+		t.Errorf("metrics %+v, want %+v", f.Metrics, want)
+	}
 }
 
 // TestEveryOptionPresent checks the Options contract: every option of the
@@ -132,8 +136,8 @@ func TestEveryOptionPresent(t *testing.T) {
 			}
 		}
 	}
-	if f.Mount != nil || f.Statedump != nil {
-		t.Errorf("mount %v statedump %v without blocks", f.Mount, f.Statedump)
+	if f.Mount != nil || f.Statedump != nil || f.Metrics != nil {
+		t.Errorf("mount %v statedump %v metrics %v without blocks", f.Mount, f.Statedump, f.Metrics)
 	}
 	if f.Spec.Top != "only" {
 		t.Errorf("top %q", f.Spec.Top)
@@ -340,5 +344,45 @@ func TestVolfiles(t *testing.T) {
 	}
 	if f.Spec.Top != "cache" || f.Mount.Path != "./xstack-mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
 		t.Errorf("default volfile: top %q mount %q", f.Spec.Top, f.Mount.Path)
+	}
+}
+
+// TestMetricsAddress: the metrics block takes HOST:PORT as net.Listen
+// does, and says what is wrong with anything else, at the value.
+func TestMetricsAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		err  string // "" for valid
+	}{
+		{"127.0.0.1:9464", ""},
+		{"localhost:9464", ""},
+		{":9464", ""},
+		{"[::1]:9464", ""},
+		{"127.0.0.1:0", ""},
+		{"9464", "missing port in address"},
+		{"127.0.0.1:65536", `port "65536" is not a number from 0 to 65535`},
+		{"127.0.0.1:prom", `port "prom" is not a number`},
+		{"::1:9464", "too many colons in address"},
+		{"/run/x.sock:1", `host "/run/x.sock" is not a host name`},
+		{"", "missing port in address"},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			src := fmt.Sprintf("volume \"b\" {\n  type = \"posix\"\n  directory = \"/srv/b\"\n}\nmetrics {\n  address = %q\n}\n", tc.addr)
+			f, diags := Parse([]byte(src), "m.hcl", testRegistry(), nil)
+			if tc.err == "" {
+				if diags.HasErrors() || f.Metrics == nil || f.Metrics.Address != tc.addr || f.Metrics.Pos != "m.hcl:5:1" {
+					t.Fatalf("rejected or lost: %v %+v", diags, f)
+				}
+				return
+			}
+			if !diags.HasErrors() {
+				t.Fatalf("accepted")
+			}
+			d := diags.Diags[0]
+			if d.Summary != "Invalid metrics address" || !strings.Contains(d.Detail, tc.err) ||
+				d.Subject == nil || d.Subject.Start.Line != 6 || d.Subject.Start.Column != 13 {
+				t.Errorf("diagnostic %s: %s at %v, want %q at 6:13", d.Summary, d.Detail, d.Subject, tc.err)
+			}
+		})
 	}
 }
