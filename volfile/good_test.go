@@ -118,7 +118,7 @@ func TestFull(t *testing.T) {
 	if !reflect.DeepEqual(f.Statedump, &Statedump{Path: "/tmp"}) {
 		t.Errorf("statedump %+v", f.Statedump)
 	}
-	if want := (&Metrics{Address: "127.0.0.1:9464", Pos: "testdata/good/full.hcl:71:1"}); !reflect.DeepEqual(f.Metrics, want) {
+	if want := (&Metrics{Address: "127.0.0.1:9464", Pos: "testdata/good/full.hcl:72:1"}); !reflect.DeepEqual(f.Metrics, want) {
 		t.Errorf("metrics %+v, want %+v", f.Metrics, want)
 	}
 }
