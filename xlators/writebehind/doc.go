@@ -16,9 +16,10 @@
 // in an iobuf of the pool's smallest class that holds it).
 //
 // Holding takes a reference on the caller's iobref (Iobref.Ref), so no
-// byte is copied; segments of memory the caller only lends
-// (iobuf.Iobuf.Borrowed: a plugin's shared-memory slot) are copied into
-// pool iobufs, counted as copied.
+// byte is copied; a write with segments of borrowed memory
+// (iobuf.Iobuf.Borrowed: a plugin's shared-memory slot) is copied into
+// pool iobufs instead, counted as copied, so that held writes never keep
+// a lender's slots from going back to it.
 //
 // Not held, but written after the file's held writes: writes through fds
 // opened O_SYNC or O_DSYNC, O_APPEND (the child chooses the offset) and,
@@ -44,7 +45,9 @@
 // zerofill, open and create with O_TRUNC, fsync, and flush (close) unless
 // flush-behind. A readdirplus flushes every file (its entries carry
 // sizes). Release flushes before the child releases the fd, and Fini
-// flushes what fds left open still hold.
+// flushes what fds left open still hold. There is no timer: a file
+// written and then left open and idle keeps its last writes (at most
+// window-size) in memory until one of these comes.
 //
 // # Errors
 //

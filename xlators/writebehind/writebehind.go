@@ -229,9 +229,9 @@ func (w *WriteBehind) dirtyFiles() []*file {
 }
 
 // hold appends a write to f (locked): the translator takes its own
-// reference on the data, or copies segments of memory the caller only
-// lends (a plugin's shared-memory slot), which it may reuse after the
-// call.
+// reference on the data, or, when some of it is borrowed memory (a
+// plugin's shared-memory slot), copies it, so as not to keep the lender's
+// slots.
 func (w *WriteBehind) hold(f *file, fd *xlator.FD, data *iobuf.Iobref, off int64) {
 	kept := data
 	borrowed := false

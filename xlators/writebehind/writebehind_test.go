@@ -3,6 +3,7 @@ package writebehind
 import (
 	"bytes"
 	"errors"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -458,5 +459,38 @@ func TestDump(t *testing.T) {
 	}
 	if got["window-size"] != int64(DefaultWindowSize) || got["held-bytes"] != int64(kb4) || got["writes-behind"] != uint64(1) {
 		t.Fatalf("dump %v", got)
+	}
+}
+
+// lender counts the borrowed iobufs given back.
+type lender struct{ returned atomic.Int64 }
+
+func (l *lender) Return(uint64) { l.returned.Add(1) }
+
+// TestBorrowedMemoryIsCopied: a held write does not keep a lender's
+// memory: it is copied, and the lender has it back when the write returns.
+func TestBorrowedMemoryIsCopied(t *testing.T) {
+	e := newTenv(t, nil)
+	_, fd := e.create("f")
+	defer fd.Unref()
+	var l lender
+	mem := pattern(kb4, 6)
+	buf := e.env.Iobufs.Borrow(mem, &l, 1)
+	data := e.env.Iobufs.NewIobref()
+	data.Add(buf)
+	buf.Unref()
+	c := e.call(xlator.FopWritev)
+	if n, err := e.g.Top().Writev(c, fd, data, 0); err != nil || n != kb4 {
+		t.Fatal(n, err)
+	}
+	c.Done()
+	data.Unref()
+	if l.returned.Load() != 1 {
+		t.Fatalf("lent memory not returned after the write: %d", l.returned.Load())
+	}
+	copy(mem, make([]byte, kb4)) // the lender reuses its memory
+	e.expect(fd, 0, kb4, pattern(kb4, 6))
+	if s := e.wb.Stats(); s.Copied != 1 {
+		t.Fatalf("copied %d", s.Copied)
 	}
 }
