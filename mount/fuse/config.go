@@ -61,8 +61,11 @@ type Config struct {
 	// InodeLRULimit bounds the node ids the kernel holds (and so the
 	// graph's inode table): past it the bridge asks the kernel to drop
 	// the dentries of the least recently looked-up files without an open
-	// handle (notify.go), and the kernel then forgets them. 0 means no
-	// bound; DefaultConfig sets DefaultInodeLRULimit.
+	// handle (notify.go), and the kernel then forgets them. The graph's
+	// inode table then keeps at most as many inodes nobody uses (its LRU
+	// limit), so once the kernel's FORGETs have come it holds at most
+	// twice the limit (TestInodeLRULimit). 0 means no bound;
+	// DefaultConfig sets DefaultInodeLRULimit.
 	InodeLRULimit int
 	// FSName is the source shown by mount(8) and df; "" means "xstack".
 	FSName string
