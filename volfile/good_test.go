@@ -338,7 +338,7 @@ func TestVolfiles(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if f.Spec.Top != "cache" || f.Mount.Path != "./xstack-mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
+	if f.Spec.Top != "cache" || f.Mount.Path != "./_xstack/mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
 		t.Errorf("default volfile: top %q mount %q", f.Spec.Top, f.Mount.Path)
 	}
 }

@@ -9,12 +9,12 @@
 #   xstack run -var data=/srv/xstack -var mount=/mnt/xstack
 
 variable "data" {
-  default     = "./xstack-data"
+  default     = "./_xstack/data"
   description = "directory holding the brick directories"
 }
 
 variable "mount" {
-  default     = "./xstack-mnt"
+  default     = "./_xstack/mnt"
   description = "where to mount the volume"
 }
 
