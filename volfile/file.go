@@ -37,9 +37,13 @@ type Mount struct {
 	// DefaultPermissions ("default-permissions", default true) lets the
 	// kernel check permissions from the mode bits instead of asking xstack.
 	DefaultPermissions bool
-	AllowOther         bool   // "allow-other", default false: let other users see the mount
-	FSName             string // "fsname", default "xstack": the source shown by mount(8)
-	Pos                string // file:line:col of the mount block
+	// AllowOther ("allow-other") lets users other than the one who
+	// mounted use the mount; nil when not written, which the mounter
+	// takes as true for root (as GlusterFS mounts) and false otherwise
+	// (fuse.DefaultConfig).
+	AllowOther *bool
+	FSName     string // "fsname", default "xstack": the source shown by mount(8)
+	Pos        string // file:line:col of the mount block
 }
 
 // Statedump is the volfile's statedump block.
@@ -64,7 +68,8 @@ var (
 		{Name: "read-ahead", Kind: xlator.KindSize, Default: "1MiB", Min: 0, Max: 64 << 20,
 			Doc: "the kernel's readahead on the mount (0: the kernel's default, 128KiB)"},
 		{Name: "default-permissions", Kind: xlator.KindBool, Default: "true"},
-		{Name: "allow-other", Kind: xlator.KindBool, Default: "false"},
+		{Name: "allow-other", Kind: xlator.KindBool,
+			Doc: "let other users use the mount (default: true for root, with the kernel checking permissions, false otherwise)"},
 		{Name: "fsname", Kind: xlator.KindString, Default: "xstack"},
 	}
 	statedumpSchema = xlator.Schema{
@@ -237,6 +242,11 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 	if !ok {
 		return nil
 	}
+	var allowOther *bool
+	if opts.IsSet("allow-other") {
+		v := opts.Bool("allow-other")
+		allowOther = &v
+	}
 	return &Mount{
 		Path:               opts.String("path"),
 		EntryTimeout:       opts.Duration("entry-timeout"),
@@ -245,7 +255,7 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 		MaxWrite:           opts.Size("max-write"),
 		ReadAhead:          opts.Size("read-ahead"),
 		DefaultPermissions: opts.Bool("default-permissions"),
-		AllowOther:         opts.Bool("allow-other"),
+		AllowOther:         allowOther,
 		FSName:             opts.String("fsname"),
 		Pos:                posString(b.DefRange),
 	}

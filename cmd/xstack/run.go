@@ -289,6 +289,8 @@ func applyMount(cfg *fuse.Config, m *volfile.Mount) {
 	cfg.MaxWrite = int(m.MaxWrite)
 	cfg.ReadAhead = int(m.ReadAhead)
 	cfg.DefaultPermissions = m.DefaultPermissions
-	cfg.AllowOther = m.AllowOther
+	if m.AllowOther != nil {
+		cfg.AllowOther = *m.AllowOther
+	}
 	cfg.FSName = m.FSName
 }
