@@ -6,7 +6,7 @@
 //
 // # Syntax
 //
-//	variable "data" { default = "./xstack-data" }   # var.data; the CLI may override it
+//	variable "data" { default = "./_xstack/data" }  # var.data; the CLI may override it
 //
 //	volume "brick0" {
 //	  type      = "posix"                  # an xlator type from the registry

@@ -44,7 +44,11 @@ type Mount struct {
 	// DefaultPermissions ("default-permissions", default true) lets the
 	// kernel check permissions from the mode bits instead of asking xstack.
 	DefaultPermissions bool
-	AllowOther         bool // "allow-other", default false: let other users see the mount
+	// AllowOther ("allow-other") lets users other than the one who
+	// mounted use the mount; nil when not written, which the mounter
+	// takes as true for root (as GlusterFS mounts) and false otherwise
+	// (fuse.DefaultConfig).
+	AllowOther *bool
 	// InodeLRULimit ("inode-lru-limit", default 65536, 0 for none) bounds
 	// the inodes the kernel holds: past it the least recently used
 	// files' names are dropped from its cache, and it forgets them.
@@ -84,7 +88,8 @@ var (
 		{Name: "read-ahead", Kind: xlator.KindSize, Default: "1MiB", Min: 0, Max: 64 << 20,
 			Doc: "the kernel's readahead on the mount (0: the kernel's default, 128KiB)"},
 		{Name: "default-permissions", Kind: xlator.KindBool, Default: "true"},
-		{Name: "allow-other", Kind: xlator.KindBool, Default: "false"},
+		{Name: "allow-other", Kind: xlator.KindBool,
+			Doc: "let other users use the mount (default: true for root, with the kernel checking permissions, false otherwise)"},
 		{Name: "inode-lru-limit", Kind: xlator.KindInt, Default: "65536", Min: 0, Max: 1 << 30,
 			Doc: "inodes the kernel may hold before the least recently used files are dropped from its cache (0: no limit)"},
 		{Name: "fsname", Kind: xlator.KindString, Default: "xstack"},
@@ -270,6 +275,11 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 	if !ok {
 		return nil
 	}
+	var allowOther *bool
+	if opts.IsSet("allow-other") {
+		v := opts.Bool("allow-other")
+		allowOther = &v
+	}
 	return &Mount{
 		Path:               opts.String("path"),
 		EntryTimeout:       opts.Duration("entry-timeout"),
@@ -278,7 +288,7 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 		MaxWrite:           opts.Size("max-write"),
 		ReadAhead:          opts.Size("read-ahead"),
 		DefaultPermissions: opts.Bool("default-permissions"),
-		AllowOther:         opts.Bool("allow-other"),
+		AllowOther:         allowOther,
 		InodeLRULimit:      opts.Int("inode-lru-limit"),
 		FSName:             opts.String("fsname"),
 		Pos:                posString(b.DefRange),

@@ -110,8 +110,9 @@ func TestFull(t *testing.T) {
 	if got := ko.Patterns("im"); !reflect.DeepEqual(got, []xlator.Pattern{{Glob: "b*", Value: 2}, {Glob: "a*", Value: 1}}) {
 		t.Errorf("im %v", got)
 	}
+	yes := true
 	wantMount := &Mount{Path: "./xstack-mnt", EntryTimeout: 2 * time.Second, AttrTimeout: time.Second,
-		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: true, InodeLRULimit: 1000, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
+		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: &yes, InodeLRULimit: 1000, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
 	if !reflect.DeepEqual(f.Mount, wantMount) {
 		t.Errorf("mount %+v\nwant  %+v", f.Mount, wantMount)
 	}
@@ -342,8 +343,34 @@ func TestVolfiles(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if f.Spec.Top != "cache" || f.Mount.Path != "./xstack-mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
+	if f.Spec.Top != "cache" || f.Mount.Path != "./_xstack/mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
 		t.Errorf("default volfile: top %q mount %q", f.Spec.Top, f.Mount.Path)
+	}
+	// The default leaves allow-other to the mounter: open to all as root.
+	if f.Mount.AllowOther != nil {
+		t.Errorf("default volfile: allow-other %v, want it unset", *f.Mount.AllowOther)
+	}
+}
+
+// TestMountAllowOther: allow-other is nil when the mount block does not
+// say, and what it says otherwise.
+func TestMountAllowOther(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want string
+	}{{"", "<nil>"}, {"allow-other = false", "false"}, {"allow-other = true", "true"}} {
+		src := "volume \"b\" {\n  type = \"posix\"\n  directory = \"/d\"\n}\nmount {\n  path = \"/m\"\n  " + tc.line + "\n}\n"
+		f, diags := Parse([]byte(src), "t.hcl", testRegistry(), nil)
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", tc.line, diags)
+		}
+		got := "<nil>"
+		if f.Mount.AllowOther != nil {
+			got = fmt.Sprint(*f.Mount.AllowOther)
+		}
+		if got != tc.want {
+			t.Errorf("mount block with %q: allow-other %s, want %s", tc.line, got, tc.want)
+		}
 	}
 }
 

@@ -56,7 +56,10 @@ type Config struct {
 	// it. Without it the graph sees every request and must check itself.
 	DefaultPermissions bool
 	// AllowOther lets users other than the one who mounted use the mount
-	// (mount option allow_other).
+	// (mount option allow_other); DefaultConfig sets it for root. Pair it
+	// with DefaultPermissions, or the graph must check permissions itself:
+	// without either, every user may do anything the mounter may. Anyone
+	// but root needs user_allow_other in /etc/fuse.conf for it.
 	AllowOther bool
 	// InodeLRULimit bounds the node ids the kernel holds (and so the
 	// graph's inode table): past it the bridge asks the kernel to drop
@@ -83,9 +86,12 @@ type Config struct {
 
 // DefaultConfig returns the configuration GlusterFS's mount defaults
 // suggest: one-second entry and attribute timeouts, no negative caching,
-// 1 MiB requests and default_permissions.
+// 1 MiB requests, default_permissions and, for root, allow_other (a
+// GlusterFS mount is every user's, the kernel checking their
+// permissions).
 func DefaultConfig(mountPoint string) Config {
 	return Config{
+		AllowOther:         os.Geteuid() == 0,
 		MountPoint:         mountPoint,
 		EntryTimeout:       time.Second,
 		AttrTimeout:        time.Second,
