@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,13 +102,35 @@ func TestDaemon(t *testing.T) {
 	mnt := filepath.Join(dir, "_xstack", "mnt")
 	logFile := filepath.Join(dir, "xstack.log")
 	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	code, out, errs := xstackIn(t, dir, "run", "--daemon", "-log-file", logFile)
+	code, out, errs := xstackIn(t, dir, "run", "--daemon", "-log-file", logFile, "--metrics-addr", "127.0.0.1:0")
 	if code != 0 || !strings.Contains(out, "xstack: mounted <embedded default> at "+mnt+" (pid ") || errs != "" {
 		t.Fatalf("run --daemon: exit %d\n%s%s", code, out, errs)
 	}
 	pid := daemonPid(t, out, mnt)
 	if !isMounted(mnt) {
 		t.Fatalf("run --daemon returned but %s is not mounted", mnt)
+	}
+	// The mount names its stack (mount(8)'s source), `xstack list` shows
+	// it, and --metrics-addr serves Prometheus metrics.
+	if src := mountSource(t, mnt); src != "xstack:default" {
+		t.Errorf("the mount's source is %q, want xstack:default", src)
+	}
+	if code, out, errs := xstackIn(t, dir, "list"); code != 0 || !strings.Contains(out, strconv.Itoa(pid)) ||
+		!strings.Contains(out, "default") || !strings.Contains(out, "running") || !strings.Contains(out, mnt) {
+		t.Errorf("list: exit %d\n%s%s", code, out, errs)
+	}
+	m := regexp.MustCompile(`metrics at (http://\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("run --daemon --metrics-addr printed no metrics URL:\n%s", out)
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "xstack_fop_latency_seconds_bucket") {
+		t.Errorf("GET %s: %s\n%.500s", m[1], resp.Status, body)
 	}
 	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
 		t.Errorf("the daemon's session is %d (%v), want its own (%d)", sid, err, pid)
@@ -207,4 +231,20 @@ func TestForegroundSIGHUP(t *testing.T) {
 	if isMounted(d.mnt) {
 		t.Fatal("still mounted after SIGHUP")
 	}
+}
+
+// mountSource returns the source /proc/mounts shows for the mount at mp.
+func mountSource(t *testing.T, mp string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == mp {
+			return f[0]
+		}
+	}
+	t.Fatalf("%s is not in /proc/self/mounts", mp)
+	return ""
 }

@@ -53,7 +53,7 @@ type Mount struct {
 	// the inodes the kernel holds: past it the least recently used
 	// files' names are dropped from its cache, and it forgets them.
 	InodeLRULimit int64
-	FSName        string // "fsname", default "xstack": the source shown by mount(8)
+	FSName        string // "fsname": the source shown by mount(8); "" when not written (the mounter names the stack: xstack:NAME)
 	Pos           string // file:line:col of the mount block
 }
 
@@ -92,7 +92,8 @@ var (
 			Doc: "let other users use the mount (default: true for root, with the kernel checking permissions, false otherwise)"},
 		{Name: "inode-lru-limit", Kind: xlator.KindInt, Default: "65536", Min: 0, Max: 1 << 30,
 			Doc: "inodes the kernel may hold before the least recently used files are dropped from its cache (0: no limit)"},
-		{Name: "fsname", Kind: xlator.KindString, Default: "xstack"},
+		{Name: "fsname", Kind: xlator.KindString,
+			Doc: "the source mount(8) and df show (default: xstack:NAME, NAME the volfile's base name)"},
 	}
 	statedumpSchema = xlator.Schema{
 		{Name: "path", Kind: xlator.KindPath, Doc: "directory for SIGUSR1 dumps"},

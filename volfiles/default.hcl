@@ -65,7 +65,6 @@ mount {
   max-write           = "1MiB"
   read-ahead          = "1MiB"
   default-permissions = true
-  fsname              = "xstack"
 }
 
 # kill -USR1 <pid> writes a statedump (pools, iobufs, caches) here;

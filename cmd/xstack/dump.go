@@ -39,11 +39,7 @@ user or root only. kill -USR1 PID writes the same dump to a file.`,
 			for _, p := range sel {
 				req.Parts = append(req.Parts, string(p))
 			}
-			target := ""
-			if len(args) == 1 {
-				target = args[0]
-			}
-			sock, err := statedump.Resolve(target, statedump.RunDir())
+			sock, err := resolveTarget(args)
 			if err != nil {
 				return err
 			}

@@ -57,11 +57,11 @@ error.`,
 		cmd.GroupID = "files"
 		root.AddCommand(cmd)
 	}
-	for _, cmd := range []*cobra.Command{validateCmd(c), graphCmd(c), typesCmd(c), checkCmd(c)} {
+	for _, cmd := range []*cobra.Command{validateCmd(c), graphCmd(c), typesCmd(c), checkCmd(c), convertCmd(c)} {
 		cmd.GroupID = "volfile"
 		root.AddCommand(cmd)
 	}
-	for _, cmd := range []*cobra.Command{dumpCmd(c), versionCmd(c)} {
+	for _, cmd := range []*cobra.Command{listCmd(c), dumpCmd(c), profileCmd(c), versionCmd(c)} {
 		cmd.GroupID = "inspect"
 		root.AddCommand(cmd)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -19,13 +20,15 @@ import (
 
 // serveFlags are the flags of the commands that run a stack.
 type serveFlags struct {
-	daemon  bool
-	logFile string
+	daemon      bool
+	logFile     string
+	metricsAddr string
 }
 
 func (s *serveFlags) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.daemon, "daemon", false, "run in the background: return once the mount is ready, or say why it failed (the daemon ignores SIGHUP)")
 	fs.StringVar(&s.logFile, "log-file", "", "append the log to `FILE` instead of stderr (a daemon without one logs nowhere)")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (overrides the volfile's metrics block)")
 }
 
 func runCmd(c *cli) *cobra.Command {
@@ -196,7 +199,8 @@ func serve(c *cli, path string, vars map[string]string, mountPoint string, creat
 	if name == "" {
 		name = stack.DefaultName
 	}
-	st, err := stack.Start(f, name, stack.Options{Vars: vars, Logger: log, Adopt: co.adopt})
+	st, err := stack.Start(f, name, stack.Options{Vars: vars, Logger: log, Adopt: co.adopt,
+		MetricsAddr: stack.MetricsAddr(f, sf.metricsAddr)})
 	if err != nil {
 		return err
 	}
@@ -212,7 +216,7 @@ func serve(c *cli, path string, vars map[string]string, mountPoint string, creat
 	}
 	defer signal.Stop(sigs)
 
-	admin, err := startAdmin(st, f, log)
+	admin, err := startAdmin(st, f, stackName(path), log)
 	if err != nil {
 		return err
 	}
@@ -221,6 +225,9 @@ func serve(c *cli, path string, vars map[string]string, mountPoint string, creat
 	stop := "Ctrl-C"
 	if c.ready != nil {
 		stop = fmt.Sprintf("kill %d", os.Getpid())
+	}
+	if st.Metrics != nil {
+		fmt.Fprintf(c.stdout, "xstack: metrics at %s\n", st.Metrics.URL())
 	}
 	if mountPoint == "" {
 		fmt.Fprintf(c.stdout, "xstack: running %s (pid %d) without a mount; statedump: xstack dump %s; stop: %s\n",
@@ -232,6 +239,7 @@ func serve(c *cli, path string, vars map[string]string, mountPoint string, creat
 	fuse.SpareProcs()
 	cfg := fuse.DefaultConfig(mountPoint)
 	cfg.Logger = log
+	cfg.FSName = "xstack:" + stackName(path)
 	applyMount(&cfg, f.Mount)
 	srv, err := fuse.Mount(st.Graph, cfg)
 	if err != nil {
@@ -293,5 +301,17 @@ func applyMount(cfg *fuse.Config, m *volfile.Mount) {
 		cfg.AllowOther = *m.AllowOther
 	}
 	cfg.InodeLRULimit = int(m.InodeLRULimit)
-	cfg.FSName = m.FSName
+	if m.FSName != "" {
+		cfg.FSName = m.FSName
+	}
+}
+
+// stackName names the stack of the volfile at path ("" for the embedded
+// default) in mount(8)'s source, `xstack list` and statedumps: the
+// volfile's base name without its extension.
+func stackName(path string) string {
+	if path == "" {
+		return "default"
+	}
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }
