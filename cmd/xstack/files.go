@@ -186,10 +186,13 @@ func printStat(w io.Writer, p string, fi fs.FileInfo) {
 		ia.Ctime.Time().Format("2006-01-02 15:04:05.000000000 -0700"))
 }
 
+// put and get name the side of every error: the local file or the
+// volume's, and whether reading or writing it failed.
+
 func put(vol *api.Volume, local, remote string) error {
 	src, err := os.Open(local)
 	if err != nil {
-		return err
+		return fmt.Errorf("local file: %w", err)
 	}
 	defer src.Close()
 	if fi, err := vol.Stat(remote); err == nil && fi.IsDir() {
@@ -197,19 +200,22 @@ func put(vol *api.Volume, local, remote string) error {
 	}
 	dst, err := vol.Create(remote)
 	if err != nil {
-		return err
+		return fmt.Errorf("volume: %w", err)
 	}
-	if _, err := io.Copy(dst, src); err != nil {
+	if err := copyLabeled(dst, src, "writing "+remote+" in the volume", "reading local file "+local); err != nil {
 		dst.Close()
 		return err
 	}
-	return dst.Close()
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("writing %s in the volume: %w", remote, err)
+	}
+	return nil
 }
 
 func get(vol *api.Volume, remote, local string) error {
 	src, err := vol.Open(remote)
 	if err != nil {
-		return err
+		return fmt.Errorf("volume: %w", err)
 	}
 	defer src.Close()
 	if fi, err := os.Stat(local); err == nil && fi.IsDir() {
@@ -217,14 +223,47 @@ func get(vol *api.Volume, remote, local string) error {
 	}
 	dst, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("local file: %w", err)
 	}
-	if _, err := io.Copy(dst, src); err != nil {
+	if err := copyLabeled(dst, src, "writing local file "+local, "reading "+remote+" from the volume"); err != nil {
 		dst.Close()
 		return err
 	}
 	if err := dst.Close(); err != nil {
-		return errors.Join(err, os.Remove(local))
+		return errors.Join(fmt.Errorf("writing local file %s: %w", local, err), os.Remove(local))
 	}
 	return nil
+}
+
+// copyLabeled copies src to dst, prefixing an error with the side it
+// came from.
+func copyLabeled(dst io.Writer, src io.Reader, writing, reading string) error {
+	_, err := io.Copy(labeledWriter{dst, writing}, labeledReader{src, reading})
+	return err
+}
+
+type labeledReader struct {
+	r    io.Reader
+	what string
+}
+
+func (l labeledReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", l.what, err)
+	}
+	return n, err
+}
+
+type labeledWriter struct {
+	w    io.Writer
+	what string
+}
+
+func (l labeledWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", l.what, err)
+	}
+	return n, err
 }

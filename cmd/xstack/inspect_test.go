@@ -154,3 +154,33 @@ func TestListAndProfile(t *testing.T) {
 		t.Errorf("a negative interval: exit %d, want 2", code)
 	}
 }
+
+// TestPutGetNameTheSide: an error of put or get says which side failed,
+// the local file or the volume's, reading or writing.
+func TestPutGetNameTheSide(t *testing.T) {
+	data := t.TempDir()
+	vol := "../../volfiles/posix.hcl"
+	local := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(local, []byte("some data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := xstack("put", "--var", "data="+data, vol, local, "/f"); code != 0 {
+		t.Fatalf("put: exit %d: %s", code, errs)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"put", "--var", "data=" + data, vol, t.TempDir(), "/d"}, "reading local file"},
+		{[]string{"put", "--var", "data=" + data, vol, filepath.Join(t.TempDir(), "missing"), "/g"}, "local file: open"},
+		{[]string{"put", "--var", "data=" + data, vol, local, "/no/such/dir/f"}, "volume:"},
+		{[]string{"get", "--var", "data=" + data, vol, "/missing", filepath.Join(t.TempDir(), "x")}, "volume:"},
+		{[]string{"get", "--var", "data=" + data, vol, "/f", "/dev/full"}, "writing local file /dev/full"},
+		{[]string{"get", "--var", "data=" + data, vol, "/f", filepath.Join(t.TempDir(), "no", "dir")}, "local file: open"},
+	} {
+		code, _, errs := xstack(c.args...)
+		if code != 1 || !strings.Contains(errs, c.want) {
+			t.Errorf("xstack %s: exit %d, stderr %q; want %q", strings.Join(c.args, " "), code, errs, c.want)
+		}
+	}
+}
