@@ -5,8 +5,9 @@ import "time"
 // Version is the version of the dump's JSON schema and of the text
 // layout. It grows when a key changes meaning or disappears; new keys may
 // appear without a new version, so readers must ignore keys they do not
-// know.
-const Version = 1
+// know. Version 2: priv and a section's kvs are JSON objects (keys in
+// their order) instead of lists of {key, value}; KVs reads both.
+const Version = 2
 
 // Dump is one collected statedump: the snapshot both renderings are made
 // from, and the JSON schema. Sections of parts that were not selected are
@@ -133,7 +134,7 @@ type Xlator struct {
 	Children []string  `json:"children"`
 	Up       bool      `json:"up"`
 	MemPools []MemPool `json:"mempools,omitempty"` // part mem: the pools it owns, by name
-	Priv     []KV      `json:"priv,omitempty"`     // part priv: its Dump()
+	Priv     KVs       `json:"priv,omitempty"`     // part priv: its Dump()
 	Fops     []Fop     `json:"fops,omitempty"`     // part fops: the fops it served, in fop order
 }
 
@@ -261,7 +262,7 @@ type Slab struct {
 // the FUSE front end); its text section is [<name>].
 type Section struct {
 	Name string `json:"name"`
-	KVs  []KV   `json:"kvs"`
+	KVs  KVs    `json:"kvs"`
 }
 
 // Callpool lists the calls in flight ([global.callpool] in text).
