@@ -53,8 +53,12 @@ type Mount struct {
 	// the inodes the kernel holds: past it the least recently used
 	// files' names are dropped from its cache, and it forgets them.
 	InodeLRULimit int64
-	FSName        string // "fsname": the source shown by mount(8); "" when not written (the mounter names the stack: xstack:NAME)
-	Pos           string // file:line:col of the mount block
+	// Passthrough ("passthrough", default false) lets the kernel read and
+	// write the brick files of a graph that leaves file data alone
+	// (posix without a reserve) itself.
+	Passthrough bool
+	FSName      string // "fsname": the source shown by mount(8); "" when not written (the mounter names the stack: xstack:NAME)
+	Pos         string // file:line:col of the mount block
 }
 
 // Statedump is the volfile's statedump block.
@@ -90,6 +94,8 @@ var (
 		{Name: "default-permissions", Kind: xlator.KindBool, Default: "true"},
 		{Name: "allow-other", Kind: xlator.KindBool,
 			Doc: "let other users use the mount (default: true for root, with the kernel checking permissions, false otherwise)"},
+		{Name: "passthrough", Kind: xlator.KindBool, Default: "false",
+			Doc: "let the kernel read and write the files of a graph that leaves file data alone (posix without a reserve) itself: kernel 6.9 or later, root"},
 		{Name: "inode-lru-limit", Kind: xlator.KindInt, Default: "65536", Min: 0, Max: 1 << 30,
 			Doc: "inodes the kernel may hold before the least recently used files are dropped from its cache (0: no limit)"},
 		{Name: "fsname", Kind: xlator.KindString,
@@ -291,6 +297,7 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 		DefaultPermissions: opts.Bool("default-permissions"),
 		AllowOther:         allowOther,
 		InodeLRULimit:      opts.Int("inode-lru-limit"),
+		Passthrough:        opts.Bool("passthrough"),
 		FSName:             opts.String("fsname"),
 		Pos:                posString(b.DefRange),
 	}

@@ -301,6 +301,7 @@ func applyMount(cfg *fuse.Config, m *volfile.Mount) {
 		cfg.AllowOther = *m.AllowOther
 	}
 	cfg.InodeLRULimit = int(m.InodeLRULimit)
+	cfg.Passthrough = m.Passthrough
 	if m.FSName != "" {
 		cfg.FSName = m.FSName
 	}

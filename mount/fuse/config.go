@@ -70,6 +70,12 @@ type Config struct {
 	// twice the limit (TestInodeLRULimit). 0 means no bound;
 	// DefaultConfig sets DefaultInodeLRULimit.
 	InodeLRULimit int
+	// Passthrough lets the kernel read and write the backing files of a
+	// graph whose translators all let file data pass (posix alone, with
+	// no reserve), with no READ or WRITE reaching the daemon (kernel 6.9
+	// or later, root; passthrough.go). Without it, or where the graph or
+	// the kernel refuses, data takes the normal path.
+	Passthrough bool
 	// FSName is the source shown by mount(8) and df; "" means "xstack".
 	FSName string
 	// Debug logs every FUSE request and reply (go-fuse's debug output).
