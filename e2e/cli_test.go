@@ -213,7 +213,7 @@ func heldByCache(d *statedump.Dump) int64 {
 func TestRunDefaultAndDump(t *testing.T) {
 	d := startDaemon(t)
 	before := d.dump(t)
-	if before.Process.Volfile != "<embedded default>" || before.Process.Name != "cache" {
+	if before.Process.Volfile != "<embedded default>" || before.Process.Name != "default" {
 		t.Fatalf("process %+v", before.Process)
 	}
 	// One owner per brick: a file command on the same bricks is refused,
@@ -377,7 +377,7 @@ func TestRunDefaultAndDump(t *testing.T) {
 	var files []string
 	for i := 0; i < 50 && len(files) == 0; i++ {
 		time.Sleep(100 * time.Millisecond)
-		files, _ = filepath.Glob(filepath.Join(dumpDir, "cache.*.dump.*"))
+		files, _ = filepath.Glob(filepath.Join(dumpDir, "default.*.dump.*"))
 	}
 	if len(files) != 1 {
 		t.Fatalf("dump files %v in %s\n%s", files, dumpDir, d.output())
