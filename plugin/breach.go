@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 )
 
 // A plugin shares its arena with the host read-write, so it can write
@@ -78,3 +79,15 @@ const maxErrno = 511
 // maxCode bounds the gRPC status codes a reply may carry
 // (codes.Unauthenticated).
 const maxCode = 16
+
+// errOf turns a reply's errno back into a fop error; one no system call
+// returns (above maxErrno) becomes EIO.
+func errOf(errno uint32) error {
+	switch {
+	case errno == 0:
+		return nil
+	case errno > maxErrno:
+		return syscall.EIO
+	}
+	return syscall.Errno(errno)
+}

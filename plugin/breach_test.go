@@ -74,7 +74,7 @@ func (tg *testGraph) host(tb testing.TB) *testHost {
 		th.why = append(th.why, why)
 		th.mu.Unlock()
 	}
-	a.serve(toHost, &server{ep: &testEndpoint{g: tg.g, a: a}})
+	a.serve(toHost, serverFor(&testEndpoint{g: tg.g, a: a}))
 	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic)
 	atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
 	return th
@@ -153,7 +153,7 @@ func (downConn) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.Cal
 // hostStat makes a Stat through the host's ring to the plugin, as Host
 // does, and returns its error.
 func (th *testHost) hostStat() error {
-	cl := pb.NewXlatorClient(&ringConn{cc: downConn{}, a: th.a, dir: toPlugin})
+	cl := pb.NewXlatorClient(newConn(downConn{}, th.a, toPlugin, nil))
 	_, err := cl.Stat(context.Background(), &pb.LocReq{H: &pb.Header{}, Loc: &pb.Loc{}})
 	return err
 }
@@ -473,13 +473,13 @@ func TestRingScribble(t *testing.T) {
 	for end := time.Now().Add(d); time.Now().Before(end); rounds++ {
 		th := tg.host(t)
 		a := th.a
-		a.serve(toPlugin, &server{ep: &testEndpoint{g: tg.g, a: a}}) // the plugin's side, in process
+		a.serve(toPlugin, serverFor(&testEndpoint{g: tg.g, a: a})) // the plugin's side, in process
 		var stop atomic.Bool
 		var wg sync.WaitGroup
 		for dir := range 2 {
 			for range 2 {
 				wg.Go(func() {
-					cl := pb.NewXlatorClient(&ringConn{cc: downConn{}, a: a, dir: dir})
+					cl := pb.NewXlatorClient(newConn(downConn{}, a, dir, nil))
 					for !stop.Load() {
 						start := time.Now()
 						_, _ = cl.Stat(context.Background(), &pb.LocReq{H: &pb.Header{}, Loc: &pb.Loc{}})
@@ -571,7 +571,7 @@ func FuzzRingServe(f *testing.F) {
 func TestCallbackBounds(t *testing.T) {
 	th := newTestGraph(t).host(t)
 	defer th.a.close()
-	s := &server{ep: &testEndpoint{g: th.g, a: th.a}}
+	s := serverFor(&testEndpoint{g: th.g, a: th.a})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string

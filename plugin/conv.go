@@ -14,17 +14,8 @@ import (
 
 // Conversions between the xlator types and their protocol messages.
 
-// fdDesc is an fd as the far side knows it, in plain values: the ring
-// path copies it into a call without allocating; pb makes the message
-// gRPC carries.
-type fdDesc struct {
-	handle, inode   uint64 // inode: inode handle for an fd whose inode has no gfid yet
-	gfid            xlator.GFID
-	typ, flags, pid uint32
-	dir             bool
-}
-
-func (d fdDesc) pb() *pb.Fd {
+// fdMsg is the message gRPC carries for d.
+func fdMsg(d *fdDesc) *pb.Fd {
 	return &pb.Fd{Handle: d.handle, Gfid: gfidBytes(d.gfid), Type: d.typ, Flags: d.flags, Pid: d.pid, Dir: d.dir, Inode: d.inode}
 }
 
@@ -123,27 +114,12 @@ func errnoOf(err error) uint32 {
 	return uint32(syscall.EIO)
 }
 
-// errOf turns a reply's errno back into a fop error; one no system call
-// returns (above maxErrno) becomes EIO.
-func errOf(errno uint32) error {
-	switch {
-	case errno == 0:
-		return nil
-	case errno > maxErrno:
-		return syscall.EIO
-	}
-	return syscall.Errno(errno)
-}
-
 // transportErr turns a failed RPC into a fop error: the caller's own
 // cancellation stays a cancellation, anything else means the far side is
 // not there (ENOTCONN), which is what a dead plugin looks like.
 func transportErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return syscall.ETIMEDOUT
-		}
-		return syscall.ECANCELED
+		return ctxErr(ctx)
 	}
 	switch status.Code(err) {
 	case codes.DeadlineExceeded:

@@ -27,29 +27,8 @@ import (
 // keep working. Either way a call given up is abandoned, not forgotten:
 // its slot is reclaimed when the plugin completes it or dies (ring.go).
 
-// DefaultCallTimeout is call-timeout when the volume does not set it: a
-// caller of a hung plugin is free within a minute (GlusterFS frees the
-// clients of a hung brick within its 42 s ping-timeout).
-const DefaultCallTimeout = 60 * time.Second
-
-// pingWait is the longest a plugin may take to answer the ping that
-// follows a call that ran out of call-timeout; with a short call-timeout,
-// half of it.
-const pingWait = 5 * time.Second
-
 // errHung is the reason died gives a plugin killed for not answering.
 var errHung = errors.New("hung")
-
-// callLimit bounds the calls of a host to one plugin process. It is read
-// by the callers of every call (ring.go, ringconn.go) and never changes.
-type callLimit struct {
-	d time.Duration // > 0
-	// expired is called on the goroutine of a call that ran out of d; it
-	// must not block.
-	expired func()
-}
-
-func (l *callLimit) expire() { l.expired() }
 
 // newLimit returns the bound of the calls to inst, nil if the host has
 // none.

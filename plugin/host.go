@@ -75,7 +75,7 @@ var _ xlator.Xlator = (*Host)(nil)
 
 func newHost() *Host {
 	h := &Host{fds: newHandleTable(), inodes: newHandleTable(), state: stateStarting, stop: make(chan struct{})}
-	h.m = h
+	h.m = (*hostMapper)(h)
 	return h
 }
 
@@ -249,19 +249,20 @@ func (h *Host) Dump() []xlator.KV {
 	}
 	kvs = append(kvs, xlator.KV{Key: "protocol", Value: inst.version}, xlator.KV{Key: "arena", Value: inst.arenaUse})
 	if a := h.shm(); a != nil {
-		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: a.slots}, xlator.KV{Key: "shm-slots-in-use", Value: a.inUse()},
-			xlator.KV{Key: "ring-calls", Value: a.ringCalls[toPlugin].Load()},
-			xlator.KV{Key: "ring-calls-in-use", Value: a.rings[toPlugin].inUse()},
-			xlator.KV{Key: "ring-retries", Value: a.ringRetries[toPlugin].Load()},
-			xlator.KV{Key: "ring-caller-sleeps", Value: a.ringSleeps[toPlugin].Load()},
-			xlator.KV{Key: "grpc-fop-calls", Value: a.grpcCalls[toPlugin].Load()},
-			xlator.KV{Key: "ring-callbacks-served", Value: a.served(toHost)},
-			xlator.KV{Key: "ring-callbacks-run-by-caller", Value: a.helped(toHost)},
-			xlator.KV{Key: "ring-worker-sleeps", Value: a.workerSleeps[toHost].Load()},
-			xlator.KV{Key: "ring-late-wakes", Value: a.lateWakes[toHost].Load()},
-			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: a.keptCount()},
-			xlator.KV{Key: "host-lends-refused", Value: a.host.refused.Load()})
+		st := a.Stats()
 		a.release()
+		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: st.Slots}, xlator.KV{Key: "shm-slots-in-use", Value: st.SlotsInUse},
+			xlator.KV{Key: "ring-calls", Value: st.Calls[toPlugin]},
+			xlator.KV{Key: "ring-calls-in-use", Value: st.CallsInUse[toPlugin]},
+			xlator.KV{Key: "ring-retries", Value: st.Retries[toPlugin]},
+			xlator.KV{Key: "ring-caller-sleeps", Value: st.CallerSleeps[toPlugin]},
+			xlator.KV{Key: "grpc-fop-calls", Value: st.GRPCCalls[toPlugin]},
+			xlator.KV{Key: "ring-callbacks-served", Value: st.Served[toHost]},
+			xlator.KV{Key: "ring-callbacks-run-by-caller", Value: st.Helped[toHost]},
+			xlator.KV{Key: "ring-worker-sleeps", Value: st.WorkerSleeps[toHost]},
+			xlator.KV{Key: "ring-late-wakes", Value: st.LateWakes[toHost]},
+			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: st.HostKept},
+			xlator.KV{Key: "host-lends-refused", Value: st.HostLendsRefused})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -383,9 +384,7 @@ func (h *Host) shm() *arena {
 	return nil
 }
 
-func (h *Host) dir() int                  { return toPlugin }
-func (h *Host) done(handle uint64)        { h.inodes.remove(handle) }
-func (h *Host) opened(*xlator.FD, uint64) {}
+func (h *Host) done(handle uint64) { h.inodes.remove(handle) }
 
 // dropOwned releases the fds the host made for a plugin that is gone.
 func (h *Host) dropOwned() {

@@ -131,7 +131,7 @@ func (a *arena) hostOffset(data *iobuf.Iobref) (uint64, bool) {
 }
 
 // writevHost serves a ring writev whose data is in host memory.
-func (a *arena) writevHost(ctx context.Context, s *server, h *pb.Header, pf *pb.Fd, c *ringCall) (n int64, errno, flags uint32) {
+func (a *arena) writevHost(ctx context.Context, s Handler, h *pb.Header, pf *pb.Fd, c *ringCall) (n int64, errno, flags uint32) {
 	hm := &a.host
 	doff, dlen := c.doff, c.dlen
 	if hm.pool != nil {
@@ -142,13 +142,13 @@ func (a *arena) writevHost(ctx context.Context, s *server, h *pb.Header, pf *pb.
 			a.breach("ring writev of host memory [%d, +%d), which the host did not lend it", doff, dlen)
 			return 0, uint32(syscall.EIO), 0
 		}
-		n, errno = s.writev(ctx, h, pf, data, c.off)
+		n, errno = s.ServeWritev(ctx, h, pf, data, c.off)
 		return n, errno, 0
 	}
 	if hm.mem == nil || dlen == 0 || doff > uint64(len(hm.mem)) || uint64(dlen) > uint64(len(hm.mem))-doff {
 		return 0, uint32(syscall.EIO), 0
 	}
-	pool := s.pool()
+	pool := s.Pool()
 	if pool == nil {
 		return 0, uint32(syscall.ENOTCONN), 0
 	}
@@ -161,7 +161,7 @@ func (a *arena) writevHost(ctx context.Context, s *server, h *pb.Header, pf *pb.
 	data := pool.NewIobref()
 	data.AddRange(b, 0, len(mem))
 	b.Unref()
-	n, errno = s.writev(ctx, h, pf, data, c.off)
+	n, errno = s.ServeWritev(ctx, h, pf, data, c.off)
 	if l.state.CompareAndSwap(loanInCall, loanKept) {
 		flags = replyKept // l is recycled by Return, after our opRelease
 	} else {

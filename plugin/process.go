@@ -66,7 +66,7 @@ func arenaMapped(v int, rsp *pb.InitRsp, a *arena) (why string, ok bool) {
 	if v >= 5 {
 		return fmt.Sprintf("its answer to Init does not say whether it did (protocol %d requires it)", v), false
 	}
-	if atomic.LoadUint32(&a.rings[toPlugin].head.ready) == ringMagic {
+	if a.Ready(toPlugin) {
 		return "", true
 	}
 	return fmt.Sprintf("its ring is not ready after Init (protocol %d)", v), false
@@ -80,9 +80,9 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 	// outright.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if shm != nil {
-		cmd.ExtraFiles = []*os.File{shm.file} // fd 3 in the plugin
+		cmd.ExtraFiles = []*os.File{shm.File()} // fd 3 in the plugin
 		cmd.Env = []string{fmt.Sprintf("%s=%d", shmEnv, shmFD)}
-		if f, size := shm.host.pool.SharedFile(); f != nil {
+		if f, size := shm.SharedPool().SharedFile(); f != nil {
 			cmd.ExtraFiles = append(cmd.ExtraFiles, f) // fd 4
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%d", hostMemEnv, hostMemFD, size))
 		}
@@ -179,7 +179,7 @@ func (h *Host) start() (*instance, error) {
 			use = "off: the host could not make it: " + err.Error()
 			h.Logger().Warn("no shared memory for the plugin; every fop and its data go in gRPC messages", zap.Error(err))
 		} else if f, _ := h.Iobufs().SharedFile(); f != nil {
-			shm.host.pool = h.Iobufs()
+			shm.ShareHostMem(h.Iobufs())
 		}
 	}
 	inst, err := launch(h.path, h.sum, h.Logger(), h.startTimeout, shm)
@@ -190,13 +190,13 @@ func (h *Host) start() (*instance, error) {
 	shm.closeFile() // the plugin has its own descriptor now
 	limit := h.newLimit(inst)
 	if shm != nil {
-		shm.rings[toPlugin].limit = limit
-		shm.onBreach = func(why string) { go h.broke(inst, why) }
+		shm.SetLimit(toPlugin, limit)
+		shm.OnBreach(func(why string) { go h.broke(inst, why) })
 	}
 	// The arena's slots reach the host from now on (the callback
 	// service, the toHost ring); the host names its slots to the plugin
 	// only once the plugin says it mapped it (peerMaps, set below).
-	cb := &server{ep: &callback{h: h, arena: shm}}
+	cb := serverFor(&callback{h: h, arena: shm})
 	shm.serve(toHost, cb) // until the arena is closed with the instance
 	id := inst.c.broker.NextId()
 	go inst.c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
@@ -227,7 +227,7 @@ func (h *Host) start() (*instance, error) {
 	req := &pb.InitReq{Volume: h.Name(), Children: names, Options: optionsTo(opts),
 		LogLevel: lvl, CallbackBrokerId: id, ChildrenUp: up}
 	if shm != nil {
-		req.ShmSlots, req.ShmSlotSize = uint32(shm.slots), uint32(shm.slotSize)
+		req.ShmSlots, req.ShmSlotSize = uint32(shm.Slots()), uint32(shm.SlotSize())
 	}
 	rsp, err := inst.c.ctl.Init(ctx, req)
 	if err != nil {
@@ -237,7 +237,7 @@ func (h *Host) start() (*instance, error) {
 	if shm != nil {
 		if why, ok := arenaMapped(inst.version, rsp, shm); ok {
 			use = "shared"
-			shm.peerMaps.Store(true)
+			shm.SetPeerMaps()
 		} else {
 			// Nothing the host sends it may name the arena: it is
 			// unmapped, and every fop goes by gRPC with its data.
@@ -251,7 +251,7 @@ func (h *Host) start() (*instance, error) {
 	inst.arenaUse = use
 	// Fops go through the ring when the plugin serves it, within
 	// call-timeout either way.
-	inst.c.fops = pb.NewXlatorClient(&ringConn{cc: inst.c.cc, a: shm, dir: toPlugin, limit: limit})
+	inst.c.fops = pb.NewXlatorClient(newConn(inst.c.cc, shm, toPlugin, limit))
 	stream, err := inst.c.ctl.Watch(context.Background(), &pb.WatchReq{})
 	if err != nil {
 		inst.kill()

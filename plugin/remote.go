@@ -45,6 +45,12 @@ type mapper interface {
 
 func (r *remote) hdr(c *xlator.Call) *pb.Header { return header(c, r.child) }
 
+// fdMsg describes fd to the far side.
+func (r *remote) fdMsg(fd *xlator.FD) *pb.Fd {
+	d := r.m.fd(fd)
+	return fdMsg(&d)
+}
+
 func (r *remote) locReq(c *xlator.Call, l *xlator.Loc) *pb.LocReq {
 	return &pb.LocReq{H: r.hdr(c), Loc: r.m.loc(l)}
 }
@@ -106,7 +112,7 @@ func (r *remote) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	rsp, err := cl.Fstat(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd).pb()})
+	rsp, err := cl.Fstat(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.fdMsg(fd)})
 	if err != nil {
 		return xlator.Iatt{}, transportErr(c.Ctx, err)
 	}
@@ -135,7 +141,7 @@ func (r *remote) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.SetattrReq{H: r.hdr(c), Fd: r.m.fd(fd).pb()}
+	req := &pb.SetattrReq{H: r.hdr(c), Fd: r.fdMsg(fd)}
 	setattrTo(in, req)
 	rsp, err := cl.Fsetattr(c.Ctx, req)
 	if err != nil {
@@ -285,7 +291,7 @@ func (r *remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, uma
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.CreateReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.m.fd(fd).pb()}
+	req := &pb.CreateReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.fdMsg(fd)}
 	defer r.doneLoc(req.Loc)
 	defer r.doneFd(req.Fd)
 	rsp, err := cl.Create(c.Ctx, req)
@@ -305,7 +311,7 @@ func (r *remote) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.
 	if err != nil {
 		return err
 	}
-	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Fd: r.m.fd(fd).pb()}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Fd: r.fdMsg(fd)}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Open(c.Ctx, req)
 	if err != nil {
@@ -330,11 +336,11 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 	a := r.m.shm()
 	if a != nil {
 		defer a.release()
-		if ref, err, ok := r.ringReadv(c, a, &d, size, off); ok {
+		if ref, err, ok := a.ringReadv(c, r.m.dir(), r.child, &d, r.Iobufs(), size, off); ok {
 			return ref, err
 		}
 	}
-	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: d.pb(), Size: int64(size), Off: off})
+	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: fdMsg(&d), Size: int64(size), Off: off})
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
@@ -354,59 +360,6 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 	return iobrefOf(r.Iobufs(), rsp.Iov), nil
 }
 
-// ringClaim claims a call on the ring this side calls through and fills
-// in its header (the caller's credentials and fd), or returns nil: no
-// ring, more groups than a call carries, or no free call.
-func (r *remote) ringClaim(c *xlator.Call, a *arena, d *fdDesc) (*ring, *ringCall) {
-	rg := a.caller(r.m.dir())
-	if rg == nil || len(c.Groups) > ringGroups {
-		return nil, nil
-	}
-	rc := rg.claim()
-	if rc == nil {
-		return nil, nil
-	}
-	rc.fill(c, r.child, d)
-	rg.join(c.Ctx, rc)
-	return rg, rc
-}
-
-// ringReadv makes a readv through the ring; ok false: it could not (no
-// ring, no free call, no slot for the reply), use gRPC.
-func (r *remote) ringReadv(c *xlator.Call, a *arena, d *fdDesc, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
-	if size > a.slotSize {
-		return nil, nil, false
-	}
-	rg, rc := r.ringClaim(c, a, d)
-	if rc == nil {
-		return nil, nil, false
-	}
-	rc.op, rc.size, rc.off = opReadv, int64(size), off
-	rg.post(rc)
-	if err := rg.wait(c.Ctx, rc); err != nil {
-		return nil, err, true
-	}
-	errno, n, slot := rc.errno, rc.rlen, rc.rslot
-	rg.free(rc)
-	if err := checkRead(a, n, size, errno); err != nil {
-		return nil, err, true
-	}
-	switch {
-	case errno != 0:
-		return nil, errOf(errno), true
-	case n == 0:
-		return r.Iobufs().NewIobref(), nil, true
-	case slot == noSlot:
-		a.ringRetries[rg.dir].Add(1)
-		return nil, nil, false
-	}
-	// The worker handed over its reference on the slot.
-	if ref, ok = a.borrow(r.Iobufs(), slot, n, false); !ok {
-		return nil, syscall.EIO, true
-	}
-	return ref, nil, true
-}
-
 // Writev calls the far side with the data in an arena slot, through the
 // ring when the far side serves one, else by gRPC; or with data's segments
 // in the message.
@@ -421,22 +374,22 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 	if a != nil {
 		defer a.release()
 		if hoff, ok := a.hostOffset(data); ok {
-			if n, err, ok := r.ringWritevHost(c, a, &d, data, hoff, off); ok {
+			if n, err, ok := a.ringWritevHost(c, r.m.dir(), r.child, &d, data, hoff, off); ok {
 				return n, err
 			}
 		}
 		least := shmMin
-		if a.caller(r.m.dir()) != nil {
+		if a.Serves(r.m.dir()) {
 			least = 1 // through the ring, small writes go in a slot too
 		}
 		if slot, ok := a.dataSlot(data, least); ok {
-			if n, err, ok := r.ringWritev(c, a, &d, slot, data.Size(), off); ok {
+			if n, err, ok := a.ringWritev(c, r.m.dir(), r.child, &d, slot, data.Size(), off); ok {
 				return n, err
 			}
 			shm = &pb.Shm{Slot: slot, Len: uint32(data.Size())}
 		}
 	}
-	req := &pb.WritevReq{H: r.hdr(c), Fd: d.pb(), Off: off, Shm: shm}
+	req := &pb.WritevReq{H: r.hdr(c), Fd: fdMsg(&d), Off: off, Shm: shm}
 	var iov [8][]byte
 	if req.Shm == nil {
 		req.Iov = data.AppendIov(iov[:0])
@@ -453,91 +406,13 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 	return int(rsp.N), errOf(rsp.Errno)
 }
 
-// ringWritevHost makes a writev through the ring of data in the host's
-// iobuf memory, which the far side reads in place; ok false: it could not
-// (no ring or no free call), use another way. A caller that gives up
-// before the reply (its context, call-timeout) leaves data referenced
-// until the far side, which may still be reading it, releases it.
-func (r *remote) ringWritevHost(c *xlator.Call, a *arena, d *fdDesc, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
-	rg, rc := r.ringClaim(c, a, d)
-	if rc == nil {
-		return 0, nil, false
-	}
-	n := data.Size()
-	token, ok := a.lend(hoff, n, data)
-	if !ok {
-		rg.free(rc) // the plugin keeps too much of the host's memory already
-		return 0, nil, false
-	}
-	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(n), token, off
-	rg.lends(rc, token)
-	rg.post(rc)
-	if err := rg.wait(c.Ctx, rc); err != nil {
-		// Given up on: the lend ends here, unless the plugin had taken
-		// the call (abandon kept the data until the plugin's release).
-		a.settle(token, false)
-		return 0, err, true
-	}
-	written, errno, flags := rc.n, rc.errno, rc.rflags
-	rg.free(rc)
-	if err := checkWritten(a, written, n, errno, flags); err != nil {
-		a.settle(token, false)
-		return 0, err, true
-	}
-	a.settle(token, flags&replyKept != 0)
-	return int(written), errOf(errno), true
-}
-
-// checkRead checks a ring readv's reply of n bytes for size (breach.go).
-func checkRead(a *arena, n uint32, size int, errno uint32) error {
-	if errno > maxErrno || int64(n) > int64(size) {
-		a.breach("ring readv reply: %d bytes for %d, errno %d", n, size, errno)
-		return syscall.EIO
-	}
-	return nil
-}
-
-// checkWritten checks a ring writev's reply, written of n bytes (breach.go).
-func checkWritten(a *arena, written int64, n int, errno, flags uint32) error {
-	if written < 0 || written > int64(n) || errno > maxErrno || flags&^replyKept != 0 {
-		a.breach("ring writev reply: %d of %d bytes written, errno %d, flags %#x", written, n, errno, flags)
-		return syscall.EIO
-	}
-	return nil
-}
-
-// ringWritev makes a writev of the n bytes in slot through the ring; ok
-// false: it could not (no ring or no free call), use gRPC. When ok, the
-// caller's reference on slot is gone.
-func (r *remote) ringWritev(c *xlator.Call, a *arena, d *fdDesc, slot uint32, n int, off int64) (int, error, bool) {
-	rg, rc := r.ringClaim(c, a, d)
-	if rc == nil {
-		return 0, nil, false
-	}
-	rc.op, rc.dslot, rc.dlen, rc.off = opWritev, slot, uint32(n), off
-	rg.holdsSlot(rc, slot)
-	rg.post(rc)
-	if err := rg.wait(c.Ctx, rc); err != nil {
-		// The slot is the worker's to drop now, or went with the
-		// arena.
-		return 0, err, true
-	}
-	written, errno, flags := rc.n, rc.errno, rc.rflags
-	rg.free(rc)
-	a.drop(slot) // the worker holds its own if the data was kept
-	if err := checkWritten(a, written, n, errno, flags); err != nil {
-		return 0, err, true
-	}
-	return int(written), errOf(errno), true
-}
-
 // Flush calls the far side.
 func (r *remote) Flush(c *xlator.Call, fd *xlator.FD) error {
 	cl, err := r.m.client()
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Flush(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.m.fd(fd).pb()})
+	rsp, err := cl.Flush(c.Ctx, &pb.FdReq{H: r.hdr(c), Fd: r.fdMsg(fd)})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -550,7 +425,7 @@ func (r *remote) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Fsync(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Datasync: datasync})
+	rsp, err := cl.Fsync(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.fdMsg(fd), Datasync: datasync})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -563,7 +438,7 @@ func (r *remote) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
 	if err != nil {
 		return err
 	}
-	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Fd: r.m.fd(fd).pb()}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Fd: r.fdMsg(fd)}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Opendir(c.Ctx, req)
 	if err != nil {
@@ -582,7 +457,7 @@ func (r *remote) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, pl
 	if err != nil {
 		return nil, err
 	}
-	rsp, err := cl.Readdir(c.Ctx, &pb.ReaddirReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Off: off, Count: int64(count), Plus: plus})
+	rsp, err := cl.Readdir(c.Ctx, &pb.ReaddirReq{H: r.hdr(c), Fd: r.fdMsg(fd), Off: off, Count: int64(count), Plus: plus})
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
@@ -598,7 +473,7 @@ func (r *remote) Fsyncdir(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Fsyncdir(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Datasync: datasync})
+	rsp, err := cl.Fsyncdir(c.Ctx, &pb.FsyncReq{H: r.hdr(c), Fd: r.fdMsg(fd), Datasync: datasync})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -695,7 +570,7 @@ func (r *remote) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, leng
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Fallocate(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Mode: mode, Off: off, Length: length})
+	rsp, err := cl.Fallocate(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.fdMsg(fd), Mode: mode, Off: off, Length: length})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -708,7 +583,7 @@ func (r *remote) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Discard(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Off: off, Length: length})
+	rsp, err := cl.Discard(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.fdMsg(fd), Off: off, Length: length})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
@@ -721,7 +596,7 @@ func (r *remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 	if err != nil {
 		return err
 	}
-	rsp, err := cl.Zerofill(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.m.fd(fd).pb(), Off: off, Length: length})
+	rsp, err := cl.Zerofill(c.Ctx, &pb.RangeReq{H: r.hdr(c), Fd: r.fdMsg(fd), Off: off, Length: length})
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -60,6 +62,22 @@ import (
 
 // ringWorkers is the most workers serving one ring.
 const ringWorkers = 32
+
+// Handler serves the calls a ring's workers take: the generated handlers
+// of the Xlator service run on it for opUnary calls, and readv and
+// writev, whose data travels in arena slots or host memory, call it
+// directly. It must be safe for concurrent use.
+type Handler interface {
+	pb.XlatorServer
+	// ServeReadv serves a readv and returns its data, which the caller
+	// then owns, or an errno.
+	ServeReadv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, off int64) (*iobuf.Iobref, uint32)
+	// ServeWritev serves a writev of data, which it consumes.
+	ServeWritev(ctx context.Context, h *pb.Header, pf *pb.Fd, data *iobuf.Iobref, off int64) (int64, uint32)
+	// Pool returns the iobuf pool that data read in place is borrowed
+	// into, nil when the local graph is not running.
+	Pool() *iobuf.Pool
+}
 
 // ring is one ring of a mapped arena.
 type ring struct {
@@ -302,7 +320,7 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 			select {
 			case <-done:
 				if r.abandon(c) {
-					return transportErr(ctx, ctx.Err())
+					return ctxErr(ctx)
 				}
 				continue // done meanwhile
 			default:
@@ -497,7 +515,7 @@ func (r *ring) complete(c *ringCall) {
 // ringServer runs the workers of one ring on the serving side.
 type ringServer struct {
 	r       *ring
-	s       *server
+	s       Handler
 	idle    atomic.Int32
 	workers atomic.Int32
 	served  atomic.Uint64
@@ -506,7 +524,7 @@ type ringServer struct {
 
 // serve starts serving ring dir with s and marks it ready. The workers
 // hold a reference on the arena until it is closed.
-func (a *arena) serve(dir int, s *server) {
+func (a *arena) serve(dir int, s Handler) {
 	if a == nil {
 		return
 	}
@@ -724,7 +742,7 @@ type ringWorker struct {
 
 // serve runs call c with s, writing the reply into c. It reads each
 // field of the request once and checks what it uses (breach.go).
-func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
+func (w *ringWorker) serve(s Handler, a *arena, c *ringCall) {
 	ctx := &w.ctx
 	op := c.op
 	if op == opUnary {
@@ -754,7 +772,7 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 			c.errno = uint32(syscall.EINVAL)
 			return
 		}
-		ref, e := s.readv(ctx, h, pf, size, c.off)
+		ref, e := s.ServeReadv(ctx, h, pf, size, c.off)
 		c.errno, c.rlen, c.rslot = e, 0, 0
 		if e != 0 {
 			return
@@ -776,9 +794,9 @@ func (w *ringWorker) serve(s *server, a *arena, c *ringCall) {
 		case dataHost:
 			c.n, c.errno, c.rflags = a.writevHost(ctx, s, h, pf, c)
 		case dataSlot:
-			data, e := s.borrow(c.dslot, c.dlen)
+			data, e := a.borrowFor(s, c.dslot, c.dlen)
 			if e == 0 {
-				c.n, e = s.writev(ctx, h, pf, data, c.off)
+				c.n, e = s.ServeWritev(ctx, h, pf, data, c.off)
 			}
 			c.errno = e
 		default:
@@ -810,3 +828,12 @@ func (c *ringCall) fill(xc *xlator.Call, child uint32, d *fdDesc) {
 
 // yieldCPU yields the CPU once.
 func yieldCPU() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+
+// ctxErr is the fop error of a call whose caller's context ended:
+// ETIMEDOUT for a deadline, ECANCELED otherwise.
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return syscall.ETIMEDOUT
+	}
+	return syscall.ECANCELED
+}

@@ -94,7 +94,7 @@ func BenchmarkRingCall(b *testing.B) {
 	}
 	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
 	defer a.close()
-	a.serve(toHost, &server{ep: &testEndpoint{a: a}})
+	a.serve(toHost, serverFor(&testEndpoint{a: a}))
 	rg := a.caller(toHost)
 	ctx := context.Background()
 	b.ReportAllocs()

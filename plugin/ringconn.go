@@ -80,6 +80,13 @@ type ringConn struct {
 
 var _ grpc.ClientConnInterface = (*ringConn)(nil)
 
+// newConn returns a connection that calls through ring dir of a when it
+// can and by cc when it cannot (a nil: always), bounding the calls by
+// limit (nil: no bound).
+func newConn(cc grpc.ClientConnInterface, a *arena, dir int, limit *callLimit) *ringConn {
+	return &ringConn{cc: cc, a: a, dir: dir, limit: limit}
+}
+
 // Invoke makes a unary call.
 func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	if m := ringMethodIdx[method]; m != 0 && rc.a.acquire() {
@@ -256,7 +263,7 @@ func (d *unaryDecoder) decode(v any) error {
 }
 
 // serveUnary serves an opUnary call with s's generated handler.
-func serveUnary(ctx context.Context, d *unaryDecoder, s *server, a *arena, c *ringCall) {
+func serveUnary(ctx context.Context, d *unaryDecoder, s Handler, a *arena, c *ringCall) {
 	c.code, c.rkind, c.rlen = 0, dataNone, 0
 	fail := func(code codes.Code, msg string) {
 		c.code = uint32(code)

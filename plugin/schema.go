@@ -24,14 +24,6 @@ import (
 // it only for the binary it names; the running plugin's own answer at
 // start stays the authority (options.go).
 
-// SchemaFlag is the one argument that makes a plugin binary print its
-// schema instead of serving (Serve handles it); the host never passes it.
-// A plugin's author or installer publishes the schema by running the
-// trusted binary with it once, after the last change to the binary:
-//
-//	checksum -xstack-schema > checksum.schema.json
-const SchemaFlag = "-xstack-schema"
-
 // SchemaFile returns where the schema of the plugin binary at path is
 // published: path + ".schema.json".
 func SchemaFile(binary string) string { return binary + ".schema.json" }

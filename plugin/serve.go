@@ -91,7 +91,7 @@ type pluginState struct {
 
 func newPluginSide(t xlator.Type, log *zap.Logger, lvl zap.AtomicLevel) *pluginSide {
 	p := &pluginSide{typ: t, log: log, lvl: lvl, fds: newHandleTable(), done: make(chan struct{})}
-	p.fops = &server{ep: p}
+	p.fops = serverFor(p)
 	return p
 }
 
@@ -133,7 +133,7 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.InitRsp, erro
 	}
 	var cb pb.XlatorClient = pb.NewXlatorClient(cc)
 	if p.arena != nil {
-		cb = pb.NewXlatorClient(&ringConn{cc: cc, a: p.arena, dir: toHost})
+		cb = pb.NewXlatorClient(newConn(cc, p.arena, toHost, nil))
 	}
 
 	reg := xlator.NewRegistry()
@@ -208,19 +208,18 @@ func (p *pluginSide) mapArena(q *pb.InitReq) error {
 		return err
 	}
 	p.arenaFile, p.arena = f, a
-	a.peerMaps.Store(true)
+	a.SetPeerMaps()
 	// Garbage in the rings here is this process's own doing (the host
 	// checks what it reads, breach.go): exit, and the host restarts it
 	// with a new arena.
-	a.onBreach = func(why string) {
+	a.OnBreach(func(why string) {
 		p.log.Error("the shared memory with the host holds garbage; exiting", zap.String("breach", why))
 		os.Exit(3)
-	}
+	})
 	if mem, err := mapHostMem(); err != nil {
 		p.log.Warn("the host's iobufs are not shared; writev data is copied into the arena", zap.Error(err))
 	} else if mem != nil {
-		a.host.mem = mem
-		atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
+		a.UseHostMem(mem)
 	}
 	a.serve(toPlugin, p.fops)
 	return nil
@@ -285,14 +284,15 @@ func (p *pluginSide) Stats(context.Context, *pb.StatsReq) (*pb.StatsRsp, error) 
 	env.Iobufs.Stats().Fields(func(k string, v any) { add("iobuf."+k, v) })
 	add("fds", strconv.Itoa(p.fds.len()))
 	if a := p.arena; a != nil {
-		add("ring.served", a.served(toPlugin))
-		add("ring.worker-sleeps", a.workerSleeps[toPlugin].Load())
-		add("ring.late-wakes", a.lateWakes[toPlugin].Load())
-		add("ring.callbacks", a.ringCalls[toHost].Load())
-		add("ring.callback-retries", a.ringRetries[toHost].Load())
-		add("ring.callback-sleeps", a.ringSleeps[toHost].Load())
-		add("ring.grpc-callbacks", a.grpcCalls[toHost].Load())
-		add("ring.host-memory-writes", a.host.writes.Load())
+		st := a.Stats()
+		add("ring.served", st.Served[toPlugin])
+		add("ring.worker-sleeps", st.WorkerSleeps[toPlugin])
+		add("ring.late-wakes", st.LateWakes[toPlugin])
+		add("ring.callbacks", st.Calls[toHost])
+		add("ring.callback-retries", st.Retries[toHost])
+		add("ring.callback-sleeps", st.CallerSleeps[toHost])
+		add("ring.grpc-callbacks", st.GRPCCalls[toHost])
+		add("ring.host-memory-writes", st.HostMemWrites)
 	}
 	return rsp, nil
 }

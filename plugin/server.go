@@ -19,6 +19,9 @@ type server struct {
 	ep endpoint
 }
 
+// serverFor returns a server of the Xlator service over ep's graph.
+func serverFor(ep endpoint) *server { return &server{ep: ep} }
+
 // endpoint is one side's part of serving requests.
 type endpoint interface {
 	// graph returns the local graph, or nil when it is not running.
@@ -396,7 +399,7 @@ func (s *server) open(ctx context.Context, fop xlator.Fop, q *pb.OpenReq) (*pb.O
 }
 
 func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error) {
-	ref, e := s.readv(ctx, q.H, q.Fd, q.Size, q.Off)
+	ref, e := s.ServeReadv(ctx, q.H, q.Fd, q.Size, q.Off)
 	if e != 0 {
 		return &pb.ReadvRsp{Errno: e}, nil
 	}
@@ -404,7 +407,7 @@ func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error
 		defer a.release()
 		// A slot only to a far side that maps the arena: the host
 		// learns it from the plugin's answer to Init.
-		if a.peerMaps.Load() {
+		if a.PeerMaps() {
 			if slot, ok := a.handOver(ref, shmMin); ok {
 				return &pb.ReadvRsp{Shm: &pb.Shm{Slot: slot, Len: uint32(ref.Size())}}, nil
 			}
@@ -418,8 +421,9 @@ func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error
 	return &pb.ReadvRsp{Iov: [][]byte{buf}}, nil
 }
 
-// readv serves a readv, by gRPC or through the ring.
-func (s *server) readv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, off int64) (*iobuf.Iobref, uint32) {
+// ServeReadv serves a readv, by gRPC or through the ring; the data
+// returned is the caller's.
+func (s *server) ServeReadv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, off int64) (*iobuf.Iobref, uint32) {
 	if size > maxIO {
 		return nil, uint32(syscall.EINVAL) // a child would allocate it
 	}
@@ -446,17 +450,17 @@ func (s *server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, er
 		if data, e = s.borrow(sh.Slot, sh.Len); e != 0 {
 			return &pb.WritevRsp{Errno: e}, nil
 		}
-	} else if pool := s.pool(); pool != nil {
+	} else if pool := s.Pool(); pool != nil {
 		data = iobrefOf(pool, q.Iov)
 	} else {
 		return &pb.WritevRsp{Errno: uint32(syscall.ENOTCONN)}, nil
 	}
-	n, e := s.writev(ctx, q.H, q.Fd, data, q.Off)
+	n, e := s.ServeWritev(ctx, q.H, q.Fd, data, q.Off)
 	return &pb.WritevRsp{Errno: e, N: n}, nil
 }
 
-// pool returns the local graph's iobuf pool (nil when it is not running).
-func (s *server) pool() *iobuf.Pool {
+// Pool returns the local graph's iobuf pool (nil when it is not running).
+func (s *server) Pool() *iobuf.Pool {
 	if g := s.ep.graph(); g != nil {
 		return g.Env().Iobufs
 	}
@@ -467,7 +471,7 @@ func (s *server) pool() *iobuf.Pool {
 // reference of our own: the sender drops its reference when the reply
 // reaches it, ours goes when the translator lets go of the data.
 func (s *server) borrow(slot, n uint32) (*iobuf.Iobref, uint32) {
-	pool := s.pool()
+	pool := s.Pool()
 	if pool == nil {
 		return nil, uint32(syscall.ENOTCONN)
 	}
@@ -482,8 +486,9 @@ func (s *server) borrow(slot, n uint32) (*iobuf.Iobref, uint32) {
 	return data, 0
 }
 
-// writev serves a writev, by gRPC or through the ring; it consumes data.
-func (s *server) writev(ctx context.Context, h *pb.Header, pf *pb.Fd, data *iobuf.Iobref, off int64) (int64, uint32) {
+// ServeWritev serves a writev, by gRPC or through the ring; it consumes
+// data.
+func (s *server) ServeWritev(ctx context.Context, h *pb.Header, pf *pb.Fd, data *iobuf.Iobref, off int64) (int64, uint32) {
 	defer data.Unref()
 	r, e := s.begin(ctx, xlator.FopWritev, h)
 	if e != 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -334,4 +335,19 @@ func (a *arena) closeFile() {
 		a.file.Close()
 		a.file = nil
 	}
+}
+
+// borrowFor returns the writev data in slot, n bytes, borrowed into s's
+// pool under a reference of its own (borrow): ENOTCONN when s's graph is
+// not running, EIO when the slot is not the arena's.
+func (a *arena) borrowFor(s Handler, slot, n uint32) (*iobuf.Iobref, uint32) {
+	pool := s.Pool()
+	if pool == nil {
+		return nil, uint32(syscall.ENOTCONN)
+	}
+	data, ok := a.borrow(pool, slot, n, true)
+	if !ok {
+		return nil, uint32(syscall.EIO)
+	}
+	return data, 0
 }
