@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 )
 
@@ -32,11 +33,11 @@ var errHung = errors.New("hung")
 
 // newLimit returns the bound of the calls to inst, nil if the host has
 // none.
-func (h *Host) newLimit(inst *instance) *callLimit {
+func (h *Host) newLimit(inst *instance) *transport.Limit {
 	if h.callTimeout <= 0 {
 		return nil
 	}
-	return &callLimit{d: h.callTimeout, expired: func() { h.stalled(inst) }}
+	return &transport.Limit{Timeout: h.callTimeout, Expired: func() { h.stalled(inst) }}
 }
 
 // stalled runs when a call to inst ran out of call-timeout: it starts a
@@ -51,10 +52,10 @@ func (h *Host) stalled(inst *instance) {
 // ping pings inst and kills it when it does not answer in time.
 func (h *Host) ping(inst *instance) {
 	defer inst.pinging.Store(false)
-	wait := min(h.callTimeout/2, pingWait)
+	wait := min(h.callTimeout/2, transport.PingWait)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	start := time.Now()
-	_, err := inst.c.ctl.Ping(ctx, &pb.Empty{})
+	_, err := inst.c.Ctl.Ping(ctx, &pb.Empty{})
 	cancel()
 	h.pings.Add(1)
 	if err == nil {

@@ -7,6 +7,24 @@
 // its sha256); its subvolumes stay in the host and become the plugin's
 // children. The plugin's other options are declared by the binary itself.
 //
+// # Packages
+//
+// Read them one at a time, top down; each imports only those below it.
+//
+//   - plugin (this package): what a plugin's author imports, Serve and the
+//     plugin's side of the protocol (serve.go, proxy.go), and, for now,
+//     the host's translator of type "plugin" (Register, Host: host.go,
+//     process.go, deadline.go, options.go, schema.go).
+//   - plugin/internal/rpc: what both sides share above the transport:
+//     the Xlator service served over a local graph (Server), the
+//     translator whose fops call the far side (Remote), message
+//     conversions, handle tables, gRPC options, the zap/hclog bridge.
+//   - plugin/internal/transport: the shared-memory arena and its call
+//     rings, the host's checks of them, the protocol's values; and
+//     PROTOCOL.md, the protocol written down.
+//   - plugin/proto: the generated gRPC services and messages
+//     (xlator.proto; go generate in that directory).
+//
 // # Schemas
 //
 // Loading a volfile never runs a plugin binary: validating an untrusted
@@ -40,10 +58,10 @@
 //
 // # Protocol
 //
-// PROTOCOL.md is the protocol, written for a plugin in another language:
+// PROTOCOL.md (plugin/internal/transport) is the protocol, written for a plugin in another language:
 // handshake, services, identities, the shared memory's layout, the call
 // state machine, the host's checks, deadlines, versions. Its tables are
-// generated from the code (layout.go is the one description of the
+// generated from the code (transport's layout.go is the one description of the
 // shared memory and of the ring's method numbers) and TestProtocolDoc
 // holds them to it. A host speaks protocol versions MinProtocolVersion
 // to ProtocolVersion, a plugin one; a host refuses a plugin of another
@@ -65,16 +83,16 @@
 // # Data
 //
 // Fops go through call rings in a shared-memory arena (a memfd the host
-// maps and passes to the plugin as fd 3; ring.go), not gRPC: a call is a
+// maps and passes to the plugin as fd 3; transport's ring.go), not gRPC: a call is a
 // few stores and at most one futex wake-up each way, and a host thread
 // polling for its reply runs the calls the plugin winds back to the host
 // while serving it. Readv and writev have call layouts of their own;
 // every other Xlator call travels as the same protobuf messages gRPC
-// would carry, marshalled into the call (ringconn.go, a
+// would carry, marshalled into the call (transport's ringconn.go, a
 // grpc.ClientConnInterface under the generated client). Writev
 // data in the host's iobufs is read in place: a graph with a plugin has a
 // Shared iobuf pool whose memfd the plugin gets read-only, sealed against
-// writes, as fd 4 (hostmem.go); other payloads go in the arena's 1 MiB slots (shm.go):
+// writes, as fd 4 (transport's hostmem.go); other payloads go in the arena's 1 MiB slots (shm.go):
 // one copy in, read in place on the far side, passed on without a copy
 // when a plugin winds the same data on. Larger payloads, or all of them
 // with shm-size = 0, ride in gRPC messages, whose size limit is lifted on
@@ -99,9 +117,9 @@
 // checks every value it reads from the shared memory, and the first that
 // is wrong (garbage in a ring, a reply longer than the request, a slot,
 // offset or token the plugin was not given) has the process killed and
-// restarted (breach.go). Nothing the plugin does to the memfds makes the
+// restarted (transport's breach.go). Nothing the plugin does to the memfds makes the
 // host fault: their sizes are sealed. What a plugin may make the host
-// keep for it is bounded: host iobufs kept past a writev (hostmem.go), fds
+// keep for it is bounded: host iobufs kept past a writev (transport's hostmem.go), fds
 // it opened (Host.Dump's plugin-fds), the size of what it asks for.
 //
 // # Deadlines and interrupts

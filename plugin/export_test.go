@@ -12,6 +12,6 @@ func (h *Host) Ping(ctx context.Context) error {
 	if inst == nil {
 		return context.Canceled
 	}
-	_, err := inst.c.ctl.Ping(ctx, &pb.Empty{})
+	_, err := inst.c.Ctl.Ping(ctx, &pb.Empty{})
 	return err
 }

@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xstack/xstack/plugin/internal/rpc"
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
 )
@@ -23,7 +25,7 @@ import (
 // child-down to its parents, restarts the plugin with back-off and sends
 // child-up once it is running again.
 type Host struct {
-	remote
+	rpc.Remote
 
 	path         string
 	sum          string
@@ -34,8 +36,8 @@ type Host struct {
 	opts         xlator.Options
 
 	shmSlots int
-	fds      *handleTable // host fds (weak) and fds made for the plugin (owned)
-	inodes   *handleTable // unlinked inodes lent to the plugin for one call
+	fds      *rpc.HandleTable // host fds (weak) and fds made for the plugin (owned)
+	inodes   *rpc.HandleTable // unlinked inodes lent to the plugin for one call
 	// owned counts the fds the plugin opened in the host, of maxFds;
 	// refusedFds the opens refused beyond; breaches the plugin processes
 	// killed for breaking the protocol.
@@ -74,8 +76,8 @@ const (
 var _ xlator.Xlator = (*Host)(nil)
 
 func newHost() *Host {
-	h := &Host{fds: newHandleTable(), inodes: newHandleTable(), state: stateStarting, stop: make(chan struct{})}
-	h.m = (*hostMapper)(h)
+	h := &Host{fds: rpc.NewHandleTable(), inodes: rpc.NewHandleTable(), state: stateStarting, stop: make(chan struct{})}
+	h.Mapper = (*hostMapper)(h)
 	return h
 }
 
@@ -87,9 +89,9 @@ func (h *Host) Init(ic *xlator.InitContext) error {
 	h.startTimeout = o.Duration("start-timeout")
 	h.callTimeout = o.Duration("call-timeout")
 	if h.callTimeout == 0 {
-		h.callTimeout = DefaultCallTimeout
+		h.callTimeout = transport.DefaultCallTimeout
 	}
-	h.shmSlots = int(o.Size("shm-size") / shmSlotSize)
+	h.shmSlots = int(o.Size("shm-size") / transport.ShmSlotSize)
 	if h.backoff == 0 {
 		h.backoff = 100 * time.Millisecond
 	}
@@ -128,7 +130,7 @@ func (h *Host) Fini() {
 	h.loops.Wait()
 	if inst := h.inst.Swap(nil); inst != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = inst.c.ctl.Fini(ctx, &pb.Empty{})
+		_, _ = inst.c.Ctl.Fini(ctx, &pb.Empty{})
 		cancel()
 		inst.kill()
 	}
@@ -170,7 +172,7 @@ func (h *Host) Notify(ev xlator.Event, from xlator.Xlator) {
 		h.mu.Unlock()
 		if inst := h.inst.Load(); inst != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, _ = inst.c.ctl.Notify(ctx, &pb.NotifyReq{Event: int32(ev), Child: uint32(i)})
+			_, _ = inst.c.Ctl.Notify(ctx, &pb.NotifyReq{Event: int32(ev), Child: uint32(i)})
 			cancel()
 		}
 		h.update()
@@ -240,7 +242,7 @@ func (h *Host) Dump() []xlator.KV {
 		kvs = append(kvs, xlator.KV{Key: "last-exit", Value: h.lastExit})
 	}
 	h.mu.Unlock()
-	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.len()},
+	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.Len()},
 		xlator.KV{Key: "plugin-fds", Value: h.owned.Load()}, xlator.KV{Key: "plugin-fds-refused", Value: h.refusedFds.Load()},
 		xlator.KV{Key: "protocol-breaches", Value: h.breaches.Load()})
 	inst := h.inst.Load()
@@ -250,23 +252,23 @@ func (h *Host) Dump() []xlator.KV {
 	kvs = append(kvs, xlator.KV{Key: "protocol", Value: inst.version}, xlator.KV{Key: "arena", Value: inst.arenaUse})
 	if a := h.shm(); a != nil {
 		st := a.Stats()
-		a.release()
+		a.Release()
 		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: st.Slots}, xlator.KV{Key: "shm-slots-in-use", Value: st.SlotsInUse},
-			xlator.KV{Key: "ring-calls", Value: st.Calls[toPlugin]},
-			xlator.KV{Key: "ring-calls-in-use", Value: st.CallsInUse[toPlugin]},
-			xlator.KV{Key: "ring-retries", Value: st.Retries[toPlugin]},
-			xlator.KV{Key: "ring-caller-sleeps", Value: st.CallerSleeps[toPlugin]},
-			xlator.KV{Key: "grpc-fop-calls", Value: st.GRPCCalls[toPlugin]},
-			xlator.KV{Key: "ring-callbacks-served", Value: st.Served[toHost]},
-			xlator.KV{Key: "ring-callbacks-run-by-caller", Value: st.Helped[toHost]},
-			xlator.KV{Key: "ring-worker-sleeps", Value: st.WorkerSleeps[toHost]},
-			xlator.KV{Key: "ring-late-wakes", Value: st.LateWakes[toHost]},
+			xlator.KV{Key: "ring-calls", Value: st.Calls[transport.ToPlugin]},
+			xlator.KV{Key: "ring-calls-in-use", Value: st.CallsInUse[transport.ToPlugin]},
+			xlator.KV{Key: "ring-retries", Value: st.Retries[transport.ToPlugin]},
+			xlator.KV{Key: "ring-caller-sleeps", Value: st.CallerSleeps[transport.ToPlugin]},
+			xlator.KV{Key: "grpc-fop-calls", Value: st.GRPCCalls[transport.ToPlugin]},
+			xlator.KV{Key: "ring-callbacks-served", Value: st.Served[transport.ToHost]},
+			xlator.KV{Key: "ring-callbacks-run-by-caller", Value: st.Helped[transport.ToHost]},
+			xlator.KV{Key: "ring-worker-sleeps", Value: st.WorkerSleeps[transport.ToHost]},
+			xlator.KV{Key: "ring-late-wakes", Value: st.LateWakes[transport.ToHost]},
 			xlator.KV{Key: "host-iobufs-kept-by-plugin", Value: st.HostKept},
 			xlator.KV{Key: "host-lends-refused", Value: st.HostLendsRefused})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	rsp, err := inst.c.ctl.Stats(ctx, &pb.StatsReq{})
+	rsp, err := inst.c.Ctl.Stats(ctx, &pb.StatsReq{})
 	if err != nil {
 		return append(kvs, xlator.KV{Key: "plugin", Value: fmt.Sprintf("unable to dump: %v", err)})
 	}
@@ -287,7 +289,7 @@ func (h *Host) release(fd *xlator.FD, dir bool) {
 	if !ok {
 		return
 	}
-	h.fds.remove(handle)
+	h.fds.Remove(handle)
 	inst := h.inst.Load()
 	if inst == nil {
 		return
@@ -296,9 +298,9 @@ func (h *Host) release(fd *xlator.FD, dir bool) {
 	defer cancel()
 	req := &pb.FdReq{H: &pb.Header{}, Fd: &pb.Fd{Handle: handle, Dir: dir}}
 	if dir {
-		_, _ = inst.c.fops.Releasedir(ctx, req)
+		_, _ = inst.c.Fops.Releasedir(ctx, req)
 	} else {
-		_, _ = inst.c.fops.Release(ctx, req)
+		_, _ = inst.c.Fops.Release(ctx, req)
 	}
 }
 
@@ -313,14 +315,14 @@ func (h *Host) Forget(in *xlator.Inode) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = inst.c.fops.Forget(ctx, &pb.ForgetReq{Gfids: [][]byte{gfidBytes(in.GFID())}})
+	_, _ = inst.c.Fops.Forget(ctx, &pb.ForgetReq{Gfids: [][]byte{rpc.GfidBytes(in.GFID())}})
 }
 
 // The mapper of Host's fops.
 
 func (h *Host) client() (pb.XlatorClient, error) {
 	if inst := h.inst.Load(); inst != nil {
-		return inst.c.fops, nil
+		return inst.c.Fops, nil
 	}
 	return nil, syscall.ENOTCONN
 }
@@ -333,18 +335,18 @@ func (h *Host) loc(l *xlator.Loc) *pb.Loc {
 	if l == nil {
 		return nil
 	}
-	pl := &pb.Loc{Name: l.Name, GfidReq: gfidBytes(l.GfidReq)}
+	pl := &pb.Loc{Name: l.Name, GfidReq: rpc.GfidBytes(l.GfidReq)}
 	if l.Parent != nil {
-		pl.Parent = gfidBytes(l.Parent.GFID())
+		pl.Parent = rpc.GfidBytes(l.Parent.GFID())
 		h.mark(l.Parent)
 	}
 	if in := l.Inode; in != nil {
 		h.mark(in)
 		pl.Type = in.Type()
 		if g := in.GFID(); g.IsZero() {
-			pl.Inode = h.inodes.add(handleEnt{in: in})
+			pl.Inode = h.inodes.Add(rpc.HandleEnt{Inode: in})
 		} else {
-			pl.Gfid = gfidBytes(g)
+			pl.Gfid = rpc.GfidBytes(g)
 		}
 	}
 	return pl
@@ -356,12 +358,12 @@ func (h *Host) mark(in *xlator.Inode) {
 	}
 }
 
-func (h *Host) fd(fd *xlator.FD) fdDesc {
+func (h *Host) fd(fd *xlator.FD) transport.FD {
 	handle, ok := fd.Ctx(h).(uint64)
 	if !ok {
 		handle = h.fdHandle(fd)
 	}
-	return fdDesc{handle: handle, gfid: fd.Inode.GFID(), typ: fd.Inode.Type(), flags: fd.Flags, pid: fd.Pid, dir: fd.IsDir()}
+	return transport.FD{Handle: handle, Gfid: fd.Inode.GFID(), Type: fd.Inode.Type(), Flags: fd.Flags, Pid: fd.Pid, Dir: fd.IsDir()}
 }
 
 // fdHandle gives a host fd its handle, once.
@@ -371,32 +373,24 @@ func (h *Host) fdHandle(fd *xlator.FD) uint64 {
 	if handle, ok := fd.Ctx(h).(uint64); ok {
 		return handle
 	}
-	handle := h.fds.add(handleEnt{fd: fd})
+	handle := h.fds.Add(rpc.HandleEnt{FD: fd})
 	fd.SetCtx(h, handle)
 	h.mark(fd.Inode)
 	return handle
 }
 
-func (h *Host) shm() *arena {
-	if inst := h.inst.Load(); inst != nil && inst.shm.acquire() {
+func (h *Host) shm() *transport.Arena {
+	if inst := h.inst.Load(); inst != nil && inst.shm.Acquire() {
 		return inst.shm
 	}
 	return nil
 }
 
-func (h *Host) done(handle uint64) { h.inodes.remove(handle) }
+func (h *Host) done(handle uint64) { h.inodes.Remove(handle) }
 
 // dropOwned releases the fds the host made for a plugin that is gone.
 func (h *Host) dropOwned() {
-	h.fds.mu.Lock()
-	var owned []*xlator.FD
-	for k, e := range h.fds.m {
-		if e.owned {
-			owned = append(owned, e.fd)
-			delete(h.fds.m, k)
-		}
-	}
-	h.fds.mu.Unlock()
+	owned := h.fds.TakeOwned()
 	h.owned.Add(-int64(len(owned)))
 	for _, fd := range owned {
 		fd.Unref()
@@ -419,19 +413,19 @@ func fdLimit() int64 {
 // There is one per plugin process, with that process's arena.
 type callback struct {
 	h     *Host
-	arena *arena
+	arena *transport.Arena
 }
 
-func (cb *callback) shm() *arena {
-	if cb.arena.acquire() {
+func (cb *callback) Arena() *transport.Arena {
+	if cb.arena.Acquire() {
 		return cb.arena
 	}
 	return nil
 }
 
-func (cb *callback) graph() *xlator.Graph { return cb.h.Graph() }
+func (cb *callback) Graph() *xlator.Graph { return cb.h.Graph() }
 
-func (cb *callback) target(hd *pb.Header) (xlator.Xlator, error) {
+func (cb *callback) Target(hd *pb.Header) (xlator.Xlator, error) {
 	ch := cb.h.Children()
 	var i uint32
 	if hd != nil {
@@ -443,18 +437,18 @@ func (cb *callback) target(hd *pb.Header) (xlator.Xlator, error) {
 	return ch[i], nil
 }
 
-func (cb *callback) newInode(g *xlator.Graph, handle uint64) *xlator.Inode {
+func (cb *callback) NewInode(g *xlator.Graph, handle uint64) *xlator.Inode {
 	if handle != 0 {
-		if in := cb.h.inodes.inode(handle); in != nil {
+		if in := cb.h.inodes.Inode(handle); in != nil {
 			return in
 		}
 	}
 	return g.Inodes().New()
 }
 
-func (cb *callback) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
+func (cb *callback) FD(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
 	if pf.Handle != 0 {
-		if fd := cb.h.fds.fd(pf.Handle); fd != nil {
+		if fd := cb.h.fds.FD(pf.Handle); fd != nil {
 			return fd, nil
 		}
 		return nil, syscall.EBADF
@@ -466,7 +460,7 @@ func (cb *callback) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD
 		return nil, syscall.EMFILE
 	}
 	if in == nil {
-		gf := gfidOf(pf.Gfid)
+		gf := rpc.GfidOf(pf.Gfid)
 		if gf.IsZero() {
 			return nil, syscall.EBADF
 		}
@@ -480,23 +474,23 @@ func (cb *callback) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD
 	return g.NewFD(in, pf.Flags, pf.Pid, pf.Dir), nil
 }
 
-func (cb *callback) opened(fd *xlator.FD, pf *pb.Fd) uint64 {
+func (cb *callback) Opened(fd *xlator.FD, pf *pb.Fd) uint64 {
 	if pf.Handle != 0 {
 		return pf.Handle
 	}
 	cb.h.owned.Add(1)
-	return cb.h.fds.add(handleEnt{fd: fd.Ref(), owned: true})
+	return cb.h.fds.Add(rpc.HandleEnt{FD: fd.Ref(), Owned: true})
 }
 
-func (cb *callback) linked(*xlator.Inode) {}
-func (cb *callback) frontEnd() bool       { return false }
-func (cb *callback) forget([][]byte)      {}
+func (cb *callback) Linked(*xlator.Inode) {}
+func (cb *callback) FrontEnd() bool       { return false }
+func (cb *callback) Forget([][]byte)      {}
 
-func (cb *callback) release(handle uint64, _ bool) {
-	if e, ok := cb.h.fds.remove(handle); ok && e.owned {
+func (cb *callback) Release(handle uint64, _ bool) {
+	if e, ok := cb.h.fds.Remove(handle); ok && e.Owned {
 		cb.h.owned.Add(-1)
-		e.fd.Unref()
+		e.FD.Unref()
 	} else if ok {
-		cb.h.fds.put(handle, e) // a host fd: only the host releases it
+		cb.h.fds.Put(handle, e) // a host fd: only the host releases it
 	}
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
 )
@@ -9,10 +10,10 @@ import (
 // comes from, how its inodes and fds become gfids and handles.
 type hostMapper Host
 
-func (m *hostMapper) client() (pb.XlatorClient, error) { return (*Host)(m).client() }
-func (m *hostMapper) loc(l *xlator.Loc) *pb.Loc        { return (*Host)(m).loc(l) }
-func (m *hostMapper) fd(fd *xlator.FD) fdDesc          { return (*Host)(m).fd(fd) }
-func (m *hostMapper) done(handle uint64)               { (*Host)(m).done(handle) }
-func (m *hostMapper) opened(*xlator.FD, uint64)        {}
-func (m *hostMapper) shm() *arena                      { return (*Host)(m).shm() }
-func (m *hostMapper) dir() int                         { return toPlugin }
+func (m *hostMapper) Client() (pb.XlatorClient, error) { return (*Host)(m).client() }
+func (m *hostMapper) Loc(l *xlator.Loc) *pb.Loc        { return (*Host)(m).loc(l) }
+func (m *hostMapper) FD(fd *xlator.FD) transport.FD    { return (*Host)(m).fd(fd) }
+func (m *hostMapper) Done(handle uint64)               { (*Host)(m).done(handle) }
+func (m *hostMapper) Opened(*xlator.FD, uint64)        {}
+func (m *hostMapper) Arena() *transport.Arena          { return (*Host)(m).shm() }
+func (m *hostMapper) Dir() int                         { return transport.ToPlugin }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xstack/xstack/plugin/internal/rpc"
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
 )
@@ -23,17 +25,17 @@ import (
 // this binary that declares something else is an error: the volfile was
 // checked against it.
 func (h *Host) pluginOptions(ctx context.Context, inst *instance) (xlator.Options, error) {
-	rsp, err := inst.c.ctl.Schema(ctx, &pb.SchemaReq{})
+	rsp, err := inst.c.Ctl.Schema(ctx, &pb.SchemaReq{})
 	if err != nil {
 		return xlator.Options{}, fmt.Errorf("plugin %s: schema: %s", h.path, statusMessage(err))
 	}
-	running := xlator.Type{Name: rsp.Name, Doc: rsp.Doc, Options: schemaFrom(rsp.Options),
+	running := xlator.Type{Name: rsp.Name, Doc: rsp.Doc, Options: rpc.SchemaFrom(rsp.Options),
 		MinChildren: int(rsp.MinChildren), MaxChildren: int(rsp.MaxChildren)}
 	if sum, err := fileSum(h.path); err == nil {
 		if pub, err := readSchema(h.path, sum); err == nil {
 			if d := schemaDiff(pub, running); d != "" {
 				return xlator.Options{}, fmt.Errorf("plugin %s: the schema published for it (%s) is not the one it declares: %s; the volfile was checked against the published one, so publish it again: %s %s > %s",
-					h.path, SchemaFile(h.path), d, h.path, SchemaFlag, SchemaFile(h.path))
+					h.path, SchemaFile(h.path), d, h.path, transport.SchemaFlag, SchemaFile(h.path))
 			}
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/xstack/xstack/plugin/internal/rpc"
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
 )
@@ -30,13 +32,13 @@ var ErrChecksum = errors.New("plugin binary does not match its sha256")
 // instance is one running plugin process.
 type instance struct {
 	client  *goplugin.Client
-	c       *conn
+	c       *rpc.Conn
 	pid     int
 	proc    *os.Process // started by client; signalled by its pidfd
 	version int         // the protocol version the plugin speaks
 	// shm is the arena the plugin mapped; nil when it runs without one
 	// (arenaUse says why).
-	shm      *arena
+	shm      *transport.Arena
 	arenaUse string // the statedump's arena: "shared", or "off: " and why
 	once     sync.Once
 	pinging  atomic.Bool // deadline.go: a ping runs
@@ -45,7 +47,7 @@ type instance struct {
 func (i *instance) kill() {
 	i.once.Do(func() {
 		i.client.Kill()
-		i.shm.close()
+		i.shm.Close()
 	})
 }
 
@@ -53,7 +55,7 @@ func (i *instance) kill() {
 // mapped the arena a it was offered, as its answer to Init says, and
 // why not. A protocol 4 plugin says nothing: it mapped the arena when it
 // serves its ring, which it marks ready before answering Init.
-func arenaMapped(v int, rsp *pb.InitRsp, a *arena) (why string, ok bool) {
+func arenaMapped(v int, rsp *pb.InitRsp, ringReady bool) (why string, ok bool) {
 	switch rsp.GetArena() {
 	case pb.ArenaUse_ARENA_MAPPED:
 		return "", true
@@ -66,7 +68,7 @@ func arenaMapped(v int, rsp *pb.InitRsp, a *arena) (why string, ok bool) {
 	if v >= 5 {
 		return fmt.Sprintf("its answer to Init does not say whether it did (protocol %d requires it)", v), false
 	}
-	if a.Ready(toPlugin) {
+	if ringReady {
 		return "", true
 	}
 	return fmt.Sprintf("its ring is not ready after Init (protocol %d)", v), false
@@ -74,26 +76,26 @@ func arenaMapped(v int, rsp *pb.InitRsp, a *arena) (why string, ok bool) {
 
 // launch starts the binary at path and connects to it; sum, when not
 // empty, is the hex SHA-256 the binary must have.
-func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena) (*instance, error) {
+func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *transport.Arena) (*instance, error) {
 	cmd := exec.Command(path)
 	// The plugin dies with the host, even when the host is killed
 	// outright.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if shm != nil {
 		cmd.ExtraFiles = []*os.File{shm.File()} // fd 3 in the plugin
-		cmd.Env = []string{fmt.Sprintf("%s=%d", shmEnv, shmFD)}
+		cmd.Env = []string{fmt.Sprintf("%s=%d", transport.ShmEnv, transport.ShmFD)}
 		if f, size := shm.SharedPool().SharedFile(); f != nil {
 			cmd.ExtraFiles = append(cmd.ExtraFiles, f) // fd 4
-			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%d", hostMemEnv, hostMemFD, size))
+			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d:%d", transport.HostMemEnv, transport.HostMemFD, size))
 		}
 	}
 	cfg := &goplugin.ClientConfig{
-		HandshakeConfig:  handshake(),
-		VersionedPlugins: hostVersions(),
+		HandshakeConfig:  rpc.Handshake(),
+		VersionedPlugins: rpc.HostVersions(),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           newZapHCLog(log),
-		GRPCDialOptions:  hostDialOptions(),
+		Logger:           rpc.NewZapHCLog(log),
+		GRPCDialOptions:  rpc.HostDialOptions(),
 		StartTimeout:     timeout,
 	}
 	if sum != "" {
@@ -104,24 +106,24 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *arena
 		cfg.SecureConfig = &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()}
 	}
 	client := goplugin.NewClient(cfg)
-	rpc, err := client.Client()
+	cp, err := client.Client()
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
 			got, _ := fileSum(path)
 			return nil, checksumError(path, got, sum)
 		}
-		if verr := versionError(path, err); verr != nil {
+		if verr := rpc.VersionError(path, err); verr != nil {
 			return nil, verr
 		}
 		return nil, fmt.Errorf("start plugin %s: %w", path, err)
 	}
-	raw, err := rpc.Dispense(pluginName)
+	raw, err := cp.Dispense(transport.PluginName)
 	if err != nil {
 		client.Kill()
 		return nil, fmt.Errorf("plugin %s: %w", path, err)
 	}
-	inst := &instance{client: client, c: raw.(*conn), shm: shm, proc: cmd.Process, version: client.NegotiatedVersion()}
+	inst := &instance{client: client, c: raw.(*rpc.Conn), shm: shm, proc: cmd.Process, version: client.NegotiatedVersion()}
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 	}
@@ -171,11 +173,11 @@ func fileSum(path string) (string, error) {
 // stream (one gRPC server per plugin process, whatever the number of
 // calls), initialises the plugin's graph and watches the process.
 func (h *Host) start() (*instance, error) {
-	var shm *arena
+	var shm *transport.Arena
 	use := "off: shm-size = 0"
 	if h.shmSlots > 0 {
 		var err error
-		if shm, err = newArena(h.Name(), h.shmSlots); err != nil {
+		if shm, err = transport.NewArena(h.Name(), h.shmSlots); err != nil {
 			use = "off: the host could not make it: " + err.Error()
 			h.Logger().Warn("no shared memory for the plugin; every fop and its data go in gRPC messages", zap.Error(err))
 		} else if f, _ := h.Iobufs().SharedFile(); f != nil {
@@ -184,23 +186,23 @@ func (h *Host) start() (*instance, error) {
 	}
 	inst, err := launch(h.path, h.sum, h.Logger(), h.startTimeout, shm)
 	if err != nil {
-		shm.close()
+		shm.Close()
 		return nil, err
 	}
-	shm.closeFile() // the plugin has its own descriptor now
+	shm.CloseFile() // the plugin has its own descriptor now
 	limit := h.newLimit(inst)
 	if shm != nil {
-		shm.SetLimit(toPlugin, limit)
+		shm.SetLimit(transport.ToPlugin, limit)
 		shm.OnBreach(func(why string) { go h.broke(inst, why) })
 	}
 	// The arena's slots reach the host from now on (the callback
 	// service, the toHost ring); the host names its slots to the plugin
 	// only once the plugin says it mapped it (peerMaps, set below).
-	cb := serverFor(&callback{h: h, arena: shm})
-	shm.serve(toHost, cb) // until the arena is closed with the instance
-	id := inst.c.broker.NextId()
-	go inst.c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-		s := grpc.NewServer(callbackOptions(opts)...)
+	cb := rpc.NewServer(&callback{h: h, arena: shm})
+	shm.Serve(transport.ToHost, cb) // until the arena is closed with the instance
+	id := inst.c.Broker.NextId()
+	go inst.c.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		s := grpc.NewServer(rpc.CallbackOptions(opts)...)
 		pb.RegisterXlatorServer(s, cb)
 		return s
 	})
@@ -224,18 +226,18 @@ func (h *Host) start() (*instance, error) {
 		inst.kill()
 		return nil, err
 	}
-	req := &pb.InitReq{Volume: h.Name(), Children: names, Options: optionsTo(opts),
+	req := &pb.InitReq{Volume: h.Name(), Children: names, Options: rpc.OptionsTo(opts),
 		LogLevel: lvl, CallbackBrokerId: id, ChildrenUp: up}
 	if shm != nil {
 		req.ShmSlots, req.ShmSlotSize = uint32(shm.Slots()), uint32(shm.SlotSize())
 	}
-	rsp, err := inst.c.ctl.Init(ctx, req)
+	rsp, err := inst.c.Ctl.Init(ctx, req)
 	if err != nil {
 		inst.kill()
 		return nil, fmt.Errorf("plugin %s: init: %s", h.path, statusMessage(err))
 	}
 	if shm != nil {
-		if why, ok := arenaMapped(inst.version, rsp, shm); ok {
+		if why, ok := arenaMapped(inst.version, rsp, shm.Ready(transport.ToPlugin)); ok {
 			use = "shared"
 			shm.SetPeerMaps()
 		} else {
@@ -244,15 +246,15 @@ func (h *Host) start() (*instance, error) {
 			use = "off: the plugin did not map it: " + why
 			h.Logger().Warn("the plugin runs without the shared memory arena; every fop and its data go in gRPC messages",
 				zap.Int("pid", inst.pid), zap.String("reason", why))
-			shm.close()
+			shm.Close()
 			inst.shm, shm = nil, nil
 		}
 	}
 	inst.arenaUse = use
 	// Fops go through the ring when the plugin serves it, within
 	// call-timeout either way.
-	inst.c.fops = pb.NewXlatorClient(newConn(inst.c.cc, shm, toPlugin, limit))
-	stream, err := inst.c.ctl.Watch(context.Background(), &pb.WatchReq{})
+	inst.c.Fops = pb.NewXlatorClient(transport.NewConn(inst.c.CC, shm, transport.ToPlugin, limit))
+	stream, err := inst.c.Ctl.Watch(context.Background(), &pb.WatchReq{})
 	if err != nil {
 		inst.kill()
 		return nil, fmt.Errorf("plugin %s: watch: %w", h.path, err)
@@ -280,7 +282,7 @@ func (h *Host) broke(inst *instance, why string) {
 	if err := inst.proc.Kill(); err != nil {
 		h.Logger().Warn("kill plugin", zap.Int("pid", inst.pid), zap.Error(err))
 	}
-	h.died(inst, fmt.Errorf("%w: %s", errBreach, why))
+	h.died(inst, fmt.Errorf("%w: %s", transport.ErrBreach, why))
 }
 
 // died handles the end of a plugin process: fops fail from now on, the
@@ -294,7 +296,7 @@ func (h *Host) died(inst *instance, why error) {
 	if why != nil && !errors.Is(why, io.EOF) {
 		reason = statusMessage(why)
 	}
-	if inst.client.Exited() && !errors.Is(why, errHung) && !errors.Is(why, errBreach) {
+	if inst.client.Exited() && !errors.Is(why, errHung) && !errors.Is(why, transport.ErrBreach) {
 		reason = "process exited"
 	}
 	h.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xstack/xstack/plugin/internal/transport"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -124,7 +125,7 @@ func (e *schemaUnknown) Unwrap() error { return xlator.ErrSchemaUnknown }
 
 func publishHint(binary string) string {
 	return fmt.Sprintf("its author or installer publishes it by running the trusted binary once: %s %s > %s",
-		binary, SchemaFlag, SchemaFile(binary))
+		binary, transport.SchemaFlag, SchemaFile(binary))
 }
 
 // readSchema returns the schema published for the binary at path, whose

@@ -1408,7 +1408,7 @@ func (x *ReadvReq) GetOff() int64 {
 }
 
 // Shm names bytes in the shared-memory arena of a host and its plugin
-// (see plugin/shm.go): slot's first len bytes. The sender allocated the
+// (see plugin/internal/transport/shm.go): slot's first len bytes. The sender allocated the
 // slot; the receiver of a request leaves it to the sender, the receiver of
 // a reply frees it.
 type Shm struct {

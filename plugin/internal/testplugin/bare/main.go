@@ -1,4 +1,4 @@
-// Command bare is a plugin written from plugin/PROTOCOL.md alone, as one
+// Command bare is a plugin written from plugin/internal/transport/PROTOCOL.md alone, as one
 // in another language would be: it uses go-plugin and the messages
 // generated from plugin/proto/xlator.proto, not package plugin. It is
 // built by the tests of package plugin and never shipped.

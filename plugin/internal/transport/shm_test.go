@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"bytes"
@@ -13,31 +13,31 @@ import (
 // TestArenaSlotRefs: a slot is free only once every reference, from
 // either process, is dropped; borrowed data keeps it past the call.
 func TestArenaSlotRefs(t *testing.T) {
-	a, err := newArena("test", 4)
+	a, err := NewArena("test", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.close()
+	defer a.Close()
 	pool, err := iobuf.New(iobuf.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
 
-	slot, buf, ok := a.alloc(shmMin, shmMin) // the sender's reference
+	slot, buf, ok := a.alloc(ShmMin, ShmMin) // the sender's reference
 	if !ok {
 		t.Fatal("no slot")
 	}
 	copy(buf, "payload")
 	// The receiver borrows it for as long as it keeps the data.
-	ref, ok := a.borrow(pool, uint32(slot), uint32(len(buf)), true)
+	ref, ok := a.Borrow(pool, uint32(slot), uint32(len(buf)), true)
 	if !ok {
 		t.Fatal("borrow failed")
 	}
 	if s, ok := a.slotOfRef(ref); !ok || s != uint32(slot) {
 		t.Fatalf("slotOfRef = %d, %v; want %d", s, ok, slot)
 	}
-	a.drop(uint32(slot)) // the sender got its reply
+	a.Drop(uint32(slot)) // the sender got its reply
 	if a.inUse() != 1 {
 		t.Fatalf("slots in use %d while the receiver keeps the data, want 1", a.inUse())
 	}
@@ -45,10 +45,10 @@ func TestArenaSlotRefs(t *testing.T) {
 		t.Fatalf("borrowed data %q", got)
 	}
 	// A next allocation must not get the held slot.
-	if s2, _, ok := a.alloc(shmMin, shmMin); !ok || s2 == slot {
+	if s2, _, ok := a.alloc(ShmMin, ShmMin); !ok || s2 == slot {
 		t.Fatalf("alloc gave slot %d (held: %d), ok %v", s2, slot, ok)
 	} else {
-		a.drop(uint32(s2))
+		a.Drop(uint32(s2))
 	}
 	ref.Unref()
 	if a.inUse() != 0 || pool.BorrowActive() != 0 {
@@ -61,7 +61,7 @@ func TestArenaSlotRefs(t *testing.T) {
 		t.Fatal("pool memory taken for a slot")
 	}
 	// A surplus drop of a free slot is ignored, not an underflow.
-	a.drop(uint32(slot))
+	a.Drop(uint32(slot))
 	if a.inUse() != 0 {
 		t.Fatal("surplus drop took the slot")
 	}
@@ -72,11 +72,11 @@ func TestArenaSlotRefs(t *testing.T) {
 // hole punched in it reads back as zeros in the host's mapping, without
 // a fault.
 func TestArenaSeals(t *testing.T) {
-	a, err := newArena("test", 2)
+	a, err := NewArena("test", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.close()
+	defer a.Close()
 	fd := int(a.file.Fd())
 	rw, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"os"
@@ -12,50 +12,50 @@ import (
 
 // File returns the host's memfd of the arena, for the plugin to inherit,
 // until CloseFile.
-func (a *arena) File() *os.File { return a.file }
+func (a *Arena) File() *os.File { return a.file }
 
 // Slots returns the number of data slots; SlotSize their size in bytes.
-func (a *arena) Slots() int    { return a.slots }
-func (a *arena) SlotSize() int { return a.slotSize }
+func (a *Arena) Slots() int    { return a.slots }
+func (a *Arena) SlotSize() int { return a.slotSize }
 
 // ShareHostMem makes the host's Shared iobuf pool the memory its ring
 // writevs lend the plugin (hostmem.go). Host only, before the arena is
 // used.
-func (a *arena) ShareHostMem(pool *iobuf.Pool) { a.host.pool = pool }
+func (a *Arena) ShareHostMem(pool *iobuf.Pool) { a.host.pool = pool }
 
 // SharedPool returns the pool ShareHostMem set, or nil.
-func (a *arena) SharedPool() *iobuf.Pool { return a.host.pool }
+func (a *Arena) SharedPool() *iobuf.Pool { return a.host.pool }
 
 // UseHostMem gives the plugin's arena the read-only mapping of the
 // host's iobuf memory (MapHostMem) and tells the host the plugin maps it.
 // Plugin only, before it serves its ring.
-func (a *arena) UseHostMem(mem []byte) {
+func (a *Arena) UseHostMem(mem []byte) {
 	a.host.mem = mem
-	atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
+	atomic.StoreUint32(&a.rings[ToPlugin].head.hostMem, ringMagic)
 }
 
 // SetLimit bounds this process's waits for replies on ring dir (the
 // host's call-timeout on the toPlugin ring); nil: none. Before the ring
 // is used.
-func (a *arena) SetLimit(dir int, l *callLimit) { a.rings[dir].limit = l }
+func (a *Arena) SetLimit(dir int, l *Limit) { a.rings[dir].limit = l }
 
 // OnBreach sets what the first breach of the protocol found in the arena
 // does (breach.go): before the arena is used.
-func (a *arena) OnBreach(f func(what string)) { a.onBreach = f }
+func (a *Arena) OnBreach(f func(what string)) { a.onBreach = f }
 
 // SetPeerMaps records that the far side maps the arena: this side may
 // name its slots and post ring calls from now on.
-func (a *arena) SetPeerMaps() { a.peerMaps.Store(true) }
+func (a *Arena) SetPeerMaps() { a.peerMaps.Store(true) }
 
 // PeerMaps reports whether SetPeerMaps was called.
-func (a *arena) PeerMaps() bool { return a.peerMaps.Load() }
+func (a *Arena) PeerMaps() bool { return a.peerMaps.Load() }
 
 // Serves reports whether this side can call through ring dir now: the
 // far side maps the arena and serves the ring.
-func (a *arena) Serves(dir int) bool { return a.caller(dir) != nil }
+func (a *Arena) Serves(dir int) bool { return a.caller(dir) != nil }
 
 // Ready reports whether the far side serves ring dir (its ready word).
-func (a *arena) Ready(dir int) bool { return atomic.LoadUint32(&a.rings[dir].head.ready) == ringMagic }
+func (a *Arena) Ready(dir int) bool { return atomic.LoadUint32(&a.rings[dir].head.ready) == ringMagic }
 
 // Stats are an arena's counters as this process sees them, a snapshot.
 // Arrays are indexed by ring (toPlugin, toHost).
@@ -85,7 +85,7 @@ type Stats struct {
 }
 
 // Stats returns a's counters now.
-func (a *arena) Stats() Stats {
+func (a *Arena) Stats() Stats {
 	s := Stats{Slots: a.slots, SlotsInUse: a.inUse(), HostKept: a.keptCount(),
 		HostLendsRefused: a.host.refused.Load(), HostMemWrites: a.host.writes.Load()}
 	for d := range 2 {

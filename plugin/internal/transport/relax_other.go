@@ -1,6 +1,6 @@
 //go:build !amd64 && !arm64
 
-package plugin
+package transport
 
 // cpuRelax does nothing on this architecture.
 func cpuRelax() {}

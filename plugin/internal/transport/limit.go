@@ -1,14 +1,14 @@
-package plugin
+package transport
 
 import "time"
 
 // callLimit bounds the calls of a host to one plugin process. It is read
 // by the callers of every call (ring.go, ringconn.go) and never changes.
-type callLimit struct {
-	d time.Duration // > 0
+type Limit struct {
+	Timeout time.Duration // > 0
 	// expired is called on the goroutine of a call that ran out of d; it
 	// must not block.
-	expired func()
+	Expired func()
 }
 
-func (l *callLimit) expire() { l.expired() }
+func (l *Limit) expire() { l.Expired() }

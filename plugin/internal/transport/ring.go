@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"context"
@@ -81,7 +81,7 @@ type Handler interface {
 
 // ring is one ring of a mapped arena.
 type ring struct {
-	a      *arena
+	a      *Arena
 	dir    int
 	head   *ringHead
 	states *[ringCalls]callState
@@ -89,7 +89,7 @@ type ring struct {
 	hint   atomic.Uint32 // where claim starts looking
 	// limit bounds this process's waits for replies (the host's
 	// call-timeout); nil: none.
-	limit *callLimit
+	limit *Limit
 	// own is this process's copy of what it wrote into the calls it
 	// made and needs again after posting them: the far side can write
 	// the shared call at any time (breach.go). Each entry is its call's
@@ -107,7 +107,7 @@ type ownCall struct {
 	slot  uint32 // the arena slot of its request's data, + 1; 0: none
 }
 
-func (a *arena) initRings() {
+func (a *Arena) initRings() {
 	for i := range a.rings {
 		base := unsafe.Pointer(&a.mem[ringOff+i*ringSize])
 		a.rings[i] = &ring{a: a, dir: i, head: (*ringHead)(base),
@@ -125,7 +125,7 @@ func (r *ring) index(c *ringCall) int {
 func (r *ring) st(c *ringCall) *uint32 { return &r.states[r.index(c)].v }
 
 // caller returns ring dir when the far side serves it, else nil.
-func (a *arena) caller(dir int) *ring {
+func (a *Arena) caller(dir int) *ring {
 	if a == nil || a.dead.Load() || !a.peerMaps.Load() {
 		return nil
 	}
@@ -194,7 +194,7 @@ func (c *chainCtx) Value(k any) any {
 // call starts a chain, a plugin's call joins the chain of the host call
 // its worker serves.
 func (r *ring) join(ctx context.Context, c *ringCall) {
-	if r.dir == toPlugin {
+	if r.dir == ToPlugin {
 		chain := r.a.chains.Add(1)
 		c.chain, r.own[r.index(c)].chain = chain, chain
 		return
@@ -210,10 +210,10 @@ func (r *ring) join(ctx context.Context, c *ringCall) {
 // parentPolling reports whether call c, on the toHost ring, serves a
 // host call whose caller is polling: that thread will run c itself.
 func (r *ring) parentPolling(c *ringCall) bool {
-	if r.dir != toHost || c.parent == 0 || c.parent > ringCalls {
+	if r.dir != ToHost || c.parent == 0 || c.parent > ringCalls {
 		return false
 	}
-	pr := r.a.rings[toPlugin]
+	pr := r.a.rings[ToPlugin]
 	i := c.parent - 1
 	return pr.calls[i].chain == c.chain && atomic.LoadUint32(&pr.states[i].v) == callTaken
 }
@@ -273,7 +273,7 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	st := r.st(c)
 	chain := r.own[r.index(c)].chain
 	var help *ringServer
-	if r.dir == toPlugin && chain != 0 {
+	if r.dir == ToPlugin && chain != 0 {
 		help = served
 	}
 	if served != nil {
@@ -304,7 +304,7 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	done := ctx.Done()
 	var deadline time.Time
 	if r.limit != nil {
-		deadline = time.Now().Add(r.limit.d)
+		deadline = time.Now().Add(r.limit.Timeout)
 	}
 	for {
 		s := atomic.LoadUint32(st)
@@ -320,7 +320,7 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 			select {
 			case <-done:
 				if r.abandon(c) {
-					return ctxErr(ctx)
+					return ContextErr(ctx)
 				}
 				continue // done meanwhile
 			default:
@@ -376,7 +376,7 @@ func (r *ring) abandon(c *ringCall) bool {
 		case s&^callSleep == callPosted:
 			if atomic.CompareAndSwapUint32(r.st(c), s, callFilling) {
 				if slot, ok := r.ownSlot(c); ok {
-					r.a.drop(slot)
+					r.a.Drop(slot)
 				}
 				r.free(c)
 				return true
@@ -488,12 +488,12 @@ func (r *ring) complete(c *ringCall) {
 			// written by the far side confuses only the counts of
 			// memory it can write anyway.
 			if slot, ok := c.reqSlot(); ok {
-				r.a.drop(slot)
+				r.a.Drop(slot)
 			}
 			if slot, ok := c.replySlot(); ok {
-				r.a.drop(slot)
+				r.a.Drop(slot)
 			}
-			if r.dir == toPlugin && c.op == opWritev && c.dkind == dataHost && c.rflags&replyKept == 0 {
+			if r.dir == ToPlugin && c.op == opWritev && c.dkind == dataHost && c.rflags&replyKept == 0 {
 				r.a.releaseHost(c.dtoken)
 			}
 			atomic.StoreUint32(r.st(c), callFree)
@@ -524,7 +524,7 @@ type ringServer struct {
 
 // serve starts serving ring dir with s and marks it ready. The workers
 // hold a reference on the arena until it is closed.
-func (a *arena) serve(dir int, s Handler) {
+func (a *Arena) Serve(dir int, s Handler) {
 	if a == nil {
 		return
 	}
@@ -535,7 +535,7 @@ func (a *arena) serve(dir int, s Handler) {
 }
 
 // served counts the calls this process served on ring dir.
-func (a *arena) served(dir int) uint64 {
+func (a *Arena) served(dir int) uint64 {
 	if rs := a.servers[dir]; rs != nil {
 		return rs.served.Load()
 	}
@@ -544,7 +544,7 @@ func (a *arena) served(dir int) uint64 {
 
 // helped counts the calls of ring dir run by callers of this process
 // waiting for their own.
-func (a *arena) helped(dir int) uint64 {
+func (a *Arena) helped(dir int) uint64 {
 	if rs := a.servers[dir]; rs != nil {
 		return rs.helped.Load()
 	}
@@ -553,7 +553,7 @@ func (a *arena) helped(dir int) uint64 {
 
 // spawn starts a worker unless there are ringWorkers already.
 func (rs *ringServer) spawn() {
-	if rs.workers.Add(1) > ringWorkers || !rs.r.a.acquire() {
+	if rs.workers.Add(1) > ringWorkers || !rs.r.a.Acquire() {
 		rs.workers.Add(-1)
 		return
 	}
@@ -562,7 +562,7 @@ func (rs *ringServer) spawn() {
 }
 
 func (rs *ringServer) work() {
-	defer rs.r.a.release()
+	defer rs.r.a.Release()
 	defer rs.workers.Add(-1)
 	var w ringWorker
 	h := rs.r.head
@@ -742,7 +742,7 @@ type ringWorker struct {
 
 // serve runs call c with s, writing the reply into c. It reads each
 // field of the request once and checks what it uses (breach.go).
-func (w *ringWorker) serve(s Handler, a *arena, c *ringCall) {
+func (w *ringWorker) serve(s Handler, a *Arena, c *ringCall) {
 	ctx := &w.ctx
 	op := c.op
 	if op == opUnary {
@@ -782,7 +782,7 @@ func (w *ringWorker) serve(s Handler, a *arena, c *ringCall) {
 			ref.Unref()
 			return
 		}
-		slot, ok := a.handOver(ref, 0)
+		slot, ok := a.HandOver(ref, 0)
 		if !ok {
 			ref.Unref()
 			slot = noSlot
@@ -814,15 +814,15 @@ func (w *ringWorker) serve(s Handler, a *arena, c *ringCall) {
 
 // fill writes the request header of a call: the caller's credentials and
 // fd.
-func (c *ringCall) fill(xc *xlator.Call, child uint32, d *fdDesc) {
+func (c *ringCall) fill(xc *xlator.Call, child uint32, d *FD) {
 	c.child, c.uid, c.gid, c.pid, c.unique = child, xc.Uid, xc.Gid, xc.Pid, xc.Unique
 	c.ngroups = uint32(copy(c.groups[:], xc.Groups))
-	c.fdHandle, c.fdType, c.fdFlags, c.fdPid, c.fdInode = d.handle, d.typ, d.flags, d.pid, d.inode
+	c.fdHandle, c.fdType, c.fdFlags, c.fdPid, c.fdInode = d.Handle, d.Type, d.Flags, d.Pid, d.Inode
 	c.fdDir = 0
-	if d.dir {
+	if d.Dir {
 		c.fdDir = 1
 	}
-	c.gfid = d.gfid
+	c.gfid = d.Gfid
 	c.dkind, c.rflags = dataSlot, 0
 }
 
@@ -831,7 +831,7 @@ func yieldCPU() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 // ctxErr is the fop error of a call whose caller's context ended:
 // ETIMEDOUT for a deadline, ECANCELED otherwise.
-func ctxErr(ctx context.Context) error {
+func ContextErr(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return syscall.ETIMEDOUT
 	}

@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"errors"
@@ -31,12 +31,12 @@ import (
 
 // errBreach is the reason a Host gives for a plugin it killed for
 // breaking the protocol.
-var errBreach = errors.New("plugin broke the protocol")
+var ErrBreach = errors.New("plugin broke the protocol")
 
 // breach records a breach of the protocol seen in a's shared memory:
 // the first marks a dead, wakes every sleeper and calls onBreach; later
 // ones, and any in an arena closed already, are counted only.
-func (a *arena) breach(format string, args ...any) {
+func (a *Arena) breach(format string, args ...any) {
 	a.breaches.Add(1)
 	if a.dead.Load() || a.broken.Swap(true) {
 		return
@@ -50,7 +50,7 @@ func (a *arena) breach(format string, args ...any) {
 
 // wakeAll wakes every thread sleeping on a's rings: callers on their
 // calls' state words, workers on the doorbells. They find a dead.
-func (a *arena) wakeAll() {
+func (a *Arena) wakeAll() {
 	for _, r := range a.rings {
 		for i := range r.states {
 			futexWake(&r.states[i].v, 1<<30)
@@ -82,7 +82,7 @@ const maxCode = 16
 
 // errOf turns a reply's errno back into a fop error; one no system call
 // returns (above maxErrno) becomes EIO.
-func errOf(errno uint32) error {
+func ErrOf(errno uint32) error {
 	switch {
 	case errno == 0:
 		return nil

@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"context"
@@ -14,14 +14,14 @@ import (
 // took (dropping its data slot), and leaves a taken one for the worker,
 // which drops the data when it completes it; a dead arena ends a wait.
 func TestRingAbandon(t *testing.T) {
-	a, err := newArena("test", 4)
+	a, err := NewArena("test", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
-	defer a.close()
-	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic) // nobody serves it
-	rg := a.caller(toPlugin)
+	defer a.Close()
+	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic) // nobody serves it
+	rg := a.caller(ToPlugin)
 	if rg == nil {
 		t.Fatal("no ring")
 	}
@@ -88,14 +88,14 @@ func TestRingAbandon(t *testing.T) {
 // with ENOTCONN), made and served by two threads of one process, the
 // worker polling.
 func BenchmarkRingCall(b *testing.B) {
-	a, err := newArena("bench", 4)
+	a, err := NewArena("bench", 4)
 	if err != nil {
 		b.Fatal(err)
 	}
 	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
-	defer a.close()
-	a.serve(toHost, serverFor(&testEndpoint{a: a}))
-	rg := a.caller(toHost)
+	defer a.Close()
+	a.Serve(ToHost, NewTestServer(nil, a))
+	rg := a.caller(ToHost)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -117,16 +117,16 @@ func BenchmarkRingCall(b *testing.B) {
 // call-timeout): then it gives up with ETIMEDOUT, withdraws the call and
 // reports the expiry, whatever its context.
 func TestRingCallLimit(t *testing.T) {
-	a, err := newArena("test", 4)
+	a, err := NewArena("test", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
-	defer a.close()
-	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic) // nobody serves it
-	rg := a.caller(toPlugin)
+	defer a.Close()
+	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic) // nobody serves it
+	rg := a.caller(ToPlugin)
 	var expired atomic.Int32
-	rg.limit = &callLimit{d: 50 * time.Millisecond, expired: func() { expired.Add(1) }}
+	rg.limit = &Limit{Timeout: 50 * time.Millisecond, Expired: func() { expired.Add(1) }}
 	c := rg.claim()
 	c.op = opReadv
 	rg.post(c)
@@ -151,23 +151,23 @@ func TestRingCallLimit(t *testing.T) {
 // releases it through the other ring (opRelease), unless it kept the data,
 // in which case its own later release does.
 func TestRingAbandonHostData(t *testing.T) {
-	a, err := newArena("test", 4)
+	a, err := NewArena("test", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
-	defer a.close()
-	a.serve(toHost, nil) // the host's side: opRelease
-	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic)
-	atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
-	rg := a.caller(toPlugin)
+	defer a.Close()
+	a.Serve(ToHost, nil) // the host's side: opRelease
+	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic)
+	atomic.StoreUint32(&a.rings[ToPlugin].head.hostMem, ringMagic)
+	rg := a.caller(ToPlugin)
 	pool, err := iobuf.New(iobuf.Config{Shared: true, SharedSize: 16 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.host.pool = pool
 	data := pool.FromBytes([]byte("lent to the plugin"))
-	off, _ := a.hostOffset(data)
+	off, _ := a.HostOffset(data)
 	defer func() {
 		data.Unref()
 		if err := pool.Close(); err != nil {

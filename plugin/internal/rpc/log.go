@@ -1,4 +1,4 @@
-package plugin
+package rpc
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ const hclogTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // pluginLogger returns the plugin process's zap logger: hclog-compatible
 // JSON on w (the plugin's original stderr) at level lvl.
-func pluginLogger(w io.Writer, lvl zap.AtomicLevel) *zap.Logger {
+func PluginLogger(w io.Writer, lvl zap.AtomicLevel) *zap.Logger {
 	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{
 		MessageKey:     "@message",
 		LevelKey:       "@level",
@@ -64,7 +64,7 @@ type zapHCLog struct {
 
 var _ hclog.Logger = (*zapHCLog)(nil)
 
-func newZapHCLog(z *zap.Logger) *zapHCLog {
+func NewZapHCLog(z *zap.Logger) *zapHCLog {
 	lvl := hclog.Info
 	switch {
 	case z.Core().Enabled(zapcore.DebugLevel):

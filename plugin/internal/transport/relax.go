@@ -1,6 +1,6 @@
 //go:build amd64 || arm64
 
-package plugin
+package transport
 
 // cpuRelax tells the CPU the thread is polling (PAUSE, YIELD): a polling
 // loop then leaves the core's execution resources and memory bandwidth to

@@ -1,10 +1,11 @@
-package plugin
+package rpc
 
 import (
 	"context"
 	"sync"
 	"syscall"
 
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
@@ -14,40 +15,40 @@ import (
 // plugin's translator (in the plugin) or the host's children (the host's
 // callback service). It turns gfids back into inodes of the local table and
 // handles into fds; what differs between the two sides is behind endpoint.
-type server struct {
+type Server struct {
 	pb.UnimplementedXlatorServer
-	ep endpoint
+	ep Endpoint
 }
 
 // serverFor returns a server of the Xlator service over ep's graph.
-func serverFor(ep endpoint) *server { return &server{ep: ep} }
+func NewServer(ep Endpoint) *Server { return &Server{ep: ep} }
 
 // endpoint is one side's part of serving requests.
-type endpoint interface {
+type Endpoint interface {
 	// graph returns the local graph, or nil when it is not running.
-	graph() *xlator.Graph
+	Graph() *xlator.Graph
 	// target returns the translator a request is for.
-	target(h *pb.Header) (xlator.Xlator, error)
+	Target(h *pb.Header) (xlator.Xlator, error)
 	// newInode returns an inode, with a reference, for a loc that names
 	// no gfid; handle is the caller's inode handle (0 for none).
-	newInode(g *xlator.Graph, handle uint64) *xlator.Inode
+	NewInode(g *xlator.Graph, handle uint64) *xlator.Inode
 	// fd returns the fd a request names, with a reference. in is the
 	// inode of an Open, Create or Opendir (nil for other fops).
-	fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error)
+	FD(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error)
 	// opened is called after a successful Open, Create or Opendir and
 	// returns the handle for the reply.
-	opened(fd *xlator.FD, pf *pb.Fd) uint64
+	Opened(fd *xlator.FD, pf *pb.Fd) uint64
 	// linked is called for every inode a request made known.
-	linked(in *xlator.Inode)
+	Linked(in *xlator.Inode)
 	// frontEnd reports whether this side keeps its table's names in step
 	// with unlink and rename, as a front end does (the plugin); the host's
 	// front end does that for the host's table.
-	frontEnd() bool
-	release(h uint64, dir bool)
-	forget(gfids [][]byte)
+	FrontEnd() bool
+	Release(h uint64, dir bool)
+	Forget(gfids [][]byte)
 	// shm returns the shared-memory arena with a reference the caller
 	// releases, or nil.
-	shm() *arena
+	Arena() *transport.Arena
 }
 
 // req is the state of one request being served.
@@ -59,12 +60,12 @@ type req struct {
 	fds  []*xlator.FD
 }
 
-func (s *server) begin(ctx context.Context, fop xlator.Fop, h *pb.Header) (*req, uint32) {
-	g := s.ep.graph()
+func (s *Server) begin(ctx context.Context, fop xlator.Fop, h *pb.Header) (*req, uint32) {
+	g := s.ep.Graph()
 	if g == nil {
 		return nil, uint32(syscall.ENOTCONN)
 	}
-	x, err := s.ep.target(h)
+	x, err := s.ep.Target(h)
 	if err != nil {
 		return nil, errnoOf(err)
 	}
@@ -98,32 +99,32 @@ func (r *req) end() {
 
 // inode returns the inode with gfid g in the local table, linking it
 // without a name if the table does not know it.
-func (s *server) inode(r *req, g xlator.GFID, typ uint32) *xlator.Inode {
+func (s *Server) inode(r *req, g xlator.GFID, typ uint32) *xlator.Inode {
 	t := r.g.Inodes()
 	in := t.Find(g)
 	if in == nil {
 		ia := xlator.Iatt{Gfid: g, Mode: typ}
 		in = t.Link(nil, nil, "", &ia)
-		s.ep.linked(in)
+		s.ep.Linked(in)
 	}
 	r.refs = append(r.refs, in)
 	return in
 }
 
-func (s *server) loc(r *req, pl *pb.Loc) xlator.Loc {
+func (s *Server) loc(r *req, pl *pb.Loc) xlator.Loc {
 	var l xlator.Loc
 	if pl == nil {
 		return l
 	}
 	l.Name = pl.Name
-	l.GfidReq = gfidOf(pl.GfidReq)
+	l.GfidReq = GfidOf(pl.GfidReq)
 	if len(pl.Parent) > 0 {
-		l.Parent = s.inode(r, gfidOf(pl.Parent), syscall.S_IFDIR)
+		l.Parent = s.inode(r, GfidOf(pl.Parent), syscall.S_IFDIR)
 	}
-	if g := gfidOf(pl.Gfid); !g.IsZero() {
+	if g := GfidOf(pl.Gfid); !g.IsZero() {
 		l.Inode = s.inode(r, g, pl.Type)
 	} else if pl.Inode != 0 || l.Parent != nil {
-		l.Inode = s.ep.newInode(r.g, pl.Inode)
+		l.Inode = s.ep.NewInode(r.g, pl.Inode)
 		r.refs = append(r.refs, l.Inode)
 	}
 	if l.Parent == nil && l.Inode == nil {
@@ -132,11 +133,11 @@ func (s *server) loc(r *req, pl *pb.Loc) xlator.Loc {
 	return l
 }
 
-func (s *server) fd(r *req, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, uint32) {
+func (s *Server) fd(r *req, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, uint32) {
 	if pf == nil {
 		return nil, uint32(syscall.EBADF)
 	}
-	fd, err := s.ep.fd(r.g, pf, in)
+	fd, err := s.ep.FD(r.g, pf, in)
 	if err != nil {
 		return nil, errnoOf(err)
 	}
@@ -145,16 +146,16 @@ func (s *server) fd(r *req, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, uint32) {
 }
 
 // link records in the local table what an entry fop returned.
-func (s *server) link(r *req, l *xlator.Loc, ia *xlator.Iatt) {
+func (s *Server) link(r *req, l *xlator.Loc, ia *xlator.Iatt) {
 	if ia.Gfid.IsZero() || l.Parent == nil {
 		return
 	}
 	in := r.g.Inodes().Link(l.Inode, l.Parent, l.Name, ia)
-	s.ep.linked(in)
+	s.ep.Linked(in)
 	in.Unref()
 }
 
-func (s *server) entry(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
+func (s *Server) entry(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
 	do func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error)) (*pb.IattRsp, error) {
 	r, e := s.begin(ctx, fop, h)
 	if e != 0 {
@@ -170,7 +171,7 @@ func (s *server) entry(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb
 	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
 }
 
-func (s *server) locErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
+func (s *Server) locErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
 	do func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error) (*pb.ErrRsp, error) {
 	r, e := s.begin(ctx, fop, h)
 	if e != 0 {
@@ -181,7 +182,7 @@ func (s *server) locErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *p
 	return &pb.ErrRsp{Errno: errnoOf(do(r.x, r.c, &l))}, nil
 }
 
-func (s *server) fdErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pf *pb.Fd,
+func (s *Server) fdErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pf *pb.Fd,
 	do func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error) (*pb.ErrRsp, error) {
 	r, e := s.begin(ctx, fop, h)
 	if e != 0 {
@@ -195,13 +196,13 @@ func (s *server) fdErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pf *pb
 	return &pb.ErrRsp{Errno: errnoOf(do(r.x, r.c, fd))}, nil
 }
 
-func (s *server) Lookup(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
+func (s *Server) Lookup(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
 	return s.entry(ctx, xlator.FopLookup, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
 		return x.Lookup(c, l)
 	})
 }
 
-func (s *server) Stat(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
+func (s *Server) Stat(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
 	r, e := s.begin(ctx, xlator.FopStat, q.H)
 	if e != 0 {
 		return &pb.IattRsp{Errno: e}, nil
@@ -215,7 +216,7 @@ func (s *server) Stat(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
 	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
 }
 
-func (s *server) Fstat(ctx context.Context, q *pb.FdReq) (*pb.IattRsp, error) {
+func (s *Server) Fstat(ctx context.Context, q *pb.FdReq) (*pb.IattRsp, error) {
 	r, e := s.begin(ctx, xlator.FopFstat, q.H)
 	if e != 0 {
 		return &pb.IattRsp{Errno: e}, nil
@@ -232,7 +233,7 @@ func (s *server) Fstat(ctx context.Context, q *pb.FdReq) (*pb.IattRsp, error) {
 	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
 }
 
-func (s *server) Setattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
+func (s *Server) Setattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
 	r, e := s.begin(ctx, xlator.FopSetattr, q.H)
 	if e != 0 {
 		return &pb.IattRsp{Errno: e}, nil
@@ -246,7 +247,7 @@ func (s *server) Setattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, er
 	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
 }
 
-func (s *server) Fsetattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
+func (s *Server) Fsetattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
 	r, e := s.begin(ctx, xlator.FopFsetattr, q.H)
 	if e != 0 {
 		return &pb.IattRsp{Errno: e}, nil
@@ -263,13 +264,13 @@ func (s *server) Fsetattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, e
 	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
 }
 
-func (s *server) Access(ctx context.Context, q *pb.AccessReq) (*pb.ErrRsp, error) {
+func (s *Server) Access(ctx context.Context, q *pb.AccessReq) (*pb.ErrRsp, error) {
 	return s.locErr(ctx, xlator.FopAccess, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
 		return x.Access(c, l, q.Mask)
 	})
 }
 
-func (s *server) Readlink(ctx context.Context, q *pb.LocReq) (*pb.ReadlinkRsp, error) {
+func (s *Server) Readlink(ctx context.Context, q *pb.LocReq) (*pb.ReadlinkRsp, error) {
 	r, e := s.begin(ctx, xlator.FopReadlink, q.H)
 	if e != 0 {
 		return &pb.ReadlinkRsp{Errno: e}, nil
@@ -280,45 +281,45 @@ func (s *server) Readlink(ctx context.Context, q *pb.LocReq) (*pb.ReadlinkRsp, e
 	return &pb.ReadlinkRsp{Errno: errnoOf(err), Target: t}, nil
 }
 
-func (s *server) Mknod(ctx context.Context, q *pb.MknodReq) (*pb.IattRsp, error) {
+func (s *Server) Mknod(ctx context.Context, q *pb.MknodReq) (*pb.IattRsp, error) {
 	return s.entry(ctx, xlator.FopMknod, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
 		return x.Mknod(c, l, q.Mode, q.Rdev, q.Umask)
 	})
 }
 
-func (s *server) Mkdir(ctx context.Context, q *pb.MkdirReq) (*pb.IattRsp, error) {
+func (s *Server) Mkdir(ctx context.Context, q *pb.MkdirReq) (*pb.IattRsp, error) {
 	return s.entry(ctx, xlator.FopMkdir, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
 		return x.Mkdir(c, l, q.Mode, q.Umask)
 	})
 }
 
-func (s *server) Unlink(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
+func (s *Server) Unlink(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
 	return s.locErr(ctx, xlator.FopUnlink, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
 		err := x.Unlink(c, l)
-		if err == nil && s.ep.frontEnd() && l.Parent != nil {
+		if err == nil && s.ep.FrontEnd() && l.Parent != nil {
 			l.Parent.Table().Unlink(l.Parent, l.Name)
 		}
 		return err
 	})
 }
 
-func (s *server) Rmdir(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
+func (s *Server) Rmdir(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
 	return s.locErr(ctx, xlator.FopRmdir, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
 		err := x.Rmdir(c, l)
-		if err == nil && s.ep.frontEnd() && l.Parent != nil {
+		if err == nil && s.ep.FrontEnd() && l.Parent != nil {
 			l.Parent.Table().Unlink(l.Parent, l.Name)
 		}
 		return err
 	})
 }
 
-func (s *server) Symlink(ctx context.Context, q *pb.SymlinkReq) (*pb.IattRsp, error) {
+func (s *Server) Symlink(ctx context.Context, q *pb.SymlinkReq) (*pb.IattRsp, error) {
 	return s.entry(ctx, xlator.FopSymlink, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
 		return x.Symlink(c, q.Target, l, q.Umask)
 	})
 }
 
-func (s *server) Rename(ctx context.Context, q *pb.RenameReq) (*pb.ErrRsp, error) {
+func (s *Server) Rename(ctx context.Context, q *pb.RenameReq) (*pb.ErrRsp, error) {
 	r, e := s.begin(ctx, xlator.FopRename, q.H)
 	if e != 0 {
 		return &pb.ErrRsp{Errno: e}, nil
@@ -326,13 +327,13 @@ func (s *server) Rename(ctx context.Context, q *pb.RenameReq) (*pb.ErrRsp, error
 	defer r.end()
 	from, to := s.loc(r, q.From), s.loc(r, q.To)
 	err := r.x.Rename(r.c, &from, &to, q.Flags)
-	if err == nil && s.ep.frontEnd() && from.Parent != nil && to.Parent != nil && q.Flags&xlator.RenameExchange == 0 {
+	if err == nil && s.ep.FrontEnd() && from.Parent != nil && to.Parent != nil && q.Flags&xlator.RenameExchange == 0 {
 		r.g.Inodes().Rename(from.Parent, from.Name, to.Parent, to.Name)
 	}
 	return &pb.ErrRsp{Errno: errnoOf(err)}, nil
 }
 
-func (s *server) Link(ctx context.Context, q *pb.LinkReq) (*pb.IattRsp, error) {
+func (s *Server) Link(ctx context.Context, q *pb.LinkReq) (*pb.IattRsp, error) {
 	r, e := s.begin(ctx, xlator.FopLink, q.H)
 	if e != 0 {
 		return &pb.IattRsp{Errno: e}, nil
@@ -348,7 +349,7 @@ func (s *server) Link(ctx context.Context, q *pb.LinkReq) (*pb.IattRsp, error) {
 	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
 }
 
-func (s *server) Create(ctx context.Context, q *pb.CreateReq) (*pb.OpenRsp, error) {
+func (s *Server) Create(ctx context.Context, q *pb.CreateReq) (*pb.OpenRsp, error) {
 	r, e := s.begin(ctx, xlator.FopCreate, q.H)
 	if e != 0 {
 		return &pb.OpenRsp{Errno: e}, nil
@@ -364,18 +365,18 @@ func (s *server) Create(ctx context.Context, q *pb.CreateReq) (*pb.OpenRsp, erro
 		return &pb.OpenRsp{Errno: errnoOf(err)}, nil
 	}
 	s.link(r, &l, &ia)
-	return &pb.OpenRsp{Handle: s.ep.opened(fd, q.Fd), Iatt: iattTo(&ia)}, nil
+	return &pb.OpenRsp{Handle: s.ep.Opened(fd, q.Fd), Iatt: iattTo(&ia)}, nil
 }
 
-func (s *server) Open(ctx context.Context, q *pb.OpenReq) (*pb.OpenRsp, error) {
+func (s *Server) Open(ctx context.Context, q *pb.OpenReq) (*pb.OpenRsp, error) {
 	return s.open(ctx, xlator.FopOpen, q)
 }
 
-func (s *server) Opendir(ctx context.Context, q *pb.OpenReq) (*pb.OpenRsp, error) {
+func (s *Server) Opendir(ctx context.Context, q *pb.OpenReq) (*pb.OpenRsp, error) {
 	return s.open(ctx, xlator.FopOpendir, q)
 }
 
-func (s *server) open(ctx context.Context, fop xlator.Fop, q *pb.OpenReq) (*pb.OpenRsp, error) {
+func (s *Server) open(ctx context.Context, fop xlator.Fop, q *pb.OpenReq) (*pb.OpenRsp, error) {
 	r, e := s.begin(ctx, fop, q.H)
 	if e != 0 {
 		return &pb.OpenRsp{Errno: e}, nil
@@ -395,20 +396,20 @@ func (s *server) open(ctx context.Context, fop xlator.Fop, q *pb.OpenReq) (*pb.O
 	if err != nil {
 		return &pb.OpenRsp{Errno: errnoOf(err)}, nil
 	}
-	return &pb.OpenRsp{Handle: s.ep.opened(fd, q.Fd)}, nil
+	return &pb.OpenRsp{Handle: s.ep.Opened(fd, q.Fd)}, nil
 }
 
-func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error) {
+func (s *Server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error) {
 	ref, e := s.ServeReadv(ctx, q.H, q.Fd, q.Size, q.Off)
 	if e != 0 {
 		return &pb.ReadvRsp{Errno: e}, nil
 	}
-	if a := s.ep.shm(); a != nil {
-		defer a.release()
+	if a := s.ep.Arena(); a != nil {
+		defer a.Release()
 		// A slot only to a far side that maps the arena: the host
 		// learns it from the plugin's answer to Init.
 		if a.PeerMaps() {
-			if slot, ok := a.handOver(ref, shmMin); ok {
+			if slot, ok := a.HandOver(ref, transport.ShmMin); ok {
 				return &pb.ReadvRsp{Shm: &pb.Shm{Slot: slot, Len: uint32(ref.Size())}}, nil
 			}
 		}
@@ -423,8 +424,8 @@ func (s *server) Readv(ctx context.Context, q *pb.ReadvReq) (*pb.ReadvRsp, error
 
 // ServeReadv serves a readv, by gRPC or through the ring; the data
 // returned is the caller's.
-func (s *server) ServeReadv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, off int64) (*iobuf.Iobref, uint32) {
-	if size > maxIO {
+func (s *Server) ServeReadv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, off int64) (*iobuf.Iobref, uint32) {
+	if size > transport.MaxIO {
 		return nil, uint32(syscall.EINVAL) // a child would allocate it
 	}
 	r, e := s.begin(ctx, xlator.FopReadv, h)
@@ -443,7 +444,7 @@ func (s *server) ServeReadv(ctx context.Context, h *pb.Header, pf *pb.Fd, size, 
 	return ref, 0
 }
 
-func (s *server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, error) {
+func (s *Server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, error) {
 	var data *iobuf.Iobref
 	if sh := q.Shm; sh != nil {
 		var e uint32
@@ -460,8 +461,8 @@ func (s *server) Writev(ctx context.Context, q *pb.WritevReq) (*pb.WritevRsp, er
 }
 
 // Pool returns the local graph's iobuf pool (nil when it is not running).
-func (s *server) Pool() *iobuf.Pool {
-	if g := s.ep.graph(); g != nil {
+func (s *Server) Pool() *iobuf.Pool {
+	if g := s.ep.Graph(); g != nil {
 		return g.Env().Iobufs
 	}
 	return nil
@@ -470,15 +471,15 @@ func (s *server) Pool() *iobuf.Pool {
 // borrow returns the writev data in an arena slot, used in place under a
 // reference of our own: the sender drops its reference when the reply
 // reaches it, ours goes when the translator lets go of the data.
-func (s *server) borrow(slot, n uint32) (*iobuf.Iobref, uint32) {
+func (s *Server) borrow(slot, n uint32) (*iobuf.Iobref, uint32) {
 	pool := s.Pool()
 	if pool == nil {
 		return nil, uint32(syscall.ENOTCONN)
 	}
-	a := s.ep.shm()
-	data, ok := a.borrow(pool, slot, n, true)
+	a := s.ep.Arena()
+	data, ok := a.Borrow(pool, slot, n, true)
 	if a != nil {
-		a.release()
+		a.Release()
 	}
 	if !ok {
 		return nil, uint32(syscall.EIO)
@@ -488,7 +489,7 @@ func (s *server) borrow(slot, n uint32) (*iobuf.Iobref, uint32) {
 
 // ServeWritev serves a writev, by gRPC or through the ring; it consumes
 // data.
-func (s *server) ServeWritev(ctx context.Context, h *pb.Header, pf *pb.Fd, data *iobuf.Iobref, off int64) (int64, uint32) {
+func (s *Server) ServeWritev(ctx context.Context, h *pb.Header, pf *pb.Fd, data *iobuf.Iobref, off int64) (int64, uint32) {
 	defer data.Unref()
 	r, e := s.begin(ctx, xlator.FopWritev, h)
 	if e != 0 {
@@ -503,19 +504,19 @@ func (s *server) ServeWritev(ctx context.Context, h *pb.Header, pf *pb.Fd, data 
 	return int64(n), errnoOf(err)
 }
 
-func (s *server) Flush(ctx context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
+func (s *Server) Flush(ctx context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
 	return s.fdErr(ctx, xlator.FopFlush, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
 		return x.Flush(c, fd)
 	})
 }
 
-func (s *server) Fsync(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
+func (s *Server) Fsync(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
 	return s.fdErr(ctx, xlator.FopFsync, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
 		return x.Fsync(c, fd, q.Datasync)
 	})
 }
 
-func (s *server) Readdir(ctx context.Context, q *pb.ReaddirReq) (*pb.ReaddirRsp, error) {
+func (s *Server) Readdir(ctx context.Context, q *pb.ReaddirReq) (*pb.ReaddirRsp, error) {
 	if q.Off < 0 {
 		return &pb.ReaddirRsp{Errno: uint32(syscall.EINVAL)}, nil // a cookie no child returns
 	}
@@ -543,13 +544,13 @@ func (s *server) Readdir(ctx context.Context, q *pb.ReaddirReq) (*pb.ReaddirRsp,
 	return &pb.ReaddirRsp{Entries: direntsTo(ds, q.Plus)}, nil
 }
 
-func (s *server) Fsyncdir(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
+func (s *Server) Fsyncdir(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
 	return s.fdErr(ctx, xlator.FopFsyncdir, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
 		return x.Fsyncdir(c, fd, q.Datasync)
 	})
 }
 
-func (s *server) Statfs(ctx context.Context, q *pb.LocReq) (*pb.StatfsRsp, error) {
+func (s *Server) Statfs(ctx context.Context, q *pb.LocReq) (*pb.StatfsRsp, error) {
 	r, e := s.begin(ctx, xlator.FopStatfs, q.H)
 	if e != 0 {
 		return &pb.StatfsRsp{Errno: e}, nil
@@ -563,13 +564,13 @@ func (s *server) Statfs(ctx context.Context, q *pb.LocReq) (*pb.StatfsRsp, error
 	return &pb.StatfsRsp{St: statvfsTo(&st)}, nil
 }
 
-func (s *server) Setxattr(ctx context.Context, q *pb.SetxattrReq) (*pb.ErrRsp, error) {
+func (s *Server) Setxattr(ctx context.Context, q *pb.SetxattrReq) (*pb.ErrRsp, error) {
 	return s.locErr(ctx, xlator.FopSetxattr, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
 		return x.Setxattr(c, l, q.Name, q.Value, q.Flags)
 	})
 }
 
-func (s *server) Getxattr(ctx context.Context, q *pb.XattrReq) (*pb.XattrRsp, error) {
+func (s *Server) Getxattr(ctx context.Context, q *pb.XattrReq) (*pb.XattrRsp, error) {
 	r, e := s.begin(ctx, xlator.FopGetxattr, q.H)
 	if e != 0 {
 		return &pb.XattrRsp{Errno: e}, nil
@@ -580,7 +581,7 @@ func (s *server) Getxattr(ctx context.Context, q *pb.XattrReq) (*pb.XattrRsp, er
 	return &pb.XattrRsp{Errno: errnoOf(err), Value: v}, nil
 }
 
-func (s *server) Listxattr(ctx context.Context, q *pb.LocReq) (*pb.ListxattrRsp, error) {
+func (s *Server) Listxattr(ctx context.Context, q *pb.LocReq) (*pb.ListxattrRsp, error) {
 	r, e := s.begin(ctx, xlator.FopListxattr, q.H)
 	if e != 0 {
 		return &pb.ListxattrRsp{Errno: e}, nil
@@ -591,58 +592,58 @@ func (s *server) Listxattr(ctx context.Context, q *pb.LocReq) (*pb.ListxattrRsp,
 	return &pb.ListxattrRsp{Errno: errnoOf(err), Names: names}, nil
 }
 
-func (s *server) Removexattr(ctx context.Context, q *pb.XattrReq) (*pb.ErrRsp, error) {
+func (s *Server) Removexattr(ctx context.Context, q *pb.XattrReq) (*pb.ErrRsp, error) {
 	return s.locErr(ctx, xlator.FopRemovexattr, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
 		return x.Removexattr(c, l, q.Name)
 	})
 }
 
-func (s *server) Fallocate(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
+func (s *Server) Fallocate(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
 	return s.fdErr(ctx, xlator.FopFallocate, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
 		return x.Fallocate(c, fd, q.Mode, q.Off, q.Length)
 	})
 }
 
-func (s *server) Discard(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
+func (s *Server) Discard(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
 	return s.fdErr(ctx, xlator.FopDiscard, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
 		return x.Discard(c, fd, q.Off, q.Length)
 	})
 }
 
-func (s *server) Zerofill(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
+func (s *Server) Zerofill(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
 	return s.fdErr(ctx, xlator.FopZerofill, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
 		return x.Zerofill(c, fd, q.Off, q.Length)
 	})
 }
 
-func (s *server) Release(_ context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
+func (s *Server) Release(_ context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
 	if q.Fd != nil {
-		s.ep.release(q.Fd.Handle, false)
+		s.ep.Release(q.Fd.Handle, false)
 	}
 	return &pb.ErrRsp{}, nil
 }
 
-func (s *server) Releasedir(_ context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
+func (s *Server) Releasedir(_ context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
 	if q.Fd != nil {
-		s.ep.release(q.Fd.Handle, true)
+		s.ep.Release(q.Fd.Handle, true)
 	}
 	return &pb.ErrRsp{}, nil
 }
 
-func (s *server) Forget(_ context.Context, q *pb.ForgetReq) (*pb.ErrRsp, error) {
-	s.ep.forget(q.Gfids)
+func (s *Server) Forget(_ context.Context, q *pb.ForgetReq) (*pb.ErrRsp, error) {
+	s.ep.Forget(q.Gfids)
 	return &pb.ErrRsp{}, nil
 }
 
 // pins keeps a lookup count on every inode the far side has named, as a
 // kernel does on the inodes it knows, until the far side forgets it: the
 // local translators' state on the inode lives as long as the caller's.
-type pins struct {
+type Pins struct {
 	mu sync.Mutex
 	m  map[xlator.GFID]*xlator.Inode
 }
 
-func (p *pins) pin(in *xlator.Inode) {
+func (p *Pins) Pin(in *xlator.Inode) {
 	g := in.GFID()
 	if g.IsZero() || g == xlator.RootGFID {
 		return
@@ -661,7 +662,7 @@ func (p *pins) pin(in *xlator.Inode) {
 	}
 }
 
-func (p *pins) unpin(g xlator.GFID) {
+func (p *Pins) Unpin(g xlator.GFID) {
 	p.mu.Lock()
 	in, ok := p.m[g]
 	delete(p.m, g)

@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"flag"
@@ -6,13 +6,13 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,8 +127,8 @@ func TestLayoutProtocol4(t *testing.T) {
 		{"ringOff", ringOff, 4096}, {"maxSlots", maxSlots, 1024}, {"ringCalls", ringCalls, 64},
 		{"ringCallSize", ringCallSize, 4096}, {"ringHeadSize", ringHeadSize, 64}, {"ringStatesOff", ringStatesOff, 4096},
 		{"ringCallsOff", ringCallsOff, 8192}, {"ringSize", ringSize, 270336}, {"shmHeader", shmHeader, 544768},
-		{"shmSlotSize", shmSlotSize, 1 << 20}, {"ringGroups", ringGroups, 24}, {"ringMagic", ringMagic, 0x78737231},
-		{"toPlugin", toPlugin, 0}, {"toHost", toHost, 1},
+		{"ShmSlotSize", ShmSlotSize, 1 << 20}, {"ringGroups", ringGroups, 24}, {"ringMagic", ringMagic, 0x78737231},
+		{"ToPlugin", ToPlugin, 0}, {"ToHost", ToHost, 1},
 		{"callFree", uint64(callFree), 0}, {"callFilling", uint64(callFilling), 1}, {"callPosted", uint64(callPosted), 2},
 		{"callTaken", uint64(callTaken), 3}, {"callDone", uint64(callDone), 4}, {"callAbandoned", uint64(callAbandoned), 5},
 		{"callSleep", uint64(callSleep), 1 << 31},
@@ -136,16 +136,16 @@ func TestLayoutProtocol4(t *testing.T) {
 		{"opUnary", uint64(opUnary), 4},
 		{"dataSlot", uint64(dataSlot), 0}, {"dataHost", uint64(dataHost), 1}, {"dataInline", uint64(dataInline), 2},
 		{"dataNone", uint64(dataNone), 3}, {"replyKept", uint64(replyKept), 1}, {"noSlot", uint64(noSlot), 1<<32 - 1},
-		{"shmFD", shmFD, 3}, {"hostMemFD", hostMemFD, 4},
+		{"ShmFD", ShmFD, 3}, {"HostMemFD", HostMemFD, 4},
 	}
 	for _, c := range consts {
 		if c.got != c.want {
 			t.Errorf("%s = %d, protocol 4: %d", c.name, c.got, c.want)
 		}
 	}
-	if shmEnv != "XSTACK_PLUGIN_SHM" || hostMemEnv != "XSTACK_PLUGIN_HOSTMEM" || cookieKey != "XSTACK_PLUGIN" ||
-		cookieValue != "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" || pluginName != "xlator" {
-		t.Errorf("the handshake's names changed: %s %s %s=%s %s", shmEnv, hostMemEnv, cookieKey, cookieValue, pluginName)
+	if ShmEnv != "XSTACK_PLUGIN_SHM" || HostMemEnv != "XSTACK_PLUGIN_HOSTMEM" || CookieKey != "XSTACK_PLUGIN" ||
+		CookieValue != "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" || PluginName != "xlator" {
+		t.Errorf("the handshake's names changed: %s %s %s=%s %s", ShmEnv, HostMemEnv, CookieKey, CookieValue, PluginName)
 	}
 
 	// Numbers messages carry whose meaning is xstack's.
@@ -183,45 +183,6 @@ func TestLayoutProtocol4(t *testing.T) {
 	}
 }
 
-// TestArenaMapped: how the host reads a plugin's answer to Init about the
-// arena. From protocol 5 the answer says; a protocol 4 plugin, which
-// cannot, mapped the arena exactly when its ring is ready.
-func TestArenaMapped(t *testing.T) {
-	a, err := newArena("test", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	for _, tc := range []struct {
-		name    string
-		version int
-		rsp     *pb.InitRsp
-		ready   bool
-		mapped  bool
-		why     string
-	}{
-		{"5/mapped", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_MAPPED}, true, true, ""},
-		{"5/unmapped", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_UNMAPPED, ArenaError: "no memfd here"}, false, false, "no memfd here"},
-		{"5/unmapped-no-reason", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_UNMAPPED}, false, false, "it gave no reason"},
-		{"5/unmapped-ring-ready", 5, &pb.InitRsp{Arena: pb.ArenaUse_ARENA_UNMAPPED, ArenaError: "x"}, true, false, "x"},
-		{"5/unstated", 5, &pb.InitRsp{}, true, false, "its answer to Init does not say whether it did (protocol 5 requires it)"},
-		{"4/ring-ready", 4, &pb.InitRsp{}, true, true, ""},
-		{"4/ring-not-ready", 4, &pb.InitRsp{}, false, false, "its ring is not ready after Init (protocol 4)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var ready uint32
-			if tc.ready {
-				ready = ringMagic
-			}
-			atomic.StoreUint32(&a.rings[toPlugin].head.ready, ready)
-			why, ok := arenaMapped(tc.version, tc.rsp, a)
-			if ok != tc.mapped || why != tc.why {
-				t.Errorf("arenaMapped = %v, %q; want %v, %q", ok, why, tc.mapped, tc.why)
-			}
-		})
-	}
-}
-
 // TestProtocolDoc: PROTOCOL.md's tables are the code's: its generated
 // sections are what protocolSections makes of layout.go, handshake.go
 // and the generated service now. Run with -update to rewrite them.
@@ -244,7 +205,7 @@ func TestProtocolDoc(t *testing.T) {
 			return m
 		}
 		if body != want && !*update {
-			t.Errorf("PROTOCOL.md's section %q is not the code's (go test ./plugin -run TestProtocolDoc -update); it should be:\n%s", name, want)
+			t.Errorf("PROTOCOL.md's section %q is not the code's (go test ./plugin/internal/transport -run TestProtocolDoc -update); it should be:\n%s", name, want)
 		}
 		return sm[1] + want + sm[4]
 	})
@@ -268,7 +229,18 @@ func TestProtocolDocTests(t *testing.T) {
 		t.Fatal(err)
 	}
 	have := map[string]bool{}
-	files, _ := filepath.Glob("*_test.go")
+	// The tests of every package of the plugin tree: the transport's,
+	// the host's, the SDK's.
+	var files []string
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, "_test.go") {
+			files = append(files, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	fset := token.NewFileSet()
 	for _, fn := range files {
 		f, err := parser.ParseFile(fset, fn, nil, parser.SkipObjectResolution)
@@ -287,7 +259,7 @@ func TestProtocolDocTests(t *testing.T) {
 	}
 	for _, n := range named {
 		if !have[n] {
-			t.Errorf("PROTOCOL.md names %s, which is no test of package plugin", n)
+			t.Errorf("PROTOCOL.md names %s, which is no test under plugin/", n)
 		}
 	}
 }
@@ -354,15 +326,15 @@ func protocolSections(t *testing.T) map[string]string {
 	secs := map[string]string{}
 	secs["handshake"] = constTable([]row{
 		{"ProtocolVersion", ProtocolVersion}, {"MinProtocolVersion", MinProtocolVersion},
-		{"cookieKey", cookieKey}, {"cookieValue", cookieValue}, {"pluginName", pluginName},
-		{"shmFD", shmFD}, {"shmEnv", shmEnv}, {"hostMemFD", hostMemFD}, {"hostMemEnv", hostMemEnv},
+		{"CookieKey", CookieKey}, {"CookieValue", CookieValue}, {"PluginName", PluginName},
+		{"ShmFD", ShmFD}, {"ShmEnv", ShmEnv}, {"HostMemFD", HostMemFD}, {"HostMemEnv", HostMemEnv},
 		{"SchemaFlag", SchemaFlag},
 	})
 	secs["arena"] = constTable([]row{
 		{"ringOff", ringOff}, {"maxSlots", maxSlots}, {"ringCalls", ringCalls}, {"ringCallSize", ringCallSize},
 		{"ringMsgSize", ringMsgSize}, {"ringHeadSize", ringHeadSize}, {"ringStatesOff", ringStatesOff},
-		{"ringCallsOff", ringCallsOff}, {"ringSize", ringSize}, {"shmHeader", shmHeader}, {"shmSlotSize", shmSlotSize},
-		{"ringGroups", ringGroups}, {"ringMagic", uint32(ringMagic)}, {"toPlugin", toPlugin}, {"toHost", toHost},
+		{"ringCallsOff", ringCallsOff}, {"ringSize", ringSize}, {"shmHeader", shmHeader}, {"ShmSlotSize", ShmSlotSize},
+		{"ringGroups", ringGroups}, {"ringMagic", uint32(ringMagic)}, {"ToPlugin", ToPlugin}, {"ToHost", ToHost},
 	})
 	secs["ring-head"] = structTable(ringHead{}, ringHeadSize)
 	hdr := reflect.TypeOf(callHdr{}).Size()
@@ -378,9 +350,9 @@ func protocolSections(t *testing.T) map[string]string {
 		{"replyKept", replyKept}, {"noSlot", noSlot},
 	})
 	secs["limits"] = constTable([]row{
-		{"maxErrno", maxErrno}, {"maxCode", maxCode}, {"maxIO", maxIO}, {"maxCallback", maxCallback},
-		{"maxCallbackStreams", maxCallbackStreams}, {"maxKeptLends", maxKeptLends}, {"maxKeptBytes", maxKeptBytes},
-		{"shmMin", shmMin}, {"DefaultCallTimeout", DefaultCallTimeout}, {"pingWait", pingWait},
+		{"maxErrno", maxErrno}, {"maxCode", maxCode}, {"MaxIO", MaxIO}, {"MaxCallback", MaxCallback},
+		{"MaxCallbackStreams", MaxCallbackStreams}, {"maxKeptLends", maxKeptLends}, {"maxKeptBytes", maxKeptBytes},
+		{"ShmMin", ShmMin}, {"DefaultCallTimeout", DefaultCallTimeout}, {"PingWait", PingWait},
 	})
 
 	// Numbers messages carry whose meaning is xstack's, not the .proto's.

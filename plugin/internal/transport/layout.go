@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import "unsafe"
 
@@ -61,7 +61,7 @@ const (
 	// shmSlotSize is the size of a data slot (InitReq.shm_slot_size):
 	// the largest payload that goes through the arena; larger ones go in
 	// gRPC messages.
-	shmSlotSize = 1 << 20
+	ShmSlotSize = 1 << 20
 	// ringGroups is how many supplementary groups a call carries
 	// (callHdr.groups); a caller with more goes by gRPC.
 	ringGroups = 24
@@ -72,8 +72,8 @@ const (
 
 // The rings, in the order they lie in the arena.
 const (
-	toPlugin = 0 // the host's calls to the plugin's translator
-	toHost   = 1 // the plugin's proxies' calls to the host's children
+	ToPlugin = 0 // the host's calls to the plugin's translator
+	ToHost   = 1 // the plugin's proxies' calls to the host's children
 )
 
 // A call's state word (callState.v). callSleep is a bit a caller sets on

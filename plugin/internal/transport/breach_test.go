@@ -1,10 +1,8 @@
-package plugin
+package transport
 
 import (
 	"context"
 	"math/rand"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/xstack/xstack/plugin/proto"
@@ -56,13 +53,13 @@ func newTestGraph(tb testing.TB) *testGraph {
 // itself, as it pleases.
 type testHost struct {
 	*testGraph
-	a   *arena
+	a   *Arena
 	mu  sync.Mutex
 	why []string
 }
 
 func (tg *testGraph) host(tb testing.TB) *testHost {
-	a, err := newArena("test", 4)
+	a, err := NewArena("test", 4)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,9 +71,9 @@ func (tg *testGraph) host(tb testing.TB) *testHost {
 		th.why = append(th.why, why)
 		th.mu.Unlock()
 	}
-	a.serve(toHost, serverFor(&testEndpoint{g: tg.g, a: a}))
-	atomic.StoreUint32(&a.rings[toPlugin].head.ready, ringMagic)
-	atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
+	a.Serve(ToHost, NewTestServer(tg.g, a))
+	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic)
+	atomic.StoreUint32(&a.rings[ToPlugin].head.hostMem, ringMagic)
 	return th
 }
 
@@ -100,45 +97,6 @@ func (th *testHost) waitBreach(tb testing.TB) string {
 	return th.breaches()[0]
 }
 
-// testEndpoint serves the Xlator service over a graph's top, making an
-// anonymous fd for every request that names one.
-type testEndpoint struct {
-	g *xlator.Graph
-	a *arena
-}
-
-func (e *testEndpoint) graph() *xlator.Graph                             { return e.g }
-func (e *testEndpoint) target(*pb.Header) (xlator.Xlator, error)         { return e.g.Top(), nil }
-func (e *testEndpoint) newInode(g *xlator.Graph, _ uint64) *xlator.Inode { return g.Inodes().New() }
-func (e *testEndpoint) opened(*xlator.FD, *pb.Fd) uint64                 { return 0 }
-func (e *testEndpoint) linked(*xlator.Inode)                             {}
-func (e *testEndpoint) frontEnd() bool                                   { return false }
-func (e *testEndpoint) release(uint64, bool)                             {}
-func (e *testEndpoint) forget([][]byte)                                  {}
-
-func (e *testEndpoint) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
-	if in == nil {
-		gf := gfidOf(pf.Gfid)
-		if gf.IsZero() {
-			return nil, syscall.EBADF
-		}
-		t := g.Inodes()
-		if in = t.Find(gf); in == nil {
-			ia := xlator.Iatt{Gfid: gf, Mode: pf.Type}
-			in = t.Link(nil, nil, "", &ia)
-		}
-		defer in.Unref()
-	}
-	return g.NewFD(in, pf.Flags, pf.Pid, pf.Dir), nil
-}
-
-func (e *testEndpoint) shm() *arena {
-	if e.a.acquire() {
-		return e.a
-	}
-	return nil
-}
-
 // downConn is the gRPC connection of a plugin that is not there.
 type downConn struct{}
 
@@ -153,7 +111,7 @@ func (downConn) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.Cal
 // hostStat makes a Stat through the host's ring to the plugin, as Host
 // does, and returns its error.
 func (th *testHost) hostStat() error {
-	cl := pb.NewXlatorClient(newConn(downConn{}, th.a, toPlugin, nil))
+	cl := pb.NewXlatorClient(NewConn(downConn{}, th.a, ToPlugin, nil))
 	_, err := cl.Stat(context.Background(), &pb.LocReq{H: &pb.Header{}, Loc: &pb.Loc{}})
 	return err
 }
@@ -162,7 +120,7 @@ func (th *testHost) hostStat() error {
 // posts on the toPlugin ring.
 func (th *testHost) takeHostCall(tb testing.TB) (*ring, *ringCall) {
 	tb.Helper()
-	rg := th.a.rings[toPlugin]
+	rg := th.a.rings[ToPlugin]
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if c := rg.take(); c != nil {
@@ -179,7 +137,7 @@ func (th *testHost) takeHostCall(tb testing.TB) (*ring, *ringCall) {
 // fill.
 func (th *testHost) pluginCall(tb testing.TB, fill func(c *ringCall)) {
 	tb.Helper()
-	rg := th.a.rings[toHost]
+	rg := th.a.rings[ToHost]
 	c := rg.claim()
 	if c == nil {
 		tb.Fatal("no free call on the toHost ring")
@@ -237,14 +195,14 @@ func TestRingBreaches(t *testing.T) {
 		{"the host's call freed while it waits", state(callFree), "while its caller waits"},
 		{"the host's call abandoned by the plugin", state(callAbandoned), "while its caller waits"},
 		{"garbage in every call the host could claim", func(t *testing.T, th *testHost) error {
-			rg := th.a.rings[toPlugin]
+			rg := th.a.rings[ToPlugin]
 			for i := range rg.states {
 				atomic.StoreUint32(&rg.states[i].v, 0x12345)
 			}
 			return th.hostStat()
 		}, "in state 0x12345"},
 		{"garbage in a call of the ring the host serves", func(t *testing.T, th *testHost) error {
-			rg := th.a.rings[toHost]
+			rg := th.a.rings[ToHost]
 			atomic.StoreUint32(&rg.states[3].v, 0xabcdef)
 			atomic.AddUint32(&rg.head.seq, 1)
 			futexWake(&rg.head.seq, 1<<30)
@@ -263,14 +221,14 @@ func TestRingBreaches(t *testing.T) {
 			copy(c.msg[:], []byte{0xff, 0xff, 0xff})
 		}), "ring reply of Stat"},
 		{"call with an unknown op", call(func(c *ringCall) { c.op = 99 }), "op 99"},
-		{"readv larger than a slot", call(func(c *ringCall) { c.op, c.size = opReadv, shmSlotSize+1 }), "ring readv of"},
+		{"readv larger than a slot", call(func(c *ringCall) { c.op, c.size = opReadv, ShmSlotSize+1 }), "ring readv of"},
 		{"readv of a negative size", call(func(c *ringCall) { c.op, c.size = opReadv, -1 }), "ring readv of -1"},
 		{"writev data of an unknown kind", call(func(c *ringCall) { c.op, c.dkind = opWritev, 9 }), "kind 9"},
 		{"writev data outside the arena", call(func(c *ringCall) {
 			c.op, c.dkind, c.dslot, c.dlen = opWritev, dataSlot, 1<<20, 10
 		}), "outside the arena"},
 		{"writev data longer than a slot", call(func(c *ringCall) {
-			c.op, c.dkind, c.dslot, c.dlen = opWritev, dataSlot, 0, shmSlotSize+1
+			c.op, c.dkind, c.dslot, c.dlen = opWritev, dataSlot, 0, ShmSlotSize+1
 		}), "outside the arena"},
 		{"writev of host memory it was not lent", call(func(c *ringCall) {
 			c.op, c.dkind, c.doff, c.dlen = opWritev, dataHost, 0, 8
@@ -287,7 +245,7 @@ func TestRingBreaches(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			th := tg.host(t)
-			defer th.a.close()
+			defer th.a.Close()
 			err := tc.run(t, th)
 			why := th.waitBreach(t)
 			if !strings.Contains(why, tc.want) {
@@ -313,12 +271,12 @@ func TestRingBreaches(t *testing.T) {
 // TestRingRepliesChecked: the checks of a readv's and a writev's reply
 // let through exactly the replies a plugin may give.
 func TestRingRepliesChecked(t *testing.T) {
-	fresh := func() *arena {
-		a, err := newArena("test", 1)
+	fresh := func() *Arena {
+		a, err := NewArena("test", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(a.close)
+		t.Cleanup(a.Close)
 		return a
 	}
 	for _, tc := range []struct {
@@ -358,7 +316,7 @@ func TestHostMemLends(t *testing.T) {
 	a := th.a
 	data := th.pool.FromBytes([]byte("lent to the plugin"))
 	defer data.Unref()
-	off, ok := a.hostOffset(data)
+	off, ok := a.HostOffset(data)
 	if !ok {
 		t.Fatal("pool data not in host memory")
 	}
@@ -450,7 +408,7 @@ func TestHostMemLends(t *testing.T) {
 	if why := th.waitBreach(t); !strings.Contains(why, "does not hold") {
 		t.Errorf("breach %q", why)
 	}
-	a.close()
+	a.Close()
 	if data.Refs() != 1 {
 		t.Fatalf("after close: refs %d", data.Refs())
 	}
@@ -473,13 +431,13 @@ func TestRingScribble(t *testing.T) {
 	for end := time.Now().Add(d); time.Now().Before(end); rounds++ {
 		th := tg.host(t)
 		a := th.a
-		a.serve(toPlugin, serverFor(&testEndpoint{g: tg.g, a: a})) // the plugin's side, in process
+		a.Serve(ToPlugin, NewTestServer(tg.g, a)) // the plugin's side, in process
 		var stop atomic.Bool
 		var wg sync.WaitGroup
 		for dir := range 2 {
 			for range 2 {
 				wg.Go(func() {
-					cl := pb.NewXlatorClient(newConn(downConn{}, a, dir, nil))
+					cl := pb.NewXlatorClient(NewConn(downConn{}, a, dir, nil))
 					for !stop.Load() {
 						start := time.Now()
 						_, _ = cl.Stat(context.Background(), &pb.LocReq{H: &pb.Header{}, Loc: &pb.Loc{}})
@@ -520,7 +478,7 @@ func TestRingScribble(t *testing.T) {
 		if a.broken.Load() {
 			breached++
 		}
-		a.close()
+		a.Close()
 		for a.refs.Load() > 0 {
 			if time.Since(start) > 5*time.Second {
 				t.Fatalf("workers hang on a scribbled arena (%d references)", a.refs.Load())
@@ -552,8 +510,8 @@ func FuzzRingServe(f *testing.F) {
 	tg := newTestGraph(f)
 	f.Fuzz(func(t *testing.T, call []byte) {
 		th := tg.host(t)
-		defer th.a.close()
-		rg := th.a.rings[toHost]
+		defer th.a.Close()
+		rg := th.a.rings[ToHost]
 		c := rg.claim()
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(c)), ringCallSize), call)
 		rg.post(c)
@@ -565,38 +523,6 @@ func FuzzRingServe(f *testing.F) {
 	})
 }
 
-// TestCallbackBounds: the host refuses, before any child sees them, a
-// readv larger than maxIO (a child would allocate it) and a readdir from
-// a negative cookie, whether they come by gRPC or through the ring.
-func TestCallbackBounds(t *testing.T) {
-	th := newTestGraph(t).host(t)
-	defer th.a.close()
-	s := serverFor(&testEndpoint{g: th.g, a: th.a})
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name  string
-		errno uint32
-		want  syscall.Errno
-	}{
-		{"readv of maxIO+1", func() uint32 {
-			rsp, _ := s.Readv(ctx, &pb.ReadvReq{H: &pb.Header{}, Fd: &pb.Fd{}, Size: maxIO + 1})
-			return rsp.Errno
-		}(), syscall.EINVAL},
-		{"readv of maxIO", func() uint32 {
-			rsp, _ := s.Readv(ctx, &pb.ReadvReq{H: &pb.Header{}, Fd: &pb.Fd{}, Size: maxIO})
-			return rsp.Errno
-		}(), syscall.EBADF}, // checked, then refused for its fd
-		{"readdir from a negative cookie", func() uint32 {
-			rsp, _ := s.Readdir(ctx, &pb.ReaddirReq{H: &pb.Header{}, Fd: &pb.Fd{}, Off: -1, Count: 10})
-			return rsp.Errno
-		}(), syscall.EINVAL},
-	} {
-		if syscall.Errno(tc.errno) != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, syscall.Errno(tc.errno), tc.want)
-		}
-	}
-}
-
 // TestErrOf: an errno from the far side that no system call returns (a
 // FUSE reply could not carry it) becomes EIO.
 func TestErrOf(t *testing.T) {
@@ -604,51 +530,8 @@ func TestErrOf(t *testing.T) {
 		errno uint32
 		want  error
 	}{{0, nil}, {2, syscall.ENOENT}, {511, syscall.Errno(511)}, {512, syscall.EIO}, {1 << 31, syscall.EIO}} {
-		if got := errOf(tc.errno); got != tc.want {
+		if got := ErrOf(tc.errno); got != tc.want {
 			t.Errorf("errOf(%d) = %v, want %v", tc.errno, got, tc.want)
 		}
-	}
-}
-
-// bigReadv answers every Readv with more than maxCallback bytes.
-type bigReadv struct{ pb.UnimplementedXlatorServer }
-
-func (bigReadv) Readv(context.Context, *pb.ReadvReq) (*pb.ReadvRsp, error) {
-	return &pb.ReadvRsp{Iov: [][]byte{make([]byte, maxCallback+1)}}, nil
-}
-
-// TestGRPCBounds: by gRPC, the host takes no message from a plugin larger
-// than maxCallback, neither a request to its callback service nor a
-// reply to its own calls; a plugin's own connections are not bounded.
-func TestGRPCBounds(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(callbackOptions(nil)...) // the host's callback service
-	pb.RegisterXlatorServer(srv, bigReadv{})
-	go srv.Serve(l)
-	defer srv.Stop()
-	dial := func(opts []grpc.DialOption) pb.XlatorClient {
-		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		cc, err := grpc.NewClient("unix:"+sock, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cc.Close() })
-		return pb.NewXlatorClient(cc)
-	}
-	ctx := context.Background()
-	big := &pb.WritevReq{H: &pb.Header{}, Iov: [][]byte{make([]byte, maxCallback+1)}}
-	_, err = dial(dialOptions()).Writev(ctx, big)
-	if status.Code(err) != codes.ResourceExhausted {
-		t.Errorf("a request larger than maxCallback to the host's callback service: %v", err)
-	}
-	if _, err := dial(hostDialOptions()).Readv(ctx, &pb.ReadvReq{}); status.Code(err) != codes.ResourceExhausted {
-		t.Errorf("a reply larger than maxCallback to the host: %v", err)
-	}
-	if rsp, err := dial(dialOptions()).Readv(ctx, &pb.ReadvReq{}); err != nil || len(rsp.Iov[0]) != maxCallback+1 {
-		t.Errorf("a large reply to a plugin: %v", err)
 	}
 }

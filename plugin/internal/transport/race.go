@@ -1,6 +1,6 @@
 //go:build race
 
-package plugin
+package transport
 
 import "sync/atomic"
 

@@ -1,8 +1,9 @@
-package plugin
+package rpc
 
 import (
 	"syscall"
 
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
@@ -13,72 +14,72 @@ import (
 // (in the plugin, calling the host's children). What differs between them
 // — where the connection comes from and how inodes and fds become gfids
 // and handles — is behind mapper.
-type remote struct {
+type Remote struct {
 	xlator.Base
-	m     mapper
-	child uint32 // Header.child of every request
+	Mapper Mapper
+	Child  uint32 // Header.child of every request
 }
 
 // mapper is what a remote translator supplies.
-type mapper interface {
+type Mapper interface {
 	// client returns the connection to call, or an error (ENOTCONN) when
 	// there is none.
-	client() (pb.XlatorClient, error)
+	Client() (pb.XlatorClient, error)
 	// loc converts l. A loc whose Inode field the far side must hand back
 	// (an inode not linked yet) gets an inode handle; done drops it.
-	loc(l *xlator.Loc) *pb.Loc
+	Loc(l *xlator.Loc) *pb.Loc
 	// fd describes fd as the far side knows it, giving it a handle if it
 	// has none yet.
-	fd(fd *xlator.FD) fdDesc
+	FD(fd *xlator.FD) transport.FD
 	// done is called after a request whose loc or fd carried an inode
 	// handle.
-	done(inodeHandle uint64)
+	Done(inodeHandle uint64)
 	// opened records the handle the far side answered an Open, Create or
 	// Opendir with.
-	opened(fd *xlator.FD, handle uint64)
+	Opened(fd *xlator.FD, handle uint64)
 	// shm returns the shared-memory arena with a reference the caller
 	// releases, or nil when there is none.
-	shm() *arena
+	Arena() *transport.Arena
 	// dir is the ring this side's calls go through: toPlugin or toHost.
-	dir() int
+	Dir() int
 }
 
-func (r *remote) hdr(c *xlator.Call) *pb.Header { return header(c, r.child) }
+func (r *Remote) hdr(c *xlator.Call) *pb.Header { return header(c, r.Child) }
 
 // fdMsg describes fd to the far side.
-func (r *remote) fdMsg(fd *xlator.FD) *pb.Fd {
-	d := r.m.fd(fd)
-	return fdMsg(&d)
+func (r *Remote) fdMsg(fd *xlator.FD) *pb.Fd {
+	d := r.Mapper.FD(fd)
+	return FdMsg(&d)
 }
 
-func (r *remote) locReq(c *xlator.Call, l *xlator.Loc) *pb.LocReq {
-	return &pb.LocReq{H: r.hdr(c), Loc: r.m.loc(l)}
+func (r *Remote) locReq(c *xlator.Call, l *xlator.Loc) *pb.LocReq {
+	return &pb.LocReq{H: r.hdr(c), Loc: r.Mapper.Loc(l)}
 }
 
-func (r *remote) doneLoc(ls ...*pb.Loc) {
+func (r *Remote) doneLoc(ls ...*pb.Loc) {
 	for _, l := range ls {
 		if l != nil && l.Inode != 0 {
-			r.m.done(l.Inode)
+			r.Mapper.Done(l.Inode)
 		}
 	}
 }
 
-func (r *remote) doneFd(f *pb.Fd) {
+func (r *Remote) doneFd(f *pb.Fd) {
 	if f != nil && f.Inode != 0 {
-		r.m.done(f.Inode)
+		r.Mapper.Done(f.Inode)
 	}
 }
 
 func iattRsp(rsp *pb.IattRsp) (xlator.Iatt, error) {
 	if rsp.Errno != 0 {
-		return xlator.Iatt{}, errOf(rsp.Errno)
+		return xlator.Iatt{}, transport.ErrOf(rsp.Errno)
 	}
 	return iattFrom(rsp.Iatt), nil
 }
 
 // Lookup calls the far side.
-func (r *remote) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
@@ -92,8 +93,8 @@ func (r *remote) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 }
 
 // Stat calls the far side.
-func (r *remote) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
@@ -107,8 +108,8 @@ func (r *remote) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 }
 
 // Fstat calls the far side.
-func (r *remote) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
@@ -120,12 +121,12 @@ func (r *remote) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
 }
 
 // Setattr calls the far side.
-func (r *remote) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.SetattrReq{H: r.hdr(c), Loc: r.m.loc(loc)}
+	req := &pb.SetattrReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc)}
 	defer r.doneLoc(req.Loc)
 	setattrTo(in, req)
 	rsp, err := cl.Setattr(c.Ctx, req)
@@ -136,8 +137,8 @@ func (r *remote) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) 
 }
 
 // Fsetattr calls the far side.
-func (r *remote) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
@@ -151,23 +152,23 @@ func (r *remote) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (
 }
 
 // Access calls the far side.
-func (r *remote) Access(c *xlator.Call, loc *xlator.Loc, mask uint32) error {
-	cl, err := r.m.client()
+func (r *Remote) Access(c *xlator.Call, loc *xlator.Loc, mask uint32) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
-	req := &pb.AccessReq{H: r.hdr(c), Loc: r.m.loc(loc), Mask: mask}
+	req := &pb.AccessReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Mask: mask}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Access(c.Ctx, req)
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Readlink calls the far side.
-func (r *remote) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
-	cl, err := r.m.client()
+func (r *Remote) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return "", err
 	}
@@ -177,16 +178,16 @@ func (r *remote) Readlink(c *xlator.Call, loc *xlator.Loc) (string, error) {
 	if err != nil {
 		return "", transportErr(c.Ctx, err)
 	}
-	return rsp.Target, errOf(rsp.Errno)
+	return rsp.Target, transport.ErrOf(rsp.Errno)
 }
 
 // Mknod calls the far side.
-func (r *remote) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.MknodReq{H: r.hdr(c), Loc: r.m.loc(loc), Mode: mode, Rdev: rdev, Umask: umask}
+	req := &pb.MknodReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Mode: mode, Rdev: rdev, Umask: umask}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Mknod(c.Ctx, req)
 	if err != nil {
@@ -196,12 +197,12 @@ func (r *remote) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32
 }
 
 // Mkdir calls the far side.
-func (r *remote) Mkdir(c *xlator.Call, loc *xlator.Loc, mode, umask uint32) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Mkdir(c *xlator.Call, loc *xlator.Loc, mode, umask uint32) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.MkdirReq{H: r.hdr(c), Loc: r.m.loc(loc), Mode: mode, Umask: umask}
+	req := &pb.MkdirReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Mode: mode, Umask: umask}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Mkdir(c.Ctx, req)
 	if err != nil {
@@ -211,8 +212,8 @@ func (r *remote) Mkdir(c *xlator.Call, loc *xlator.Loc, mode, umask uint32) (xla
 }
 
 // Unlink calls the far side.
-func (r *remote) Unlink(c *xlator.Call, loc *xlator.Loc) error {
-	cl, err := r.m.client()
+func (r *Remote) Unlink(c *xlator.Call, loc *xlator.Loc) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -222,12 +223,12 @@ func (r *remote) Unlink(c *xlator.Call, loc *xlator.Loc) error {
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Rmdir calls the far side.
-func (r *remote) Rmdir(c *xlator.Call, loc *xlator.Loc) error {
-	cl, err := r.m.client()
+func (r *Remote) Rmdir(c *xlator.Call, loc *xlator.Loc) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -237,16 +238,16 @@ func (r *remote) Rmdir(c *xlator.Call, loc *xlator.Loc) error {
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Symlink calls the far side.
-func (r *remote) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask uint32) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask uint32) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.SymlinkReq{H: r.hdr(c), Target: target, Loc: r.m.loc(loc), Umask: umask}
+	req := &pb.SymlinkReq{H: r.hdr(c), Target: target, Loc: r.Mapper.Loc(loc), Umask: umask}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Symlink(c.Ctx, req)
 	if err != nil {
@@ -256,27 +257,27 @@ func (r *remote) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask u
 }
 
 // Rename calls the far side.
-func (r *remote) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error {
-	cl, err := r.m.client()
+func (r *Remote) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
-	req := &pb.RenameReq{H: r.hdr(c), From: r.m.loc(from), To: r.m.loc(to), Flags: flags}
+	req := &pb.RenameReq{H: r.hdr(c), From: r.Mapper.Loc(from), To: r.Mapper.Loc(to), Flags: flags}
 	defer r.doneLoc(req.From, req.To)
 	rsp, err := cl.Rename(c.Ctx, req)
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Link calls the far side.
-func (r *remote) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.LinkReq{H: r.hdr(c), From: r.m.loc(from), To: r.m.loc(to)}
+	req := &pb.LinkReq{H: r.hdr(c), From: r.Mapper.Loc(from), To: r.Mapper.Loc(to)}
 	defer r.doneLoc(req.From, req.To)
 	rsp, err := cl.Link(c.Ctx, req)
 	if err != nil {
@@ -286,12 +287,12 @@ func (r *remote) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error)
 }
 
 // Create calls the far side.
-func (r *remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
-	cl, err := r.m.client()
+func (r *Remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	req := &pb.CreateReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.fdMsg(fd)}
+	req := &pb.CreateReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.fdMsg(fd)}
 	defer r.doneLoc(req.Loc)
 	defer r.doneFd(req.Fd)
 	rsp, err := cl.Create(c.Ctx, req)
@@ -299,59 +300,59 @@ func (r *remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, uma
 		return xlator.Iatt{}, transportErr(c.Ctx, err)
 	}
 	if rsp.Errno != 0 {
-		return xlator.Iatt{}, errOf(rsp.Errno)
+		return xlator.Iatt{}, transport.ErrOf(rsp.Errno)
 	}
-	r.m.opened(fd, rsp.Handle)
+	r.Mapper.Opened(fd, rsp.Handle)
 	return iattFrom(rsp.Iatt), nil
 }
 
 // Open calls the far side.
-func (r *remote) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
-	cl, err := r.m.client()
+func (r *Remote) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
-	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Flags: flags, Fd: r.fdMsg(fd)}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Flags: flags, Fd: r.fdMsg(fd)}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Open(c.Ctx, req)
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
 	if rsp.Errno != 0 {
-		return errOf(rsp.Errno)
+		return transport.ErrOf(rsp.Errno)
 	}
-	r.m.opened(fd, rsp.Handle)
+	r.Mapper.Opened(fd, rsp.Handle)
 	return nil
 }
 
 // Readv calls the far side, through the ring when it serves one, else by
 // gRPC. Data that comes back in an arena slot is read in place; data in a
 // message is copied into pool iobufs.
-func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
-	cl, err := r.m.client()
+func (r *Remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return nil, err
 	}
-	d := r.m.fd(fd)
-	a := r.m.shm()
+	d := r.Mapper.FD(fd)
+	a := r.Mapper.Arena()
 	if a != nil {
-		defer a.release()
-		if ref, err, ok := a.ringReadv(c, r.m.dir(), r.child, &d, r.Iobufs(), size, off); ok {
+		defer a.Release()
+		if ref, err, ok := a.RingReadv(c, r.Mapper.Dir(), r.Child, &d, r.Iobufs(), size, off); ok {
 			return ref, err
 		}
 	}
-	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: fdMsg(&d), Size: int64(size), Off: off})
+	rsp, err := cl.Readv(c.Ctx, &pb.ReadvReq{H: r.hdr(c), Fd: FdMsg(&d), Size: int64(size), Off: off})
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
 	if rsp.Errno != 0 {
-		return nil, errOf(rsp.Errno)
+		return nil, transport.ErrOf(rsp.Errno)
 	}
 	if s := rsp.Shm; s != nil {
 		// The far side handed over its reference on the slot with the
 		// reply: the data is read in place, the slot freed when the
 		// caller lets go of it.
-		ref, ok := a.borrow(r.Iobufs(), s.Slot, s.Len, false)
+		ref, ok := a.Borrow(r.Iobufs(), s.Slot, s.Len, false)
 		if !ok {
 			return nil, syscall.EIO
 		}
@@ -363,33 +364,33 @@ func (r *remote) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iob
 // Writev calls the far side with the data in an arena slot, through the
 // ring when the far side serves one, else by gRPC; or with data's segments
 // in the message.
-func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
-	cl, err := r.m.client()
+func (r *Remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off int64) (int, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return 0, err
 	}
-	d := r.m.fd(fd)
+	d := r.Mapper.FD(fd)
 	var shm *pb.Shm
-	a := r.m.shm()
+	a := r.Mapper.Arena()
 	if a != nil {
-		defer a.release()
-		if hoff, ok := a.hostOffset(data); ok {
-			if n, err, ok := a.ringWritevHost(c, r.m.dir(), r.child, &d, data, hoff, off); ok {
+		defer a.Release()
+		if hoff, ok := a.HostOffset(data); ok {
+			if n, err, ok := a.RingWritevHost(c, r.Mapper.Dir(), r.Child, &d, data, hoff, off); ok {
 				return n, err
 			}
 		}
-		least := shmMin
-		if a.Serves(r.m.dir()) {
+		least := transport.ShmMin
+		if a.Serves(r.Mapper.Dir()) {
 			least = 1 // through the ring, small writes go in a slot too
 		}
-		if slot, ok := a.dataSlot(data, least); ok {
-			if n, err, ok := a.ringWritev(c, r.m.dir(), r.child, &d, slot, data.Size(), off); ok {
+		if slot, ok := a.DataSlot(data, least); ok {
+			if n, err, ok := a.RingWritev(c, r.Mapper.Dir(), r.Child, &d, slot, data.Size(), off); ok {
 				return n, err
 			}
 			shm = &pb.Shm{Slot: slot, Len: uint32(data.Size())}
 		}
 	}
-	req := &pb.WritevReq{H: r.hdr(c), Fd: fdMsg(&d), Off: off, Shm: shm}
+	req := &pb.WritevReq{H: r.hdr(c), Fd: FdMsg(&d), Off: off, Shm: shm}
 	var iov [8][]byte
 	if req.Shm == nil {
 		req.Iov = data.AppendIov(iov[:0])
@@ -401,14 +402,14 @@ func (r *remote) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 		return 0, transportErr(c.Ctx, err)
 	}
 	if req.Shm != nil {
-		a.drop(req.Shm.Slot) // the far side holds its own if it kept the data
+		a.Drop(req.Shm.Slot) // the far side holds its own if it kept the data
 	}
-	return int(rsp.N), errOf(rsp.Errno)
+	return int(rsp.N), transport.ErrOf(rsp.Errno)
 }
 
 // Flush calls the far side.
-func (r *remote) Flush(c *xlator.Call, fd *xlator.FD) error {
-	cl, err := r.m.client()
+func (r *Remote) Flush(c *xlator.Call, fd *xlator.FD) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -416,12 +417,12 @@ func (r *remote) Flush(c *xlator.Call, fd *xlator.FD) error {
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Fsync calls the far side.
-func (r *remote) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
-	cl, err := r.m.client()
+func (r *Remote) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -429,31 +430,31 @@ func (r *remote) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Opendir calls the far side.
-func (r *remote) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
-	cl, err := r.m.client()
+func (r *Remote) Opendir(c *xlator.Call, loc *xlator.Loc, fd *xlator.FD) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
-	req := &pb.OpenReq{H: r.hdr(c), Loc: r.m.loc(loc), Fd: r.fdMsg(fd)}
+	req := &pb.OpenReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Fd: r.fdMsg(fd)}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Opendir(c.Ctx, req)
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
 	if rsp.Errno != 0 {
-		return errOf(rsp.Errno)
+		return transport.ErrOf(rsp.Errno)
 	}
-	r.m.opened(fd, rsp.Handle)
+	r.Mapper.Opened(fd, rsp.Handle)
 	return nil
 }
 
 // Readdir calls the far side.
-func (r *remote) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {
-	cl, err := r.m.client()
+func (r *Remote) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -462,14 +463,14 @@ func (r *remote) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, pl
 		return nil, transportErr(c.Ctx, err)
 	}
 	if rsp.Errno != 0 {
-		return nil, errOf(rsp.Errno)
+		return nil, transport.ErrOf(rsp.Errno)
 	}
 	return direntsFrom(rsp.Entries), nil
 }
 
 // Fsyncdir calls the far side.
-func (r *remote) Fsyncdir(c *xlator.Call, fd *xlator.FD, datasync bool) error {
-	cl, err := r.m.client()
+func (r *Remote) Fsyncdir(c *xlator.Call, fd *xlator.FD, datasync bool) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -477,12 +478,12 @@ func (r *remote) Fsyncdir(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Statfs calls the far side.
-func (r *remote) Statfs(c *xlator.Call, loc *xlator.Loc) (xlator.Statvfs, error) {
-	cl, err := r.m.client()
+func (r *Remote) Statfs(c *xlator.Call, loc *xlator.Loc) (xlator.Statvfs, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Statvfs{}, err
 	}
@@ -493,40 +494,40 @@ func (r *remote) Statfs(c *xlator.Call, loc *xlator.Loc) (xlator.Statvfs, error)
 		return xlator.Statvfs{}, transportErr(c.Ctx, err)
 	}
 	if rsp.Errno != 0 {
-		return xlator.Statvfs{}, errOf(rsp.Errno)
+		return xlator.Statvfs{}, transport.ErrOf(rsp.Errno)
 	}
 	return statvfsFrom(rsp.St), nil
 }
 
 // Setxattr calls the far side.
-func (r *remote) Setxattr(c *xlator.Call, loc *xlator.Loc, name string, value []byte, flags uint32) error {
-	cl, err := r.m.client()
+func (r *Remote) Setxattr(c *xlator.Call, loc *xlator.Loc, name string, value []byte, flags uint32) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
-	req := &pb.SetxattrReq{H: r.hdr(c), Loc: r.m.loc(loc), Name: name, Value: value, Flags: flags}
+	req := &pb.SetxattrReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Name: name, Value: value, Flags: flags}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Setxattr(c.Ctx, req)
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Getxattr calls the far side.
-func (r *remote) Getxattr(c *xlator.Call, loc *xlator.Loc, name string) ([]byte, error) {
-	cl, err := r.m.client()
+func (r *Remote) Getxattr(c *xlator.Call, loc *xlator.Loc, name string) ([]byte, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return nil, err
 	}
-	req := &pb.XattrReq{H: r.hdr(c), Loc: r.m.loc(loc), Name: name}
+	req := &pb.XattrReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Name: name}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Getxattr(c.Ctx, req)
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
 	if rsp.Errno != 0 {
-		return nil, errOf(rsp.Errno)
+		return nil, transport.ErrOf(rsp.Errno)
 	}
 	if rsp.Value == nil {
 		return []byte{}, nil
@@ -535,8 +536,8 @@ func (r *remote) Getxattr(c *xlator.Call, loc *xlator.Loc, name string) ([]byte,
 }
 
 // Listxattr calls the far side.
-func (r *remote) Listxattr(c *xlator.Call, loc *xlator.Loc) ([]string, error) {
-	cl, err := r.m.client()
+func (r *Remote) Listxattr(c *xlator.Call, loc *xlator.Loc) ([]string, error) {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -546,27 +547,27 @@ func (r *remote) Listxattr(c *xlator.Call, loc *xlator.Loc) ([]string, error) {
 	if err != nil {
 		return nil, transportErr(c.Ctx, err)
 	}
-	return rsp.Names, errOf(rsp.Errno)
+	return rsp.Names, transport.ErrOf(rsp.Errno)
 }
 
 // Removexattr calls the far side.
-func (r *remote) Removexattr(c *xlator.Call, loc *xlator.Loc, name string) error {
-	cl, err := r.m.client()
+func (r *Remote) Removexattr(c *xlator.Call, loc *xlator.Loc, name string) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
-	req := &pb.XattrReq{H: r.hdr(c), Loc: r.m.loc(loc), Name: name}
+	req := &pb.XattrReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Name: name}
 	defer r.doneLoc(req.Loc)
 	rsp, err := cl.Removexattr(c.Ctx, req)
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Fallocate calls the far side.
-func (r *remote) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, length int64) error {
-	cl, err := r.m.client()
+func (r *Remote) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, length int64) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -574,12 +575,12 @@ func (r *remote) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, leng
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Discard calls the far side.
-func (r *remote) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error {
-	cl, err := r.m.client()
+func (r *Remote) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -587,12 +588,12 @@ func (r *remote) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // Zerofill calls the far side.
-func (r *remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error {
-	cl, err := r.m.client()
+func (r *Remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error {
+	cl, err := r.Mapper.Client()
 	if err != nil {
 		return err
 	}
@@ -600,7 +601,7 @@ func (r *remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 	if err != nil {
 		return transportErr(c.Ctx, err)
 	}
-	return errOf(rsp.Errno)
+	return transport.ErrOf(rsp.Errno)
 }
 
 // iobrefOf copies received segments into pool iobufs: the one copy a

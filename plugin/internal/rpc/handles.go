@@ -1,4 +1,4 @@
-package plugin
+package rpc
 
 import (
 	"sync"
@@ -9,25 +9,25 @@ import (
 // handleTable maps the handles that travel in requests to the fds and
 // inodes they stand for. Handles are never reused while the table lives,
 // so a stale one finds nothing (EBADF) instead of someone else's file.
-type handleTable struct {
+type HandleTable struct {
 	mu   sync.Mutex
 	next uint64
-	m    map[uint64]handleEnt
+	m    map[uint64]HandleEnt
 }
 
-type handleEnt struct {
-	fd *xlator.FD
-	in *xlator.Inode
+type HandleEnt struct {
+	FD    *xlator.FD
+	Inode *xlator.Inode
 	// owned: the table holds a reference on fd, dropped on release. A
 	// host's own fds are not owned (their last Unref must release them),
 	// fds made for the far side are.
-	owned bool
+	Owned bool
 }
 
-func newHandleTable() *handleTable { return &handleTable{m: map[uint64]handleEnt{}} }
+func NewHandleTable() *HandleTable { return &HandleTable{m: map[uint64]HandleEnt{}} }
 
 // add stores e under a new handle.
-func (t *handleTable) add(e handleEnt) uint64 {
+func (t *HandleTable) Add(e HandleEnt) uint64 {
 	t.mu.Lock()
 	t.next++
 	h := t.next
@@ -37,7 +37,7 @@ func (t *handleTable) add(e handleEnt) uint64 {
 }
 
 // put stores e under h unless h is taken, and returns what h holds.
-func (t *handleTable) put(h uint64, e handleEnt) (handleEnt, bool) {
+func (t *HandleTable) Put(h uint64, e HandleEnt) (HandleEnt, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if cur, ok := t.m[h]; ok {
@@ -48,28 +48,28 @@ func (t *handleTable) put(h uint64, e handleEnt) (handleEnt, bool) {
 }
 
 // fd returns the fd under h with a reference for the caller.
-func (t *handleTable) fd(h uint64) *xlator.FD {
+func (t *HandleTable) FD(h uint64) *xlator.FD {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[h]
-	if !ok || e.fd == nil {
+	if !ok || e.FD == nil {
 		return nil
 	}
-	return e.fd.Ref()
+	return e.FD.Ref()
 }
 
 // inode returns the inode under h with a reference for the caller.
-func (t *handleTable) inode(h uint64) *xlator.Inode {
+func (t *HandleTable) Inode(h uint64) *xlator.Inode {
 	t.mu.Lock()
 	e, ok := t.m[h]
 	t.mu.Unlock()
-	if !ok || e.in == nil {
+	if !ok || e.Inode == nil {
 		return nil
 	}
-	return e.in.Ref()
+	return e.Inode.Ref()
 }
 
-func (t *handleTable) remove(h uint64) (handleEnt, bool) {
+func (t *HandleTable) Remove(h uint64) (HandleEnt, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.m[h]
@@ -77,20 +77,35 @@ func (t *handleTable) remove(h uint64) (handleEnt, bool) {
 	return e, ok
 }
 
-func (t *handleTable) len() int {
+func (t *HandleTable) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.m)
 }
 
 // drain removes every entry and returns them.
-func (t *handleTable) drain() []handleEnt {
+func (t *HandleTable) Drain() []HandleEnt {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]handleEnt, 0, len(t.m))
+	out := make([]HandleEnt, 0, len(t.m))
 	for h, e := range t.m {
 		out = append(out, e)
 		delete(t.m, h)
 	}
 	return out
+}
+
+// TakeOwned removes the entries whose fd the table owns and returns those
+// fds, whose references are now the caller's.
+func (t *HandleTable) TakeOwned() []*xlator.FD {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var owned []*xlator.FD
+	for k, e := range t.m {
+		if e.Owned {
+			owned = append(owned, e.FD)
+			delete(t.m, k)
+		}
+	}
+	return owned
 }

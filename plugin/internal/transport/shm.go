@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"fmt"
@@ -45,14 +45,14 @@ import (
 // an arena slot for: below it the bytes ride in the message, which costs
 // less than claiming and freeing a slot. Through a ring every payload
 // goes in a slot (or host memory).
-const shmMin = 16 << 10
+const ShmMin = 16 << 10
 
 // arenaSeals are the seals of an arena's memfd: its size is fixed for
 // good.
 const arenaSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 
 // arena is a mapped shared-memory arena.
-type arena struct {
+type Arena struct {
 	mem      []byte
 	slots    int
 	slotSize int
@@ -98,7 +98,7 @@ type arena struct {
 }
 
 // newArena makes a memfd arena of slots slots in the host.
-func newArena(name string, slots int) (*arena, error) {
+func NewArena(name string, slots int) (*Arena, error) {
 	if slots > maxSlots {
 		slots = maxSlots
 	}
@@ -107,7 +107,7 @@ func newArena(name string, slots int) (*arena, error) {
 		return nil, fmt.Errorf("memfd: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "xstack-plugin-"+name)
-	size := shmHeader + slots*shmSlotSize
+	size := shmHeader + slots*ShmSlotSize
 	if err := f.Truncate(int64(size)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("memfd: %w", err)
@@ -116,7 +116,7 @@ func newArena(name string, slots int) (*arena, error) {
 		f.Close()
 		return nil, fmt.Errorf("memfd: seal: %w", err)
 	}
-	a, err := mapArena(f, slots, shmSlotSize)
+	a, err := MapArena(f, slots, ShmSlotSize)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -126,7 +126,7 @@ func newArena(name string, slots int) (*arena, error) {
 }
 
 // mapArena maps the arena in f.
-func mapArena(f *os.File, slots, slotSize int) (*arena, error) {
+func MapArena(f *os.File, slots, slotSize int) (*Arena, error) {
 	size := shmHeader + slots*slotSize
 	st, err := f.Stat()
 	if err != nil {
@@ -139,14 +139,14 @@ func mapArena(f *os.File, slots, slotSize int) (*arena, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap arena: %w", err)
 	}
-	a := &arena{mem: mem, slots: slots, slotSize: slotSize}
+	a := &Arena{mem: mem, slots: slots, slotSize: slotSize}
 	a.refs.Store(1)
 	a.initRings()
 	return a, nil
 }
 
 // acquire takes a reference for a fop; false once the arena is closed.
-func (a *arena) acquire() bool {
+func (a *Arena) Acquire() bool {
 	if a == nil {
 		return false
 	}
@@ -162,18 +162,18 @@ func (a *arena) acquire() bool {
 }
 
 // release drops a reference; the last one unmaps the arena.
-func (a *arena) release() {
+func (a *Arena) Release() {
 	if a.refs.Add(-1) == 0 {
 		_ = unix.Munmap(a.mem)
 	}
 }
 
-func (a *arena) state(i int) *uint32 { return (*uint32)(unsafe.Pointer(&a.mem[4*i])) }
+func (a *Arena) state(i int) *uint32 { return (*uint32)(unsafe.Pointer(&a.mem[4*i])) }
 
 // alloc claims a free slot for n bytes and returns it, or ok false when n
 // does not fit, is under least, or every slot is taken (the caller then
 // sends the bytes in the message).
-func (a *arena) alloc(n, least int) (slot int, buf []byte, ok bool) {
+func (a *Arena) alloc(n, least int) (slot int, buf []byte, ok bool) {
 	if a == nil || n > a.slotSize || n < least || n == 0 {
 		return 0, nil, false
 	}
@@ -192,7 +192,7 @@ func (a *arena) alloc(n, least int) (slot int, buf []byte, ok bool) {
 }
 
 // bytes returns slot's first n bytes, checking what the peer sent.
-func (a *arena) bytes(slot, n uint32) ([]byte, bool) {
+func (a *Arena) bytes(slot, n uint32) ([]byte, bool) {
 	if a == nil || int(slot) >= a.slots || int(n) > a.slotSize {
 		return nil, false
 	}
@@ -202,10 +202,10 @@ func (a *arena) bytes(slot, n uint32) ([]byte, bool) {
 
 // hold adds a reference to slot, which the caller must already be known
 // to be held (by itself or by the peer for the duration of a call).
-func (a *arena) hold(slot uint32) { atomic.AddUint32(a.state(int(slot)), 1) }
+func (a *Arena) hold(slot uint32) { atomic.AddUint32(a.state(int(slot)), 1) }
 
 // drop releases a reference to slot; the last one frees it.
-func (a *arena) drop(slot uint32) {
+func (a *Arena) Drop(slot uint32) {
 	if a == nil || int(slot) >= a.slots {
 		return
 	}
@@ -224,7 +224,7 @@ func (a *arena) drop(slot uint32) {
 // slotOfRef reports whether ref is one piece of data at the start of one
 // of this arena's slots (an iobuf borrowed from it, passed on unchanged),
 // and which.
-func (a *arena) slotOfRef(ref *iobuf.Iobref) (uint32, bool) {
+func (a *Arena) slotOfRef(ref *iobuf.Iobref) (uint32, bool) {
 	if a == nil || ref.Len() != 1 {
 		return 0, false
 	}
@@ -246,7 +246,7 @@ func (a *arena) slotOfRef(ref *iobuf.Iobref) (uint32, bool) {
 // last Unref of the iobref's iobuf drops it (and the reference on the
 // mapping taken here), so the memory stays the reader's for as long as it
 // keeps the data, past the call if it wants.
-func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobref, bool) {
+func (a *Arena) Borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobref, bool) {
 	mem, ok := a.bytes(slot, n)
 	if !ok {
 		if a != nil {
@@ -254,7 +254,7 @@ func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobr
 		}
 		return nil, false
 	}
-	if !a.acquire() {
+	if !a.Acquire() {
 		return nil, false
 	}
 	if hold {
@@ -269,19 +269,19 @@ func (a *arena) borrow(pool *iobuf.Pool, slot, n uint32, hold bool) (*iobuf.Iobr
 
 // slotLender is an arena lending its slots' memory to iobufs (borrow):
 // a returned slot is dropped, with the arena reference the loan held.
-type slotLender arena
+type slotLender Arena
 
 func (l *slotLender) Return(slot uint64) {
-	a := (*arena)(l)
-	a.drop(uint32(slot))
-	a.release()
+	a := (*Arena)(l)
+	a.Drop(uint32(slot))
+	a.Release()
 }
 
 // dataSlot returns a slot holding data, with a reference for the caller:
 // the slot data is in already (data that came through the arena passed on
 // unchanged: a plugin winding a write down to the host's child), or a new
 // one of at least least bytes it is copied into.
-func (a *arena) dataSlot(data *iobuf.Iobref, least int) (uint32, bool) {
+func (a *Arena) DataSlot(data *iobuf.Iobref, least int) (uint32, bool) {
 	if slot, ok := a.slotOfRef(data); ok {
 		a.hold(slot)
 		return slot, true
@@ -297,8 +297,8 @@ func (a *arena) dataSlot(data *iobuf.Iobref, least int) (uint32, bool) {
 // on it: the slot it is in already (data read through the arena passed on
 // unchanged: no copy), or a new one of at least least bytes it is copied
 // into. ref is consumed when ok.
-func (a *arena) handOver(ref *iobuf.Iobref, least int) (uint32, bool) {
-	slot, ok := a.dataSlot(ref, least)
+func (a *Arena) HandOver(ref *iobuf.Iobref, least int) (uint32, bool) {
+	slot, ok := a.DataSlot(ref, least)
 	if ok {
 		ref.Unref()
 	}
@@ -306,7 +306,7 @@ func (a *arena) handOver(ref *iobuf.Iobref, least int) (uint32, bool) {
 }
 
 // inUse counts the slots taken, for the statedump.
-func (a *arena) inUse() int {
+func (a *Arena) inUse() int {
 	n := 0
 	for i := 0; i < a.slots; i++ {
 		if atomic.LoadUint32(a.state(i)) != 0 {
@@ -318,19 +318,19 @@ func (a *arena) inUse() int {
 
 // close drops the owner's reference: the arena is unmapped once no fop
 // uses it.
-func (a *arena) close() {
+func (a *Arena) Close() {
 	if a == nil {
 		return
 	}
-	a.closeFile()
+	a.CloseFile()
 	a.dead.Store(true)
 	a.dropKept()
 	a.wakeAll()
-	a.release()
+	a.Release()
 }
 
 // closeFile closes the host's memfd once the plugin has inherited it.
-func (a *arena) closeFile() {
+func (a *Arena) CloseFile() {
 	if a != nil && a.file != nil {
 		a.file.Close()
 		a.file = nil
@@ -340,12 +340,12 @@ func (a *arena) closeFile() {
 // borrowFor returns the writev data in slot, n bytes, borrowed into s's
 // pool under a reference of its own (borrow): ENOTCONN when s's graph is
 // not running, EIO when the slot is not the arena's.
-func (a *arena) borrowFor(s Handler, slot, n uint32) (*iobuf.Iobref, uint32) {
+func (a *Arena) borrowFor(s Handler, slot, n uint32) (*iobuf.Iobref, uint32) {
 	pool := s.Pool()
 	if pool == nil {
 		return nil, uint32(syscall.ENOTCONN)
 	}
-	data, ok := a.borrow(pool, slot, n, true)
+	data, ok := a.Borrow(pool, slot, n, true)
 	if !ok {
 		return nil, uint32(syscall.EIO)
 	}

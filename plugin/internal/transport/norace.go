@@ -1,6 +1,6 @@
 //go:build !race
 
-package plugin
+package transport
 
 func raceRelease() {}
 func raceAcquire() {}

@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"context"
@@ -73,9 +73,9 @@ var xlatorPrefix = "/" + pb.Xlator_ServiceDesc.ServiceName + "/"
 // Calls by cc are bounded by limit (the ring's calls by the ring's).
 type ringConn struct {
 	cc    grpc.ClientConnInterface
-	a     *arena
+	a     *Arena
 	dir   int
-	limit *callLimit
+	limit *Limit
 }
 
 var _ grpc.ClientConnInterface = (*ringConn)(nil)
@@ -83,15 +83,15 @@ var _ grpc.ClientConnInterface = (*ringConn)(nil)
 // newConn returns a connection that calls through ring dir of a when it
 // can and by cc when it cannot (a nil: always), bounding the calls by
 // limit (nil: no bound).
-func newConn(cc grpc.ClientConnInterface, a *arena, dir int, limit *callLimit) *ringConn {
+func NewConn(cc grpc.ClientConnInterface, a *Arena, dir int, limit *Limit) *ringConn {
 	return &ringConn{cc: cc, a: a, dir: dir, limit: limit}
 }
 
 // Invoke makes a unary call.
 func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	if m := ringMethodIdx[method]; m != 0 && rc.a.acquire() {
+	if m := ringMethodIdx[method]; m != 0 && rc.a.Acquire() {
 		err, ok := rc.invoke(ctx, m, args.(proto.Message), reply.(proto.Message))
-		rc.a.release()
+		rc.a.Release()
 		if ok {
 			return err
 		}
@@ -103,7 +103,7 @@ func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, 
 	if l == nil {
 		return rc.cc.Invoke(ctx, method, args, reply, opts...)
 	}
-	lctx, cancel := context.WithTimeout(ctx, l.d)
+	lctx, cancel := context.WithTimeout(ctx, l.Timeout)
 	err := rc.cc.Invoke(lctx, method, args, reply, opts...)
 	// The plugin's side may end the call at the deadline (gRPC sends it
 	// along) before lctx's own timer has run: its DeadlineExceeded counts
@@ -184,7 +184,7 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 		return status.Errorf(codes.Internal, "ring reply of %s out of bounds", name), true
 	}
 	if rkind == dataSlot {
-		defer a.drop(rslot)
+		defer a.Drop(rslot)
 	}
 	if err := proto.Unmarshal(rsp, out); err != nil {
 		a.breach("ring reply of %s: %v", name, err)
@@ -200,7 +200,7 @@ var errNoSlot = errors.New("no free arena slot")
 // putMsg marshals m, of n = proto.Size(m) bytes, into c's message area or,
 // when larger, into an arena slot, and says where. On error nothing is
 // left taken: errNoSlot, or m did not marshal to n bytes.
-func (c *ringCall) putMsg(a *arena, m proto.Message, n int) (kind, slot uint32, err error) {
+func (c *ringCall) putMsg(a *Arena, m proto.Message, n int) (kind, slot uint32, err error) {
 	var buf []byte
 	if n <= ringMsgSize {
 		kind, buf = dataInline, c.msg[:0:n]
@@ -217,7 +217,7 @@ func (c *ringCall) putMsg(a *arena, m proto.Message, n int) (kind, slot uint32, 
 	}
 	if err != nil {
 		if kind == dataSlot {
-			a.drop(slot)
+			a.Drop(slot)
 		}
 		return 0, 0, err
 	}
@@ -226,7 +226,7 @@ func (c *ringCall) putMsg(a *arena, m proto.Message, n int) (kind, slot uint32, 
 
 // msgBytes returns the n bytes of a message the peer put in kind (c's
 // message area or arena slot), or false when they lie outside it.
-func (c *ringCall) msgBytes(a *arena, kind, slot, n uint32) ([]byte, bool) {
+func (c *ringCall) msgBytes(a *Arena, kind, slot, n uint32) ([]byte, bool) {
 	switch kind {
 	case dataInline:
 		if int(n) > ringMsgSize {
@@ -242,7 +242,7 @@ func (c *ringCall) msgBytes(a *arena, kind, slot, n uint32) ([]byte, bool) {
 // freeCall frees a call this side filled and its request slot.
 func (rc *ringConn) freeCall(rg *ring, c *ringCall) {
 	if slot, ok := rg.ownSlot(c); ok {
-		rc.a.drop(slot)
+		rc.a.Drop(slot)
 	}
 	rg.free(c)
 }
@@ -263,7 +263,7 @@ func (d *unaryDecoder) decode(v any) error {
 }
 
 // serveUnary serves an opUnary call with s's generated handler.
-func serveUnary(ctx context.Context, d *unaryDecoder, s Handler, a *arena, c *ringCall) {
+func serveUnary(ctx context.Context, d *unaryDecoder, s Handler, a *Arena, c *ringCall) {
 	c.code, c.rkind, c.rlen = 0, dataNone, 0
 	fail := func(code codes.Code, msg string) {
 		c.code = uint32(code)

@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"context"
@@ -88,18 +88,18 @@ type lend struct {
 
 // mapHostMem maps the host's iobuf memory in the plugin, when the host
 // passed it.
-func mapHostMem() ([]byte, error) {
-	v := os.Getenv(hostMemEnv)
+func MapHostMem() ([]byte, error) {
+	v := os.Getenv(HostMemEnv)
 	if v == "" {
 		return nil, nil
 	}
 	fd, size, ok := strings.Cut(v, ":")
 	n, err1 := strconv.Atoi(fd)
 	sz, err2 := strconv.ParseInt(size, 10, 64)
-	if !ok || err1 != nil || err2 != nil || n != hostMemFD || sz <= 0 {
-		return nil, fmt.Errorf("%s=%q: want %d:SIZE", hostMemEnv, v, hostMemFD)
+	if !ok || err1 != nil || err2 != nil || n != HostMemFD || sz <= 0 {
+		return nil, fmt.Errorf("%s=%q: want %d:SIZE", HostMemEnv, v, HostMemFD)
 	}
-	mem, err := unix.Mmap(hostMemFD, 0, int(sz), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_NORESERVE)
+	mem, err := unix.Mmap(HostMemFD, 0, int(sz), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, fmt.Errorf("map the host's iobuf memory: %w", err)
 	}
@@ -109,13 +109,13 @@ func mapHostMem() ([]byte, error) {
 // hostOffset returns where data lies in the host's iobuf memory, when it
 // is one segment there and the plugin maps that memory: in the host, a
 // pool iobuf; in the plugin, host data it was lent.
-func (a *arena) hostOffset(data *iobuf.Iobref) (uint64, bool) {
+func (a *Arena) HostOffset(data *iobuf.Iobref) (uint64, bool) {
 	if a == nil || data.Len() != 1 {
 		return 0, false
 	}
 	seg := data.Seg(0)
 	if hm := &a.host; hm.pool != nil {
-		if atomic.LoadUint32(&a.rings[toPlugin].head.hostMem) != ringMagic {
+		if atomic.LoadUint32(&a.rings[ToPlugin].head.hostMem) != ringMagic {
 			return 0, false
 		}
 		off, ok := hm.pool.SharedOffset(seg)
@@ -131,7 +131,7 @@ func (a *arena) hostOffset(data *iobuf.Iobref) (uint64, bool) {
 }
 
 // writevHost serves a ring writev whose data is in host memory.
-func (a *arena) writevHost(ctx context.Context, s Handler, h *pb.Header, pf *pb.Fd, c *ringCall) (n int64, errno, flags uint32) {
+func (a *Arena) writevHost(ctx context.Context, s Handler, h *pb.Header, pf *pb.Fd, c *ringCall) (n int64, errno, flags uint32) {
 	hm := &a.host
 	doff, dlen := c.doff, c.dlen
 	if hm.pool != nil {
@@ -176,7 +176,7 @@ func (a *arena) writevHost(ctx context.Context, s Handler, h *pb.Header, pf *pb.
 // the reply says the plugin kept it, until the plugin's opRelease. Loans
 // are recycled: a writev through the ring allocates nothing.
 type hostLoan struct {
-	a     *arena
+	a     *Arena
 	token uint64
 	state atomic.Int32
 }
@@ -205,8 +205,8 @@ func (l *hostLoan) recycle() {
 
 // releaseHost tells the host (opRelease through the ring) that the plugin
 // let go of the host data named token.
-func (a *arena) releaseHost(token uint64) {
-	rg := a.caller(toHost)
+func (a *Arena) releaseHost(token uint64) {
+	rg := a.caller(ToHost)
 	if rg == nil {
 		return // the host is going away: its references go with it
 	}
@@ -227,7 +227,7 @@ func (a *arena) releaseHost(token uint64) {
 // while the plugin keeps as much of the host's data as it may: the
 // writev then puts its data in an arena slot. In the plugin it only
 // numbers the call.
-func (a *arena) lend(off uint64, n int, data *iobuf.Iobref) (uint64, bool) {
+func (a *Arena) lend(off uint64, n int, data *iobuf.Iobref) (uint64, bool) {
 	hm := &a.host
 	token := hm.token.Add(1)
 	if hm.pool == nil {
@@ -248,7 +248,7 @@ func (a *arena) lend(off uint64, n int, data *iobuf.Iobref) (uint64, bool) {
 // caller gave up on a call the plugin had taken): the lend is dropped,
 // or, when kept and not released yet, kept under a reference of the
 // host's own until the plugin's opRelease. A lend kept already stays.
-func (a *arena) settle(token uint64, kept bool) {
+func (a *Arena) settle(token uint64, kept bool) {
 	hm := &a.host
 	if hm.pool == nil {
 		return
@@ -276,7 +276,7 @@ func (a *arena) settle(token uint64, kept bool) {
 // data it kept is let go of, or, when the release overtook the writev's
 // reply, marked released for settle. A token the host is not waiting for
 // is a breach.
-func (a *arena) released(token uint64) {
+func (a *Arena) released(token uint64) {
 	hm := &a.host
 	hm.mu.Lock()
 	i := hm.find(token)
@@ -303,7 +303,7 @@ func (a *arena) released(token uint64) {
 // they are in, when they lie in data lent to the plugin that the host or
 // a caller still holds (a plugin winding lent data back to a child);
 // false for any other range.
-func (a *arena) lentRef(off uint64, n uint32) (*iobuf.Iobref, bool) {
+func (a *Arena) lentRef(off uint64, n uint32) (*iobuf.Iobref, bool) {
 	hm := &a.host
 	hm.mu.Lock()
 	defer hm.mu.Unlock()
@@ -335,7 +335,7 @@ func (hm *hostMem) remove(i int) {
 
 // dropKept releases, in the host, everything a dead plugin kept, and
 // forgets its lends.
-func (a *arena) dropKept() {
+func (a *Arena) dropKept() {
 	hm := &a.host
 	hm.mu.Lock()
 	lent := hm.lent
@@ -349,7 +349,7 @@ func (a *arena) dropKept() {
 }
 
 // keptCount counts the host's references kept for the plugin.
-func (a *arena) keptCount() int {
+func (a *Arena) keptCount() int {
 	hm := &a.host
 	hm.mu.Lock()
 	defer hm.mu.Unlock()

@@ -1,4 +1,4 @@
-package plugin
+package rpc
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
 )
@@ -15,11 +16,11 @@ import (
 // Conversions between the xlator types and their protocol messages.
 
 // fdMsg is the message gRPC carries for d.
-func fdMsg(d *fdDesc) *pb.Fd {
-	return &pb.Fd{Handle: d.handle, Gfid: gfidBytes(d.gfid), Type: d.typ, Flags: d.flags, Pid: d.pid, Dir: d.dir, Inode: d.inode}
+func FdMsg(d *transport.FD) *pb.Fd {
+	return &pb.Fd{Handle: d.Handle, Gfid: GfidBytes(d.Gfid), Type: d.Type, Flags: d.Flags, Pid: d.Pid, Dir: d.Dir, Inode: d.Inode}
 }
 
-func gfidBytes(g xlator.GFID) []byte {
+func GfidBytes(g xlator.GFID) []byte {
 	if g.IsZero() {
 		return nil
 	}
@@ -28,7 +29,7 @@ func gfidBytes(g xlator.GFID) []byte {
 	return b
 }
 
-func gfidOf(b []byte) xlator.GFID {
+func GfidOf(b []byte) xlator.GFID {
 	var g xlator.GFID
 	copy(g[:], b)
 	return g
@@ -44,7 +45,7 @@ func tsFrom(t *pb.Timespec) xlator.Timespec {
 }
 
 func iattTo(a *xlator.Iatt) *pb.Iatt {
-	return &pb.Iatt{Gfid: gfidBytes(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
+	return &pb.Iatt{Gfid: GfidBytes(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
 		Uid: a.Uid, Gid: a.Gid, Rdev: a.Rdev, Size: a.Size, Blksize: a.Blksize, Blocks: a.Blocks,
 		Atime: tsTo(a.Atime), Mtime: tsTo(a.Mtime), Ctime: tsTo(a.Ctime)}
 }
@@ -53,7 +54,7 @@ func iattFrom(a *pb.Iatt) xlator.Iatt {
 	if a == nil {
 		return xlator.Iatt{}
 	}
-	return xlator.Iatt{Gfid: gfidOf(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
+	return xlator.Iatt{Gfid: GfidOf(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
 		Uid: a.Uid, Gid: a.Gid, Rdev: a.Rdev, Size: a.Size, Blksize: a.Blksize, Blocks: a.Blocks,
 		Atime: tsFrom(a.Atime), Mtime: tsFrom(a.Mtime), Ctime: tsFrom(a.Ctime)}
 }
@@ -119,7 +120,7 @@ func errnoOf(err error) uint32 {
 // not there (ENOTCONN), which is what a dead plugin looks like.
 func transportErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return ctxErr(ctx)
+		return transport.ContextErr(ctx)
 	}
 	switch status.Code(err) {
 	case codes.DeadlineExceeded:
@@ -143,7 +144,7 @@ func header(c *xlator.Call, child uint32) *pb.Header {
 
 // Option schemas and values.
 
-func schemaTo(s xlator.Schema) []*pb.Option {
+func SchemaTo(s xlator.Schema) []*pb.Option {
 	out := make([]*pb.Option, len(s))
 	for i, o := range s {
 		out[i] = &pb.Option{Name: o.Name, Kind: int32(o.Kind), Default: o.Default, Min: o.Min, Max: o.Max,
@@ -152,7 +153,7 @@ func schemaTo(s xlator.Schema) []*pb.Option {
 	return out
 }
 
-func schemaFrom(os []*pb.Option) xlator.Schema {
+func SchemaFrom(os []*pb.Option) xlator.Schema {
 	out := make(xlator.Schema, len(os))
 	for i, o := range os {
 		out[i] = xlator.Option{Name: o.Name, Kind: xlator.Kind(o.Kind), Default: o.Default, Min: o.Min, Max: o.Max,
@@ -161,7 +162,7 @@ func schemaFrom(os []*pb.Option) xlator.Schema {
 	return out
 }
 
-func optionsTo(o xlator.Options) []*pb.Value {
+func OptionsTo(o xlator.Options) []*pb.Value {
 	var out []*pb.Value
 	for _, n := range o.Names() {
 		v, _ := o.Get(n)
@@ -175,7 +176,7 @@ func optionsTo(o xlator.Options) []*pb.Value {
 	return out
 }
 
-func optionsFrom(vs []*pb.Value) xlator.Options {
+func OptionsFrom(vs []*pb.Value) xlator.Options {
 	o := xlator.NewOptions()
 	for _, pv := range vs {
 		v := xlator.Value{Kind: xlator.Kind(pv.Kind), Str: pv.Str, Bool: pv.Bool, Int: pv.Int}

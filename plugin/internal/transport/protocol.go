@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import "time"
 
@@ -35,8 +35,8 @@ const (
 // in its environment, and a plugin binary started without it (by hand)
 // says so and exits instead of waiting for a host that is not there.
 const (
-	cookieKey   = "XSTACK_PLUGIN"                               // the magic cookie's environment variable
-	cookieValue = "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" // its value
+	CookieKey   = "XSTACK_PLUGIN"                               // the magic cookie's environment variable
+	CookieValue = "xlator-b5f1c0de-4e9a-4d7b-9c55-6f0a1e2d3c4b" // its value
 )
 
 // The descriptors and environment variables the host passes a plugin
@@ -44,32 +44,32 @@ const (
 const (
 	// shmFD is the descriptor the plugin finds the arena on, read-write,
 	// when the host offers one.
-	shmFD = 3
+	ShmFD = 3
 	// shmEnv is set to "3" (shmFD) when the host offers an arena.
-	shmEnv = "XSTACK_PLUGIN_SHM"
+	ShmEnv = "XSTACK_PLUGIN_SHM"
 	// hostMemFD is the descriptor the plugin finds the host's iobuf
 	// memory on, read-only, when the host shares it.
-	hostMemFD = 4
+	HostMemFD = 4
 	// hostMemEnv is set to "4:SIZE" (hostMemFD, the memory's size in
 	// bytes) when the host shares its iobuf memory.
-	hostMemEnv = "XSTACK_PLUGIN_HOSTMEM"
+	HostMemEnv = "XSTACK_PLUGIN_HOSTMEM"
 )
 
 // pluginName is the one plugin a binary serves, in go-plugin's plugin set.
-const pluginName = "xlator"
+const PluginName = "xlator"
 
 // What a plugin can make the host allocate for its messages is bounded.
 const (
 	// maxIO bounds the size of a readv a plugin may ask of the host (16
 	// times the largest the host's front ends send): a larger one fails
 	// with EINVAL instead of making a child allocate it.
-	maxIO = 16 << 20
+	MaxIO = 16 << 20
 	// maxCallback bounds every gRPC message the host receives from a
 	// plugin: a request to its callback service, a reply to its calls.
-	maxCallback = maxIO + 1<<20
+	MaxCallback = MaxIO + 1<<20
 	// maxCallbackStreams bounds the calls the callback service runs at
 	// once by gRPC.
-	maxCallbackStreams = ringWorkers
+	MaxCallbackStreams = ringWorkers
 )
 
 // DefaultCallTimeout is call-timeout when the volume does not set it: a
@@ -80,7 +80,7 @@ const DefaultCallTimeout = 60 * time.Second
 // pingWait is the longest a plugin may take to answer the ping that
 // follows a call that ran out of call-timeout; with a short call-timeout,
 // half of it.
-const pingWait = 5 * time.Second
+const PingWait = 5 * time.Second
 
 // SchemaFlag is the one argument that makes a plugin binary print its
 // schema instead of serving (Serve handles it); the host never passes it.

@@ -1,4 +1,4 @@
-package plugin
+package transport
 
 import (
 	"syscall"
@@ -17,17 +17,17 @@ import (
 // fdDesc is an fd as the far side knows it, in plain values: the ring
 // path copies it into a call without allocating; pb makes the message
 // gRPC carries.
-type fdDesc struct {
-	handle, inode   uint64 // inode: inode handle for an fd whose inode has no gfid yet
-	gfid            xlator.GFID
-	typ, flags, pid uint32
-	dir             bool
+type FD struct {
+	Handle, Inode    uint64 // inode: inode handle for an fd whose inode has no gfid yet
+	Gfid             xlator.GFID
+	Type, Flags, Pid uint32
+	Dir              bool
 }
 
 // ringClaim claims a call on the ring this side calls through and fills
 // in its header (the caller's credentials and fd), or returns nil: no
 // ring, more groups than a call carries, or no free call.
-func (a *arena) ringClaim(c *xlator.Call, dir int, child uint32, d *fdDesc) (*ring, *ringCall) {
+func (a *Arena) ringClaim(c *xlator.Call, dir int, child uint32, d *FD) (*ring, *ringCall) {
 	rg := a.caller(dir)
 	if rg == nil || len(c.Groups) > ringGroups {
 		return nil, nil
@@ -43,7 +43,7 @@ func (a *arena) ringClaim(c *xlator.Call, dir int, child uint32, d *fdDesc) (*ri
 
 // ringReadv makes a readv through the ring; ok false: it could not (no
 // ring, no free call, no slot for the reply), use gRPC.
-func (a *arena) ringReadv(c *xlator.Call, dir int, child uint32, d *fdDesc, pool *iobuf.Pool, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
+func (a *Arena) RingReadv(c *xlator.Call, dir int, child uint32, d *FD, pool *iobuf.Pool, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
 	if size > a.slotSize {
 		return nil, nil, false
 	}
@@ -63,7 +63,7 @@ func (a *arena) ringReadv(c *xlator.Call, dir int, child uint32, d *fdDesc, pool
 	}
 	switch {
 	case errno != 0:
-		return nil, errOf(errno), true
+		return nil, ErrOf(errno), true
 	case n == 0:
 		return pool.NewIobref(), nil, true
 	case slot == noSlot:
@@ -71,7 +71,7 @@ func (a *arena) ringReadv(c *xlator.Call, dir int, child uint32, d *fdDesc, pool
 		return nil, nil, false
 	}
 	// The worker handed over its reference on the slot.
-	if ref, ok = a.borrow(pool, slot, n, false); !ok {
+	if ref, ok = a.Borrow(pool, slot, n, false); !ok {
 		return nil, syscall.EIO, true
 	}
 	return ref, nil, true
@@ -82,7 +82,7 @@ func (a *arena) ringReadv(c *xlator.Call, dir int, child uint32, d *fdDesc, pool
 // (no ring or no free call), use another way. A caller that gives up
 // before the reply (its context, call-timeout) leaves data referenced
 // until the far side, which may still be reading it, releases it.
-func (a *arena) ringWritevHost(c *xlator.Call, dir int, child uint32, d *fdDesc, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
+func (a *Arena) RingWritevHost(c *xlator.Call, dir int, child uint32, d *FD, data *iobuf.Iobref, hoff uint64, off int64) (int, error, bool) {
 	rg, rc := a.ringClaim(c, dir, child, d)
 	if rc == nil {
 		return 0, nil, false
@@ -109,11 +109,11 @@ func (a *arena) ringWritevHost(c *xlator.Call, dir int, child uint32, d *fdDesc,
 		return 0, err, true
 	}
 	a.settle(token, flags&replyKept != 0)
-	return int(written), errOf(errno), true
+	return int(written), ErrOf(errno), true
 }
 
 // checkRead checks a ring readv's reply of n bytes for size (breach.go).
-func checkRead(a *arena, n uint32, size int, errno uint32) error {
+func checkRead(a *Arena, n uint32, size int, errno uint32) error {
 	if errno > maxErrno || int64(n) > int64(size) {
 		a.breach("ring readv reply: %d bytes for %d, errno %d", n, size, errno)
 		return syscall.EIO
@@ -122,7 +122,7 @@ func checkRead(a *arena, n uint32, size int, errno uint32) error {
 }
 
 // checkWritten checks a ring writev's reply, written of n bytes (breach.go).
-func checkWritten(a *arena, written int64, n int, errno, flags uint32) error {
+func checkWritten(a *Arena, written int64, n int, errno, flags uint32) error {
 	if written < 0 || written > int64(n) || errno > maxErrno || flags&^replyKept != 0 {
 		a.breach("ring writev reply: %d of %d bytes written, errno %d, flags %#x", written, n, errno, flags)
 		return syscall.EIO
@@ -133,7 +133,7 @@ func checkWritten(a *arena, written int64, n int, errno, flags uint32) error {
 // ringWritev makes a writev of the n bytes in slot through the ring; ok
 // false: it could not (no ring or no free call), use gRPC. When ok, the
 // caller's reference on slot is gone.
-func (a *arena) ringWritev(c *xlator.Call, dir int, child uint32, d *fdDesc, slot uint32, n int, off int64) (int, error, bool) {
+func (a *Arena) RingWritev(c *xlator.Call, dir int, child uint32, d *FD, slot uint32, n int, off int64) (int, error, bool) {
 	rg, rc := a.ringClaim(c, dir, child, d)
 	if rc == nil {
 		return 0, nil, false
@@ -148,9 +148,9 @@ func (a *arena) ringWritev(c *xlator.Call, dir int, child uint32, d *fdDesc, slo
 	}
 	written, errno, flags := rc.n, rc.errno, rc.rflags
 	rg.free(rc)
-	a.drop(slot) // the worker holds its own if the data was kept
+	a.Drop(slot) // the worker holds its own if the data was kept
 	if err := checkWritten(a, written, n, errno, flags); err != nil {
 		return 0, err, true
 	}
-	return int(written), errOf(errno), true
+	return int(written), ErrOf(errno), true
 }

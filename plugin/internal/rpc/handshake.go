@@ -1,4 +1,4 @@
-package plugin
+package rpc
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 )
 
@@ -21,15 +22,15 @@ import (
 var ErrProtocolVersion = errors.New("plugin speaks another version of the plugin protocol")
 
 // handshake is what host and plugin must agree on before they talk.
-func handshake() goplugin.HandshakeConfig {
-	return goplugin.HandshakeConfig{ProtocolVersion: ProtocolVersion, MagicCookieKey: cookieKey, MagicCookieValue: cookieValue}
+func Handshake() goplugin.HandshakeConfig {
+	return goplugin.HandshakeConfig{ProtocolVersion: transport.ProtocolVersion, MagicCookieKey: transport.CookieKey, MagicCookieValue: transport.CookieValue}
 }
 
 // hostVersions are the plugin sets of the versions a host speaks.
-func hostVersions() map[int]goplugin.PluginSet {
+func HostVersions() map[int]goplugin.PluginSet {
 	vs := map[int]goplugin.PluginSet{}
-	for v := MinProtocolVersion; v <= ProtocolVersion; v++ {
-		vs[v] = goplugin.PluginSet{pluginName: &grpcPlugin{}}
+	for v := transport.MinProtocolVersion; v <= transport.ProtocolVersion; v++ {
+		vs[v] = goplugin.PluginSet{transport.PluginName: &GRPCPlugin{}}
 	}
 	return vs
 }
@@ -41,7 +42,7 @@ var pluginVersion = regexp.MustCompile(`incompatible API version with plugin\. P
 
 // versionError returns ErrProtocolVersion for the plugin at path when err
 // is go-plugin's refusal of its version, else nil.
-func versionError(path string, err error) error {
+func VersionError(path string, err error) error {
 	m := pluginVersion.FindStringSubmatch(err.Error())
 	if m == nil {
 		return nil
@@ -49,11 +50,11 @@ func versionError(path string, err error) error {
 	v, _ := strconv.Atoi(m[1])
 	fix := fmt.Sprintf("rebuild the plugin against this version of xstack (in its module: go get %s@%s, then go build)",
 		module, moduleVersion())
-	if v > ProtocolVersion {
+	if v > transport.ProtocolVersion {
 		fix = "upgrade xstack, or " + fix
 	}
 	return fmt.Errorf("%w: %s speaks protocol %d, this host speaks %d to %d: %s",
-		ErrProtocolVersion, path, v, MinProtocolVersion, ProtocolVersion, fix)
+		ErrProtocolVersion, path, v, transport.MinProtocolVersion, transport.ProtocolVersion, fix)
 }
 
 // module is the module of this package, which a Go plugin requires.
@@ -100,24 +101,24 @@ func serverOptions(opts []grpc.ServerOption) []grpc.ServerOption {
 
 // callbackOptions are serverOptions with the bounds of the host's
 // callback service.
-func callbackOptions(opts []grpc.ServerOption) []grpc.ServerOption {
-	return append(serverOptions(opts), grpc.MaxRecvMsgSize(maxCallback), grpc.MaxConcurrentStreams(maxCallbackStreams))
+func CallbackOptions(opts []grpc.ServerOption) []grpc.ServerOption {
+	return append(serverOptions(opts), grpc.MaxRecvMsgSize(transport.MaxCallback), grpc.MaxConcurrentStreams(transport.MaxCallbackStreams))
 }
 
 // newServer makes a gRPC server with serverOptions; the form go-plugin's
 // ServeConfig.GRPCServer and GRPCBroker.AcceptAndServe take.
-func newServer(opts []grpc.ServerOption) *grpc.Server {
+func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 	return grpc.NewServer(serverOptions(opts)...)
 }
 
 // hostDialOptions are dialOptions with the host's bound on the replies it
 // takes from a plugin.
-func hostDialOptions() []grpc.DialOption {
-	return append(dialOptions(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxCallback)))
+func HostDialOptions() []grpc.DialOption {
+	return append(DialOptions(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxCallback)))
 }
 
 // dialOptions are the options of every client connection of this package.
-func dialOptions() []grpc.DialOption {
+func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
 		grpc.WithInitialWindowSize(window),
@@ -128,26 +129,26 @@ func dialOptions() []grpc.DialOption {
 // grpcPlugin is the go-plugin glue on both sides: in the plugin it
 // registers the services (serve is set), in the host it wraps the
 // connection (serve is nil).
-type grpcPlugin struct {
+type GRPCPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
-	serve func(*goplugin.GRPCBroker, *grpc.Server)
+	Serve func(*goplugin.GRPCBroker, *grpc.Server)
 }
 
 // GRPCServer registers the plugin's services.
-func (p *grpcPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
-	p.serve(b, s)
+func (p *GRPCPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
+	p.Serve(b, s)
 	return nil
 }
 
 // GRPCClient wraps the host's connection to the plugin.
-func (p *grpcPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return &conn{broker: b, cc: cc, ctl: pb.NewControlClient(cc), fops: pb.NewXlatorClient(cc)}, nil
+func (p *GRPCPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return &Conn{Broker: b, CC: cc, Ctl: pb.NewControlClient(cc), Fops: pb.NewXlatorClient(cc)}, nil
 }
 
 // conn is the host's side of one running plugin process.
-type conn struct {
-	broker *goplugin.GRPCBroker
-	cc     *grpc.ClientConn
-	ctl    pb.ControlClient
-	fops   pb.XlatorClient
+type Conn struct {
+	Broker *goplugin.GRPCBroker
+	CC     *grpc.ClientConn
+	Ctl    pb.ControlClient
+	Fops   pb.XlatorClient
 }
