@@ -37,9 +37,13 @@ type Mount struct {
 	// DefaultPermissions ("default-permissions", default true) lets the
 	// kernel check permissions from the mode bits instead of asking xstack.
 	DefaultPermissions bool
-	AllowOther         bool   // "allow-other", default false: let other users see the mount
-	FSName             string // "fsname", default "xstack": the source shown by mount(8)
-	Pos                string // file:line:col of the mount block
+	AllowOther         bool // "allow-other", default false: let other users see the mount
+	// InodeLRULimit ("inode-lru-limit", default 65536, 0 for none) bounds
+	// the inodes the kernel holds: past it the least recently used
+	// files' names are dropped from its cache, and it forgets them.
+	InodeLRULimit int64
+	FSName        string // "fsname", default "xstack": the source shown by mount(8)
+	Pos           string // file:line:col of the mount block
 }
 
 // Statedump is the volfile's statedump block.
@@ -65,6 +69,8 @@ var (
 			Doc: "the kernel's readahead on the mount (0: the kernel's default, 128KiB)"},
 		{Name: "default-permissions", Kind: xlator.KindBool, Default: "true"},
 		{Name: "allow-other", Kind: xlator.KindBool, Default: "false"},
+		{Name: "inode-lru-limit", Kind: xlator.KindInt, Default: "65536", Min: 0, Max: 1 << 30,
+			Doc: "inodes the kernel may hold before the least recently used files are dropped from its cache (0: no limit)"},
 		{Name: "fsname", Kind: xlator.KindString, Default: "xstack"},
 	}
 	statedumpSchema = xlator.Schema{
@@ -246,6 +252,7 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 		ReadAhead:          opts.Size("read-ahead"),
 		DefaultPermissions: opts.Bool("default-permissions"),
 		AllowOther:         opts.Bool("allow-other"),
+		InodeLRULimit:      opts.Int("inode-lru-limit"),
 		FSName:             opts.String("fsname"),
 		Pos:                posString(b.DefRange),
 	}

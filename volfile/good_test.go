@@ -110,7 +110,7 @@ func TestFull(t *testing.T) {
 		t.Errorf("im %v", got)
 	}
 	wantMount := &Mount{Path: "./xstack-mnt", EntryTimeout: 2 * time.Second, AttrTimeout: time.Second,
-		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: true, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
+		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: true, InodeLRULimit: 1000, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
 	if !reflect.DeepEqual(f.Mount, wantMount) {
 		t.Errorf("mount %+v\nwant  %+v", f.Mount, wantMount)
 	}

@@ -34,6 +34,8 @@ type Graph struct {
 	fdCreated atomic.Uint64
 	fdErrors  atomic.Int64
 
+	upcalls upcalls
+
 	upMu    sync.Mutex
 	up      bool
 	upCh    chan struct{}

@@ -149,6 +149,10 @@ type Statvfs struct {
 	Ffree   uint64
 	Favail  uint64
 	Namemax uint64
+	// Fsid identifies the file system the figures are of (posix gives
+	// the brick's device number), 0 when unknown: a translator that
+	// combines its children's figures counts a file system once.
+	Fsid uint64
 }
 
 // Fallocate mode bits, as Linux's fallocate(2) defines them.

@@ -185,5 +185,6 @@ func applyMount(cfg *fuse.Config, m *volfile.Mount) {
 	cfg.ReadAhead = int(m.ReadAhead)
 	cfg.DefaultPermissions = m.DefaultPermissions
 	cfg.AllowOther = m.AllowOther
+	cfg.InodeLRULimit = int(m.InodeLRULimit)
 	cfg.FSName = m.FSName
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -46,6 +48,15 @@ type bridge struct {
 	// killPriv: the kernel agreed to FUSE_HANDLE_KILLPRIV_V2, so the
 	// bridge drops set-ID bits and capabilities itself (privs.go).
 	killPriv bool
+
+	// notifier writes kernel notifications (notify.go); nil until the
+	// mount is up.
+	notifier atomic.Pointer[notifier]
+	// notifyMu orders starting and stopping the notifier (a mount's end
+	// may come before the mount finished starting it).
+	notifyMu      sync.Mutex
+	dropUpcall    func() // undoes the graph upcall registration
+	notifyStopped bool
 }
 
 var _ fuse.RawFileSystem = (*bridge)(nil)
@@ -72,7 +83,10 @@ func (b *bridge) String() string { return "xstack" }
 
 // OnUnmount releases what the kernel still held when the connection ended:
 // open handles (their RELEASE will never come) and lookups (no FORGET).
-func (b *bridge) OnUnmount() { b.releaseAll() }
+func (b *bridge) OnUnmount() {
+	b.stopNotifier()
+	b.releaseAll()
+}
 
 func (b *bridge) releaseAll() {
 	for _, h := range b.handles.removeAll() {

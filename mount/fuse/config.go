@@ -19,6 +19,14 @@ import (
 // is zero: 1 MiB, the kernel's limit (256 pages).
 const DefaultMaxWrite = 1 << 20
 
+// minMaxWrite is the smallest MaxWrite a mount takes; a smaller one is
+// raised to it.
+const minMaxWrite = 4096
+
+// DefaultInodeLRULimit is DefaultConfig's InodeLRULimit, GlusterFS's fuse
+// lru-limit default.
+const DefaultInodeLRULimit = 65536
+
 // Config configures a mount. Start from DefaultConfig: the zero value
 // turns DefaultPermissions off and caches nothing.
 type Config struct {
@@ -33,7 +41,8 @@ type Config struct {
 	// not exist; zero disables negative caching.
 	NegativeTimeout time.Duration
 	// MaxWrite is the largest READ and WRITE request in bytes; 0 means
-	// DefaultMaxWrite. The kernel caps it at 1 MiB.
+	// DefaultMaxWrite, less than 4 KiB means 4 KiB. The kernel caps it at
+	// 1 MiB.
 	MaxWrite int
 	// ReadAhead is the kernel's readahead on the mount in bytes (the
 	// read_ahead_kb of the mount's backing device); 0 leaves the kernel's
@@ -49,6 +58,12 @@ type Config struct {
 	// AllowOther lets users other than the one who mounted use the mount
 	// (mount option allow_other).
 	AllowOther bool
+	// InodeLRULimit bounds the node ids the kernel holds (and so the
+	// graph's inode table): past it the bridge asks the kernel to drop
+	// the dentries of the least recently looked-up files without an open
+	// handle (notify.go), and the kernel then forgets them. 0 means no
+	// bound; DefaultConfig sets DefaultInodeLRULimit.
+	InodeLRULimit int
 	// FSName is the source shown by mount(8) and df; "" means "xstack".
 	FSName string
 	// Debug logs every FUSE request and reply (go-fuse's debug output).
@@ -74,6 +89,7 @@ func DefaultConfig(mountPoint string) Config {
 		MaxWrite:           DefaultMaxWrite,
 		ReadAhead:          DefaultMaxWrite,
 		DefaultPermissions: true,
+		InodeLRULimit:      DefaultInodeLRULimit,
 		FSName:             "xstack",
 	}
 }
@@ -82,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxWrite <= 0 || c.MaxWrite > DefaultMaxWrite {
 		c.MaxWrite = DefaultMaxWrite
 	}
+	// The kernel refuses a read buffer under 8 KiB (FUSE_MIN_READ_BUFFER):
+	// a request buffer is MaxWrite and a page.
+	c.MaxWrite = max(c.MaxWrite, minMaxWrite)
 	if c.FSName == "" {
 		c.FSName = "xstack"
 	}

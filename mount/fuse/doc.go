@@ -69,8 +69,31 @@
 // went through this mount since, so a file read again is served from the
 // page cache (GlusterFS's fopen-keep-cache). The kernel writes through to
 // the bridge (no writeback cache), so its page cache stays coherent with
-// this mount's own writes; changes made by other clients show up through
-// mtime (the kernel's auto_inval_data) and the next open.
+// this mount's own writes.
+//
+// The coherence rule for changes made below the bridge (another client of
+// a brick, a translator that changes a file): the kernel's pages of a file
+// never outlive the attributes the graph returns for it. The kernel asks
+// for attributes again once AttrTimeout has passed, before a read
+// (auto_inval_data, which the bridge negotiates), and drops the file's
+// pages when the mtime or size moved; an OPEN drops them when they differ
+// from the previous open's. Those attributes come through the graph's top,
+// so every caching translator sees them on the way up and drops its own
+// stale data before the kernel reads again (the cache translator does; a
+// caching translator must). A change below the bridge is therefore read
+// through a file kept open at most AttrTimeout after the graph's bottom
+// shows it, and through an open made after it at once
+// (TestCoherenceBehindCache). A change that keeps mtime and size is not
+// seen until the pages are evicted. Sooner than AttrTimeout when a
+// translator learns of it: the cache translator reports every change it
+// finds behind it (xlator.Graph.Invalidate), and the bridge then has the
+// kernel drop the file's pages and attributes at once
+// (NOTIFY_INVAL_INODE; TestInvalidateUpcall).
+//
+// Notifications. The bridge writes NOTIFY_INVAL_INODE for inodes the
+// graph invalidates and NOTIFY_INVAL_ENTRY to keep the kernel's inodes
+// within Config.InodeLRULimit (TestInodeLRULimit), from a goroutine of
+// their own, never from a request's (notify.go says why).
 //
 // Privileges. A write, truncate or chown must drop set-ID bits and file
 // capabilities. The kernel asks the daemon GETXATTR security.capability

@@ -46,8 +46,14 @@ func mountChain(tb testing.TB, types ...string) *mounted {
 // configuration changed by edit (if not nil).
 func mountWith(tb testing.TB, reg *xlator.Registry, edit func(*Config), types ...string) *mounted {
 	tb.Helper()
+	return mountSpec(tb, xlatortest.Chain(types...), reg, edit)
+}
+
+// mountSpec is mountWith for a graph spec of the test's own.
+func mountSpec(tb testing.TB, spec *xlator.Spec, reg *xlator.Registry, edit func(*Config)) *mounted {
+	tb.Helper()
 	requireFuse(tb)
-	g := xlatortest.Start(tb, xlatortest.Chain(types...), reg, nil)
+	g := xlatortest.Start(tb, spec, reg, nil)
 	dir := tb.TempDir()
 	// t.TempDir's parent is 0700: let other users traverse to the mount.
 	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {

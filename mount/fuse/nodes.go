@@ -18,6 +18,8 @@ type node struct {
 	in *xlator.Inode
 
 	nlookup uint64 // guarded by nodeTable.mu
+	used    uint64 // nodeTable.clock at the last lookup; guarded by nodeTable.mu
+	dropped bool   // its dentry was invalidated since the last lookup; guarded by nodeTable.mu
 
 	// dirty is set when a write, truncate or fallocate through this mount
 	// changes the file: the next open does not keep the page cache.
@@ -56,7 +58,13 @@ type nodeTable struct {
 	byID    map[uint64]*node
 	byInode map[*xlator.Inode]*node
 	next    uint64
+	clock   uint64 // lookups so far: the order of use, for the LRU
 	root    *node
+
+	// limit is Config.InodeLRULimit (0: none); over is called, outside
+	// mu, when a lookup made the table hold more nodes than it.
+	limit int
+	over  func()
 }
 
 func newNodeTable(tab *xlator.Table) *nodeTable {
@@ -95,10 +103,16 @@ func (t *nodeTable) lookedUp(in *xlator.Inode) *node {
 		t.byInode[in] = n
 	}
 	n.nlookup++
+	t.clock++
+	n.used, n.dropped = t.clock, false
 	// Under t.mu so that a concurrent forget cannot drop the table's count
 	// to zero between our increment and the table's.
 	t.tab.AddLookup(in, 1)
+	over := t.limit > 0 && len(t.byID) > t.limit && t.over != nil
 	t.mu.Unlock()
+	if over {
+		t.over()
+	}
 	return n
 }
 
@@ -176,6 +190,13 @@ func (n *node) dropHandle(h *handle) {
 		}
 	}
 	n.openMu.Unlock()
+}
+
+// hasHandles reports whether the node has an open file handle.
+func (n *node) hasHandles() bool {
+	n.openMu.Lock()
+	defer n.openMu.Unlock()
+	return len(n.handles) > 0
 }
 
 // openFD returns an fd of an open handle of the node with a reference the

@@ -130,6 +130,11 @@ const dumpSection = "xlator.mount.fuse.priv"
 // mounted finishes a mount: the readahead, the statedump section (until
 // the mount ends) and the log line.
 func (s *Server) mounted(cfg Config) {
+	var k kernelNotifier = goFuseNotifier{s.srv}
+	if s.c != nil {
+		k = s.c
+	}
+	s.b.startNotifier(k)
 	env := s.b.g.Env()
 	env.AddSection(dumpSection, s.dumpKVs)
 	go func() {
@@ -162,7 +167,12 @@ func (s *Server) dumpKVs() []xlator.KV {
 		{Key: "bytes-written", Value: st.BytesWritten},
 		{Key: "xattr-shortcuts", Value: st.XattrShortcuts},
 		{Key: "nodes", Value: st.Nodes},
+		{Key: "inode-lru-limit", Value: s.b.cfg.InodeLRULimit},
 		{Key: "open-handles", Value: st.Handles},
+		{Key: "inval-inodes", Value: st.InvalInodes},
+		{Key: "inval-entries", Value: st.InvalEntries},
+		{Key: "lru-shrinks", Value: st.Shrinks},
+		{Key: "notify-errors", Value: st.NotifyErrors},
 	}
 	for _, o := range st.Ops {
 		if o.Count > 0 {
@@ -235,6 +245,10 @@ func (s *Server) Stats() Stats {
 	st := s.b.stats.snapshot()
 	st.Nodes = s.b.nodes.count()
 	st.Handles = s.b.handles.count()
+	if n := s.b.notifier.Load(); n != nil {
+		st.InvalInodes, st.InvalEntries = n.invalInodes.Load(), n.invalEntries.Load()
+		st.Shrinks, st.NotifyErrors = n.shrinks.Load(), n.failed.Load()
+	}
 	if s.c != nil {
 		ls := s.c.loopStats()
 		st.Loop = &ls

@@ -91,6 +91,16 @@ type Stats struct {
 	Nodes int `json:"nodes"`
 	// Handles is how many files and directories are open.
 	Handles int `json:"open_handles"`
+	// InvalInodes counts NOTIFY_INVAL_INODEs the kernel took (inodes the
+	// graph invalidated), InvalEntries NOTIFY_INVAL_ENTRYs (dentries
+	// dropped to keep Nodes within the inode LRU limit), Shrinks the
+	// times the node table was found past it, NotifyErrors the
+	// notifications that failed (a node the kernel no longer knew is not
+	// a failure: it is not counted at all).
+	InvalInodes  uint64 `json:"inval_inodes"`
+	InvalEntries uint64 `json:"inval_entries"`
+	Shrinks      uint64 `json:"lru_shrinks"`
+	NotifyErrors uint64 `json:"notify_errors"`
 	// Loop describes xstack's own reader loop (conn.go); nil when
 	// go-fuse's serves the mount.
 	Loop *LoopStats `json:"loop,omitempty"`

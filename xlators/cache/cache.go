@@ -46,8 +46,8 @@ type Cache struct {
 	nBytes    int64
 	held      map[*iobuf.Iobuf]int32 // iobufs the pages hold, with how many pages hold each
 	heldBytes int64
-	states    inodeState // sentinel of the ring of inode states
-	nStates   int64
+	states    inodeState   // sentinel of the ring of inode states
+	nStates   atomic.Int64 // written under mu; read without it
 	closed    bool
 
 	hits, misses, served, readahead     atomic.Uint64
@@ -142,7 +142,7 @@ func (c *Cache) Fini() {
 		sts = append(sts, st)
 	}
 	c.states.prevSt, c.states.nextSt = &c.states, &c.states
-	c.nStates = 0
+	c.nStates.Store(0)
 	c.mu.Unlock()
 	// Outside c.mu: DelCtx takes the inode's context lock, and stateFor
 	// takes the two one after the other, never nested.
@@ -166,7 +166,7 @@ func (c *Cache) Forget(in *xlator.Inode) {
 	if st.nextSt != nil {
 		st.prevSt.nextSt, st.nextSt.prevSt = st.nextSt, st.prevSt
 		st.prevSt, st.nextSt = nil, nil
-		c.nStates--
+		c.nStates.Add(-1)
 	}
 	c.mu.Unlock()
 	if busy {
@@ -231,7 +231,7 @@ func (c *Cache) stateFor(in *xlator.Inode) *inodeState {
 	st.prevSt, st.nextSt = c.states.prevSt, &c.states
 	c.states.prevSt.nextSt = st
 	c.states.prevSt = st
-	c.nStates++
+	c.nStates.Add(1)
 	c.mu.Unlock()
 	return st
 }

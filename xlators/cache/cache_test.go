@@ -634,3 +634,77 @@ func TestForgetFreesState(t *testing.T) {
 		}
 	}
 }
+
+// TestAttributesRevalidate: a lookup, stat, fstat or readdirplus through
+// the cache that returns attributes showing a change behind the cache
+// drops the file's pages at once, within cache-timeout, so that whoever
+// learns of the change from those attributes (the FUSE kernel, which then
+// drops its own pages and reads again) reads the new data. Attributes that
+// show no change keep the pages, and so does the stack's own write.
+func TestAttributesRevalidate(t *testing.T) {
+	for _, fop := range []string{"lookup", "stat", "fstat", "readdirplus"} {
+		t.Run(fop, func(t *testing.T) {
+			e := newTenv(t, map[string]string{"page-size": "4KiB", "cache-timeout": "1h"})
+			in, fd := e.create("f")
+			defer in.Unref()
+			defer fd.Unref()
+			old := pattern(8*kib, 8)
+			e.write(fd, 0, old)
+			e.expect(fd, 0, 8*kib, old)
+			top := e.g.Top()
+			ask := func() {
+				t.Helper()
+				root := e.g.Inodes().Root()
+				call := e.call(xlator.FopStat)
+				defer call.Done()
+				var err error
+				switch fop {
+				case "lookup":
+					_, err = top.Lookup(call, &xlator.Loc{Parent: root, Name: "f"})
+				case "stat":
+					_, err = top.Stat(call, &xlator.Loc{Inode: in})
+				case "fstat":
+					_, err = top.Fstat(call, fd)
+				case "readdirplus":
+					dfd := e.g.NewFD(root, syscall.O_RDONLY, 1, true)
+					defer dfd.Unref()
+					if err = top.Opendir(call, &xlator.Loc{Inode: root}, dfd); err == nil {
+						_, err = top.Readdir(call, dfd, 0, 100, true)
+					}
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", fop, err)
+				}
+			}
+			// Unchanged: the pages stay.
+			before := e.c.Stats()
+			ask()
+			e.expect(fd, 0, 8*kib, old)
+			if d := e.c.Stats().Sub(before); d.StaleDrops != 0 || d.Misses != 0 {
+				t.Fatalf("attributes of an unchanged file dropped its pages: %+v", d)
+			}
+			// Changed behind the cache, same size, new mtime.
+			mem := e.xl("l1")
+			fresh := bytes.Clone(old)
+			copy(fresh[100:], "changed behind the cache")
+			e.writeTo(mem, fd, 100, []byte("changed behind the cache"))
+			e.fsetattr(mem, fd, &xlator.SetattrIn{Valid: xlator.SetMtime, Mtime: xlator.Timespec{Sec: 12345}})
+			before = e.c.Stats()
+			ask()
+			e.expect(fd, 0, 8*kib, fresh)
+			if d := e.c.Stats().Sub(before); d.StaleDrops != 1 || d.Revalidations != 0 {
+				t.Fatalf("after the %s showed the change: %+v", fop, d)
+			}
+			// The stack's own write is not taken for a change.
+			e.write(fd, 0, []byte("own"))
+			copy(fresh, "own")
+			e.expect(fd, 0, 8*kib, fresh)
+			before = e.c.Stats()
+			ask()
+			e.expect(fd, 0, 8*kib, fresh)
+			if d := e.c.Stats().Sub(before); d.StaleDrops != 0 || d.Misses != 0 {
+				t.Fatalf("own write taken for a change behind the cache: %+v", d)
+			}
+		})
+	}
+}

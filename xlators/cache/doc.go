@@ -82,6 +82,17 @@
 // revalidation also applies min-file-size and max-file-size to the size it
 // sees.
 //
+// Attributes passing through are a revalidation too: lookup, stat, fstat
+// and readdirplus compare each regular file's mtime and size they return
+// with those the file's pages were revalidated against, and a difference
+// drops the pages at once (a stale drop) whatever cache-timeout says. So
+// whoever learns of a change from attributes the cache returned reads the
+// new data: the FUSE kernel, which drops its own pages of a file whose
+// mtime moved, never refills them from this cache's old pages
+// (mount/fuse's coherence rule). Every stale drop is also reported to the
+// graph's front ends (xlator.Graph.Invalidate): the FUSE bridge then has
+// the kernel drop its pages and attributes of the file at once.
+//
 // Reads through an O_DIRECT fd, reads of non-regular files and reads larger
 // than cache-size go to the child unchanged.
 //

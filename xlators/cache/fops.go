@@ -144,3 +144,93 @@ func (c *Cache) unref(loc *xlator.Loc, in *xlator.Inode) {
 		in.Unref()
 	}
 }
+
+// The fops below return a file's attributes. The cache compares each
+// regular file's mtime and size with those its pages were revalidated
+// against and drops the pages when they differ (a stale drop, as a
+// revalidation that found a change), recording the new ones: whoever asks
+// for attributes learns of a change behind the cache no earlier than the
+// cache does. This is what keeps a kernel's page cache above the stack
+// coherent: the FUSE kernel drops its pages of a file when the attributes
+// it gets show a new mtime (auto_inval_data) and reads again; those reads
+// must not be served from this cache's old pages.
+
+// Lookup passes through and checks the attributes it returns.
+func (c *Cache) Lookup(call *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	ia, err := c.FirstChild().Lookup(call, loc)
+	if err == nil {
+		c.observeLoc(loc.Inode, &ia)
+	}
+	return ia, err
+}
+
+// Stat passes through and checks the attributes it returns.
+func (c *Cache) Stat(call *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
+	ia, err := c.FirstChild().Stat(call, loc)
+	if err == nil {
+		c.observeLoc(loc.Inode, &ia)
+	}
+	return ia, err
+}
+
+// Fstat passes through and checks the attributes it returns.
+func (c *Cache) Fstat(call *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
+	ia, err := c.FirstChild().Fstat(call, fd)
+	if err == nil {
+		c.observe(c.stateOf(fd.Inode), &ia)
+	}
+	return ia, err
+}
+
+// Readdir passes through and checks the attributes of a readdirplus.
+func (c *Cache) Readdir(call *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {
+	ents, err := c.FirstChild().Readdir(call, fd, off, count, plus)
+	if plus && c.nStates.Load() > 0 {
+		for i := range ents {
+			c.observeLoc(nil, &ents[i].Attr)
+		}
+	}
+	return ents, err
+}
+
+// observeLoc checks ia against the state of in, or of the inode the table
+// knows under ia's GFID when in is nil.
+func (c *Cache) observeLoc(in *xlator.Inode, ia *xlator.Iatt) {
+	if !ia.IsRegular() || c.nStates.Load() == 0 {
+		return
+	}
+	if in != nil && in.GFID() == ia.Gfid {
+		c.observe(c.stateOf(in), ia)
+		return
+	}
+	if ia.Gfid.IsZero() {
+		return
+	}
+	if found := c.Graph().Inodes().Find(ia.Gfid); found != nil {
+		c.observe(c.stateOf(found), ia)
+		found.Unref()
+	}
+}
+
+// observe drops st's pages when ia shows the file changed since they were
+// revalidated, and records ia as the new baseline. Nothing is recorded
+// while the baseline is unknown (after a change through the stack): the
+// next read revalidates.
+func (c *Cache) observe(st *inodeState, ia *xlator.Iatt) {
+	if st == nil || !ia.IsRegular() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || !st.attrKnown || st.checking {
+		return
+	}
+	if ia.Mtime == st.mtime && ia.Size == st.size {
+		return
+	}
+	c.dropAllLocked(st)
+	c.staleDrops.Add(1)
+	c.Graph().Invalidate(st.in)
+	st.mtime, st.size, st.checked = ia.Mtime, ia.Size, c.now()
+	st.cacheable = c.cacheableSize(ia.Size)
+}

@@ -348,6 +348,7 @@ func (c *Cache) revalidateLocked(call *xlator.Call, fd *xlator.FD, st *inodeStat
 	if st.attrKnown && (ia.Mtime != st.mtime || ia.Size != st.size) {
 		c.dropAllLocked(st)
 		c.staleDrops.Add(1)
+		c.Graph().Invalidate(st.in) // front ends drop what they cache of it
 	}
 	st.mtime, st.size, st.attrKnown, st.checked = ia.Mtime, ia.Size, true, c.now()
 	st.cacheable = c.cacheableSize(ia.Size)

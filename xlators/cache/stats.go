@@ -56,7 +56,7 @@ func (s Stats) Sub(prev Stats) Stats {
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()
 	s := Stats{Pages: c.nPages, Bytes: c.nBytes, HeldIobufs: int64(len(c.held)), HeldBytes: c.heldBytes,
-		Inodes: c.nStates}
+		Inodes: c.nStates.Load()}
 	c.mu.Unlock()
 	s.Hits = c.hits.Load()
 	s.Misses = c.misses.Load()

@@ -142,6 +142,10 @@ func (p *Posix) Statfs(c *xlator.Call, loc *xlator.Loc) (xlator.Statvfs, error) 
 	}
 	v := xlator.Statvfs{Bsize: uint64(st.Bsize), Frsize: frsize, Blocks: st.Blocks, Bfree: st.Bfree,
 		Bavail: st.Bavail, Files: st.Files, Ffree: st.Ffree, Favail: st.Ffree, Namemax: uint64(st.Namelen)}
+	var rst unix.Stat_t
+	if unix.Fstat(p.root.fd, &rst) == nil {
+		v.Fsid = rst.Dev
+	}
 	if p.reserve > 0 && frsize > 0 {
 		r := (uint64(p.reserve) + frsize - 1) / frsize
 		v.Bfree -= min(v.Bfree, r)

@@ -243,8 +243,9 @@ func (s *Stripe) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.
 }
 
 // Statfs sums the children's space (each holds a share of every file's
-// data), converted to child 0's fragment size; the file counts are the
-// smallest child's, since every file takes an inode on every child.
+// data), converted to child 0's fragment size, counting a file system
+// that several children share (the same Fsid) once; the file counts are
+// the smallest child's, since every file takes an inode on every child.
 func (s *Stripe) Statfs(c *xlator.Call, loc *xlator.Loc) (xlator.Statvfs, error) {
 	if err := s.allUp(); err != nil {
 		return xlator.Statvfs{}, err
@@ -271,8 +272,16 @@ func sumStatfs(v []xlator.Statvfs) xlator.Statvfs {
 	fr := unit(&r)
 	r.Frsize = fr
 	r.Blocks, r.Bfree, r.Bavail = 0, 0, 0
+	seen := make(map[uint64]bool, len(v))
 	for i := range v {
 		x := &v[i]
+		if x.Fsid != r.Fsid {
+			r.Fsid = 0 // several file systems: none is the result's
+		}
+		if x.Fsid != 0 && seen[x.Fsid] {
+			continue
+		}
+		seen[x.Fsid] = true
 		u := unit(x)
 		r.Blocks += x.Blocks * u / fr
 		r.Bfree += x.Bfree * u / fr

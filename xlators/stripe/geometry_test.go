@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"testing/quick"
+
+	"github.com/xstack/xstack/xlator"
 )
 
 const kb16 = 16 << 10
@@ -230,4 +232,33 @@ func FuzzParseGeometry(f *testing.F) {
 			t.Fatalf("re-encoding %+v gives %+v, %v", g, g2, err)
 		}
 	})
+}
+
+// TestStatfsCountsFileSystemsOnce: children on the same file system (the
+// same Fsid, as two bricks in directories of one disk) count it once;
+// children on different ones, or that do not know theirs, add up.
+func TestStatfsCountsFileSystemsOnce(t *testing.T) {
+	fs := func(id uint64) xlator.Statvfs {
+		return xlator.Statvfs{Bsize: 4096, Frsize: 4096, Blocks: 1000, Bfree: 500, Bavail: 400, Files: 100, Fsid: id}
+	}
+	for _, c := range []struct {
+		name   string
+		ids    []uint64
+		blocks uint64
+		fsid   uint64
+	}{
+		{"one fs", []uint64{7, 7}, 1000, 7},
+		{"two fs", []uint64{7, 8}, 2000, 0},
+		{"two of three", []uint64{7, 8, 7}, 2000, 0},
+		{"unknown", []uint64{0, 0}, 2000, 0},
+	} {
+		var v []xlator.Statvfs
+		for _, id := range c.ids {
+			v = append(v, fs(id))
+		}
+		r := sumStatfs(v)
+		if r.Blocks != c.blocks || r.Bfree != c.blocks/2 || r.Bavail != c.blocks*2/5 || r.Fsid != c.fsid {
+			t.Errorf("%s: %+v, want %d blocks, fsid %d", c.name, r, c.blocks, c.fsid)
+		}
+	}
 }

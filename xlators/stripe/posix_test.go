@@ -43,6 +43,16 @@ func TestOverPosix(t *testing.T) {
 	defer c.Done()
 	top := g.Top()
 
+	// Both bricks are directories of one file system: df counts it once.
+	sv, err := top.Statfs(c, &xlator.Loc{Inode: e.root()})
+	var raw syscall.Statfs_t
+	if err == nil {
+		err = syscall.Statfs(dirs[0], &raw)
+	}
+	if err != nil || sv.Fsid == 0 || sv.Blocks*sv.Frsize != raw.Blocks*uint64(raw.Frsize) {
+		t.Errorf("statfs over two bricks of one file system: %+v (the file system has %d blocks of %d): %v", sv, raw.Blocks, raw.Frsize, err)
+	}
+
 	in, fd := e.mustCreate("f")
 	data := make([]byte, 5*kb16+77)
 	for i := range data {

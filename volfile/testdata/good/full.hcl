@@ -63,6 +63,7 @@ mount {
   read-ahead    = "512KiB"
   allow-other   = "yes"
   fsname        = "test"
+  inode-lru-limit = 1000
 }
 statedump {
   path   = "/tmp"
