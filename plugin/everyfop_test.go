@@ -20,6 +20,7 @@ import (
 func TestEveryFopCrossesPlugin(t *testing.T) {
 	for _, shm := range []string{"32MiB", "0"} {
 		t.Run("shm-size="+shm, func(t *testing.T) {
+			dir := t.TempDir()
 			v := open(t, hcl(`
 volume "brick" {
   type                  = "posix"
@@ -33,7 +34,7 @@ volume "pt" {
   subvolumes = ["brick"]
   shm-size   = %q
 }
-`, t.TempDir(), passthroughBin(t), shm), registry(nil), nil)
+`, dir, passthroughBin(t), shm), registry(nil), nil)
 			g := v.Stack().Graph
 			top, tab := g.Top(), g.Inodes()
 			root := tab.Root()
@@ -62,8 +63,12 @@ volume "pt" {
 			must("lookup /", err)
 			_, err = top.Stat(c, &xlator.Loc{Inode: root})
 			must("stat /", err)
-			if st, err := top.Statfs(c, &xlator.Loc{Inode: root}); err != nil || st.Bsize == 0 {
-				t.Fatalf("statfs: %+v %v", st, err)
+			// Fsid crosses too: posix gives the brick's device, which
+			// stripe needs to count a file system once.
+			var dst syscall.Stat_t
+			must("stat brick", syscall.Stat(dir, &dst))
+			if st, err := top.Statfs(c, &xlator.Loc{Inode: root}); err != nil || st.Bsize == 0 || st.Fsid != dst.Dev {
+				t.Fatalf("statfs: %+v %v; want Fsid %d, the brick's device", st, err, dst.Dev)
 			}
 
 			l := newLoc(root, "d")

@@ -61,7 +61,7 @@ func iattFrom(a *pb.Iatt) xlator.Iatt {
 
 func statvfsTo(s *xlator.Statvfs) *pb.Statvfs {
 	return &pb.Statvfs{Bsize: s.Bsize, Frsize: s.Frsize, Blocks: s.Blocks, Bfree: s.Bfree, Bavail: s.Bavail,
-		Files: s.Files, Ffree: s.Ffree, Favail: s.Favail, Namemax: s.Namemax}
+		Files: s.Files, Ffree: s.Ffree, Favail: s.Favail, Namemax: s.Namemax, Fsid: s.Fsid}
 }
 
 func statvfsFrom(s *pb.Statvfs) xlator.Statvfs {
@@ -69,7 +69,7 @@ func statvfsFrom(s *pb.Statvfs) xlator.Statvfs {
 		return xlator.Statvfs{}
 	}
 	return xlator.Statvfs{Bsize: s.Bsize, Frsize: s.Frsize, Blocks: s.Blocks, Bfree: s.Bfree, Bavail: s.Bavail,
-		Files: s.Files, Ffree: s.Ffree, Favail: s.Favail, Namemax: s.Namemax}
+		Files: s.Files, Ffree: s.Ffree, Favail: s.Favail, Namemax: s.Namemax, Fsid: s.Fsid}
 }
 
 func direntsTo(ds []xlator.Dirent, plus bool) []*pb.Dirent {
