@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -32,8 +33,10 @@ import (
 // started by a host (it then prints a message and exits with status 1).
 //
 // Run with the single argument SchemaFlag, the binary prints t's schema
-// file (see SchemaFile) on stdout and exits 0, or exits 1 when a default
-// in t's schema does not parse.
+// file on stdout and exits 0, or exits 1 when a default in t's schema
+// does not parse. Its installer publishes it where the host's loader
+// looks, beside the binary: bin -xstack-schema > bin.schema.json
+// (host.SchemaFile).
 //
 // The plugin logs through its Logger() as usual; the lines go to the
 // host's log under the volume's name.
@@ -58,6 +61,20 @@ func Serve(t xlator.Type) {
 		GRPCServer:       rpc.NewGRPCServer,
 		Logger:           rpc.NewZapHCLog(log.Named("go-plugin")),
 	})
+}
+
+// writeSchema writes t's schema file (the host's SchemaFile) to w, for
+// the running executable.
+func writeSchema(w io.Writer, t xlator.Type) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	sum, err := rpc.FileSum(exe)
+	if err != nil {
+		return err
+	}
+	return rpc.WriteSchema(w, t, sum)
 }
 
 // pluginSide is the plugin process: the Control service, and the endpoint
@@ -212,8 +229,8 @@ func (p *pluginSide) mapArena(q *pb.InitReq) error {
 	p.arenaFile, p.arena = f, a
 	a.SetPeerMaps()
 	// Garbage in the rings here is this process's own doing (the host
-	// checks what it reads, breach.go): exit, and the host restarts it
-	// with a new arena.
+	// checks what it reads, transport's breach.go): exit, and the host
+	// restarts it with a new arena.
 	a.OnBreach(func(why string) {
 		p.log.Error("the shared memory with the host holds garbage; exiting", zap.String("breach", why))
 		os.Exit(3)

@@ -5,7 +5,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/stack"
 	"github.com/xstack/xstack/volfile"
 	"github.com/xstack/xstack/xlator"
@@ -107,11 +107,11 @@ func cmdTypes(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	for _, v := range f.Spec.Volumes {
-		if v.Type != plugin.TypeName {
+		if v.Type != host.TypeName {
 			continue
 		}
 		path := v.Options.String("path")
-		t, err := plugin.ReadSchema(path)
+		t, err := host.ReadSchema(path)
 		if err != nil {
 			fmt.Fprintf(stdout, "volume %q, plugin %s — options not known before it starts: %v\n", v.Name, path, err)
 			continue

@@ -9,11 +9,11 @@ import (
 	"github.com/xstack/xstack/xlator"
 )
 
-// remote implements every fop as a call of the Xlator service. Two
-// translators embed it: Host (in the host, calling the plugin) and proxy
-// (in the plugin, calling the host's children). What differs between them
-// — where the connection comes from and how inodes and fds become gfids
-// and handles — is behind mapper.
+// Remote implements every fop as a call of the Xlator service. Two
+// translators embed it: host.Plugin (in the host, calling the plugin) and
+// the SDK's proxy (in the plugin, calling the host's children). What
+// differs between them — where the connection comes from and how inodes
+// and fds become gfids and handles — is behind Mapper.
 type Remote struct {
 	xlator.Base
 	Mapper Mapper

@@ -25,11 +25,12 @@ import (
 // this package commits: the arena is marked dead at once, so that every
 // caller waiting on it fails (a readv or writev that found the breach
 // with EIO, any other fop with ENOTCONN) and its workers stop, and the
-// Host kills the plugin process; its restart path starts a new one with
-// a new arena (process.go). Breaches are counted in the Host's statedump
-// (protocol-breaches) and the last one is its last-exit.
+// host kills the plugin process; its restart path starts a new one with
+// a new arena (host/process.go). Breaches are counted in the plugin
+// volume's statedump (protocol-breaches) and the last one is its
+// last-exit.
 
-// errBreach is the reason a Host gives for a plugin it killed for
+// ErrBreach is the reason a host gives for a plugin it killed for
 // breaking the protocol.
 var ErrBreach = errors.New("plugin broke the protocol")
 

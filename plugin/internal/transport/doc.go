@@ -16,7 +16,7 @@
 // It imports only the generated protocol (plugin/proto) and the runtime:
 // what a ring's worker runs is a Handler, which package rpc's Server is;
 // what calls through a ring is package rpc's Remote. Both sides use it:
-// the host (package plugin's Host) makes the arena
-// and serves the toHost ring, a plugin (package plugin's Serve) maps it
-// and serves the toPlugin ring.
+// the host (package host's Plugin) makes the arena and serves the toHost
+// ring, a plugin (package plugin's Serve) maps it and serves the toPlugin
+// ring.
 package transport

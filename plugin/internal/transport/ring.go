@@ -52,7 +52,7 @@ import (
 //
 // Each side sets its ring's ready word once its workers run: a caller
 // uses the ring only when the far side serves it. A caller whose context
-// ends, or whose call runs out of the host's call-timeout (deadline.go),
+// ends, or whose call runs out of the host's call-timeout (host/deadline.go),
 // abandons its call: a worker that has taken it drops the data it
 // carried when it completes it, and the slot is free only then. A writev
 // of host memory the plugin took keeps that memory referenced until the

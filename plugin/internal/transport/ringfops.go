@@ -9,7 +9,7 @@ import (
 
 // The fops whose data the rings carry in arena slots or host memory:
 // readv and writev, made through a ring by the side calling it (a host's
-// Host, a plugin's proxies). Every other fop goes through the rings as
+// Plugin, a plugin's proxies). Every other fop goes through the rings as
 // its gRPC messages (ringconn.go). Each function reports ok false when
 // the ring cannot carry the call (no ring, no free call, no room for the
 // reply): the caller then makes it by gRPC.

@@ -65,7 +65,7 @@ type Arena struct {
 	// peerMaps: the far side maps the arena, so this side may name its
 	// slots to it and post ring calls. In the plugin, always (the host
 	// maps every arena it makes); in the host, once the plugin's answer
-	// to Init says so (process.go). Slots the far side names are taken
+	// to Init says so (host/process.go). Slots the far side names are taken
 	// either way: the host maps the arena, and checks them.
 	peerMaps atomic.Bool
 

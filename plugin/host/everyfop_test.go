@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -195,7 +195,7 @@ volume "pt" {
 			// The transport was the one asked for: the rings with the
 			// arena, gRPC messages alone without it.
 			keys := map[string]string{}
-			for _, kv := range host(t, v, "pt").Dump() {
+			for _, kv := range hostOf(t, v, "pt").Dump() {
 				keys[kv.Key] = fmt.Sprint(kv.Value)
 			}
 			if shm == "0" {

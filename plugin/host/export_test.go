@@ -1,4 +1,4 @@
-package plugin
+package host
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 )
 
 // Ping makes one empty round trip to the plugin: the floor of every fop.
-func (h *Host) Ping(ctx context.Context) error {
-	inst := h.inst.Load()
+func (p *Plugin) Ping(ctx context.Context) error {
+	inst := p.inst.Load()
 	if inst == nil {
 		return context.Canceled
 	}

@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/stack"
 	"github.com/xstack/xstack/volfile"
 	"github.com/xstack/xstack/xlator"
@@ -44,8 +44,8 @@ volume "bare" {
 // sends it no slot (the bare plugin fails a writev that names one), and
 // 1 MiB of data crosses in the messages both ways.
 func TestProtocolVersions(t *testing.T) {
-	if plugin.MinProtocolVersion != 4 || plugin.ProtocolVersion != 5 {
-		t.Fatalf("versions %d to %d: update this test's table", plugin.MinProtocolVersion, plugin.ProtocolVersion)
+	if host.MinProtocolVersion != 4 || host.ProtocolVersion != 5 {
+		t.Fatalf("versions %d to %d: update this test's table", host.MinProtocolVersion, host.ProtocolVersion)
 	}
 	for _, tc := range []struct {
 		version int
@@ -61,7 +61,7 @@ func TestProtocolVersions(t *testing.T) {
 			bin := bareBin(t, tc.version)
 			if tc.refused != "" {
 				err := startErr(t, bareVolfile(bin))
-				if !errors.Is(err, plugin.ErrProtocolVersion) || !strings.Contains(err.Error(), bin+" "+tc.refused) {
+				if !errors.Is(err, host.ErrProtocolVersion) || !strings.Contains(err.Error(), bin+" "+tc.refused) {
 					t.Fatalf("start: %v\nwant ErrProtocolVersion with %q", err, bin+" "+tc.refused)
 				}
 				t.Logf("start: %v", err)
@@ -90,7 +90,7 @@ func TestProtocolVersions(t *testing.T) {
 				t.Fatalf("readv of 1 MiB: %d bytes, differ", len(got))
 			}
 			keys := map[string]string{}
-			for _, kv := range host(t, v, "bare").Dump() {
+			for _, kv := range hostOf(t, v, "bare").Dump() {
 				keys[kv.Key] = fmt.Sprint(kv.Value)
 			}
 			if keys["protocol"] != fmt.Sprint(tc.version) || keys["arena"] != tc.arena {

@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xstack/xstack/api"
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/stack"
 	"github.com/xstack/xstack/volfile"
 	"github.com/xstack/xstack/xlator"
@@ -64,7 +64,7 @@ func buildAs(tb testing.TB, pkg, name string, flags ...string) string {
 	out := filepath.Join(binDir, name)
 	args := append(append(append([]string{"build"}, buildFlags...), flags...), "-o", out, "./"+pkg)
 	cmd := exec.Command("go", args...)
-	cmd.Dir = ".."
+	cmd.Dir = "../.."
 	if b, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
@@ -79,7 +79,7 @@ func memBin(tb testing.TB) string         { return build(tb, "plugin/internal/te
 // registry holds the plugin type, the test types and posix.
 func registry(log *xlatortest.Log) *xlator.Registry {
 	r := xlatortest.Registry()
-	plugin.Register(r)
+	host.Register(r)
 	posix.Register(r)
 	if log != nil {
 		r.MustRegister(xlatortest.RecorderType(log, ""))
@@ -110,10 +110,10 @@ func open(tb testing.TB, src string, reg *xlator.Registry, log *zap.Logger) *api
 	return v
 }
 
-// host returns the plugin translator of volume name.
-func host(tb testing.TB, v *api.Volume, name string) *plugin.Host {
+// hostOf returns the plugin translator of volume name.
+func hostOf(tb testing.TB, v *api.Volume, name string) *host.Plugin {
 	tb.Helper()
-	h, ok := xlator.Unwrap(v.Stack().Graph.Xlator(name)).(*plugin.Host)
+	h, ok := xlator.Unwrap(v.Stack().Graph.Xlator(name)).(*host.Plugin)
 	if !ok {
 		tb.Fatalf("volume %q is not a plugin", name)
 	}

@@ -1,4 +1,4 @@
-package plugin
+package host
 
 import (
 	"context"
@@ -110,7 +110,7 @@ func launch(path, sum string, log *zap.Logger, timeout time.Duration, shm *trans
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
-			got, _ := fileSum(path)
+			got, _ := rpc.FileSum(path)
 			return nil, checksumError(path, got, sum)
 		}
 		if verr := rpc.VersionError(path, err); verr != nil {
@@ -145,60 +145,36 @@ func checksumError(path, got, want string) error {
 		ErrChecksum, path, got, strings.ToLower(want), path)
 }
 
-// fileSum returns the hex SHA-256 of the file at path, a regular file of
-// at most maxBinary bytes: a volfile may name anything as a plugin.
-func fileSum(path string) (string, error) {
-	f, st, err := openRegular(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	tooLarge := fmt.Errorf("%s is larger than any plugin binary (%s)", path, xlator.FormatSize(maxBinary))
-	if st.Size() > maxBinary {
-		return "", tooLarge
-	}
-	hs := sha256.New()
-	// The size a file reports may be wrong (procfs).
-	n, err := io.Copy(hs, io.LimitReader(f, maxBinary+1))
-	if err != nil {
-		return "", err
-	}
-	if n > maxBinary {
-		return "", tooLarge
-	}
-	return hex.EncodeToString(hs.Sum(nil)), nil
-}
-
 // start launches the plugin, serves the callback service on a broker
 // stream (one gRPC server per plugin process, whatever the number of
 // calls), initialises the plugin's graph and watches the process.
-func (h *Host) start() (*instance, error) {
+func (p *Plugin) start() (*instance, error) {
 	var shm *transport.Arena
 	use := "off: shm-size = 0"
-	if h.shmSlots > 0 {
+	if p.shmSlots > 0 {
 		var err error
-		if shm, err = transport.NewArena(h.Name(), h.shmSlots); err != nil {
+		if shm, err = transport.NewArena(p.Name(), p.shmSlots); err != nil {
 			use = "off: the host could not make it: " + err.Error()
-			h.Logger().Warn("no shared memory for the plugin; every fop and its data go in gRPC messages", zap.Error(err))
-		} else if f, _ := h.Iobufs().SharedFile(); f != nil {
-			shm.ShareHostMem(h.Iobufs())
+			p.Logger().Warn("no shared memory for the plugin; every fop and its data go in gRPC messages", zap.Error(err))
+		} else if f, _ := p.Iobufs().SharedFile(); f != nil {
+			shm.ShareHostMem(p.Iobufs())
 		}
 	}
-	inst, err := launch(h.path, h.sum, h.Logger(), h.startTimeout, shm)
+	inst, err := launch(p.path, p.sum, p.Logger(), p.startTimeout, shm)
 	if err != nil {
 		shm.Close()
 		return nil, err
 	}
 	shm.CloseFile() // the plugin has its own descriptor now
-	limit := h.newLimit(inst)
+	limit := p.newLimit(inst)
 	if shm != nil {
 		shm.SetLimit(transport.ToPlugin, limit)
-		shm.OnBreach(func(why string) { go h.broke(inst, why) })
+		shm.OnBreach(func(why string) { go p.broke(inst, why) })
 	}
 	// The arena's slots reach the host from now on (the callback
 	// service, the toHost ring); the host names its slots to the plugin
 	// only once the plugin says it mapped it (peerMaps, set below).
-	cb := rpc.NewServer(&callback{h: h, arena: shm})
+	cb := rpc.NewServer(&callback{p: p, arena: shm})
 	shm.Serve(transport.ToHost, cb) // until the arena is closed with the instance
 	id := inst.c.Broker.NextId()
 	go inst.c.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
@@ -206,27 +182,27 @@ func (h *Host) start() (*instance, error) {
 		pb.RegisterXlatorServer(s, cb)
 		return s
 	})
-	names := make([]string, len(h.Children()))
-	for i, c := range h.Children() {
+	names := make([]string, len(p.Children()))
+	for i, c := range p.Children() {
 		names[i] = xlator.Name(c)
 	}
-	h.mu.Lock()
-	up := append([]bool(nil), h.childUp...)
-	h.mu.Unlock()
+	p.mu.Lock()
+	up := append([]bool(nil), p.childUp...)
+	p.mu.Unlock()
 	lvl := int32(0)
-	if g := h.Graph(); g != nil {
-		if vs, ok := g.Spec().Volume(h.Name()); ok {
+	if g := p.Graph(); g != nil {
+		if vs, ok := g.Spec().Volume(p.Name()); ok {
 			lvl = int32(vs.LogLevel)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.startTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), p.startTimeout)
 	defer cancel()
-	opts, err := h.pluginOptions(ctx, inst)
+	opts, err := p.pluginOptions(ctx, inst)
 	if err != nil {
 		inst.kill()
 		return nil, err
 	}
-	req := &pb.InitReq{Volume: h.Name(), Children: names, Options: rpc.OptionsTo(opts),
+	req := &pb.InitReq{Volume: p.Name(), Children: names, Options: rpc.OptionsTo(opts),
 		LogLevel: lvl, CallbackBrokerId: id, ChildrenUp: up}
 	if shm != nil {
 		req.ShmSlots, req.ShmSlotSize = uint32(shm.Slots()), uint32(shm.SlotSize())
@@ -234,7 +210,7 @@ func (h *Host) start() (*instance, error) {
 	rsp, err := inst.c.Ctl.Init(ctx, req)
 	if err != nil {
 		inst.kill()
-		return nil, fmt.Errorf("plugin %s: init: %s", h.path, statusMessage(err))
+		return nil, fmt.Errorf("plugin %s: init: %s", p.path, statusMessage(err))
 	}
 	if shm != nil {
 		if why, ok := arenaMapped(inst.version, rsp, shm.Ready(transport.ToPlugin)); ok {
@@ -244,7 +220,7 @@ func (h *Host) start() (*instance, error) {
 			// Nothing the host sends it may name the arena: it is
 			// unmapped, and every fop goes by gRPC with its data.
 			use = "off: the plugin did not map it: " + why
-			h.Logger().Warn("the plugin runs without the shared memory arena; every fop and its data go in gRPC messages",
+			p.Logger().Warn("the plugin runs without the shared memory arena; every fop and its data go in gRPC messages",
 				zap.Int("pid", inst.pid), zap.String("reason", why))
 			shm.Close()
 			inst.shm, shm = nil, nil
@@ -257,11 +233,11 @@ func (h *Host) start() (*instance, error) {
 	stream, err := inst.c.Ctl.Watch(context.Background(), &pb.WatchReq{})
 	if err != nil {
 		inst.kill()
-		return nil, fmt.Errorf("plugin %s: watch: %w", h.path, err)
+		return nil, fmt.Errorf("plugin %s: watch: %w", p.path, err)
 	}
 	go func() {
 		_, err := stream.Recv()
-		h.died(inst, err)
+		p.died(inst, err)
 	}()
 	return inst, nil
 }
@@ -275,20 +251,21 @@ func statusMessage(err error) string {
 }
 
 // broke handles a breach of the protocol by the plugin of inst
-// (breach.go): the process is killed at once, and died restarts it.
-func (h *Host) broke(inst *instance, why string) {
-	h.breaches.Add(1)
-	h.Logger().Error("plugin broke the protocol; killing it", zap.Int("pid", inst.pid), zap.String("breach", why))
+// (transport's breach.go): the process is killed at once, and died
+// restarts it.
+func (p *Plugin) broke(inst *instance, why string) {
+	p.breaches.Add(1)
+	p.Logger().Error("plugin broke the protocol; killing it", zap.Int("pid", inst.pid), zap.String("breach", why))
 	if err := inst.proc.Kill(); err != nil {
-		h.Logger().Warn("kill plugin", zap.Int("pid", inst.pid), zap.Error(err))
+		p.Logger().Warn("kill plugin", zap.Int("pid", inst.pid), zap.Error(err))
 	}
-	h.died(inst, fmt.Errorf("%w: %s", transport.ErrBreach, why))
+	p.died(inst, fmt.Errorf("%w: %s", transport.ErrBreach, why))
 }
 
 // died handles the end of a plugin process: fops fail from now on, the
 // parents hear child-down, and the plugin is restarted.
-func (h *Host) died(inst *instance, why error) {
-	if !h.inst.CompareAndSwap(inst, nil) {
+func (p *Plugin) died(inst *instance, why error) {
+	if !p.inst.CompareAndSwap(inst, nil) {
 		return // stopped by Fini, or already handled
 	}
 	inst.kill()
@@ -299,49 +276,49 @@ func (h *Host) died(inst *instance, why error) {
 	if inst.client.Exited() && !errors.Is(why, errHung) && !errors.Is(why, transport.ErrBreach) {
 		reason = "process exited"
 	}
-	h.mu.Lock()
-	if h.state == stateStopped {
-		h.mu.Unlock()
+	p.mu.Lock()
+	if p.state == stateStopped {
+		p.mu.Unlock()
 		return
 	}
-	h.state = stateRestarting
-	h.lastExit = fmt.Sprintf("%s: pid %d: %s", time.Now().Format(time.RFC3339), inst.pid, reason)
-	h.loops.Add(1)
-	h.mu.Unlock()
-	h.Logger().Error("plugin died; restarting it", zap.Int("pid", inst.pid), zap.String("reason", reason))
-	h.dropOwned()
-	h.update()
-	go h.restartLoop()
+	p.state = stateRestarting
+	p.lastExit = fmt.Sprintf("%s: pid %d: %s", time.Now().Format(time.RFC3339), inst.pid, reason)
+	p.loops.Add(1)
+	p.mu.Unlock()
+	p.Logger().Error("plugin died; restarting it", zap.Int("pid", inst.pid), zap.String("reason", reason))
+	p.dropOwned()
+	p.update()
+	go p.restartLoop()
 }
 
 // restartLoop starts the plugin again, doubling the wait after every
 // failure up to restart-backoff-max, until it runs or Fini stops it.
-func (h *Host) restartLoop() {
-	defer h.loops.Done()
-	wait := h.backoff
+func (p *Plugin) restartLoop() {
+	defer p.loops.Done()
+	wait := p.backoff
 	for {
 		select {
-		case <-h.stop:
+		case <-p.stop:
 			return
 		case <-time.After(wait):
 		}
-		inst, err := h.start()
+		inst, err := p.start()
 		if err == nil {
-			h.mu.Lock()
-			if h.state == stateStopped {
-				h.mu.Unlock()
+			p.mu.Lock()
+			if p.state == stateStopped {
+				p.mu.Unlock()
 				inst.kill()
 				return
 			}
-			h.state = stateRunning
-			h.restarts++
-			h.mu.Unlock()
-			h.inst.Store(inst)
-			h.Logger().Info("plugin restarted", zap.Int("pid", inst.pid))
-			h.update()
+			p.state = stateRunning
+			p.restarts++
+			p.mu.Unlock()
+			p.inst.Store(inst)
+			p.Logger().Info("plugin restarted", zap.Int("pid", inst.pid))
+			p.update()
 			return
 		}
-		h.Logger().Error("plugin restart failed", zap.Error(err), zap.Duration("next-try", min(2*wait, h.backoffMax)))
-		wait = min(2*wait, h.backoffMax)
+		p.Logger().Error("plugin restart failed", zap.Error(err), zap.Duration("next-try", min(2*wait, p.backoffMax)))
+		wait = min(2*wait, p.backoffMax)
 	}
 }

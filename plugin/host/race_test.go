@@ -1,6 +1,6 @@
 //go:build race
 
-package plugin_test
+package host_test
 
 import "os"
 

@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/xstack/xstack/api"
 	"github.com/xstack/xstack/examples/plugins/checksum/checksum"
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -82,7 +82,7 @@ volume "top" {
 // call to the plugin process through go-plugin's connection.
 func BenchmarkRoundTrip(b *testing.B) {
 	v := benchVolume(b, "plugin=mem")
-	h := host(b, v, "top")
+	h := hostOf(b, v, "top")
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -256,7 +256,7 @@ func pattern(n int) []byte {
 
 // logRing logs the ring counters of the graph's plugin, if any.
 func logRing(b *testing.B, g *xlator.Graph) {
-	if h, ok := xlator.Unwrap(g.Top()).(*plugin.Host); ok {
+	if h, ok := xlator.Unwrap(g.Top()).(*host.Plugin); ok {
 		for _, kv := range h.Dump() {
 			if strings.Contains(kv.Key, "ring") {
 				b.Logf("%s = %v", kv.Key, kv.Value)

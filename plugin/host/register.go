@@ -1,4 +1,4 @@
-package plugin
+package host
 
 import (
 	"time"
@@ -41,7 +41,7 @@ func Register(r *xlator.Registry) {
 		Options:     Schema,
 		MinChildren: 0,
 		MaxChildren: -1,
-		New:         func() xlator.Xlator { return newHost() },
+		New:         func() xlator.Xlator { return newPlugin() },
 		SchemaFor:   sc.schemaFor,
 		// The plugin reads writev data in the host's iobufs in place.
 		SharedIobufs: true,

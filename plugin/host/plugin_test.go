@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -165,7 +165,7 @@ func TestFops(t *testing.T) {
 	}
 
 	// The plugin's statistics appear under its volume.
-	dump := host(t, v, "cks").Dump()
+	dump := hostOf(t, v, "cks").Dump()
 	keys := map[string]any{}
 	for _, kv := range dump {
 		keys[kv.Key] = kv.Value
@@ -276,7 +276,7 @@ volume "top" {
 		}
 	}
 	keys := map[string]any{}
-	for _, kv := range host(t, v, "top").Dump() {
+	for _, kv := range hostOf(t, v, "top").Dump() {
 		keys[kv.Key] = kv.Value
 	}
 	for _, k := range []string{"ring-late-wakes", "plugin.ring.late-wakes", "shm-slots-in-use", "host-iobufs-kept-by-plugin"} {

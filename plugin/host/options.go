@@ -1,4 +1,4 @@
-package plugin
+package host
 
 import (
 	"context"
@@ -24,30 +24,30 @@ import (
 // with, decoded against the schema it declares. A published schema for
 // this binary that declares something else is an error: the volfile was
 // checked against it.
-func (h *Host) pluginOptions(ctx context.Context, inst *instance) (xlator.Options, error) {
+func (p *Plugin) pluginOptions(ctx context.Context, inst *instance) (xlator.Options, error) {
 	rsp, err := inst.c.Ctl.Schema(ctx, &pb.SchemaReq{})
 	if err != nil {
-		return xlator.Options{}, fmt.Errorf("plugin %s: schema: %s", h.path, statusMessage(err))
+		return xlator.Options{}, fmt.Errorf("plugin %s: schema: %s", p.path, statusMessage(err))
 	}
 	running := xlator.Type{Name: rsp.Name, Doc: rsp.Doc, Options: rpc.SchemaFrom(rsp.Options),
 		MinChildren: int(rsp.MinChildren), MaxChildren: int(rsp.MaxChildren)}
-	if sum, err := fileSum(h.path); err == nil {
-		if pub, err := readSchema(h.path, sum); err == nil {
+	if sum, err := rpc.FileSum(p.path); err == nil {
+		if pub, err := readSchema(p.path, sum); err == nil {
 			if d := schemaDiff(pub, running); d != "" {
 				return xlator.Options{}, fmt.Errorf("plugin %s: the schema published for it (%s) is not the one it declares: %s; the volfile was checked against the published one, so publish it again: %s %s > %s",
-					h.path, SchemaFile(h.path), d, h.path, transport.SchemaFlag, SchemaFile(h.path))
+					p.path, SchemaFile(p.path), d, p.path, transport.SchemaFlag, SchemaFile(p.path))
 			}
 		}
 	}
-	vs := &xlator.VolumeSpec{Name: h.Name(), Options: h.opts}
-	if g := h.Graph(); g != nil {
-		if s, ok := g.Spec().Volume(h.Name()); ok {
+	vs := &xlator.VolumeSpec{Name: p.Name(), Options: p.opts}
+	if g := p.Graph(); g != nil {
+		if s, ok := g.Spec().Volume(p.Name()); ok {
 			vs = s
 		}
 	}
-	o, err := decodeOptions(running.Options, vs, h.opts)
+	o, err := decodeOptions(running.Options, vs, p.opts)
 	if err != nil {
-		return xlator.Options{}, fmt.Errorf("plugin %s: %w", h.path, err)
+		return xlator.Options{}, fmt.Errorf("plugin %s: %w", p.path, err)
 	}
 	return o, nil
 }

@@ -1,5 +1,5 @@
 //go:build !race
 
-package plugin_test
+package host_test
 
 const raceEnabled = false

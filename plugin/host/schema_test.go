@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"crypto/sha256"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/xstack/xstack/examples/plugins/checksum/checksum"
 	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/stack"
 	"github.com/xstack/xstack/volfile"
 	"github.com/xstack/xstack/xlator"
@@ -54,7 +55,7 @@ func publish(tb testing.TB, bin string) {
 	if err != nil {
 		tb.Fatalf("%s %s: %v", bin, plugin.SchemaFlag, err)
 	}
-	if err := os.WriteFile(plugin.SchemaFile(bin), out, 0o644); err != nil {
+	if err := os.WriteFile(host.SchemaFile(bin), out, 0o644); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -84,14 +85,14 @@ func TestPublishSchema(t *testing.T) {
 			bin := copyBin(t, tc.bin)
 			publish(t, bin)
 			var doc map[string]any
-			b, _ := os.ReadFile(plugin.SchemaFile(bin))
+			b, _ := os.ReadFile(host.SchemaFile(bin))
 			if err := json.Unmarshal(b, &doc); err != nil {
 				t.Fatalf("schema file: %v\n%s", err, b)
 			}
 			if doc["binary-sha256"] != sha256Of(t, bin) || doc["format"] != "xstack-plugin-schema/1" {
 				t.Errorf("schema file names binary %v (format %v), want %s", doc["binary-sha256"], doc["format"], sha256Of(t, bin))
 			}
-			got, err := plugin.ReadSchema(bin)
+			got, err := host.ReadSchema(bin)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +207,7 @@ volume "evil" {
 	// script still does not run.
 	schema := `{"format": "xstack-plugin-schema/1", "binary-sha256": "` + sha256Of(t, script) + `", "name": "evil",
   "min-children": 1, "max-children": 1, "options": [{"name": "level", "kind": "int", "min": 1, "max": 2}]}`
-	if err := os.WriteFile(plugin.SchemaFile(script), []byte(schema), 0o644); err != nil {
+	if err := os.WriteFile(host.SchemaFile(script), []byte(schema), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, diags = volfile.Parse([]byte(src), "test.hcl", reg, nil)
@@ -298,7 +299,7 @@ func TestOptionsCheckedAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ := xlator.Unwrap(st.Graph.Xlator("cks")).(*plugin.Host)
+	h, _ := xlator.Unwrap(st.Graph.Xlator("cks")).(*host.Plugin)
 	got := map[string]any{}
 	for _, kv := range h.Dump() {
 		got[kv.Key] = kv.Value
@@ -316,7 +317,7 @@ func TestSchemaMismatch(t *testing.T) {
 	bin := copyBin(t, checksumBin(t))
 	publish(t, bin)
 	reg := registry(nil)
-	b, err := os.ReadFile(plugin.SchemaFile(bin))
+	b, err := os.ReadFile(host.SchemaFile(bin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +327,7 @@ func TestSchemaMismatch(t *testing.T) {
 	json.Unmarshal([]byte(edited), &doc)
 	doc["options"] = doc["options"].([]any)[:1]
 	out, _ := json.Marshal(doc)
-	if err := os.WriteFile(plugin.SchemaFile(bin), out, 0o644); err != nil {
+	if err := os.WriteFile(host.SchemaFile(bin), out, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f, diags := volfile.Parse([]byte(checksumVolfile(bin, "")), "test.hcl", reg, nil)
@@ -339,7 +340,7 @@ func TestSchemaMismatch(t *testing.T) {
 	}
 	for _, w := range []string{`volume "cks"`, "is not the one it declares",
 		`option "block-size": published size, default "64KiB", 512B to 2MiB, the plugin declares size, default "64KiB", 512B to 1MiB`,
-		`option "table-dir": not published, the plugin declares it`, bin + " -xstack-schema > " + plugin.SchemaFile(bin)} {
+		`option "table-dir": not published, the plugin declares it`, bin + " -xstack-schema > " + host.SchemaFile(bin)} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
@@ -352,7 +353,7 @@ func TestSchemaMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishedFor := sha256Of(t, checksumBin(t))
-	if err := os.WriteFile(plugin.SchemaFile(bin), b, 0o644); err != nil {
+	if err := os.WriteFile(host.SchemaFile(bin), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	src := strings.Replace(checksumVolfile(bin, ""), `  block-size = "4KiB"`+"\n", "", 1)
@@ -405,7 +406,7 @@ func TestChecksumRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = g.Init()
-	if !errors.Is(err, plugin.ErrChecksum) {
+	if !errors.Is(err, host.ErrChecksum) {
 		t.Fatalf("Init: %v, want ErrChecksum", err)
 	}
 	t.Logf("refused: %v", err)

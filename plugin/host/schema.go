@@ -1,10 +1,8 @@
-package plugin
+package host
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -13,108 +11,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xstack/xstack/plugin/internal/rpc"
 	"github.com/xstack/xstack/plugin/internal/transport"
 	"github.com/xstack/xstack/xlator"
 )
 
-// A plugin publishes its schema in a file beside its binary, so that
-// loading a volfile (xstack validate, graph, types, and every start)
-// checks a plugin volume's options without running anything the volfile
-// names. The file is JSON: the type's name, doc, bounds on subvolumes and
-// options, and the SHA-256 of the binary that wrote it. The loader uses
-// it only for the binary it names; the running plugin's own answer at
+// Loading a volfile checks a plugin volume's options against the schema
+// its binary publishes beside it (rpc's schemafile.go has the format), so
+// that xstack validate, graph, types and every start check a plugin
+// volume without running anything the volfile names. The loader uses the
+// file only for the binary it names; the running plugin's own answer at
 // start stays the authority (options.go).
 
 // SchemaFile returns where the schema of the plugin binary at path is
 // published: path + ".schema.json".
-func SchemaFile(binary string) string { return binary + ".schema.json" }
-
-// schemaFormat names the layout of the file, for a future change.
-const schemaFormat = "xstack-plugin-schema/1"
-
-// maxSchemaFile bounds what the loader reads of a schema file, which a
-// volfile can point anywhere.
-const maxSchemaFile = 1 << 20
-
-// maxBinary bounds what the loader reads of a plugin binary to hash it.
-const maxBinary = 1 << 30
-
-// openRegular opens the file at path for reading if it is a regular file.
-// It never blocks: a volfile could name a FIFO, whose open waits for a
-// writer, or a device that never ends.
-func openRegular(path string) (*os.File, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		what := "not a regular file"
-		switch m := st.Mode(); {
-		case m.IsDir():
-			what = "a directory"
-		case m&fs.ModeNamedPipe != 0:
-			what = "a named pipe"
-		case m&fs.ModeDevice != 0:
-			what = "a device"
-		}
-		err = fmt.Errorf("%s is %s, not a plugin binary", path, what)
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, st, nil
-}
-
-type schemaDoc struct {
-	Format       string         `json:"format"`
-	BinarySHA256 string         `json:"binary-sha256"`
-	Name         string         `json:"name"`
-	Doc          string         `json:"doc,omitempty"`
-	MinChildren  int            `json:"min-children"`
-	MaxChildren  int            `json:"max-children"`
-	Options      []schemaOption `json:"options"`
-}
-
-type schemaOption struct {
-	Name     string   `json:"name"`
-	Kind     string   `json:"kind"`
-	Default  string   `json:"default,omitempty"`
-	Min      int64    `json:"min,omitempty"`
-	Max      int64    `json:"max,omitempty"`
-	Enum     []string `json:"enum,omitempty"`
-	Required bool     `json:"required,omitempty"`
-	Doc      string   `json:"doc,omitempty"`
-}
-
-// writeSchema writes t's schema file for the running executable to w. It
-// refuses a schema whose defaults do not parse, which no volfile could
-// satisfy.
-func writeSchema(w io.Writer, t xlator.Type) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	sum, err := fileSum(exe)
-	if err != nil {
-		return err
-	}
-	doc := schemaDoc{Format: schemaFormat, BinarySHA256: sum, Name: t.Name, Doc: t.Doc,
-		MinChildren: t.MinChildren, MaxChildren: t.MaxChildren, Options: []schemaOption{}}
-	for _, o := range t.Options {
-		if o.Default != "" {
-			if _, err := o.ParseScalar(o.Default); err != nil {
-				return fmt.Errorf("option %q: default %q: %w", o.Name, o.Default, err)
-			}
-		}
-		doc.Options = append(doc.Options, schemaOption{Name: o.Name, Kind: o.Kind.String(), Default: o.Default,
-			Min: o.Min, Max: o.Max, Enum: o.Enum, Required: o.Required, Doc: o.Doc})
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
-}
+func SchemaFile(binary string) string { return rpc.SchemaFile(binary) }
 
 // schemaUnknown is why a plugin volume's options cannot be checked before
 // it starts; it is an xlator.ErrSchemaUnknown.
@@ -134,7 +45,7 @@ func publishHint(binary string) string {
 // written by another binary (a stale one).
 func readSchema(binary, sum string) (xlator.Type, error) {
 	file := SchemaFile(binary)
-	f, _, err := openRegular(file)
+	f, _, err := rpc.OpenRegular(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return xlator.Type{}, &schemaUnknown{fmt.Sprintf("%s publishes no schema (no %s); %s", binary, file, publishHint(binary))}
 	}
@@ -142,42 +53,13 @@ func readSchema(binary, sum string) (xlator.Type, error) {
 		return xlator.Type{}, &schemaUnknown{fmt.Sprintf("cannot read the schema %s: %v", file, err)}
 	}
 	defer f.Close()
-	var doc schemaDoc
-	dec := json.NewDecoder(io.LimitReader(f, maxSchemaFile))
-	if err := dec.Decode(&doc); err != nil {
-		return xlator.Type{}, &schemaUnknown{fmt.Sprintf("%s is not a schema file: %v; %s", file, err, publishHint(binary))}
-	}
-	t, err := doc.typ()
+	t, by, err := rpc.ReadSchema(f)
 	if err != nil {
-		return xlator.Type{}, &schemaUnknown{fmt.Sprintf("%s is not a schema xstack can use: %v; %s", file, err, publishHint(binary))}
+		return xlator.Type{}, &schemaUnknown{fmt.Sprintf("%s is %v; %s", file, err, publishHint(binary))}
 	}
-	if !strings.EqualFold(doc.BinarySHA256, sum) {
+	if !strings.EqualFold(by, sum) {
 		return xlator.Type{}, &schemaUnknown{fmt.Sprintf("%s was published by a binary with sha256 %s, and %s has sha256 %s (rebuilt since?); %s",
-			file, doc.BinarySHA256, binary, sum, publishHint(binary))}
-	}
-	return t, nil
-}
-
-// typ checks the document and returns the type it describes (no New).
-func (d *schemaDoc) typ() (xlator.Type, error) {
-	if d.Format != schemaFormat {
-		return xlator.Type{}, fmt.Errorf("format %q, want %q", d.Format, schemaFormat)
-	}
-	t := xlator.Type{Name: d.Name, Doc: d.Doc, MinChildren: d.MinChildren, MaxChildren: d.MaxChildren}
-	seen := map[string]bool{}
-	for _, o := range d.Options {
-		k, ok := xlator.ParseKind(o.Kind)
-		switch {
-		case o.Name == "":
-			return t, fmt.Errorf("an option has no name")
-		case seen[o.Name]:
-			return t, fmt.Errorf("option %q is declared twice", o.Name)
-		case !ok:
-			return t, fmt.Errorf("option %q has an unknown kind %q", o.Name, o.Kind)
-		}
-		seen[o.Name] = true
-		t.Options = append(t.Options, xlator.Option{Name: o.Name, Kind: k, Default: o.Default,
-			Min: o.Min, Max: o.Max, Enum: o.Enum, Required: o.Required, Doc: o.Doc})
+			file, by, binary, sum, publishHint(binary))}
 	}
 	return t, nil
 }
@@ -188,7 +70,7 @@ func (d *schemaDoc) typ() (xlator.Type, error) {
 // xlator.ErrSchemaUnknown when the binary publishes no schema, or none
 // written by this very binary.
 func ReadSchema(binary string) (xlator.Type, error) {
-	sum, err := fileSum(binary)
+	sum, err := rpc.FileSum(binary)
 	if err != nil {
 		return xlator.Type{}, fmt.Errorf("plugin binary: %w", err)
 	}
@@ -296,7 +178,7 @@ func (c *sumCache) sum(path string) (string, error) {
 	if ok {
 		return sum, nil
 	}
-	if sum, err = fileSum(path); err != nil {
+	if sum, err = rpc.FileSum(path); err != nil {
 		return "", err
 	}
 	c.mu.Lock()

@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -117,7 +117,7 @@ volume "na" {
 	})
 
 	keys := map[string]string{}
-	for _, kv := range host(t, v, "na").Dump() {
+	for _, kv := range hostOf(t, v, "na").Dump() {
 		keys[kv.Key] = fmt.Sprint(kv.Value)
 	}
 	if a := keys["arena"]; !strings.HasPrefix(a, "off: the plugin did not map it") {

@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 
 	"github.com/xstack/xstack/api"
 	"github.com/xstack/xstack/mount/fuse"
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -31,7 +31,7 @@ func hangBin(tb testing.TB) string { return build(tb, "plugin/internal/testplugi
 // a name that starts with freeze stops the plugin process.
 type hanging struct {
 	v       *api.Volume
-	h       *plugin.Host
+	h       *host.Plugin
 	release func()
 }
 
@@ -62,7 +62,7 @@ volume "hang" {
 		})
 	}
 	t.Cleanup(release) // runs before the volume closes: registered after it
-	return &hanging{v: v, h: host(t, v, "hang"), release: release}
+	return &hanging{v: v, h: hostOf(t, v, "hang"), release: release}
 }
 
 // dump returns the value of key in the plugin volume's statedump, "" if
@@ -444,7 +444,7 @@ volume "top" {
 			t.Errorf("%s through a pass-through plugin: %v allocs/op in the host", tc.fop, n)
 		}
 	}
-	for _, kv := range host(t, v, "top").Dump() {
+	for _, kv := range hostOf(t, v, "top").Dump() {
 		if kv.Key == "grpc-fop-calls" && fmt.Sprint(kv.Value) != "0" {
 			t.Errorf("%v fops went by gRPC, not through the rings", kv.Value)
 		}

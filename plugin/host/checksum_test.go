@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -82,7 +82,7 @@ func TestChecksumDetectsCorruption(t *testing.T) {
 		return false
 	})
 	var mismatches any
-	for _, kv := range host(t, v, "cks").Dump() {
+	for _, kv := range hostOf(t, v, "cks").Dump() {
 		if kv.Key == "plugin.xlator.mismatches" {
 			mismatches = kv.Value
 		}

@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ volume "top" {
 }
 `, checksumBin(t))
 	v := open(t, src, registry(rec), nil)
-	h := host(t, v, "cks")
+	h := hostOf(t, v, "cks")
 	before := bytes.Repeat([]byte("before the kill "), 1024)
 	if f, err := v.Create("/old"); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
-package plugin
+package host
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,16 +10,6 @@ import (
 
 	"github.com/xstack/xstack/xlator"
 )
-
-// TestWriteSchemaBadDefault: a schema whose default does not parse is not
-// published (Serve then exits 1): no volfile could satisfy it.
-func TestWriteSchemaBadDefault(t *testing.T) {
-	var b bytes.Buffer
-	err := writeSchema(&b, xlator.Type{Name: "x", Options: xlator.Schema{{Name: "size", Kind: xlator.KindSize, Default: "lots"}}})
-	if err == nil || !strings.Contains(err.Error(), `option "size": default "lots"`) {
-		t.Errorf("writeSchema: %v", err)
-	}
-}
 
 // TestReadSchemaUnknown: a schema file that is missing, unreadable as a
 // schema, or written by another binary leaves the schema unknown

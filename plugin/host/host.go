@@ -1,4 +1,4 @@
-package plugin
+package host
 
 import (
 	"context"
@@ -16,15 +16,15 @@ import (
 	"github.com/xstack/xstack/xlator"
 )
 
-// Host is the translator of a plugin volume in the host's graph. Its fops
-// go to the plugin process; the plugin's children are Host's children,
-// which the plugin reaches through the callback service Host serves.
+// Plugin is the translator of a plugin volume in the host's graph. Its fops
+// go to the plugin process; the plugin's children are Plugin's children,
+// which the plugin reaches through the callback service Plugin serves.
 //
-// Host starts the plugin at Init and stops it at Fini. When the plugin
-// dies, fops in flight and new ones fail with ENOTCONN, Host sends
+// Plugin starts the plugin at Init and stops it at Fini. When the plugin
+// dies, fops in flight and new ones fail with ENOTCONN, Plugin sends
 // child-down to its parents, restarts the plugin with back-off and sends
 // child-up once it is running again.
-type Host struct {
+type Plugin struct {
 	rpc.Remote
 
 	path         string
@@ -73,93 +73,93 @@ const (
 	stateStopped    = "stopped"
 )
 
-var _ xlator.Xlator = (*Host)(nil)
+var _ xlator.Xlator = (*Plugin)(nil)
 
-func newHost() *Host {
-	h := &Host{fds: rpc.NewHandleTable(), inodes: rpc.NewHandleTable(), state: stateStarting, stop: make(chan struct{})}
-	h.Mapper = (*hostMapper)(h)
-	return h
+func newPlugin() *Plugin {
+	p := &Plugin{fds: rpc.NewHandleTable(), inodes: rpc.NewHandleTable(), state: stateStarting, stop: make(chan struct{})}
+	p.Mapper = (*mapper)(p)
+	return p
 }
 
 // Init starts the plugin process and its graph.
-func (h *Host) Init(ic *xlator.InitContext) error {
+func (p *Plugin) Init(ic *xlator.InitContext) error {
 	o := ic.Options
-	h.path, h.sum = o.String("path"), o.String("sha256")
-	h.backoff, h.backoffMax = o.Duration("restart-backoff"), o.Duration("restart-backoff-max")
-	h.startTimeout = o.Duration("start-timeout")
-	h.callTimeout = o.Duration("call-timeout")
-	if h.callTimeout == 0 {
-		h.callTimeout = transport.DefaultCallTimeout
+	p.path, p.sum = o.String("path"), o.String("sha256")
+	p.backoff, p.backoffMax = o.Duration("restart-backoff"), o.Duration("restart-backoff-max")
+	p.startTimeout = o.Duration("start-timeout")
+	p.callTimeout = o.Duration("call-timeout")
+	if p.callTimeout == 0 {
+		p.callTimeout = transport.DefaultCallTimeout
 	}
-	h.shmSlots = int(o.Size("shm-size") / transport.ShmSlotSize)
-	if h.backoff == 0 {
-		h.backoff = 100 * time.Millisecond
+	p.shmSlots = int(o.Size("shm-size") / transport.ShmSlotSize)
+	if p.backoff == 0 {
+		p.backoff = 100 * time.Millisecond
 	}
-	if h.backoffMax < h.backoff {
-		h.backoffMax = h.backoff
+	if p.backoffMax < p.backoff {
+		p.backoffMax = p.backoff
 	}
-	if h.startTimeout == 0 {
-		h.startTimeout = 10 * time.Second
+	if p.startTimeout == 0 {
+		p.startTimeout = 10 * time.Second
 	}
-	h.opts = o
-	h.maxFds = fdLimit()
-	h.childUp = make([]bool, len(h.Children()))
-	inst, err := h.start()
+	p.opts = o
+	p.maxFds = fdLimit()
+	p.childUp = make([]bool, len(p.Children()))
+	inst, err := p.start()
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	h.state = stateRunning
-	h.mu.Unlock()
-	h.inst.Store(inst)
-	h.Logger().Info("plugin started", zap.String("path", h.path), zap.Int("pid", inst.pid))
+	p.mu.Lock()
+	p.state = stateRunning
+	p.mu.Unlock()
+	p.inst.Store(inst)
+	p.Logger().Info("plugin started", zap.String("path", p.path), zap.Int("pid", inst.pid))
 	return nil
 }
 
 // Fini stops the plugin: its graph first (Fini over the protocol), then
 // the process.
-func (h *Host) Fini() {
-	h.mu.Lock()
-	if h.state == stateStopped {
-		h.mu.Unlock()
+func (p *Plugin) Fini() {
+	p.mu.Lock()
+	if p.state == stateStopped {
+		p.mu.Unlock()
 		return
 	}
-	h.state = stateStopped
-	close(h.stop)
-	h.mu.Unlock()
-	h.loops.Wait()
-	if inst := h.inst.Swap(nil); inst != nil {
+	p.state = stateStopped
+	close(p.stop)
+	p.mu.Unlock()
+	p.loops.Wait()
+	if inst := p.inst.Swap(nil); inst != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, _ = inst.c.Ctl.Fini(ctx, &pb.Empty{})
 		cancel()
 		inst.kill()
 	}
-	h.dropOwned()
+	p.dropOwned()
 }
 
-// Notify keeps Host up exactly when the plugin runs and every child is up;
+// Notify keeps Plugin up exactly when the plugin runs and every child is up;
 // children's events are also passed to the plugin, whose proxies pass them
 // to the plugin's translator.
-func (h *Host) Notify(ev xlator.Event, from xlator.Xlator) {
+func (p *Plugin) Notify(ev xlator.Event, from xlator.Xlator) {
 	switch ev {
 	case xlator.EventParentUp:
-		h.mu.Lock()
-		h.parentUp = true
-		h.mu.Unlock()
-		for _, c := range h.Children() {
-			c.Notify(xlator.EventParentUp, h.Self())
+		p.mu.Lock()
+		p.parentUp = true
+		p.mu.Unlock()
+		for _, c := range p.Children() {
+			c.Notify(xlator.EventParentUp, p.Self())
 		}
-		h.update()
+		p.update()
 	case xlator.EventParentDown:
-		h.mu.Lock()
-		h.parentUp = false
-		h.mu.Unlock()
-		for _, c := range h.Children() {
-			c.Notify(xlator.EventParentDown, h.Self())
+		p.mu.Lock()
+		p.parentUp = false
+		p.mu.Unlock()
+		for _, c := range p.Children() {
+			c.Notify(xlator.EventParentDown, p.Self())
 		}
 	case xlator.EventChildUp, xlator.EventChildDown:
 		i := -1
-		for j, c := range h.Children() {
+		for j, c := range p.Children() {
 			if c == from {
 				i = j
 			}
@@ -167,57 +167,57 @@ func (h *Host) Notify(ev xlator.Event, from xlator.Xlator) {
 		if i < 0 {
 			return
 		}
-		h.mu.Lock()
-		h.childUp[i] = ev == xlator.EventChildUp
-		h.mu.Unlock()
-		if inst := h.inst.Load(); inst != nil {
+		p.mu.Lock()
+		p.childUp[i] = ev == xlator.EventChildUp
+		p.mu.Unlock()
+		if inst := p.inst.Load(); inst != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, _ = inst.c.Ctl.Notify(ctx, &pb.NotifyReq{Event: int32(ev), Child: uint32(i)})
 			cancel()
 		}
-		h.update()
+		p.update()
 	}
 }
 
-// update sends child-up or child-down to the parents when Host's state
+// update sends child-up or child-down to the parents when Plugin's state
 // changed.
-func (h *Host) update() {
-	h.notifyMu.Lock()
-	defer h.notifyMu.Unlock()
-	h.mu.Lock()
-	up := h.parentUp && h.state == stateRunning
-	for _, u := range h.childUp {
+func (p *Plugin) update() {
+	p.notifyMu.Lock()
+	defer p.notifyMu.Unlock()
+	p.mu.Lock()
+	up := p.parentUp && p.state == stateRunning
+	for _, u := range p.childUp {
 		up = up && u
 	}
-	h.mu.Unlock()
-	if up == h.upSent {
+	p.mu.Unlock()
+	if up == p.upSent {
 		return
 	}
-	h.upSent = up
+	p.upSent = up
 	if up {
-		h.NotifyParents(xlator.EventChildUp)
+		p.NotifyParents(xlator.EventChildUp)
 	} else {
-		h.NotifyParents(xlator.EventChildDown)
+		p.NotifyParents(xlator.EventChildDown)
 	}
 }
 
-// Up reports whether Host has told its parents it is up.
-func (h *Host) Up() bool {
-	h.notifyMu.Lock()
-	defer h.notifyMu.Unlock()
-	return h.upSent
+// Up reports whether Plugin has told its parents it is up.
+func (p *Plugin) Up() bool {
+	p.notifyMu.Lock()
+	defer p.notifyMu.Unlock()
+	return p.upSent
 }
 
 // Restarts returns how many times the plugin was restarted.
-func (h *Host) Restarts() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.restarts
+func (p *Plugin) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
 }
 
 // Pid returns the plugin process's pid, 0 when none runs.
-func (h *Host) Pid() int {
-	if inst := h.inst.Load(); inst != nil {
+func (p *Plugin) Pid() int {
+	if inst := p.inst.Load(); inst != nil {
 		return inst.pid
 	}
 	return 0
@@ -227,30 +227,30 @@ func (h *Host) Pid() int {
 // it speaks, whether it shares the arena ("arena": "shared", or "off: "
 // and why), and the plugin's own statistics (its translator's state,
 // mem-pools, iobuf pool) under "plugin.".
-func (h *Host) Dump() []xlator.KV {
-	h.mu.Lock()
+func (p *Plugin) Dump() []xlator.KV {
+	p.mu.Lock()
 	kvs := []xlator.KV{
-		{Key: "path", Value: h.path},
-		{Key: "state", Value: h.state},
-		{Key: "restarts", Value: h.restarts},
-		{Key: "call-timeout", Value: h.callTimeout.String()},
-		{Key: "calls-timed-out", Value: h.timeouts.Load()},
-		{Key: "pings", Value: h.pings.Load()},
-		{Key: "pings-unanswered", Value: h.pingsUnanswered.Load()},
+		{Key: "path", Value: p.path},
+		{Key: "state", Value: p.state},
+		{Key: "restarts", Value: p.restarts},
+		{Key: "call-timeout", Value: p.callTimeout.String()},
+		{Key: "calls-timed-out", Value: p.timeouts.Load()},
+		{Key: "pings", Value: p.pings.Load()},
+		{Key: "pings-unanswered", Value: p.pingsUnanswered.Load()},
 	}
-	if h.lastExit != "" {
-		kvs = append(kvs, xlator.KV{Key: "last-exit", Value: h.lastExit})
+	if p.lastExit != "" {
+		kvs = append(kvs, xlator.KV{Key: "last-exit", Value: p.lastExit})
 	}
-	h.mu.Unlock()
-	kvs = append(kvs, xlator.KV{Key: "pid", Value: h.Pid()}, xlator.KV{Key: "handles", Value: h.fds.Len()},
-		xlator.KV{Key: "plugin-fds", Value: h.owned.Load()}, xlator.KV{Key: "plugin-fds-refused", Value: h.refusedFds.Load()},
-		xlator.KV{Key: "protocol-breaches", Value: h.breaches.Load()})
-	inst := h.inst.Load()
+	p.mu.Unlock()
+	kvs = append(kvs, xlator.KV{Key: "pid", Value: p.Pid()}, xlator.KV{Key: "handles", Value: p.fds.Len()},
+		xlator.KV{Key: "plugin-fds", Value: p.owned.Load()}, xlator.KV{Key: "plugin-fds-refused", Value: p.refusedFds.Load()},
+		xlator.KV{Key: "protocol-breaches", Value: p.breaches.Load()})
+	inst := p.inst.Load()
 	if inst == nil {
 		return kvs
 	}
 	kvs = append(kvs, xlator.KV{Key: "protocol", Value: inst.version}, xlator.KV{Key: "arena", Value: inst.arenaUse})
-	if a := h.shm(); a != nil {
+	if a := p.shm(); a != nil {
 		st := a.Stats()
 		a.Release()
 		kvs = append(kvs, xlator.KV{Key: "shm-slots", Value: st.Slots}, xlator.KV{Key: "shm-slots-in-use", Value: st.SlotsInUse},
@@ -279,18 +279,18 @@ func (h *Host) Dump() []xlator.KV {
 }
 
 // Release tells the plugin that a host fd is gone.
-func (h *Host) Release(fd *xlator.FD) { h.release(fd, false) }
+func (p *Plugin) Release(fd *xlator.FD) { p.release(fd, false) }
 
 // Releasedir is Release for a directory fd.
-func (h *Host) Releasedir(fd *xlator.FD) { h.release(fd, true) }
+func (p *Plugin) Releasedir(fd *xlator.FD) { p.release(fd, true) }
 
-func (h *Host) release(fd *xlator.FD, dir bool) {
-	handle, ok := fd.DelCtx(h).(uint64)
+func (p *Plugin) release(fd *xlator.FD, dir bool) {
+	handle, ok := fd.DelCtx(p).(uint64)
 	if !ok {
 		return
 	}
-	h.fds.Remove(handle)
-	inst := h.inst.Load()
+	p.fds.Remove(handle)
+	inst := p.inst.Load()
 	if inst == nil {
 		return
 	}
@@ -305,11 +305,11 @@ func (h *Host) release(fd *xlator.FD, dir bool) {
 }
 
 // Forget tells the plugin that an inode it knows is gone.
-func (h *Host) Forget(in *xlator.Inode) {
-	if in.DelCtx(h) == nil || in.GFID().IsZero() {
+func (p *Plugin) Forget(in *xlator.Inode) {
+	if in.DelCtx(p) == nil || in.GFID().IsZero() {
 		return
 	}
-	inst := h.inst.Load()
+	inst := p.inst.Load()
 	if inst == nil {
 		return
 	}
@@ -318,33 +318,33 @@ func (h *Host) Forget(in *xlator.Inode) {
 	_, _ = inst.c.Fops.Forget(ctx, &pb.ForgetReq{Gfids: [][]byte{rpc.GfidBytes(in.GFID())}})
 }
 
-// The mapper of Host's fops.
+// The mapper of Plugin's fops.
 
-func (h *Host) client() (pb.XlatorClient, error) {
-	if inst := h.inst.Load(); inst != nil {
+func (p *Plugin) client() (pb.XlatorClient, error) {
+	if inst := p.inst.Load(); inst != nil {
 		return inst.c.Fops, nil
 	}
 	return nil, syscall.ENOTCONN
 }
 
-// known marks, in Host's inode slot, an inode the plugin has been told
+// known marks, in Plugin's inode slot, an inode the plugin has been told
 // about, so that Forget tells it when the inode goes.
 type known struct{}
 
-func (h *Host) loc(l *xlator.Loc) *pb.Loc {
+func (p *Plugin) loc(l *xlator.Loc) *pb.Loc {
 	if l == nil {
 		return nil
 	}
 	pl := &pb.Loc{Name: l.Name, GfidReq: rpc.GfidBytes(l.GfidReq)}
 	if l.Parent != nil {
 		pl.Parent = rpc.GfidBytes(l.Parent.GFID())
-		h.mark(l.Parent)
+		p.mark(l.Parent)
 	}
 	if in := l.Inode; in != nil {
-		h.mark(in)
+		p.mark(in)
 		pl.Type = in.Type()
 		if g := in.GFID(); g.IsZero() {
-			pl.Inode = h.inodes.Add(rpc.HandleEnt{Inode: in})
+			pl.Inode = p.inodes.Add(rpc.HandleEnt{Inode: in})
 		} else {
 			pl.Gfid = rpc.GfidBytes(g)
 		}
@@ -352,46 +352,46 @@ func (h *Host) loc(l *xlator.Loc) *pb.Loc {
 	return pl
 }
 
-func (h *Host) mark(in *xlator.Inode) {
-	if in.Ctx(h) == nil {
-		in.SetCtx(h, known{})
+func (p *Plugin) mark(in *xlator.Inode) {
+	if in.Ctx(p) == nil {
+		in.SetCtx(p, known{})
 	}
 }
 
-func (h *Host) fd(fd *xlator.FD) transport.FD {
-	handle, ok := fd.Ctx(h).(uint64)
+func (p *Plugin) fd(fd *xlator.FD) transport.FD {
+	handle, ok := fd.Ctx(p).(uint64)
 	if !ok {
-		handle = h.fdHandle(fd)
+		handle = p.fdHandle(fd)
 	}
 	return transport.FD{Handle: handle, Gfid: fd.Inode.GFID(), Type: fd.Inode.Type(), Flags: fd.Flags, Pid: fd.Pid, Dir: fd.IsDir()}
 }
 
 // fdHandle gives a host fd its handle, once.
-func (h *Host) fdHandle(fd *xlator.FD) uint64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if handle, ok := fd.Ctx(h).(uint64); ok {
+func (p *Plugin) fdHandle(fd *xlator.FD) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if handle, ok := fd.Ctx(p).(uint64); ok {
 		return handle
 	}
-	handle := h.fds.Add(rpc.HandleEnt{FD: fd})
-	fd.SetCtx(h, handle)
-	h.mark(fd.Inode)
+	handle := p.fds.Add(rpc.HandleEnt{FD: fd})
+	fd.SetCtx(p, handle)
+	p.mark(fd.Inode)
 	return handle
 }
 
-func (h *Host) shm() *transport.Arena {
-	if inst := h.inst.Load(); inst != nil && inst.shm.Acquire() {
+func (p *Plugin) shm() *transport.Arena {
+	if inst := p.inst.Load(); inst != nil && inst.shm.Acquire() {
 		return inst.shm
 	}
 	return nil
 }
 
-func (h *Host) done(handle uint64) { h.inodes.Remove(handle) }
+func (p *Plugin) done(handle uint64) { p.inodes.Remove(handle) }
 
 // dropOwned releases the fds the host made for a plugin that is gone.
-func (h *Host) dropOwned() {
-	owned := h.fds.TakeOwned()
-	h.owned.Add(-int64(len(owned)))
+func (p *Plugin) dropOwned() {
+	owned := p.fds.TakeOwned()
+	p.owned.Add(-int64(len(owned)))
 	for _, fd := range owned {
 		fd.Unref()
 	}
@@ -409,10 +409,10 @@ func fdLimit() int64 {
 }
 
 // callback is the endpoint of the host's callback service: requests from
-// the plugin's proxies to Host's children.
+// the plugin's proxies to Plugin's children.
 // There is one per plugin process, with that process's arena.
 type callback struct {
-	h     *Host
+	p     *Plugin
 	arena *transport.Arena
 }
 
@@ -423,10 +423,10 @@ func (cb *callback) Arena() *transport.Arena {
 	return nil
 }
 
-func (cb *callback) Graph() *xlator.Graph { return cb.h.Graph() }
+func (cb *callback) Graph() *xlator.Graph { return cb.p.Graph() }
 
 func (cb *callback) Target(hd *pb.Header) (xlator.Xlator, error) {
-	ch := cb.h.Children()
+	ch := cb.p.Children()
 	var i uint32
 	if hd != nil {
 		i = hd.Child
@@ -439,7 +439,7 @@ func (cb *callback) Target(hd *pb.Header) (xlator.Xlator, error) {
 
 func (cb *callback) NewInode(g *xlator.Graph, handle uint64) *xlator.Inode {
 	if handle != 0 {
-		if in := cb.h.inodes.Inode(handle); in != nil {
+		if in := cb.p.inodes.Inode(handle); in != nil {
 			return in
 		}
 	}
@@ -448,15 +448,15 @@ func (cb *callback) NewInode(g *xlator.Graph, handle uint64) *xlator.Inode {
 
 func (cb *callback) FD(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
 	if pf.Handle != 0 {
-		if fd := cb.h.fds.FD(pf.Handle); fd != nil {
+		if fd := cb.p.fds.FD(pf.Handle); fd != nil {
 			return fd, nil
 		}
 		return nil, syscall.EBADF
 	}
 	// An fd the plugin opened itself (registered by opened), or an
 	// anonymous one for a single fop.
-	if in != nil && cb.h.owned.Load() >= cb.h.maxFds {
-		cb.h.refusedFds.Add(1)
+	if in != nil && cb.p.owned.Load() >= cb.p.maxFds {
+		cb.p.refusedFds.Add(1)
 		return nil, syscall.EMFILE
 	}
 	if in == nil {
@@ -478,8 +478,8 @@ func (cb *callback) Opened(fd *xlator.FD, pf *pb.Fd) uint64 {
 	if pf.Handle != 0 {
 		return pf.Handle
 	}
-	cb.h.owned.Add(1)
-	return cb.h.fds.Add(rpc.HandleEnt{FD: fd.Ref(), Owned: true})
+	cb.p.owned.Add(1)
+	return cb.p.fds.Add(rpc.HandleEnt{FD: fd.Ref(), Owned: true})
 }
 
 func (cb *callback) Linked(*xlator.Inode) {}
@@ -487,10 +487,10 @@ func (cb *callback) FrontEnd() bool       { return false }
 func (cb *callback) Forget([][]byte)      {}
 
 func (cb *callback) Release(handle uint64, _ bool) {
-	if e, ok := cb.h.fds.Remove(handle); ok && e.Owned {
-		cb.h.owned.Add(-1)
+	if e, ok := cb.p.fds.Remove(handle); ok && e.Owned {
+		cb.p.owned.Add(-1)
 		e.FD.Unref()
 	} else if ok {
-		cb.h.fds.Put(handle, e) // a host fd: only the host releases it
+		cb.p.fds.Put(handle, e) // a host fd: only the host releases it
 	}
 }

@@ -1,4 +1,4 @@
-package plugin_test
+package host_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/xstack/xstack/api"
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -126,7 +126,7 @@ func brickData(t *testing.T, v *api.Volume, brickDir, name string) string {
 }
 
 // dump returns h's statedump as a map.
-func dump(h *plugin.Host) map[string]any {
+func dump(h *host.Plugin) map[string]any {
 	m := map[string]any{}
 	for _, kv := range h.Dump() {
 		m[kv.Key] = kv.Value
@@ -144,7 +144,7 @@ func TestHostileWriteHost(t *testing.T) {
 	for _, brick := range []string{"posix", "mem"} {
 		t.Run(brick, func(t *testing.T) {
 			v, brickDir, report := hostileVolume(t, brick, "write-host", "")
-			h := host(t, v, "hostile")
+			h := hostOf(t, v, "hostile")
 			writeGood(t, v, "f")
 			if got := brickData(t, v, brickDir, "f"); got != "goodgood" {
 				t.Fatalf("the brick stored %q for \"goodgood\"", got)
@@ -184,7 +184,7 @@ func TestHostileWriteHost(t *testing.T) {
 // afterwards and the data reaches the brick unchanged.
 func TestHostileTruncate(t *testing.T) {
 	v, brickDir, report := hostileVolume(t, "mem", "truncate", "")
-	h := host(t, v, "hostile")
+	h := hostOf(t, v, "hostile")
 	writeGood(t, v, "f")
 	waitFor(t, 10*time.Second, "the plugin's restart", func() bool { return h.Restarts() >= 1 && h.Up() })
 	writeGood(t, v, "g")
@@ -223,7 +223,7 @@ func TestHostileTruncate(t *testing.T) {
 // data reaches the brick unchanged.
 func TestHostileScribble(t *testing.T) {
 	v, brickDir, _ := hostileVolume(t, "posix", "scribble", `scribble-for = "2s"`)
-	h := host(t, v, "hostile")
+	h := hostOf(t, v, "hostile")
 	start := time.Now()
 	var (
 		stop    atomic.Bool
@@ -309,7 +309,7 @@ func TestHostileFlood(t *testing.T) {
 	v, _, report := hostileVolume(t, "mem", "flood", "flood = 17000")
 	restore()
 	limit := int64(low.Cur / 4)
-	h := host(t, v, "hostile")
+	h := hostOf(t, v, "hostile")
 	writeGood(t, v, "f")
 	res := attacks(t, report)
 	t.Logf("attacks: %v", res)
