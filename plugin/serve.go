@@ -357,7 +357,7 @@ func (p *pluginSide) NewInode(g *xlator.Graph, handle uint64) *xlator.Inode {
 	return in
 }
 
-// fd returns the plugin's fd for the host's handle, making it on first
+// FD returns the plugin's fd for the host's handle, making it on first
 // use: at the Open, Create or Opendir that the host allocated the handle
 // for, or, after a restart of the plugin, at the first fop on an fd the
 // host opened before (the translator then sees fops on an fd it never

@@ -15,7 +15,7 @@ import (
 
 // Conversions between the xlator types and their protocol messages.
 
-// fdMsg is the message gRPC carries for d.
+// FdMsg is the message gRPC carries for d.
 func FdMsg(d *transport.FD) *pb.Fd {
 	return &pb.Fd{Handle: d.Handle, Gfid: GfidBytes(d.Gfid), Type: d.Type, Flags: d.Flags, Pid: d.Pid, Dir: d.Dir, Inode: d.Inode}
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/xstack/xstack/xlator"
 )
 
-// handleTable maps the handles that travel in requests to the fds and
+// HandleTable maps the handles that travel in requests to the fds and
 // inodes they stand for. Handles are never reused while the table lives,
 // so a stale one finds nothing (EBADF) instead of someone else's file.
 type HandleTable struct {
@@ -26,7 +26,7 @@ type HandleEnt struct {
 
 func NewHandleTable() *HandleTable { return &HandleTable{m: map[uint64]HandleEnt{}} }
 
-// add stores e under a new handle.
+// Add stores e under a new handle.
 func (t *HandleTable) Add(e HandleEnt) uint64 {
 	t.mu.Lock()
 	t.next++
@@ -36,7 +36,7 @@ func (t *HandleTable) Add(e HandleEnt) uint64 {
 	return h
 }
 
-// put stores e under h unless h is taken, and returns what h holds.
+// Put stores e under h unless h is taken, and returns what h holds.
 func (t *HandleTable) Put(h uint64, e HandleEnt) (HandleEnt, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -47,7 +47,7 @@ func (t *HandleTable) Put(h uint64, e HandleEnt) (HandleEnt, bool) {
 	return e, true
 }
 
-// fd returns the fd under h with a reference for the caller.
+// FD returns the fd under h with a reference for the caller.
 func (t *HandleTable) FD(h uint64) *xlator.FD {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -58,7 +58,7 @@ func (t *HandleTable) FD(h uint64) *xlator.FD {
 	return e.FD.Ref()
 }
 
-// inode returns the inode under h with a reference for the caller.
+// Inode returns the inode under h with a reference for the caller.
 func (t *HandleTable) Inode(h uint64) *xlator.Inode {
 	t.mu.Lock()
 	e, ok := t.m[h]
@@ -83,7 +83,7 @@ func (t *HandleTable) Len() int {
 	return len(t.m)
 }
 
-// drain removes every entry and returns them.
+// Drain removes every entry and returns them.
 func (t *HandleTable) Drain() []HandleEnt {
 	t.mu.Lock()
 	defer t.mu.Unlock()

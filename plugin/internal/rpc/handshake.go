@@ -21,12 +21,12 @@ import (
 // host does not.
 var ErrProtocolVersion = errors.New("plugin speaks another version of the plugin protocol")
 
-// handshake is what host and plugin must agree on before they talk.
+// Handshake returns what host and plugin must agree on before they talk.
 func Handshake() goplugin.HandshakeConfig {
 	return goplugin.HandshakeConfig{ProtocolVersion: transport.ProtocolVersion, MagicCookieKey: transport.CookieKey, MagicCookieValue: transport.CookieValue}
 }
 
-// hostVersions are the plugin sets of the versions a host speaks.
+// HostVersions returns the plugin sets of the versions a host speaks.
 func HostVersions() map[int]goplugin.PluginSet {
 	vs := map[int]goplugin.PluginSet{}
 	for v := transport.MinProtocolVersion; v <= transport.ProtocolVersion; v++ {
@@ -40,7 +40,7 @@ func HostVersions() map[int]goplugin.PluginSet {
 // version.
 var pluginVersion = regexp.MustCompile(`incompatible API version with plugin\. Plugin version: (-?[0-9]+)`)
 
-// versionError returns ErrProtocolVersion for the plugin at path when err
+// VersionError returns ErrProtocolVersion for the plugin at path when err
 // is go-plugin's refusal of its version, else nil.
 func VersionError(path string, err error) error {
 	m := pluginVersion.FindStringSubmatch(err.Error())
@@ -99,25 +99,25 @@ func serverOptions(opts []grpc.ServerOption) []grpc.ServerOption {
 	)
 }
 
-// callbackOptions are serverOptions with the bounds of the host's
+// CallbackOptions are serverOptions with the bounds of the host's
 // callback service.
 func CallbackOptions(opts []grpc.ServerOption) []grpc.ServerOption {
 	return append(serverOptions(opts), grpc.MaxRecvMsgSize(transport.MaxCallback), grpc.MaxConcurrentStreams(transport.MaxCallbackStreams))
 }
 
-// newServer makes a gRPC server with serverOptions; the form go-plugin's
+// NewGRPCServer makes a gRPC server with serverOptions; the form go-plugin's
 // ServeConfig.GRPCServer and GRPCBroker.AcceptAndServe take.
 func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 	return grpc.NewServer(serverOptions(opts)...)
 }
 
-// hostDialOptions are dialOptions with the host's bound on the replies it
+// HostDialOptions are dialOptions with the host's bound on the replies it
 // takes from a plugin.
 func HostDialOptions() []grpc.DialOption {
 	return append(DialOptions(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxCallback)))
 }
 
-// dialOptions are the options of every client connection of this package.
+// DialOptions are the options of every client connection of this package.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
@@ -126,7 +126,7 @@ func DialOptions() []grpc.DialOption {
 	}
 }
 
-// grpcPlugin is the go-plugin glue on both sides: in the plugin it
+// GRPCPlugin is the go-plugin glue on both sides: in the plugin it
 // registers the services (serve is set), in the host it wraps the
 // connection (serve is nil).
 type GRPCPlugin struct {
@@ -145,7 +145,7 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, cc *g
 	return &Conn{Broker: b, CC: cc, Ctl: pb.NewControlClient(cc), Fops: pb.NewXlatorClient(cc)}, nil
 }
 
-// conn is the host's side of one running plugin process.
+// Conn is the host's side of one running plugin process.
 type Conn struct {
 	Broker *goplugin.GRPCBroker
 	CC     *grpc.ClientConn

@@ -20,7 +20,7 @@ import (
 // arrives as one debug message.
 const hclogTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-// pluginLogger returns the plugin process's zap logger: hclog-compatible
+// PluginLogger returns the plugin process's zap logger: hclog-compatible
 // JSON on w (the plugin's original stderr) at level lvl.
 func PluginLogger(w io.Writer, lvl zap.AtomicLevel) *zap.Logger {
 	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{

@@ -20,7 +20,7 @@ type Remote struct {
 	Child  uint32 // Header.child of every request
 }
 
-// mapper is what a remote translator supplies.
+// Mapper is what a remote translator supplies.
 type Mapper interface {
 	// client returns the connection to call, or an error (ENOTCONN) when
 	// there is none.

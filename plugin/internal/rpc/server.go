@@ -11,7 +11,7 @@ import (
 	"github.com/xstack/xstack/xlator"
 )
 
-// server serves the Xlator service over translators of a local graph: the
+// Server serves the Xlator service over translators of a local graph: the
 // plugin's translator (in the plugin) or the host's children (the host's
 // callback service). It turns gfids back into inodes of the local table and
 // handles into fds; what differs between the two sides is behind endpoint.
@@ -20,10 +20,10 @@ type Server struct {
 	ep Endpoint
 }
 
-// serverFor returns a server of the Xlator service over ep's graph.
+// NewServer returns a server of the Xlator service over ep's graph.
 func NewServer(ep Endpoint) *Server { return &Server{ep: ep} }
 
-// endpoint is one side's part of serving requests.
+// Endpoint is one side's part of serving requests.
 type Endpoint interface {
 	// graph returns the local graph, or nil when it is not running.
 	Graph() *xlator.Graph
@@ -635,7 +635,7 @@ func (s *Server) Forget(_ context.Context, q *pb.ForgetReq) (*pb.ErrRsp, error) 
 	return &pb.ErrRsp{}, nil
 }
 
-// pins keeps a lookup count on every inode the far side has named, as a
+// Pins keeps a lookup count on every inode the far side has named, as a
 // kernel does on the inodes it knows, until the far side forgets it: the
 // local translators' state on the inode lives as long as the caller's.
 type Pins struct {

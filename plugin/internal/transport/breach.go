@@ -81,7 +81,7 @@ const maxErrno = 511
 // (codes.Unauthenticated).
 const maxCode = 16
 
-// errOf turns a reply's errno back into a fop error; one no system call
+// ErrOf turns a reply's errno back into a fop error; one no system call
 // returns (above maxErrno) becomes EIO.
 func ErrOf(errno uint32) error {
 	switch {

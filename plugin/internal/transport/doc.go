@@ -4,7 +4,7 @@
 // (layout.go, the one description PROTOCOL.md's tables are generated
 // from), the rings' call state machine and futexes (ring.go), the unary
 // calls of the Xlator service carried through them as their protobuf
-// messages (ringconn.go, Conn), readv and writev with their data in slots
+// messages (ringconn.go, NewConn), readv and writev with their data in slots
 // or in the host's iobuf memory (ringfops.go, hostmem.go), the checks the
 // host makes of everything it reads there (breach.go), and the protocol's
 // versions, handshake values and bounds (protocol.go).

@@ -86,7 +86,7 @@ type lend struct {
 	released bool // the plugin's opRelease came before the reply
 }
 
-// mapHostMem maps the host's iobuf memory in the plugin, when the host
+// MapHostMem maps the host's iobuf memory in the plugin, when the host
 // passed it.
 func MapHostMem() ([]byte, error) {
 	v := os.Getenv(HostMemEnv)
@@ -106,7 +106,7 @@ func MapHostMem() ([]byte, error) {
 	return mem, nil
 }
 
-// hostOffset returns where data lies in the host's iobuf memory, when it
+// HostOffset returns where data lies in the host's iobuf memory, when it
 // is one segment there and the plugin maps that memory: in the host, a
 // pool iobuf; in the plugin, host data it was lent.
 func (a *Arena) HostOffset(data *iobuf.Iobref) (uint64, bool) {

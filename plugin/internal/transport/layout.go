@@ -58,7 +58,7 @@ const (
 	// shmHeader is where the data slots begin: after the slot state
 	// words and the two rings, rounded up to a page.
 	shmHeader = (ringOff + 2*ringSize + 4095) / 4096 * 4096
-	// shmSlotSize is the size of a data slot (InitReq.shm_slot_size):
+	// ShmSlotSize is the size of a data slot (InitReq.shm_slot_size):
 	// the largest payload that goes through the arena; larger ones go in
 	// gRPC messages.
 	ShmSlotSize = 1 << 20

@@ -2,7 +2,7 @@ package transport
 
 import "time"
 
-// callLimit bounds the calls of a host to one plugin process. It is read
+// Limit bounds the calls of a host to one plugin process. It is read
 // by the callers of every call (ring.go, ringconn.go) and never changes.
 type Limit struct {
 	Timeout time.Duration // > 0

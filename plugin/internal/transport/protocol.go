@@ -42,32 +42,32 @@ const (
 // The descriptors and environment variables the host passes a plugin
 // besides go-plugin's.
 const (
-	// shmFD is the descriptor the plugin finds the arena on, read-write,
+	// ShmFD is the descriptor the plugin finds the arena on, read-write,
 	// when the host offers one.
 	ShmFD = 3
-	// shmEnv is set to "3" (shmFD) when the host offers an arena.
+	// ShmEnv is set to "3" (ShmFD) when the host offers an arena.
 	ShmEnv = "XSTACK_PLUGIN_SHM"
-	// hostMemFD is the descriptor the plugin finds the host's iobuf
+	// HostMemFD is the descriptor the plugin finds the host's iobuf
 	// memory on, read-only, when the host shares it.
 	HostMemFD = 4
-	// hostMemEnv is set to "4:SIZE" (hostMemFD, the memory's size in
+	// HostMemEnv is set to "4:SIZE" (HostMemFD, the memory's size in
 	// bytes) when the host shares its iobuf memory.
 	HostMemEnv = "XSTACK_PLUGIN_HOSTMEM"
 )
 
-// pluginName is the one plugin a binary serves, in go-plugin's plugin set.
+// PluginName is the one plugin a binary serves, in go-plugin's plugin set.
 const PluginName = "xlator"
 
 // What a plugin can make the host allocate for its messages is bounded.
 const (
-	// maxIO bounds the size of a readv a plugin may ask of the host (16
+	// MaxIO bounds the size of a readv a plugin may ask of the host (16
 	// times the largest the host's front ends send): a larger one fails
 	// with EINVAL instead of making a child allocate it.
 	MaxIO = 16 << 20
-	// maxCallback bounds every gRPC message the host receives from a
+	// MaxCallback bounds every gRPC message the host receives from a
 	// plugin: a request to its callback service, a reply to its calls.
 	MaxCallback = MaxIO + 1<<20
-	// maxCallbackStreams bounds the calls the callback service runs at
+	// MaxCallbackStreams bounds the calls the callback service runs at
 	// once by gRPC.
 	MaxCallbackStreams = ringWorkers
 )
@@ -77,7 +77,7 @@ const (
 // clients of a hung brick within its 42 s ping-timeout).
 const DefaultCallTimeout = 60 * time.Second
 
-// pingWait is the longest a plugin may take to answer the ping that
+// PingWait is the longest a plugin may take to answer the ping that
 // follows a call that ran out of call-timeout; with a short call-timeout,
 // half of it.
 const PingWait = 5 * time.Second

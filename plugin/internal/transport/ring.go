@@ -522,7 +522,7 @@ type ringServer struct {
 	helped  atomic.Uint64 // of served: run by a caller waiting for its own call
 }
 
-// serve starts serving ring dir with s and marks it ready. The workers
+// Serve starts serving ring dir with s and marks it ready. The workers
 // hold a reference on the arena until it is closed.
 func (a *Arena) Serve(dir int, s Handler) {
 	if a == nil {
@@ -829,7 +829,7 @@ func (c *ringCall) fill(xc *xlator.Call, child uint32, d *FD) {
 // yieldCPU yields the CPU once.
 func yieldCPU() { _, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
-// ctxErr is the fop error of a call whose caller's context ended:
+// ContextErr is the fop error of a call whose caller's context ended:
 // ETIMEDOUT for a deadline, ECANCELED otherwise.
 func ContextErr(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {

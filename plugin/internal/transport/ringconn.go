@@ -80,10 +80,11 @@ type ringConn struct {
 
 var _ grpc.ClientConnInterface = (*ringConn)(nil)
 
-// newConn returns a connection that calls through ring dir of a when it
+// NewConn returns a connection that calls through ring dir of a when it
 // can and by cc when it cannot (a nil: always), bounding the calls by
-// limit (nil: no bound).
-func NewConn(cc grpc.ClientConnInterface, a *Arena, dir int, limit *Limit) *ringConn {
+// limit (nil: no bound). It is what the generated client takes
+// (pb.NewXlatorClient); the rings carry no streams, which go by cc.
+func NewConn(cc grpc.ClientConnInterface, a *Arena, dir int, limit *Limit) grpc.ClientConnInterface {
 	return &ringConn{cc: cc, a: a, dir: dir, limit: limit}
 }
 

@@ -14,7 +14,7 @@ import (
 // the ring cannot carry the call (no ring, no free call, no room for the
 // reply): the caller then makes it by gRPC.
 
-// fdDesc is an fd as the far side knows it, in plain values: the ring
+// FD is an fd as the far side knows it, in plain values: the ring
 // path copies it into a call without allocating; pb makes the message
 // gRPC carries.
 type FD struct {
@@ -41,7 +41,7 @@ func (a *Arena) ringClaim(c *xlator.Call, dir int, child uint32, d *FD) (*ring, 
 	return rg, rc
 }
 
-// ringReadv makes a readv through the ring; ok false: it could not (no
+// RingReadv makes a readv through the ring; ok false: it could not (no
 // ring, no free call, no slot for the reply), use gRPC.
 func (a *Arena) RingReadv(c *xlator.Call, dir int, child uint32, d *FD, pool *iobuf.Pool, size int, off int64) (ref *iobuf.Iobref, err error, ok bool) {
 	if size > a.slotSize {
@@ -77,7 +77,7 @@ func (a *Arena) RingReadv(c *xlator.Call, dir int, child uint32, d *FD, pool *io
 	return ref, nil, true
 }
 
-// ringWritevHost makes a writev through the ring of data in the host's
+// RingWritevHost makes a writev through the ring of data in the host's
 // iobuf memory, which the far side reads in place; ok false: it could not
 // (no ring or no free call), use another way. A caller that gives up
 // before the reply (its context, call-timeout) leaves data referenced
@@ -130,7 +130,7 @@ func checkWritten(a *Arena, written int64, n int, errno, flags uint32) error {
 	return nil
 }
 
-// ringWritev makes a writev of the n bytes in slot through the ring; ok
+// RingWritev makes a writev of the n bytes in slot through the ring; ok
 // false: it could not (no ring or no free call), use gRPC. When ok, the
 // caller's reference on slot is gone.
 func (a *Arena) RingWritev(c *xlator.Call, dir int, child uint32, d *FD, slot uint32, n int, off int64) (int, error, bool) {

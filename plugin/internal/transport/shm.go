@@ -41,7 +41,7 @@ import (
 // takes its arena with it: the restarted process gets a new one, and the
 // host's borrowed iobufs keep the old mapping until they are released.
 
-// shmMin is the smallest readv or writev payload a gRPC message names
+// ShmMin is the smallest readv or writev payload a gRPC message names
 // an arena slot for: below it the bytes ride in the message, which costs
 // less than claiming and freeing a slot. Through a ring every payload
 // goes in a slot (or host memory).
@@ -51,7 +51,7 @@ const ShmMin = 16 << 10
 // good.
 const arenaSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 
-// arena is a mapped shared-memory arena.
+// Arena is a mapped shared-memory arena.
 type Arena struct {
 	mem      []byte
 	slots    int
@@ -97,7 +97,7 @@ type Arena struct {
 	chains atomic.Uint64 // the host's last call chain (ring.go)
 }
 
-// newArena makes a memfd arena of slots slots in the host.
+// NewArena makes a memfd arena of slots slots in the host.
 func NewArena(name string, slots int) (*Arena, error) {
 	if slots > maxSlots {
 		slots = maxSlots
@@ -125,7 +125,7 @@ func NewArena(name string, slots int) (*Arena, error) {
 	return a, nil
 }
 
-// mapArena maps the arena in f.
+// MapArena maps the arena in f.
 func MapArena(f *os.File, slots, slotSize int) (*Arena, error) {
 	size := shmHeader + slots*slotSize
 	st, err := f.Stat()
@@ -145,7 +145,7 @@ func MapArena(f *os.File, slots, slotSize int) (*Arena, error) {
 	return a, nil
 }
 
-// acquire takes a reference for a fop; false once the arena is closed.
+// Acquire takes a reference for a fop; false once the arena is closed.
 func (a *Arena) Acquire() bool {
 	if a == nil {
 		return false
@@ -161,7 +161,7 @@ func (a *Arena) Acquire() bool {
 	}
 }
 
-// release drops a reference; the last one unmaps the arena.
+// Release drops a reference; the last one unmaps the arena.
 func (a *Arena) Release() {
 	if a.refs.Add(-1) == 0 {
 		_ = unix.Munmap(a.mem)
@@ -204,7 +204,7 @@ func (a *Arena) bytes(slot, n uint32) ([]byte, bool) {
 // to be held (by itself or by the peer for the duration of a call).
 func (a *Arena) hold(slot uint32) { atomic.AddUint32(a.state(int(slot)), 1) }
 
-// drop releases a reference to slot; the last one frees it.
+// Drop releases a reference to slot; the last one frees it.
 func (a *Arena) Drop(slot uint32) {
 	if a == nil || int(slot) >= a.slots {
 		return
@@ -240,7 +240,7 @@ func (a *Arena) slotOfRef(ref *iobuf.Iobref) (uint32, bool) {
 	return uint32((p - base) / uintptr(a.slotSize)), true
 }
 
-// borrow returns an iobref over slot's first n bytes without copying them.
+// Borrow returns an iobref over slot's first n bytes without copying them.
 // It owns a slot reference: a new one with hold (the peer holds the slot
 // for the call), else the one the peer handed over with its reply. The
 // last Unref of the iobref's iobuf drops it (and the reference on the
@@ -277,7 +277,7 @@ func (l *slotLender) Return(slot uint64) {
 	a.Release()
 }
 
-// dataSlot returns a slot holding data, with a reference for the caller:
+// DataSlot returns a slot holding data, with a reference for the caller:
 // the slot data is in already (data that came through the arena passed on
 // unchanged: a plugin winding a write down to the host's child), or a new
 // one of at least least bytes it is copied into.
@@ -293,7 +293,7 @@ func (a *Arena) DataSlot(data *iobuf.Iobref, least int) (uint32, bool) {
 	return 0, false
 }
 
-// handOver puts ref in a slot for the far side, which gets a reference
+// HandOver puts ref in a slot for the far side, which gets a reference
 // on it: the slot it is in already (data read through the arena passed on
 // unchanged: no copy), or a new one of at least least bytes it is copied
 // into. ref is consumed when ok.
@@ -316,7 +316,7 @@ func (a *Arena) inUse() int {
 	return n
 }
 
-// close drops the owner's reference: the arena is unmapped once no fop
+// Close drops the owner's reference: the arena is unmapped once no fop
 // uses it.
 func (a *Arena) Close() {
 	if a == nil {
@@ -329,7 +329,7 @@ func (a *Arena) Close() {
 	a.Release()
 }
 
-// closeFile closes the host's memfd once the plugin has inherited it.
+// CloseFile closes the host's memfd once the plugin has inherited it.
 func (a *Arena) CloseFile() {
 	if a != nil && a.file != nil {
 		a.file.Close()
