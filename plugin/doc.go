@@ -28,7 +28,8 @@
 //     the Xlator service served over a local graph (Server), the
 //     translator whose fops call the far side (Remote), message
 //     conversions, handle tables, the schema file's format, gRPC options
-//     and go-plugin's glue, the zap/hclog bridge.
+//     and go-plugin's glue, the zap/hclog bridge; rpc/rpctest, the
+//     Xlator service over a bare graph for the tests of rpc and transport.
 //   - plugin/internal/transport: the shared-memory arena and its call
 //     rings, the host's checks of them, the protocol's values; and
 //     PROTOCOL.md, the protocol written down.

@@ -14,11 +14,12 @@ import (
 func TestPackageLayout(t *testing.T) {
 	const mod = "github.com/xstack/xstack/"
 	allowed := map[string][]string{
-		"plugin":                    {"plugin/internal/rpc", "plugin/internal/transport", "plugin/proto"},
-		"plugin/host":               {"plugin/internal/rpc", "plugin/internal/transport", "plugin/proto"},
-		"plugin/internal/rpc":       {"plugin/internal/transport", "plugin/proto"},
-		"plugin/internal/transport": {"plugin/proto"},
-		"plugin/proto":              nil,
+		"plugin":                      {"plugin/internal/rpc", "plugin/internal/transport", "plugin/proto"},
+		"plugin/host":                 {"plugin/internal/rpc", "plugin/internal/transport", "plugin/proto"},
+		"plugin/internal/rpc":         {"plugin/internal/transport", "plugin/proto"},
+		"plugin/internal/rpc/rpctest": {"plugin/internal/rpc", "plugin/internal/transport", "plugin/proto"},
+		"plugin/internal/transport":   {"plugin/proto"},
+		"plugin/proto":                nil,
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
 	if err != nil {

@@ -7,16 +7,16 @@ import (
 	"syscall"
 	"testing"
 
-	pb "github.com/xstack/xstack/plugin/proto"
-
-	"github.com/xstack/xstack/plugin/internal/rpc"
-	"github.com/xstack/xstack/plugin/internal/transport"
-	"github.com/xstack/xstack/xlator"
-	"github.com/xstack/xstack/xlator/xlatortest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/xstack/xstack/plugin/internal/rpc"
+	"github.com/xstack/xstack/plugin/internal/rpc/rpctest"
+	"github.com/xstack/xstack/plugin/internal/transport"
+	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/xlator/xlatortest"
 )
 
 // TestCallbackBounds: the host refuses, before any child sees them, a
@@ -24,7 +24,7 @@ import (
 // a negative cookie, whether they come by gRPC or through the ring.
 func TestCallbackBounds(t *testing.T) {
 	g := xlatortest.Start(t, xlatortest.Chain("mem"), xlatortest.Registry(), xlatortest.NewEnv(t))
-	s := rpc.NewServer(&testEndpoint{g: g})
+	s := rpctest.NewServer(g, nil)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
@@ -91,43 +91,4 @@ func TestGRPCBounds(t *testing.T) {
 	if rsp, err := dial(rpc.DialOptions()).Readv(ctx, &pb.ReadvReq{}); err != nil || len(rsp.Iov[0]) != transport.MaxCallback+1 {
 		t.Errorf("a large reply to a plugin: %v", err)
 	}
-}
-
-// testEndpoint serves the Xlator service over a graph's top, making an
-// anonymous fd for every request that names one.
-type testEndpoint struct {
-	g *xlator.Graph
-	a *transport.Arena
-}
-
-func (e *testEndpoint) Graph() *xlator.Graph                             { return e.g }
-func (e *testEndpoint) Target(*pb.Header) (xlator.Xlator, error)         { return e.g.Top(), nil }
-func (e *testEndpoint) NewInode(g *xlator.Graph, _ uint64) *xlator.Inode { return g.Inodes().New() }
-func (e *testEndpoint) Opened(*xlator.FD, *pb.Fd) uint64                 { return 0 }
-func (e *testEndpoint) Linked(*xlator.Inode)                             {}
-func (e *testEndpoint) FrontEnd() bool                                   { return false }
-func (e *testEndpoint) Release(uint64, bool)                             {}
-func (e *testEndpoint) Forget([][]byte)                                  {}
-
-func (e *testEndpoint) FD(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
-	if in == nil {
-		gf := rpc.GfidOf(pf.Gfid)
-		if gf.IsZero() {
-			return nil, syscall.EBADF
-		}
-		t := g.Inodes()
-		if in = t.Find(gf); in == nil {
-			ia := xlator.Iatt{Gfid: gf, Mode: pf.Type}
-			in = t.Link(nil, nil, "", &ia)
-		}
-		defer in.Unref()
-	}
-	return g.NewFD(in, pf.Flags, pf.Pid, pf.Dir), nil
-}
-
-func (e *testEndpoint) Arena() *transport.Arena {
-	if e.a.Acquire() {
-		return e.a
-	}
-	return nil
 }

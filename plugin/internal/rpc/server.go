@@ -25,28 +25,30 @@ func NewServer(ep Endpoint) *Server { return &Server{ep: ep} }
 
 // Endpoint is one side's part of serving requests.
 type Endpoint interface {
-	// graph returns the local graph, or nil when it is not running.
+	// Graph returns the local graph, or nil when it is not running.
 	Graph() *xlator.Graph
-	// target returns the translator a request is for.
+	// Target returns the translator a request is for.
 	Target(h *pb.Header) (xlator.Xlator, error)
-	// newInode returns an inode, with a reference, for a loc that names
+	// NewInode returns an inode, with a reference, for a loc that names
 	// no gfid; handle is the caller's inode handle (0 for none).
 	NewInode(g *xlator.Graph, handle uint64) *xlator.Inode
-	// fd returns the fd a request names, with a reference. in is the
+	// FD returns the fd a request names, with a reference. in is the
 	// inode of an Open, Create or Opendir (nil for other fops).
 	FD(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error)
-	// opened is called after a successful Open, Create or Opendir and
+	// Opened is called after a successful Open, Create or Opendir and
 	// returns the handle for the reply.
 	Opened(fd *xlator.FD, pf *pb.Fd) uint64
-	// linked is called for every inode a request made known.
+	// Linked is called for every inode a request made known.
 	Linked(in *xlator.Inode)
-	// frontEnd reports whether this side keeps its table's names in step
+	// FrontEnd reports whether this side keeps its table's names in step
 	// with unlink and rename, as a front end does (the plugin); the host's
 	// front end does that for the host's table.
 	FrontEnd() bool
+	// Release drops the handle h of an fd the far side released.
 	Release(h uint64, dir bool)
+	// Forget drops this side's hold on the inodes the far side forgot.
 	Forget(gfids [][]byte)
-	// shm returns the shared-memory arena with a reference the caller
+	// Arena returns the shared-memory arena with a reference the caller
 	// releases, or nil.
 	Arena() *transport.Arena
 }
