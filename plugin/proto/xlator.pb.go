@@ -1408,9 +1408,9 @@ func (x *ReadvReq) GetOff() int64 {
 }
 
 // Shm names bytes in the shared-memory arena of a host and its plugin
-// (see plugin/internal/transport/shm.go): slot's first len bytes. The sender allocated the
-// slot; the receiver of a request leaves it to the sender, the receiver of
-// a reply frees it.
+// (see plugin/internal/transport/shm.go): slot's first len bytes. The
+// sender allocated the slot; the receiver of a request leaves it to the
+// sender, the receiver of a reply frees it.
 type Shm struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Slot          uint32                 `protobuf:"varint,1,opt,name=slot,proto3" json:"slot,omitempty"`
