@@ -18,6 +18,8 @@
 #   SEQREAD_BRICK [warm]  warm: seqread with the brick file in the brick's
 #                    page cache (the mount's pages dropped); cold: from disk
 #   XSTACK_ARGS []   extra flags for xstack mount (e.g. "-var foo=bar")
+#   LOOPBACK_ARGS [] extra flags for the loopback (e.g. "-passthrough", the
+#                    baseline of volfiles/passthrough.hcl)
 #
 # Everything goes under BENCH_DIR: binaries, bricks, mount points, logs,
 # results. The only thing outside it the script touches is
@@ -36,6 +38,7 @@ KEEP=${KEEP:-0}
 SEQREAD_BRICK=${SEQREAD_BRICK:-warm}
 [[ $SEQREAD_BRICK == warm || $SEQREAD_BRICK == cold ]] || { echo "fio.sh: SEQREAD_BRICK must be warm or cold, not $SEQREAD_BRICK" >&2; exit 2; }
 XSTACK_ARGS=${XSTACK_ARGS:-}
+LOOPBACK_ARGS=${LOOPBACK_ARGS:-}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VOLFILE=${1:-${VOLFILE:-volfiles/posix.hcl}}
@@ -170,7 +173,8 @@ mount_target() {
 		"$BIN/xstack" mount -var "data=$b" -var "mount=$mp" $XSTACK_ARGS "$VOLFILE" "$mp" >"$LOGS/xstack.log" 2>&1 &
 		;;
 	loopback)
-		"$BIN/loopback" "$b" "$mp" >"$LOGS/loopback.log" 2>&1 &
+		# shellcheck disable=SC2086 # LOOPBACK_ARGS is split on purpose
+		"$BIN/loopback" $LOOPBACK_ARGS "$b" "$mp" >"$LOGS/loopback.log" 2>&1 &
 		;;
 	gluster)
 		cat >"$BENCH_DIR/gluster.vol" <<-EOF

@@ -83,7 +83,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	return startXstack(t, dir, filepath.Join(dir, "xstack-mnt"), "run")
+	return startXstack(t, dir, filepath.Join(dir, "_xstack", "mnt"), "run")
 }
 
 // startXstack runs the xstack command with args in dir, the daemon's
@@ -373,7 +373,7 @@ func TestRunDefaultAndDump(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	dumpDir := filepath.Join(d.dir, "xstack-data", "dumps")
+	dumpDir := filepath.Join(d.dir, "_xstack", "data", "dumps")
 	var files []string
 	for i := 0; i < 50 && len(files) == 0; i++ {
 		time.Sleep(100 * time.Millisecond)
@@ -436,14 +436,14 @@ func TestCLIFileCommands(t *testing.T) {
 	// mistyped -data) they fail, name the brick, and leave nothing behind.
 	cmd := exec.Command(bin, "ls", "@default", "/")
 	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "xstack-data/brick0 does not exist") {
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "_xstack/data/brick0 does not exist") {
 		t.Fatalf("ls on missing bricks: %v\n%s", err, out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "xstack-data")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, "_xstack", "data")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("ls created the data directory: %v", err)
 	}
 	for _, b := range []string{"brick0", "brick1"} {
-		if err := os.MkdirAll(filepath.Join(dir, "xstack-data", b), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "_xstack", "data", b), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xstack/xstack/metrics"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/runtime/mempool"
 	"github.com/xstack/xstack/runtime/slab"
@@ -45,6 +46,25 @@ type Options struct {
 	// replaces a lost brick, or a brick restored without its private
 	// directory. See xlator.Graph.CheckBricks.
 	Adopt []string
+	// MetricsAddr, when set, serves the stack's Prometheus metrics on
+	// HOST:PORT (package metrics) from the start of the graph to Close.
+	// A daemon sets it with MetricsAddr(file, flag); Start never reads the
+	// volfile's metrics block itself, so the file commands and the Go API
+	// open no port unless asked.
+	MetricsAddr string
+}
+
+// MetricsAddr returns where a daemon serves its metrics: flag (the
+// command line's --metrics-addr) when set, else the volfile's metrics
+// block's address, else "" (no metrics endpoint).
+func MetricsAddr(f *volfile.File, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if f != nil && f.Metrics != nil {
+		return f.Metrics.Address
+	}
+	return ""
 }
 
 // Stack is a running graph and the runtime it owns.
@@ -54,6 +74,9 @@ type Stack struct {
 	Env     *xlator.Env
 	Path    string // the volfile's path, or "<embedded default>"
 	Started time.Time
+	// Metrics serves the metrics when Options.MetricsAddr was set, else
+	// nil; Metrics.URL says where.
+	Metrics *metrics.Server
 }
 
 // DefaultName is the Path of a stack started from the embedded volfile.
@@ -156,6 +179,17 @@ func Start(f *volfile.File, name string, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s.Started = time.Now()
+	if opts.MetricsAddr != "" {
+		d, err := statedump.New(statedump.Source{Graph: g, Env: env, Volfile: name, Started: s.Started})
+		if err == nil {
+			s.Metrics, err = metrics.Listen(opts.MetricsAddr, d, log.Named("metrics"))
+		}
+		if err != nil {
+			g.Stop()
+			s.closeRuntime()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -168,6 +202,9 @@ func (s *Stack) closeRuntime() error {
 // Close stops the graph and releases the runtime. Iobufs still referenced
 // by the caller make the pool's Close report an error; the rest is freed.
 func (s *Stack) Close() error {
+	if s.Metrics != nil {
+		s.Metrics.Close()
+	}
 	if s.Graph != nil {
 		s.Graph.Stop()
 	}

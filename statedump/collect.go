@@ -375,7 +375,7 @@ func (d *Dumper) collectFops(dump *Dump) {
 		}
 		for _, f := range s.Stats().Fops {
 			dump.Xlators[i].Fops = append(dump.Xlators[i].Fops, Fop{Fop: f.Fop, Count: f.Count, Errors: f.Errors,
-				Bytes: f.Bytes, MinNs: int64(f.Min), MeanNs: int64(f.Mean), MaxNs: int64(f.Max), Histogram: f.Hist})
+				Bytes: f.Bytes, MinNs: int64(f.Min), MeanNs: int64(f.Mean), MaxNs: int64(f.Max), SumNs: int64(f.Sum), Histogram: f.Hist, Buckets: bucketsOf(f.Hist)})
 		}
 	}
 }

@@ -57,7 +57,11 @@
 // place; and a unix socket (mode 0600, peers checked with SO_PEERCRED:
 // only the same user or root) serves dumps to `xstack dump`. The socket
 // protocol is one JSON Request line from the client, one JSON Reply line
-// from the server, then the dump; see ProtocolVersion. A registry file
+// from the server, then the dump; see ProtocolVersion. The same socket
+// answers profile requests (FetchProfile): GlusterFS's `volume profile`,
+// per translator and fop the count, latency and self time, cumulative and
+// over the interval since the last clear, for which the server keeps a
+// baseline snapshot (profile.go). A registry file
 // <rundir>/xstack-<pid>.json (Info) lets the client find a stack by pid or
 // mount point; Resolve does that.
 package statedump

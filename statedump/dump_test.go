@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -136,6 +137,26 @@ func TestJSONParsesBack(t *testing.T) {
 		if _, ok := pool[k]; !ok {
 			t.Errorf("mem-pool JSON has no key %q", k)
 		}
+	}
+	// A fop's histogram comes with its bounds: the non-empty buckets,
+	// adding up to the count.
+	w := dump.Xlator("l2").Fop("WRITE")
+	checkBuckets(t, "l2 WRITE", w.Count, w.Buckets)
+	for i, b := range w.Buckets {
+		if lo, hi := xlator.HistBounds(bits.Len64(uint64(b.GeNs)) - 1); int64(lo) != b.GeNs || int64(hi) != b.LtNs ||
+			w.Histogram[bits.Len64(uint64(b.GeNs))-1] != b.Count {
+			t.Errorf("bucket %d %+v does not match the histogram %v", i, b, w.Histogram)
+		}
+	}
+	fop := m["xlators"].([]any)[2].(map[string]any)["fops"].([]any)[0].(map[string]any)
+	for _, k := range []string{"fop", "count", "fail_count", "bytes", "latency_min_ns", "latency_ave_ns", "latency_max_ns",
+		"latency_sum_ns", "histogram", "buckets"} {
+		if _, ok := fop[k]; !ok {
+			t.Errorf("fop JSON has no key %q", k)
+		}
+	}
+	if b := fop["buckets"].([]any)[0].(map[string]any); b["ge_ns"] == nil || b["lt_ns"] == nil || b["count"] == nil {
+		t.Errorf("bucket JSON %v", b)
 	}
 	arena := m["iobuf"].(map[string]any)
 	for _, k := range []string{"iobuf_pool", "default_page_size", "arena_size", "arena_cnt", "request_misses", "active", "classes", "arenas"} {

@@ -5,8 +5,9 @@ import "time"
 // Version is the version of the dump's JSON schema and of the text
 // layout. It grows when a key changes meaning or disappears; new keys may
 // appear without a new version, so readers must ignore keys they do not
-// know.
-const Version = 1
+// know. Version 2: priv and a section's kvs are JSON objects (keys in
+// their order) instead of lists of {key, value}; KVs reads both.
+const Version = 2
 
 // Dump is one collected statedump: the snapshot both renderings are made
 // from, and the JSON schema. Sections of parts that were not selected are
@@ -133,7 +134,7 @@ type Xlator struct {
 	Children []string  `json:"children"`
 	Up       bool      `json:"up"`
 	MemPools []MemPool `json:"mempools,omitempty"` // part mem: the pools it owns, by name
-	Priv     []KV      `json:"priv,omitempty"`     // part priv: its Dump()
+	Priv     KVs       `json:"priv,omitempty"`     // part priv: its Dump()
 	Fops     []Fop     `json:"fops,omitempty"`     // part fops: the fops it served, in fop order
 }
 
@@ -177,9 +178,15 @@ type Fop struct {
 	MinNs  int64  `json:"latency_min_ns"`
 	MeanNs int64  `json:"latency_ave_ns"`
 	MaxNs  int64  `json:"latency_max_ns"`
+	SumNs  int64  `json:"latency_sum_ns"` // all Count latencies added up
 	// Histogram[i] counts the fops that took [2^i, 2^(i+1)) ns; the last
 	// bucket counts everything slower. Always HistBuckets long in JSON.
 	Histogram []uint64 `json:"histogram"`
+	// Buckets are the non-empty buckets of Histogram with their bounds,
+	// for readers that should not need to know the bucket layout:
+	// {"ge_ns": 1024, "lt_ns": 2048, "count": 3}, no lt_ns on the last,
+	// unbounded bucket. Their counts add up to Count.
+	Buckets []Bucket `json:"buckets"`
 }
 
 // Iobuf is the iobuf pool ([iobuf.global], [iobuf.class.<page_size>] and
@@ -255,7 +262,7 @@ type Slab struct {
 // the FUSE front end); its text section is [<name>].
 type Section struct {
 	Name string `json:"name"`
-	KVs  []KV   `json:"kvs"`
+	KVs  KVs    `json:"kvs"`
 }
 
 // Callpool lists the calls in flight ([global.callpool] in text).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,13 +25,34 @@ import (
 // answers with one line, a JSON Reply, and, if the reply has no error, the
 // dump in the requested format until it closes the connection. A server
 // answers requests of any version from 1 to its own.
-const ProtocolVersion = 1
+//
+// Version 2 adds op "profile": the answer after the Reply line is one
+// JSON object, {"now": ProfileSnapshot, "base": ProfileSnapshot or null},
+// the baseline being the snapshot of the last profile request with
+// clear; with clear, the server keeps "now" as the new baseline. Clients
+// send the lowest version their request needs, so that a dump works with
+// an older server.
+const ProtocolVersion = 2
 
-// Request asks a running stack for a dump.
+// The requests' ops.
+const (
+	OpDump    = "dump"    // a statedump (also ""); version 1
+	OpProfile = "profile" // a profile snapshot and the baseline; version 2
+)
+
+// Request asks a running stack for a dump or a profile.
 type Request struct {
 	Version int      `json:"version"`
-	Parts   []string `json:"parts,omitempty"`  // part names; empty means all
-	Format  string   `json:"format,omitempty"` // "text" (default) or "json"
+	Op      string   `json:"op,omitempty"`     // OpDump ("" too) or OpProfile
+	Parts   []string `json:"parts,omitempty"`  // dump: part names; empty means all
+	Format  string   `json:"format,omitempty"` // dump: "text" (default) or "json"
+	Clear   bool     `json:"clear,omitempty"`  // profile: keep this snapshot as the new baseline
+}
+
+// profileAnswer is what follows the Reply line of a profile request.
+type profileAnswer struct {
+	Now  ProfileSnapshot  `json:"now"`
+	Base *ProfileSnapshot `json:"base"`
 }
 
 // Reply is the first line of the server's answer.
@@ -65,6 +87,9 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+
+	profMu   sync.Mutex
+	profBase *ProfileSnapshot // the last profile snapshot taken with clear
 }
 
 // Listen creates the admin socket at path and serves d's dumps on it until
@@ -263,6 +288,19 @@ func (s *Server) handle(c *net.UnixConn) {
 			"; this xstack speaks 1 to " + strconv.Itoa(ProtocolVersion)})
 		return
 	}
+	switch req.Op {
+	case "", OpDump:
+	case OpProfile:
+		if req.Version < 2 {
+			_ = reply(c, Reply{Error: "op profile needs protocol version 2"})
+			return
+		}
+		s.profile(c, req.Clear)
+		return
+	default:
+		_ = reply(c, Reply{Error: fmt.Sprintf("unknown op %q: use %q or %q", req.Op, OpDump, OpProfile)})
+		return
+	}
 	opts := Options{Format: Format(req.Format)}
 	for _, p := range req.Parts {
 		part, err := ParsePart(p)
@@ -291,34 +329,75 @@ func (s *Server) handle(c *net.UnixConn) {
 	}
 }
 
+// profile answers a profile request: the snapshot now and the baseline;
+// with clear, now becomes the baseline.
+func (s *Server) profile(c *net.UnixConn, clear bool) {
+	s.profMu.Lock()
+	now := s.d.Snapshot()
+	ans := profileAnswer{Now: now, Base: s.profBase}
+	if clear {
+		s.profBase = &now
+	}
+	s.profMu.Unlock()
+	_ = c.SetWriteDeadline(time.Now().Add(time.Minute))
+	w := bufio.NewWriter(c)
+	if err := reply(w, Reply{}); err == nil {
+		err = json.NewEncoder(w).Encode(ans)
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			s.log.Debug("admin socket: writing a profile failed", zap.Error(err))
+		}
+	}
+}
+
 // Fetch asks the stack serving socket for a dump and copies it to w. It
 // checks the server's credentials too: a socket served by another user
 // (not root) is refused, so a planted socket cannot feed a false dump.
 func Fetch(socket string, req Request, w io.Writer) error {
 	if req.Version == 0 {
-		req.Version = ProtocolVersion
+		req.Version = 1 // all a dump needs: an older server answers it too
 	}
+	c, r, err := roundTrip(socket, req)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := io.Copy(w, r); err != nil {
+		return fmt.Errorf("statedump: %s: %w", socket, err)
+	}
+	return nil
+}
+
+// roundTrip sends req to the stack serving socket, checking who serves
+// it, and reads the Reply line; the caller reads the answer from the
+// reader and closes the connection.
+func roundTrip(socket string, req Request) (net.Conn, *bufio.Reader, error) {
 	c, err := net.DialTimeout("unix", socket, 5*time.Second)
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("%w: the admin socket %s belongs to another user; run as that user or root", ErrPermission, socket)
+			return nil, nil, fmt.Errorf("%w: the admin socket %s belongs to another user; run as that user or root", ErrPermission, socket)
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w: %s is a stale admin socket (its stack is gone)", ErrNoStack, socket)
+			return nil, nil, fmt.Errorf("%w: %s is a stale admin socket (its stack is gone)", ErrNoStack, socket)
 		}
-		return fmt.Errorf("statedump: %w", err)
+		return nil, nil, fmt.Errorf("statedump: %w", err)
 	}
-	defer c.Close()
+	fail := func(err error) (net.Conn, *bufio.Reader, error) {
+		c.Close()
+		return nil, nil, err
+	}
 	uc := c.(*net.UnixConn)
 	if cred, err := peerCred(uc); err != nil {
-		return fmt.Errorf("statedump: %s: peer credentials: %w", socket, err)
+		return fail(fmt.Errorf("statedump: %s: peer credentials: %w", socket, err))
 	} else if !allowedUID(cred.Uid) {
-		return fmt.Errorf("%w: %s is served by uid %d (pid %d), neither you nor root", ErrPermission, socket, cred.Uid, cred.Pid)
+		return fail(fmt.Errorf("%w: %s is served by uid %d (pid %d), neither you nor root", ErrPermission, socket, cred.Uid, cred.Pid))
 	}
 	_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
 	b, err := json.Marshal(req)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	// A server that refuses the client answers without reading the
 	// request, so a failed write still leaves a reply to read.
@@ -329,20 +408,74 @@ func Fetch(socket string, req Request, w io.Writer) error {
 		if werr != nil {
 			err = werr
 		}
-		return fmt.Errorf("statedump: %s: no reply: %w", socket, err)
+		return fail(fmt.Errorf("statedump: %s: no reply: %w", socket, err))
 	}
 	var rep Reply
 	if err := json.Unmarshal(line, &rep); err != nil {
-		return fmt.Errorf("statedump: %s: bad reply: %w", socket, err)
+		return fail(fmt.Errorf("statedump: %s: bad reply: %w", socket, err))
 	}
 	if rep.Error != "" {
-		if len(rep.Error) >= 17 && rep.Error[:17] == "permission denied" {
-			return fmt.Errorf("%w: %s", ErrPermission, rep.Error)
+		if strings.HasPrefix(rep.Error, "permission denied") {
+			return fail(fmt.Errorf("%w: %s", ErrPermission, rep.Error))
 		}
-		return fmt.Errorf("statedump: %s", rep.Error)
+		return fail(fmt.Errorf("statedump: %s", rep.Error))
 	}
-	if _, err := io.Copy(w, r); err != nil {
-		return fmt.Errorf("statedump: %s: %w", socket, err)
+	return c, r, nil
+}
+
+// ProfileOptions select what FetchProfile asks for.
+type ProfileOptions struct {
+	// Clear makes the stack keep this profile's snapshot as its baseline:
+	// the next profile's interval starts now (GlusterFS's `volume
+	// profile VOL info clear`).
+	Clear bool
+	// Interval, when positive, takes two snapshots this far apart and
+	// reports the interval between them instead of the one since the
+	// last clear; Clear then applies to the second.
+	Interval time.Duration
+}
+
+// FetchProfile asks the stack serving socket for its profile (see
+// NewProfile): cumulative since the stack started, and over the interval
+// since the last clear (or over opts.Interval). Render it with
+// WriteProfile. The socket is checked as Fetch checks it.
+func FetchProfile(socket string, opts ProfileOptions) (*Profile, error) {
+	if opts.Interval > 0 {
+		first, err := fetchProfile(socket, false)
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(opts.Interval)
+		second, err := fetchProfile(socket, opts.Clear)
+		if err != nil {
+			return nil, err
+		}
+		p, err := NewProfile(second.Now, &first.Now)
+		if p != nil {
+			p.Cleared = opts.Clear
+		}
+		return p, err
 	}
-	return nil
+	a, err := fetchProfile(socket, opts.Clear)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProfile(a.Now, a.Base)
+	if p != nil {
+		p.Cleared = opts.Clear
+	}
+	return p, err
+}
+
+func fetchProfile(socket string, clear bool) (*profileAnswer, error) {
+	c, r, err := roundTrip(socket, Request{Version: 2, Op: OpProfile, Clear: clear})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var a profileAnswer
+	if err := json.NewDecoder(r).Decode(&a); err != nil {
+		return nil, fmt.Errorf("statedump: %s: bad profile: %w", socket, err)
+	}
+	return &a, nil
 }

@@ -1,12 +1,12 @@
 // Package volfile loads volfiles: HCL files that describe an xstack
 // translator graph. Loading turns the text into a validated *xlator.Spec
-// (plus the optional mount and statedump settings) or into diagnostics
+// (plus the optional mount, statedump and metrics settings) or into diagnostics
 // that point at file:line:col with the offending source underlined. Nothing
 // is built or started here; the graph package builds xlators from the Spec.
 //
 // # Syntax
 //
-//	variable "data" { default = "./xstack-data" }   # var.data; the CLI may override it
+//	variable "data" { default = "./_xstack/data" }  # var.data; the CLI may override it
 //
 //	volume "brick0" {
 //	  type      = "posix"                  # an xlator type from the registry
@@ -22,6 +22,7 @@
 //	top = "stripe"       # optional: otherwise the one volume no other volume uses
 //	mount { path = "/mnt/x" }                    # optional FUSE front end, see Mount
 //	statedump { path = "/tmp" }                  # optional, see Statedump
+//	metrics { address = "127.0.0.1:9464" }       # optional Prometheus endpoint, see Metrics
 //
 // HCL takes one attribute per line: a block written on a single line may
 // hold only one attribute (volume "b" { type = "posix" } parses, a second

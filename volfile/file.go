@@ -1,8 +1,12 @@
 package volfile
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -20,6 +24,9 @@ type File struct {
 	// Statedump holds the statedump settings, nil when the volfile has no
 	// statedump block.
 	Statedump *Statedump
+	// Metrics holds the Prometheus endpoint's settings, nil when the
+	// volfile has no metrics block.
+	Metrics *Metrics
 	// Vars holds the value of every declared variable: the value passed to
 	// Parse if any, else the default.
 	Vars map[string]string
@@ -37,13 +44,21 @@ type Mount struct {
 	// DefaultPermissions ("default-permissions", default true) lets the
 	// kernel check permissions from the mode bits instead of asking xstack.
 	DefaultPermissions bool
-	AllowOther         bool // "allow-other", default false: let other users see the mount
+	// AllowOther ("allow-other") lets users other than the one who
+	// mounted use the mount; nil when not written, which the mounter
+	// takes as true for root (as GlusterFS mounts) and false otherwise
+	// (fuse.DefaultConfig).
+	AllowOther *bool
 	// InodeLRULimit ("inode-lru-limit", default 65536, 0 for none) bounds
 	// the inodes the kernel holds: past it the least recently used
 	// files' names are dropped from its cache, and it forgets them.
 	InodeLRULimit int64
-	FSName        string // "fsname", default "xstack": the source shown by mount(8)
-	Pos           string // file:line:col of the mount block
+	// Passthrough ("passthrough", default false) lets the kernel read and
+	// write the brick files of a graph that leaves file data alone
+	// (posix without a reserve) itself.
+	Passthrough bool
+	FSName      string // "fsname": the source shown by mount(8); "" when not written (the mounter names the stack: xstack:NAME)
+	Pos         string // file:line:col of the mount block
 }
 
 // Statedump is the volfile's statedump block.
@@ -55,7 +70,16 @@ type Statedump struct {
 	Socket string
 }
 
-// The schemas of the mount and statedump blocks. They reuse the option
+// Metrics is the volfile's metrics block: where a running stack serves
+// its statistics to Prometheus (see package metrics).
+type Metrics struct {
+	// Address is HOST:PORT to listen on ("127.0.0.1:9464"); port 0 picks
+	// a free port.
+	Address string
+	Pos     string // file:line:col of the metrics block
+}
+
+// The schemas of the mount, statedump and metrics blocks. They reuse the option
 // machinery of xlator types so that their values and diagnostics behave
 // exactly like volume options.
 var (
@@ -68,14 +92,22 @@ var (
 		{Name: "read-ahead", Kind: xlator.KindSize, Default: "1MiB", Min: 0, Max: 64 << 20,
 			Doc: "the kernel's readahead on the mount (0: the kernel's default, 128KiB)"},
 		{Name: "default-permissions", Kind: xlator.KindBool, Default: "true"},
-		{Name: "allow-other", Kind: xlator.KindBool, Default: "false"},
+		{Name: "allow-other", Kind: xlator.KindBool,
+			Doc: "let other users use the mount (default: true for root, with the kernel checking permissions, false otherwise)"},
+		{Name: "passthrough", Kind: xlator.KindBool, Default: "false",
+			Doc: "let the kernel read and write the files of a graph that leaves file data alone (posix without a reserve) itself: kernel 6.9 or later, root"},
 		{Name: "inode-lru-limit", Kind: xlator.KindInt, Default: "65536", Min: 0, Max: 1 << 30,
 			Doc: "inodes the kernel may hold before the least recently used files are dropped from its cache (0: no limit)"},
-		{Name: "fsname", Kind: xlator.KindString, Default: "xstack"},
+		{Name: "fsname", Kind: xlator.KindString,
+			Doc: "the source mount(8) and df show (default: xstack:NAME, NAME the volfile's base name)"},
 	}
 	statedumpSchema = xlator.Schema{
 		{Name: "path", Kind: xlator.KindPath, Doc: "directory for SIGUSR1 dumps"},
 		{Name: "socket", Kind: xlator.KindPath, Doc: "admin socket path"},
+	}
+	metricsSchema = xlator.Schema{
+		{Name: "address", Kind: xlator.KindString, Required: true,
+			Doc: "HOST:PORT to serve Prometheus metrics on, e.g. \"127.0.0.1:9464\""},
 	}
 )
 
@@ -86,6 +118,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "volume", LabelNames: []string{"name"}},
 		{Type: "mount"},
 		{Type: "statedump"},
+		{Type: "metrics"},
 	},
 }
 
@@ -172,13 +205,14 @@ func (p *parser) warnf(subject *hcl.Range, summary, detail string, args ...any) 
 }
 
 // file decodes the top level: variables first, since every other
-// expression may use them, then volumes, top, mount and statedump, and
+// expression may use them, then volumes, top, mount, statedump and
+// metrics, and
 // finally checks the graph the volumes form.
 func (p *parser) file(body hcl.Body, given map[string]string) *File {
 	content, d := body.Content(rootSchema)
 	p.diags = append(p.diags, d...)
 
-	var varBlocks, volBlocks, mountBlocks, dumpBlocks []*hcl.Block
+	var varBlocks, volBlocks, mountBlocks, dumpBlocks, metricsBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -189,6 +223,8 @@ func (p *parser) file(body hcl.Body, given map[string]string) *File {
 			mountBlocks = append(mountBlocks, b)
 		case "statedump":
 			dumpBlocks = append(dumpBlocks, b)
+		case "metrics":
+			metricsBlocks = append(metricsBlocks, b)
 		}
 	}
 
@@ -214,6 +250,9 @@ func (p *parser) file(body hcl.Body, given map[string]string) *File {
 	if b := p.single(dumpBlocks); b != nil {
 		file.Statedump = p.statedump(b)
 	}
+	if b := p.single(metricsBlocks); b != nil {
+		file.Metrics = p.metrics(b)
+	}
 	return file
 }
 
@@ -225,7 +264,7 @@ func isNull(expr hcl.Expression) bool {
 }
 
 // single returns the first of blocks and diagnoses any further ones: a
-// volfile has one mount and one statedump at most.
+// volfile has one mount, one statedump and one metrics block at most.
 func (p *parser) single(blocks []*hcl.Block) *hcl.Block {
 	if len(blocks) == 0 {
 		return nil
@@ -243,6 +282,11 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 	if !ok {
 		return nil
 	}
+	var allowOther *bool
+	if opts.IsSet("allow-other") {
+		v := opts.Bool("allow-other")
+		allowOther = &v
+	}
 	return &Mount{
 		Path:               opts.String("path"),
 		EntryTimeout:       opts.Duration("entry-timeout"),
@@ -251,8 +295,9 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 		MaxWrite:           opts.Size("max-write"),
 		ReadAhead:          opts.Size("read-ahead"),
 		DefaultPermissions: opts.Bool("default-permissions"),
-		AllowOther:         opts.Bool("allow-other"),
+		AllowOther:         allowOther,
 		InodeLRULimit:      opts.Int("inode-lru-limit"),
+		Passthrough:        opts.Bool("passthrough"),
 		FSName:             opts.String("fsname"),
 		Pos:                posString(b.DefRange),
 	}
@@ -266,7 +311,44 @@ func (p *parser) statedump(b *hcl.Block) *Statedump {
 	return &Statedump{Path: opts.String("path"), Socket: opts.String("socket")}
 }
 
-// settings decodes a mount or statedump block against its schema.
+func (p *parser) metrics(b *hcl.Block) *Metrics {
+	opts, ok := p.settings(b, metricsSchema, "the metrics block")
+	if !ok {
+		return nil
+	}
+	addr := opts.String("address")
+	if err := checkAddress(addr); err != nil {
+		rng := b.DefRange
+		if sb, ok := b.Body.(*hclsyntax.Body); ok && sb.Attributes["address"] != nil {
+			rng = sb.Attributes["address"].Expr.Range()
+		}
+		p.errorf(rng.Ptr(), "Invalid metrics address",
+			"%q is not an address to listen on: %v. Write HOST:PORT, e.g. \"127.0.0.1:9464\" (\":9464\" listens on every interface).", addr, err)
+		return nil
+	}
+	return &Metrics{Address: addr, Pos: posString(b.DefRange)}
+}
+
+// checkAddress checks a HOST:PORT to listen on, without resolving HOST.
+func checkAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return errors.New(ae.Err) // the rest repeats addr
+		}
+		return err
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("host %q is not a host name or IP address", host)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// settings decodes a mount, statedump or metrics block against its schema.
 func (p *parser) settings(b *hcl.Block, schema xlator.Schema, what string) (xlator.Options, bool) {
 	o := owner{what: what, schemaOf: what, block: b}
 	attrs := p.attributes(b.Body, nil, what)

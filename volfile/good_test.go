@@ -2,6 +2,7 @@ package volfile
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -109,13 +110,17 @@ func TestFull(t *testing.T) {
 	if got := ko.Patterns("im"); !reflect.DeepEqual(got, []xlator.Pattern{{Glob: "b*", Value: 2}, {Glob: "a*", Value: 1}}) {
 		t.Errorf("im %v", got)
 	}
+	yes := true
 	wantMount := &Mount{Path: "./xstack-mnt", EntryTimeout: 2 * time.Second, AttrTimeout: time.Second,
-		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: true, InodeLRULimit: 1000, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
+		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: &yes, InodeLRULimit: 1000, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
 	if !reflect.DeepEqual(f.Mount, wantMount) {
 		t.Errorf("mount %+v\nwant  %+v", f.Mount, wantMount)
 	}
 	if !reflect.DeepEqual(f.Statedump, &Statedump{Path: "/tmp"}) {
 		t.Errorf("statedump %+v", f.Statedump)
+	}
+	if want := (&Metrics{Address: "127.0.0.1:9464", Pos: "testdata/good/full.hcl:72:1"}); !reflect.DeepEqual(f.Metrics, want) {
+		t.Errorf("metrics %+v, want %+v", f.Metrics, want)
 	}
 }
 
@@ -132,8 +137,8 @@ func TestEveryOptionPresent(t *testing.T) {
 			}
 		}
 	}
-	if f.Mount != nil || f.Statedump != nil {
-		t.Errorf("mount %v statedump %v without blocks", f.Mount, f.Statedump)
+	if f.Mount != nil || f.Statedump != nil || f.Metrics != nil {
+		t.Errorf("mount %v statedump %v metrics %v without blocks", f.Mount, f.Statedump, f.Metrics)
 	}
 	if f.Spec.Top != "only" {
 		t.Errorf("top %q", f.Spec.Top)
@@ -338,7 +343,73 @@ func TestVolfiles(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if f.Spec.Top != "cache" || f.Mount.Path != "./xstack-mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
+	if f.Spec.Top != "cache" || f.Mount.Path != "./_xstack/mnt" || f.Spec.Volumes[0].Options.String("directory") != "/d/brick0" {
 		t.Errorf("default volfile: top %q mount %q", f.Spec.Top, f.Mount.Path)
+	}
+	// The default leaves allow-other to the mounter: open to all as root.
+	if f.Mount.AllowOther != nil {
+		t.Errorf("default volfile: allow-other %v, want it unset", *f.Mount.AllowOther)
+	}
+}
+
+// TestMountAllowOther: allow-other is nil when the mount block does not
+// say, and what it says otherwise.
+func TestMountAllowOther(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want string
+	}{{"", "<nil>"}, {"allow-other = false", "false"}, {"allow-other = true", "true"}} {
+		src := "volume \"b\" {\n  type = \"posix\"\n  directory = \"/d\"\n}\nmount {\n  path = \"/m\"\n  " + tc.line + "\n}\n"
+		f, diags := Parse([]byte(src), "t.hcl", testRegistry(), nil)
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", tc.line, diags)
+		}
+		got := "<nil>"
+		if f.Mount.AllowOther != nil {
+			got = fmt.Sprint(*f.Mount.AllowOther)
+		}
+		if got != tc.want {
+			t.Errorf("mount block with %q: allow-other %s, want %s", tc.line, got, tc.want)
+		}
+	}
+}
+
+// TestMetricsAddress: the metrics block takes HOST:PORT as net.Listen
+// does, and says what is wrong with anything else, at the value.
+func TestMetricsAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		err  string // "" for valid
+	}{
+		{"127.0.0.1:9464", ""},
+		{"localhost:9464", ""},
+		{":9464", ""},
+		{"[::1]:9464", ""},
+		{"127.0.0.1:0", ""},
+		{"9464", "missing port in address"},
+		{"127.0.0.1:65536", `port "65536" is not a number from 0 to 65535`},
+		{"127.0.0.1:prom", `port "prom" is not a number`},
+		{"::1:9464", "too many colons in address"},
+		{"/run/x.sock:1", `host "/run/x.sock" is not a host name`},
+		{"", "missing port in address"},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			src := fmt.Sprintf("volume \"b\" {\n  type = \"posix\"\n  directory = \"/srv/b\"\n}\nmetrics {\n  address = %q\n}\n", tc.addr)
+			f, diags := Parse([]byte(src), "m.hcl", testRegistry(), nil)
+			if tc.err == "" {
+				if diags.HasErrors() || f.Metrics == nil || f.Metrics.Address != tc.addr || f.Metrics.Pos != "m.hcl:5:1" {
+					t.Fatalf("rejected or lost: %v %+v", diags, f)
+				}
+				return
+			}
+			if !diags.HasErrors() {
+				t.Fatalf("accepted")
+			}
+			d := diags.Diags[0]
+			if d.Summary != "Invalid metrics address" || !strings.Contains(d.Detail, tc.err) ||
+				d.Subject == nil || d.Subject.Start.Line != 6 || d.Subject.Start.Column != 13 {
+				t.Errorf("diagnostic %s: %s at %v, want %q at 6:13", d.Summary, d.Detail, d.Subject, tc.err)
+			}
+		})
 	}
 }

@@ -5,11 +5,11 @@
 #   xstack run -var data=/srv/brick -var mount=/mnt/x volfiles/cache-posix.hcl
 
 variable "data" {
-  default = "./xstack-data/brick"
+  default = "./_xstack/data/brick"
 }
 
 variable "mount" {
-  default = "./xstack-mnt"
+  default = "./_xstack/mnt"
 }
 
 volume "brick" {

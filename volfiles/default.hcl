@@ -9,12 +9,12 @@
 #   xstack run -var data=/srv/xstack -var mount=/mnt/xstack
 
 variable "data" {
-  default     = "./xstack-data"
+  default     = "./_xstack/data"
   description = "directory holding the brick directories"
 }
 
 variable "mount" {
-  default     = "./xstack-mnt"
+  default     = "./_xstack/mnt"
   description = "where to mount the volume"
 }
 
@@ -54,7 +54,9 @@ volume "cache" {
 # for clarity; it could be left to inference.
 top = "cache"
 
-# The FUSE front end.
+# The FUSE front end. Mounted as root, it is open to every user, with the
+# kernel checking permissions (default-permissions), as GlusterFS mounts
+# are; allow-other = false keeps it to root.
 mount {
   path                = var.mount
   entry-timeout       = "1s"
@@ -63,8 +65,6 @@ mount {
   max-write           = "1MiB"
   read-ahead          = "1MiB"
   default-permissions = true
-  allow-other         = false
-  fsname              = "xstack"
 }
 
 # kill -USR1 <pid> writes a statedump (pools, iobufs, caches) here;

@@ -4,12 +4,12 @@
 #   xstack run -var data=/srv/brick -var mount=/mnt/x volfiles/posix.hcl
 
 variable "data" {
-  default     = "./xstack-data/brick"
+  default     = "./_xstack/data/brick"
   description = "the brick directory"
 }
 
 variable "mount" {
-  default     = "./xstack-mnt"
+  default     = "./_xstack/mnt"
   description = "where to mount the volume"
 }
 

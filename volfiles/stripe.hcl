@@ -4,12 +4,12 @@
 #   xstack run -var data=/srv/xstack volfiles/stripe.hcl
 
 variable "data" {
-  default     = "./xstack-data"
+  default     = "./_xstack/data"
   description = "directory holding the brick directories"
 }
 
 variable "mount" {
-  default     = "./xstack-mnt"
+  default     = "./_xstack/mnt"
   description = "where to mount the volume"
 }
 

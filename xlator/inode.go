@@ -402,6 +402,26 @@ func (t *Table) touch(in *Inode) {
 		in.lruElem = nil
 		t.retire(in)
 	}
+	t.trimLocked()
+}
+
+// SetLRULimit sets the bound on the inodes kept with no lookups and no
+// references (n <= 0 leaves it as it is), dropping the least recently
+// used past it. A FUSE mount sets it to its inode-lru-limit, as
+// GlusterFS's fuse lru-limit sets its inode table's.
+func (t *Table) SetLRULimit(n int) {
+	if n <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.unlock()
+	t.lruLimit = n
+	t.trimLocked()
+}
+
+// trimLocked retires the least recently used idle inodes past the limit.
+// t.mu is held.
+func (t *Table) trimLocked() {
 	for t.lru.Len() > t.lruLimit {
 		e := t.lru.Back()
 		old := e.Value.(*Inode)

@@ -33,6 +33,12 @@ type Type struct {
 	// process (an out-of-process translator reading them in place): a
 	// graph with such a volume gets a Shared iobuf pool.
 	SharedIobufs bool
+	// DataTransparent says the type passes readv and writev to its one
+	// child unchanged and keeps no file data of its own (no cache, no
+	// transformation, no accounting of bytes that must stay exact): a
+	// front end may move a file's data past it, straight to the bottom's
+	// backing file (FUSE passthrough; see Graph.BackingFile).
+	DataTransparent bool
 }
 
 // ErrSchemaUnknown is wrapped by a SchemaFor error that means the schema

@@ -16,6 +16,16 @@ import (
 // hop clock when recorded, see clock.go), the last one counts the rest.
 const HistBuckets = 40
 
+// HistBounds returns the latencies bucket i of a FopStats.Hist counts:
+// [lo, hi). The last bucket has no upper bound: hi is then 0.
+func HistBounds(i int) (lo, hi time.Duration) {
+	lo = time.Duration(1) << i
+	if i < HistBuckets-1 {
+		hi = lo << 1
+	}
+	return lo, hi
+}
+
 // fopCounter is the graph's always-on statistics of one fop in one
 // translator, in one per-P shard. The count is the sum of the histogram.
 type fopCounter struct {
@@ -113,6 +123,9 @@ type FopStats struct {
 	Min    time.Duration `json:"min_ns"`
 	Mean   time.Duration `json:"mean_ns"`
 	Max    time.Duration `json:"max_ns"`
+	// Sum is the latency of all Count fops added up (Mean is Sum/Count):
+	// what a Prometheus histogram's _sum and a profile's self time need.
+	Sum time.Duration `json:"sum_ns"`
 	// Hist[i] counts fops that took [2^i, 2^(i+1)) nanoseconds; the
 	// last bucket counts everything slower.
 	Hist []uint64 `json:"histogram"`
@@ -129,6 +142,7 @@ func (s *fopStats) snapshot(fop Fop) FopStats {
 	}
 	out.Min = time.Duration(ticksToNs(mn))
 	out.Max = time.Duration(ticksToNs(mx))
+	out.Sum = time.Duration(ticksToNs(sum))
 	if out.Count > 0 {
 		out.Mean = time.Duration(ticksToNs(sum / int64(min(out.Count, math.MaxInt64))))
 	}

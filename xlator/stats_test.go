@@ -35,6 +35,19 @@ func TestFopHistogramNanoseconds(t *testing.T) {
 		if st.Hist[b] != 1 {
 			t.Errorf("%v: bucket [%v, %v) holds %d, want 1 (histogram %v)", d, lo, hi, st.Hist[b], st.Hist)
 		}
+		if blo, bhi := HistBounds(b); blo != lo || bhi != hi {
+			t.Errorf("HistBounds(%d) = [%v, %v), want [%v, %v)", b, blo, bhi, lo, hi)
+		}
+	}
+	var want time.Duration
+	for _, d := range lats {
+		want += d
+	}
+	if st.Sum < want*99/100 || st.Sum > want*101/100 {
+		t.Errorf("sum %v, want %v", st.Sum, want)
+	}
+	if _, hi := HistBounds(HistBuckets - 1); hi != 0 {
+		t.Errorf("last bucket bounded by %v, want open", hi)
 	}
 	if st.Min < 790*time.Nanosecond || st.Min > 810*time.Nanosecond || st.Max < 5900*time.Microsecond || st.Max > 6100*time.Microsecond {
 		t.Errorf("min %v max %v, want 800ns and 6ms", st.Min, st.Max)

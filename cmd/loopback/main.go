@@ -8,7 +8,7 @@
 // default_permissions, 64 background requests) and runs until SIGINT or
 // SIGTERM, then unmounts.
 //
-// Kernel passthrough is off. Since Linux 6.9 a root daemon can hand the
+// Kernel passthrough is off unless -passthrough is given. Since Linux 6.9 a root daemon can hand the
 // kernel a backing file at open (FOPEN_PASSTHROUGH) and go-fuse does so for
 // every LoopbackFile; reads and writes then go from the kernel straight to
 // the brick and never reach the daemon. A translator stack has to see the
@@ -16,7 +16,9 @@
 // FUSE. go-fuse has no option to turn it off; it asks the file handle
 // (fs.FilePassthroughFder), so every file handle here is wrapped in one
 // that declines. The READ and WRITE requests the daemon served are
-// printed on exit, which shows the data did go through it.
+// printed on exit, which shows the data did go through it. With
+// -passthrough the file handles are go-fuse's own, which pass through:
+// the ceiling xstack's passthrough mounts are measured against.
 package main
 
 import (
@@ -53,8 +55,9 @@ func main() {
 	debug := flag.Bool("debug", false, "log every FUSE request and reply (go-fuse debug output)")
 	allowOther := flag.Bool("allow-other", false, "let other users use the mount (allow_other)")
 	timeout := flag.Duration("timeout", time.Second, "entry and attribute timeout")
+	pass := flag.Bool("passthrough", false, "let go-fuse hand the kernel each file's backing file (kernel passthrough)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: loopback [flags] BRICK MOUNTPOINT\n\nMounts BRICK at MOUNTPOINT through go-fuse's loopback, passthrough off,\nuntil SIGINT or SIGTERM.\n\n")
+		fmt.Fprintf(os.Stderr, "usage: loopback [flags] BRICK MOUNTPOINT\n\nMounts BRICK at MOUNTPOINT through go-fuse's loopback (passthrough off\nunless -passthrough) until SIGINT or SIGTERM.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -72,7 +75,7 @@ func main() {
 	// is go-fuse's, not xstack's.
 	xfuse.SpareProcs()
 	var c counters
-	root, err := newRoot(brick, &c)
+	root, err := newRoot(brick, &c, *pass)
 	if err != nil {
 		log.Fatalf("loopback: brick %s: %v", brick, err)
 	}
@@ -128,7 +131,7 @@ func main() {
 
 // newRoot returns the loopback root of brick, wrapped so that every node
 // and file handle below it goes through node and file.
-func newRoot(brick string, c *counters) (fs.InodeEmbedder, error) {
+func newRoot(brick string, c *counters, pass bool) (fs.InodeEmbedder, error) {
 	r, err := fs.NewLoopbackRoot(brick)
 	if err != nil {
 		return nil, err
@@ -136,6 +139,9 @@ func newRoot(brick string, c *counters) (fs.InodeEmbedder, error) {
 	ln, ok := r.(*fs.LoopbackNode)
 	if !ok {
 		return nil, fmt.Errorf("go-fuse returned a %T root, want *fs.LoopbackNode", r)
+	}
+	if pass {
+		return ln, nil
 	}
 	return &node{LoopbackNode: ln, c: c}, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+
 	"go.uber.org/zap"
 
 	"github.com/xstack/xstack/stack"
@@ -20,12 +22,20 @@ type admin struct {
 // block may set the dump directory (path) and the socket (socket); the
 // defaults are statedump.DefaultDir and <rundir>/xstack-<pid>.sock. It
 // fails if another live process serves the socket.
-func startAdmin(st *stack.Stack, f *volfile.File, log *zap.Logger) (*admin, error) {
-	d, err := statedump.New(statedump.Source{Graph: st.Graph, Env: st.Env, Volfile: st.Path, Started: st.Started})
+func startAdmin(st *stack.Stack, f *volfile.File, name string, log *zap.Logger) (*admin, error) {
+	// The registry keeps the volfile's absolute path: `xstack list` run
+	// from elsewhere must still say which file it is.
+	vol := st.Path
+	if vol != stack.DefaultName {
+		if abs, err := filepath.Abs(vol); err == nil {
+			vol = abs
+		}
+	}
+	d, err := statedump.New(statedump.Source{Graph: st.Graph, Env: st.Env, Name: name, Volfile: vol, Started: st.Started})
 	if err != nil {
 		return nil, err
 	}
-	cfg := statedump.AdminConfig{Volfile: st.Path, Logger: log.Named("statedump")}
+	cfg := statedump.AdminConfig{Volfile: vol, Logger: log.Named("statedump")}
 	if f != nil && f.Statedump != nil {
 		cfg.DumpDir = f.Statedump.Path
 		cfg.Socket = f.Statedump.Socket

@@ -2,51 +2,47 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
+
+	"github.com/spf13/cobra"
 
 	"github.com/xstack/xstack/stack"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlators/stripe"
 )
 
-// cmdCheck is `xstack check VOLFILE`, a file system check's dry run: it
+// checkCmd is `xstack check VOLFILE`, a file system check's dry run: it
 // starts the volume read-only and walks every stripe volume of the graph
 // through the stripe's children (stripe.Stripe.Check), printing one line
 // per file whose layout differs between them. Exit 0: clean; 1: problems
 // (or the volume could not be checked); 2: usage.
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
-	var c common
-	fs := newFlags("check", stderr, &c)
-	c.logLevel = "warn"
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: xstack check [flags] VOLFILE
-
-Walks every stripe volume of VOLFILE, read-only, and prints one line per
+func checkCmd(c *cli) *cobra.Command {
+	var co common
+	cmd := &cobra.Command{
+		Use:   "check [flags] VOLFILE",
+		Short: "List files whose layout differs between a stripe's children",
+		Long: `Walk every stripe volume of VOLFILE, read-only, and print one line per
 file whose layout is inconsistent across the stripe's children: missing on
-some child, types or gfids that differ, a geometry xattr missing, unreadable,
-different between children or made for another child count, a directory a
-child cannot list. A directory with a problem is not entered. Nothing is
-written to the bricks; bricks a running stack owns are refused.
-Exit status: 0 clean, 1 problems found (or the check failed), 2 usage.
+some child, types or gfids that differ, a geometry xattr missing,
+unreadable, different between children or made for another child count, a
+directory a child cannot list. A directory with a problem is not entered.
+Nothing is written to the bricks; bricks a running stack owns are refused.
+Exit status: 0 clean, 1 problems found (or the check failed), 2 usage.`,
+		Example: `  xstack check --data /srv/xstack @default`,
+		Args:    nargs(1, 1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return check(c, args[0], &co)
+		},
+	}
+	co.addFlags(cmd.Flags(), "warn")
+	return cmd
+}
 
-`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{2, ""} // the flag package has said what is wrong
-	}
-	if fs.NArg() != 1 {
-		return &exitError{2, "usage: xstack check [flags] VOLFILE"}
-	}
-	log, err := c.logger(stderr)
+func check(c *cli, arg string, co *common) error {
+	stdout := c.stdout
+	log, err := co.logger(c.stderr)
 	if err != nil {
 		return err
 	}
@@ -54,8 +50,8 @@ Exit status: 0 clean, 1 problems found (or the check failed), 2 usage.
 	// health file, no brick identity) and shares the bricks' lock, so a
 	// running stack's bricks are refused; NoCreate: a mistyped -data is
 	// an error, not an empty volume.
-	st, err := stack.Open(volfilePath(fs.Arg(0)), stack.Options{Vars: c.varsMap(), Logger: log,
-		ReadOnly: true, NoCreate: true, Adopt: c.adopt})
+	st, err := stack.Open(volfilePath(arg), stack.Options{Vars: co.varsMap(), Logger: log,
+		ReadOnly: true, NoCreate: true, Adopt: co.adopt})
 	if err != nil {
 		return err
 	}
@@ -71,7 +67,7 @@ Exit status: 0 clean, 1 problems found (or the check failed), 2 usage.
 		}
 	}
 	if len(stripes) == 0 {
-		fmt.Fprintf(stdout, "%s: no stripe volume: nothing to check\n", fs.Arg(0))
+		fmt.Fprintf(stdout, "%s: no stripe volume: nothing to check\n", arg)
 		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

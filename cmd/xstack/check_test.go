@@ -130,7 +130,7 @@ func TestCheckUsage(t *testing.T) {
 	}{
 		{[]string{"check"}, 2, "", "usage: xstack check [flags] VOLFILE"},
 		{[]string{"check", "-data", dir, stripeVolfile, "extra"}, 2, "", "usage: xstack check [flags] VOLFILE"},
-		{[]string{"check", "-bogus", stripeVolfile}, 2, "", "flag provided but not defined: -bogus"},
+		{[]string{"check", "-bogus", stripeVolfile}, 2, "", "xstack check: unknown flag: --bogus\nRun 'xstack check --help' for usage.\n"},
 		{[]string{"check", "-data", filepath.Join(dir, "nope"), stripeVolfile}, 1, "", "does not exist"},
 		{[]string{"check", "-data", t.TempDir(), "../../volfiles/posix.hcl"}, 0, "no stripe volume: nothing to check", ""},
 	}

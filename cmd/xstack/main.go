@@ -1,59 +1,39 @@
 // Command xstack runs translator stacks described by volfiles: it mounts
 // them with FUSE, works on their files without FUSE, validates and draws
 // volfiles, and dumps the statistics of a running stack.
+//
+// The command line is built with cobra (root.go): every command has a
+// synopsis, a description and an example, shown by `xstack help CMD` and
+// `xstack CMD -h`, and the same definitions give the shell completions,
+// the man pages (`xstack gen-man DIR`) and the README's command table
+// (TestREADMECommands). Exit status: 0 success, 1 failure, 2 usage error.
 package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/xstack/xstack/volfile"
 )
 
-const usage = `xstack — GlusterFS-style IO translator stacks in Go
-
-Usage:
-  xstack run [flags] [VOLFILE]        run a stack and its front ends (the embedded
-                                      default volfile when none is given)
-  xstack mount [flags] VOLFILE MOUNTPOINT
-  xstack umount MOUNTPOINT
-  xstack validate [-strict] [flags] VOLFILE
-                                      check a volfile, running nothing it names;
-                                      diagnostics on stderr (-strict: warnings fail too)
-  xstack graph [-format text|dot] VOLFILE
-  xstack dump [-json] [-parts mem,iobuf,…] [TARGET]
-                                      statedump of a running stack; TARGET is its
-                                      admin socket, pid or mount point
-  xstack ls|stat|cat|rm|mkdir [flags] VOLFILE PATH…
-  xstack put VOLFILE LOCALFILE PATH   copy a local file into the volume
-  xstack get VOLFILE PATH LOCALFILE   copy a file out of the volume
-  xstack check [flags] VOLFILE        list files whose layout differs between a
-                                      stripe's children (read-only; exit 1 if any)
-  xstack types [flags] [VOLFILE]      list the translator types and their options,
-                                      and those the volfile's plugins publish
-
-VOLFILE may be @default for the embedded default volfile.
-Flags common to commands that load a volfile:
-  -var NAME=VALUE   set a volfile variable (repeatable)
-  -data DIR         shorthand for -var data=DIR
-  -log-level LEVEL  debug, info, warn or error
-  -adopt BRICK      accept a brick that has no identity yet into a volume
-                    whose other bricks have one (see "Bricks" in README.md)
-Run "xstack COMMAND -h" for a command's flags.
-`
-
 func main() {
+	if child := daemonChild(); child != nil {
+		code := runCLI(os.Args[1:], child.cli())
+		child.exit(code)
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// exitError carries an exit code and a message already printed or to print.
+// exitError carries an exit status and a message still to print ("" when
+// it has been said already). Status 2 is a usage error.
 type exitError struct {
 	code int
 	msg  string
@@ -61,48 +41,69 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-func run(args []string, stdout, stderr io.Writer) (code int) {
+// usageErr is a usage error: a wrong number of arguments, an unknown flag
+// or a flag value the command cannot use.
+func usageErr(format string, a ...any) error {
+	return &exitError{2, fmt.Sprintf(format, a...)}
+}
+
+// cli is where a command writes and, in a daemon, how it says that its
+// mount is ready (daemon.go).
+type cli struct {
+	stdout, stderr io.Writer
+	// args is the command line being run, flags normalized: a daemon's
+	// parent starts its child with it.
+	args []string
+	// ready, if not nil, is called once a stack serves requests: the
+	// daemon's parent then returns. serve calls it.
+	ready func()
+}
+
+// run runs the command line args and returns the exit status: 0, 1 for a
+// failure, 2 for a usage error. Each message is printed once, on stderr.
+func run(args []string, stdout, stderr io.Writer) int {
+	return runCLI(args, &cli{stdout: stdout, stderr: stderr})
+}
+
+func runCLI(args []string, c *cli) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "xstack: internal error: %v\n", r)
+			fmt.Fprintf(c.stderr, "xstack: internal error: %v\n", r)
 			code = 70
 		}
 	}()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"run": cmdRun, "mount": cmdMount, "umount": cmdUmount,
-		"validate": cmdValidate, "graph": cmdGraph, "types": cmdTypes, "dump": cmdDump,
-		"ls": cmdFiles, "stat": cmdFiles, "cat": cmdFiles, "rm": cmdFiles, "mkdir": cmdFiles,
-		"put": cmdFiles, "get": cmdFiles, "check": cmdCheck,
-	}
-	f, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "xstack: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	err := f(args, stdout, stderr)
+	root, started := newRoot(c)
+	c.args = normalizeArgs(root, args)
+	root.SetArgs(c.args)
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	name := "xstack"
+	if cmd != nil {
+		name = cmd.CommandPath()
 	}
 	var ee *exitError
-	if errors.As(err, &ee) {
+	if !errors.As(err, &ee) && !*started {
+		// Cobra refused the command line before the command ran: an
+		// unknown command, a flag error or wrong arguments.
+		ee = &exitError{2, err.Error()}
+	}
+	if ee != nil {
 		if ee.msg != "" {
-			fmt.Fprintf(stderr, "xstack %s: %s\n", args[0], ee.msg)
+			fmt.Fprintf(c.stderr, "%s: %s\n", name, strings.TrimRight(ee.msg, "\n"))
+		}
+		if ee.code == 2 && ee.msg != "" {
+			fmt.Fprintf(c.stderr, "Run '%s --help' for usage.\n", name)
 		}
 		return ee.code
 	}
 	var d *volfile.Diagnostics
 	if errors.As(err, &d) {
-		d.Write(stderr, false, 100)
+		d.Write(c.stderr, false, 100)
 		return 1
 	}
-	fmt.Fprintf(stderr, "xstack %s: %v\n", args[0], err)
+	fmt.Fprintf(c.stderr, "%s: %v\n", name, err)
 	return 1
 }
 
@@ -114,11 +115,21 @@ type common struct {
 	adopt    listFlag
 }
 
+// addFlags defines the common flags on fs; level is the default log level.
+func (c *common) addFlags(fs *pflag.FlagSet, level string) {
+	c.vars = varFlag{}
+	fs.Var(c.vars, "var", "set the volfile variable `NAME=VALUE` (repeatable)")
+	fs.StringVar(&c.data, "data", "", "the data `DIR`: shorthand for --var data=DIR")
+	fs.StringVar(&c.logLevel, "log-level", level, "log `LEVEL`: debug, info, warn or error")
+	fs.Var(&c.adopt, "adopt", "let `BRICK` (its volume name) join the volume although it has no brick identity yet: an empty directory replacing a lost brick, or a brick restored without its .xstack directory (repeatable)")
+}
+
 // listFlag collects a repeatable flag whose values may also be
 // comma-separated.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Type() string   { return "list" }
 func (l *listFlag) Set(s string) error {
 	for v := range strings.SplitSeq(s, ",") {
 		if v = strings.TrimSpace(v); v != "" {
@@ -131,26 +142,14 @@ func (l *listFlag) Set(s string) error {
 type varFlag map[string]string
 
 func (v varFlag) String() string { return "" }
+func (v varFlag) Type() string   { return "NAME=VALUE" }
 func (v varFlag) Set(s string) error {
 	k, val, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
-		return fmt.Errorf("-var wants NAME=VALUE, got %q", s)
+		return fmt.Errorf("--var wants NAME=VALUE, got %q", s)
 	}
 	v[k] = val
 	return nil
-}
-
-func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet("xstack "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if c != nil {
-		c.vars = varFlag{}
-		fs.Var(c.vars, "var", "set a volfile variable, NAME=VALUE (repeatable)")
-		fs.StringVar(&c.data, "data", "", "data directory (sets var.data)")
-		fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-		fs.Var(&c.adopt, "adopt", "let the named brick (its volume name) join the volume although it has no brick identity yet: an empty directory replacing a lost brick, or a brick restored without its .xstack directory (repeatable)")
-	}
-	return fs
 }
 
 // volfilePath maps @default to "" (the embedded default).
@@ -172,14 +171,15 @@ func (c *common) varsMap() map[string]string {
 	return m
 }
 
-func (c *common) logger(stderr io.Writer) (*zap.Logger, error) {
+// logger returns a logger at the --log-level that writes to w.
+func (c *common) logger(w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(c.logLevel)
 	if err != nil {
-		return nil, &exitError{2, fmt.Sprintf("-log-level %q: use debug, info, warn or error", c.logLevel)}
+		return nil, usageErr("--log-level %q: use debug, info, warn or error", c.logLevel)
 	}
 	enc := zap.NewDevelopmentEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), lvl)
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), lvl)
 	return zap.New(core), nil
 }
 

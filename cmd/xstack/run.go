@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/mount/fuse"
@@ -16,53 +18,118 @@ import (
 	"github.com/xstack/xstack/volfile"
 )
 
-func cmdRun(args []string, stdout, stderr io.Writer) error {
-	var c common
-	fs := newFlags("run", stderr, &c)
-	mountDir := fs.String("mount", "", "mount point (sets var.mount)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 1 {
-		return &exitError{2, "run takes at most one VOLFILE"}
-	}
-	path := ""
-	if fs.NArg() == 1 {
-		path = volfilePath(fs.Arg(0))
-	}
-	vars := c.varsMap()
-	if *mountDir != "" {
-		vars["mount"] = *mountDir
-	}
-	return serve(path, vars, "", true, &c, stdout, stderr)
+// serveFlags are the flags of the commands that run a stack.
+type serveFlags struct {
+	daemon      bool
+	logFile     string
+	metricsAddr string
 }
 
-func cmdMount(args []string, stdout, stderr io.Writer) error {
-	var c common
-	fs := newFlags("mount", stderr, &c)
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() != 2 {
-		return &exitError{2, "usage: xstack mount [flags] VOLFILE MOUNTPOINT"}
-	}
-	return serve(volfilePath(fs.Arg(0)), c.varsMap(), fs.Arg(1), false, &c, stdout, stderr)
+func (s *serveFlags) addFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&s.daemon, "daemon", false, "run in the background: return once the mount is ready, or say why it failed (the daemon ignores SIGHUP)")
+	fs.StringVar(&s.logFile, "log-file", "", "append the log to `FILE` instead of stderr (a daemon without one logs nowhere)")
+	fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (overrides the volfile's metrics block)")
 }
 
-func cmdUmount(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("umount", stderr, nil)
-	lazy := fs.Bool("l", false, "lazy unmount: detach now, clean up when no longer busy")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+func runCmd(c *cli) *cobra.Command {
+	var (
+		co       common
+		sf       serveFlags
+		mountDir string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] [VOLFILE]",
+		Short: "Run a stack and mount it where its mount block says",
+		Long: `Run the stack VOLFILE describes (the embedded default volfile when none
+is given) until Ctrl-C, SIGTERM, SIGHUP or "xstack umount", mounted where
+the volfile's mount block says; a volfile without one runs without a
+mount, for its admin socket and plugins.
+
+run creates the mount point if it is missing. The default volfile mounts
+at ./_xstack/mnt and keeps its bricks under ./_xstack/data: names the go
+tool skips, so running it in a Go module leaves "go vet ./..." working.
+
+With --daemon, run returns once the mount is ready (exit 0) or prints why
+it failed; the daemon runs in a session of its own, ignores SIGHUP, and
+logs to --log-file. As root the mount is open to every user, with the
+kernel checking permissions, unless the mount block says allow-other =
+false.`,
+		Example: `  xstack run
+  xstack run --daemon --log-file /tmp/xstack.log
+  xstack run --data /srv/xstack --mount /mnt/xstack
+  xstack run volfiles/stripe.hcl -var data=/srv/xstack`,
+		Args: nargs(0, 1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = volfilePath(args[0])
+			}
+			vars := co.varsMap()
+			if mountDir != "" {
+				vars["mount"] = mountDir
+			}
+			return serve(c, path, vars, "", true, &co, &sf)
+		},
 	}
-	if fs.NArg() != 1 {
-		return &exitError{2, "usage: xstack umount [-l] MOUNTPOINT"}
+	co.addFlags(cmd.Flags(), "info")
+	cmd.Flags().StringVar(&mountDir, "mount", "", "mount point `DIR` (sets var.mount)")
+	sf.addFlags(cmd.Flags())
+	return cmd
+}
+
+func mountCmd(c *cli) *cobra.Command {
+	var (
+		co common
+		sf serveFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "mount [flags] VOLFILE MOUNTPOINT",
+		Short: "Run a stack and mount it at MOUNTPOINT",
+		Long: `Run the stack VOLFILE describes and mount it at MOUNTPOINT, an existing
+empty directory, until Ctrl-C, SIGTERM, SIGHUP or "xstack umount". The
+volfile's mount block, if any, sets the mount's options; its path is not
+used.
+
+With --daemon, mount returns once the mount is ready (exit 0) or prints
+why it failed; the daemon runs in a session of its own, ignores SIGHUP,
+and logs to --log-file.`,
+		Example: `  xstack mount volfiles/stripe.hcl /mnt/xstack --data /srv/xstack
+  xstack mount --daemon --log-file /var/log/xstack.log @default /mnt/xstack`,
+		Args: nargs(2, 2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return serve(c, volfilePath(args[0]), co.varsMap(), args[1], false, &co, &sf)
+		},
 	}
+	co.addFlags(cmd.Flags(), "info")
+	sf.addFlags(cmd.Flags())
+	return cmd
+}
+
+func umountCmd(c *cli) *cobra.Command {
+	var lazy bool
+	cmd := &cobra.Command{
+		Use:   "umount [flags] MOUNTPOINT",
+		Short: "Unmount a stack's mount (its daemon then exits)",
+		Long: `Unmount MOUNTPOINT; the xstack process serving it then exits. A mount
+with open files or a process's working directory in it is busy: close
+them, or detach it now with -l and let the kernel finish when it is no
+longer used. A dead mount (its daemon killed) is unmounted the same way.`,
+		Example: `  xstack umount ./_xstack/mnt
+  xstack umount -l /mnt/xstack`,
+		Args: nargs(1, 1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return umount(c, args[0], lazy)
+		},
+	}
+	cmd.Flags().BoolVarP(&lazy, "lazy", "l", false, "lazy unmount: detach now, clean up when no longer busy")
+	return cmd
+}
+
+func umount(c *cli, mp string, lazy bool) error {
 	flags := 0
-	if *lazy {
+	if lazy {
 		flags = unix.MNT_DETACH
 	}
-	mp := fs.Arg(0)
 	if err := unix.Unmount(mp, flags); err != nil {
 		if errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("%s is busy (a process has files open or its cwd there); close them or use -l", mp)
@@ -72,14 +139,28 @@ func cmdUmount(args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("unmount %s: %w", mp, err)
 	}
-	fmt.Fprintf(stdout, "unmounted %s\n", mp)
+	fmt.Fprintf(c.stdout, "unmounted %s\n", mp)
 	return nil
 }
 
-// serve runs a stack until SIGINT or SIGTERM, mounting it if the volfile
-// has a mount block or mountPoint is given.
-func serve(path string, vars map[string]string, mountPoint string, createMount bool, c *common, stdout, stderr io.Writer) error {
-	log, err := c.logger(stderr)
+// serve runs a stack until SIGINT, SIGTERM or SIGHUP, mounting it if the
+// volfile has a mount block or mountPoint is given. With --daemon it
+// starts itself again in the background and returns once the child is
+// ready (daemon.go); in that child, c.ready is set.
+func serve(c *cli, path string, vars map[string]string, mountPoint string, createMount bool, co *common, sf *serveFlags) error {
+	if sf.daemon && c.ready == nil {
+		return daemonize(c, sf.logFile)
+	}
+	logTo := c.stderr
+	if sf.logFile != "" {
+		f, err := os.OpenFile(sf.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("--log-file: %w", err)
+		}
+		defer f.Close()
+		logTo = f
+	}
+	log, err := co.logger(logTo)
 	if err != nil {
 		return err
 	}
@@ -109,7 +190,7 @@ func serve(path string, vars map[string]string, mountPoint string, createMount b
 			// run makes the volfile's mount point on first use (the default
 			// volfile's lives under the current directory); mount, like
 			// mount(8), wants an existing directory.
-			if err := os.MkdirAll(mountPoint, 0o755); err != nil {
+			if err := os.MkdirAll(mountPoint, 0o755); err != nil && !deadMount(mountPoint) {
 				return err
 			}
 		}
@@ -118,39 +199,57 @@ func serve(path string, vars map[string]string, mountPoint string, createMount b
 	if name == "" {
 		name = stack.DefaultName
 	}
-	st, err := stack.Start(f, name, stack.Options{Vars: vars, Logger: log, Adopt: c.adopt})
+	st, err := stack.Start(f, name, stack.Options{Vars: vars, Logger: log, Adopt: co.adopt,
+		MetricsAddr: stack.MetricsAddr(f, sf.metricsAddr)})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if c.ready != nil {
+		// A daemon has no terminal to lose.
+		signal.Ignore(syscall.SIGHUP)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	} else {
+		// Closing the terminal unmounts, rather than leave a dead mount.
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	}
 	defer signal.Stop(sigs)
 
-	admin, err := startAdmin(st, f, log)
+	admin, err := startAdmin(st, f, stackName(path), log)
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
 
+	stop := "Ctrl-C"
+	if c.ready != nil {
+		stop = fmt.Sprintf("kill %d", os.Getpid())
+	}
+	if st.Metrics != nil {
+		fmt.Fprintf(c.stdout, "xstack: metrics at %s\n", st.Metrics.URL())
+	}
 	if mountPoint == "" {
-		fmt.Fprintf(stdout, "xstack: running %s (pid %d) without a mount; statedump: xstack dump %s\n",
-			name, os.Getpid(), admin.Socket())
+		fmt.Fprintf(c.stdout, "xstack: running %s (pid %d) without a mount; statedump: xstack dump %s; stop: %s\n",
+			name, os.Getpid(), admin.Socket(), stop)
+		notifyReady(c)
 		<-sigs
 		return nil
 	}
 	fuse.SpareProcs()
 	cfg := fuse.DefaultConfig(mountPoint)
 	cfg.Logger = log
+	cfg.FSName = "xstack:" + stackName(path)
 	applyMount(&cfg, f.Mount)
 	srv, err := fuse.Mount(st.Graph, cfg)
 	if err != nil {
 		return err
 	}
 	admin.SetMountPoint(mountPoint)
-	fmt.Fprintf(stdout, "xstack: mounted %s at %s (pid %d)\n", name, mountPoint, os.Getpid())
-	fmt.Fprintf(stdout, "  statistics: xstack dump %s   (or kill -USR1 %d; dumps go to %s)\n", mountPoint, os.Getpid(), admin.DumpDir())
-	fmt.Fprintf(stdout, "  stop:       Ctrl-C, or xstack umount %s\n", mountPoint)
+	fmt.Fprintf(c.stdout, "xstack: mounted %s at %s (pid %d)\n", name, mountPoint, os.Getpid())
+	fmt.Fprintf(c.stdout, "  statistics: xstack dump %s   (or kill -USR1 %d; dumps go to %s)\n", mountPoint, os.Getpid(), admin.DumpDir())
+	fmt.Fprintf(c.stdout, "  stop:       %s, or xstack umount %s\n", stop, mountPoint)
+	notifyReady(c)
 	done := make(chan struct{})
 	go func() { srv.Wait(); close(done) }()
 	select {
@@ -165,6 +264,20 @@ func serve(path string, vars map[string]string, mountPoint string, createMount b
 		log.Info("unmounted", zapString("mountpoint", mountPoint))
 	}
 	return nil
+}
+
+func notifyReady(c *cli) {
+	if c.ready != nil {
+		c.ready()
+	}
+}
+
+// deadMount reports whether dir is a FUSE mount whose daemon is gone
+// (stat fails with ENOTCONN). MkdirAll then says only "file exists";
+// fuse.Mount explains it and how to unmount it.
+func deadMount(dir string) bool {
+	_, err := os.Stat(dir)
+	return errors.Is(err, syscall.ENOTCONN)
 }
 
 func volArg(path string) string {
@@ -184,7 +297,22 @@ func applyMount(cfg *fuse.Config, m *volfile.Mount) {
 	cfg.MaxWrite = int(m.MaxWrite)
 	cfg.ReadAhead = int(m.ReadAhead)
 	cfg.DefaultPermissions = m.DefaultPermissions
-	cfg.AllowOther = m.AllowOther
+	if m.AllowOther != nil {
+		cfg.AllowOther = *m.AllowOther
+	}
 	cfg.InodeLRULimit = int(m.InodeLRULimit)
-	cfg.FSName = m.FSName
+	cfg.Passthrough = m.Passthrough
+	if m.FSName != "" {
+		cfg.FSName = m.FSName
+	}
+}
+
+// stackName names the stack of the volfile at path ("" for the embedded
+// default) in mount(8)'s source, `xstack list` and statedumps: the
+// volfile's base name without its extension.
+func stackName(path string) string {
+	if path == "" {
+		return "default"
+	}
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }

@@ -49,6 +49,11 @@ type bridge struct {
 	// bridge drops set-ID bits and capabilities itself (privs.go).
 	killPriv bool
 
+	// pt is the mount's passthrough state (passthrough.go);
+	// ptNegotiated: the kernel agreed to FUSE_PASSTHROUGH at INIT.
+	pt           passthrough
+	ptNegotiated bool
+
 	// notifier writes kernel notifications (notify.go); nil until the
 	// mount is up.
 	notifier atomic.Pointer[notifier]

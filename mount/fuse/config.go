@@ -56,14 +56,26 @@ type Config struct {
 	// it. Without it the graph sees every request and must check itself.
 	DefaultPermissions bool
 	// AllowOther lets users other than the one who mounted use the mount
-	// (mount option allow_other).
+	// (mount option allow_other); DefaultConfig sets it for root. Pair it
+	// with DefaultPermissions, or the graph must check permissions itself:
+	// without either, every user may do anything the mounter may. Anyone
+	// but root needs user_allow_other in /etc/fuse.conf for it.
 	AllowOther bool
 	// InodeLRULimit bounds the node ids the kernel holds (and so the
 	// graph's inode table): past it the bridge asks the kernel to drop
 	// the dentries of the least recently looked-up files without an open
-	// handle (notify.go), and the kernel then forgets them. 0 means no
-	// bound; DefaultConfig sets DefaultInodeLRULimit.
+	// handle (notify.go), and the kernel then forgets them. The graph's
+	// inode table then keeps at most as many inodes nobody uses (its LRU
+	// limit), so once the kernel's FORGETs have come it holds at most
+	// twice the limit (TestInodeLRULimit). 0 means no bound;
+	// DefaultConfig sets DefaultInodeLRULimit.
 	InodeLRULimit int
+	// Passthrough lets the kernel read and write the backing files of a
+	// graph whose translators all let file data pass (posix alone, with
+	// no reserve), with no READ or WRITE reaching the daemon (kernel 6.9
+	// or later, root; passthrough.go). Without it, or where the graph or
+	// the kernel refuses, data takes the normal path.
+	Passthrough bool
 	// FSName is the source shown by mount(8) and df; "" means "xstack".
 	FSName string
 	// Debug logs every FUSE request and reply (go-fuse's debug output).
@@ -80,9 +92,12 @@ type Config struct {
 
 // DefaultConfig returns the configuration GlusterFS's mount defaults
 // suggest: one-second entry and attribute timeouts, no negative caching,
-// 1 MiB requests and default_permissions.
+// 1 MiB requests, default_permissions and, for root, allow_other (a
+// GlusterFS mount is every user's, the kernel checking their
+// permissions).
 func DefaultConfig(mountPoint string) Config {
 	return Config{
+		AllowOther:         os.Geteuid() == 0,
 		MountPoint:         mountPoint,
 		EntryTimeout:       time.Second,
 		AttrTimeout:        time.Second,

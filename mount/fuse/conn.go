@@ -234,6 +234,9 @@ type worker struct {
 	// c.mu.
 	cancel      chan struct{}
 	interrupted bool
+	// psUnique is the request being served by the ProtocolServer, for
+	// cancelAll.
+	psUnique atomic.Uint64
 }
 
 // newWorker makes a worker; the caller holds c.mu or is alone.
@@ -280,7 +283,9 @@ func (w *worker) init() error {
 	if n >= sizeofInHeader+8 {
 		w.c.minor = (*fuse.InitIn)(unsafe.Pointer(&w.in[0])).Minor
 	}
+	w.psUnique.Store(h.Unique)
 	m, st := w.c.ps.HandleRequest([][]byte{w.in[:n]}, [][]byte{w.out})
+	w.psUnique.Store(0)
 	if !st.Ok() {
 		return fmt.Errorf("answering INIT: %v", st)
 	}
@@ -421,12 +426,38 @@ func (c *conn) endLocked(err error) {
 	if !c.dead && err != unix.ENODEV {
 		c.log.Error("reading /dev/fuse failed; the mount stops serving", zap.Error(err))
 	}
+	if !c.dead {
+		c.cancelAllLocked()
+	}
 	c.dead = true
 	for _, w := range c.parked {
 		w.wake <- false
 	}
 	c.parked = nil
 	c.kickWatchdog()
+}
+
+// cancelAllLocked cancels every request being served, as go-fuse's loop
+// does when the connection ends: their callers are gone (an aborted
+// connection answers them ENOTCONN), so a fop waiting on something slow
+// (a hung plugin) gives up instead of holding its worker, and the mount's
+// end, for as long as it waits. READs and WRITEs served here are
+// cancelled directly; the ProtocolServer's are sent an INTERRUPT, whose
+// reply is not written.
+func (c *conn) cancelAllLocked() {
+	var in [unsafe.Sizeof(fuse.InterruptIn{})]byte // go-fuse's In types begin with the header
+	out := make([]byte, c.bufLen)
+	for _, w := range c.all {
+		if w.fastUnique.Load() != 0 && !w.interrupted {
+			w.interrupted = true
+			close(w.cancel)
+		}
+		if u := w.psUnique.Load(); u != 0 {
+			req := (*fuse.InterruptIn)(unsafe.Pointer(&in[0]))
+			req.Length, req.Opcode, req.InHeader.Unique, req.Unique = uint32(len(in)), opcodeInterrupt, u|1<<63, u
+			c.ps.HandleRequest([][]byte{in[:]}, [][]byte{out})
+		}
+	}
 }
 
 // kickWatchdog wakes the watchdog if it sleeps.
@@ -506,7 +537,9 @@ func (w *worker) serve(n int) {
 			return
 		}
 	}
+	w.psUnique.Store(h.Unique)
 	m, st := w.c.ps.HandleRequest([][]byte{w.in[:n]}, [][]byte{w.out})
+	w.psUnique.Store(0)
 	if !st.Ok() {
 		// The ProtocolServer could not even parse it: answer, or the
 		// caller waits for ever.

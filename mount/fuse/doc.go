@@ -90,6 +90,18 @@
 // kernel drop the file's pages and attributes at once
 // (NOTIFY_INVAL_INODE; TestInvalidateUpcall).
 //
+// Passthrough (Config.Passthrough). Where every translator between the
+// bridge and a file's backing file lets the data pass, the kernel reads
+// and writes that file itself (FUSE_PASSTHROUGH, kernel 6.9+): the
+// graph sees the file's metadata fops, not its data. Which translators
+// let data pass: those whose type says DataTransparent (none of the
+// shipped translators that sit above posix does: cache keeps pages,
+// stripe splits data, write-behind holds it, a plugin runs its own code
+// on it), down to a bottom that gives backing files (posix, unless it
+// keeps a reserve). A translator declares it with xlator.Type's
+// DataTransparent; a plugin cannot. passthrough.go has the rules
+// (TestPassthrough).
+//
 // Notifications. The bridge writes NOTIFY_INVAL_INODE for inodes the
 // graph invalidates and NOTIFY_INVAL_ENTRY to keep the kernel's inodes
 // within Config.InodeLRULimit (TestInodeLRULimit), from a goroutine of

@@ -58,7 +58,13 @@ func (b *bridge) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, 
 		// The name may have existed and been truncated.
 		b.dropPrivs(&in.InHeader, n, fd, in.OpenFlags&fuse.OPEN_KILL_SUIDGID != 0)
 	}
-	out.OpenOut.Fh = b.handles.add(&handle{fd: fd, node: n})
+	hd := &handle{fd: fd, node: n}
+	if id, ok := b.passthroughOpen(n, fd); ok {
+		hd.passthrough = true
+		out.OpenOut.OpenFlags |= fuse.FOPEN_PASSTHROUGH
+		out.OpenOut.BackingID = id
+	}
+	out.OpenOut.Fh = b.handles.add(hd)
 	return fuse.OK
 }
 
@@ -80,10 +86,15 @@ func (b *bridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 		n.dirty.Store(true)
 		b.dropPrivs(&in.InHeader, n, fd, in.Mode&fuse.OPEN_KILL_SUIDGID != 0)
 	}
-	if ia, err := b.top.Fstat(c, fd); err == nil && b.keepCache(n, &ia, in.Flags) {
+	hd := &handle{fd: fd, node: n}
+	if id, ok := b.passthroughOpen(n, fd); ok {
+		hd.passthrough = true
+		out.OpenFlags |= fuse.FOPEN_PASSTHROUGH
+		out.BackingID = id
+	} else if ia, err := b.top.Fstat(c, fd); err == nil && b.keepCache(n, &ia, in.Flags) {
 		out.OpenFlags |= fuse.FOPEN_KEEP_CACHE
 	}
-	out.Fh = b.handles.add(&handle{fd: fd, node: n})
+	out.Fh = b.handles.add(hd)
 	return fuse.OK
 }
 
@@ -195,6 +206,9 @@ func (b *bridge) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 func (b *bridge) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
 	b.stats.ops[opRelease].count.Add(1)
 	if hd := b.handles.remove(in.Fh); hd != nil {
+		if hd.passthrough {
+			b.passthroughRelease(hd.node)
+		}
 		hd.fd.Unref()
 	} else {
 		b.stats.ops[opRelease].errors.Add(1)

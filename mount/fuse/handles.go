@@ -12,6 +12,9 @@ import (
 type handle struct {
 	fd   *xlator.FD
 	node *node
+	// passthrough: the kernel reads and writes this open file's backing
+	// file itself (passthrough.go); its RELEASE drops the node's id.
+	passthrough bool
 
 	// Directory listing state, guarded by mu: entries the brick returned
 	// that did not fit in the previous reply, to be served first when the

@@ -1,6 +1,7 @@
 package fuse
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -274,4 +275,67 @@ func procState(pid int) string {
 		return s[i+2 : i+3]
 	}
 	return "?"
+}
+
+// TestAbortCancelsAll: when the connection ends under requests being
+// served (here aborted through fusectl, as `umount -f` or a dying kernel
+// connection does), every call still in the graph is cancelled, so a fop
+// waiting on something slow gives up and the mount's end is not held
+// until it would return; its caller gets ENOTCONN from the kernel.
+func TestAbortCancelsAll(t *testing.T) {
+	for _, loop := range loops {
+		t.Run(loop.name, func(t *testing.T) {
+			m := mountWaiter(t, loop.goFuse)
+			t.Cleanup(func() { _ = unix.Unmount(m.dir, unix.MNT_DETACH) }) // the aborted mount stays in the table
+			canceled := waitersCanceled.Load()
+			errc := make(chan error, 1)
+			go func() {
+				_, err := os.Stat(m.path("wait-lookup"))
+				errc <- err
+			}()
+			if !eventually(func() bool { return waitersNow.Load() == 1 }) {
+				t.Fatal("the LOOKUP did not reach the waiter")
+			}
+			abortConnection(t, m.dir)
+			select {
+			case err := <-errc:
+				if !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) {
+					t.Errorf("stat after the abort: %v, want ENOTCONN or ECONNABORTED", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the stat did not return after the abort")
+			}
+			done := make(chan struct{})
+			go func() { m.srv.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				buf := make([]byte, 1<<20)
+				t.Logf("%s", buf[:runtime.Stack(buf, true)])
+				t.Fatal("the server did not end after the abort: a call still waits")
+			}
+			if waitersCanceled.Load() != canceled+1 || waitersNow.Load() != 0 {
+				t.Errorf("waiting calls: %d now, %d cancelled (want 0, 1)", waitersNow.Load(), waitersCanceled.Load()-canceled)
+			}
+		})
+	}
+}
+
+// abortConnection aborts the FUSE connection of the mount at dir through
+// a fusectl mounted for the test.
+func abortConnection(t *testing.T, dir string) {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	ctl := t.TempDir()
+	if err := unix.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil {
+		t.Skipf("skipping: cannot mount fusectl: %v", err)
+	}
+	defer unix.Unmount(ctl, unix.MNT_DETACH)
+	abort := fmt.Sprintf("%s/%d/abort", ctl, unix.Minor(st.Dev))
+	if err := os.WriteFile(abort, []byte("1"), 0o200); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -31,6 +31,8 @@ type node struct {
 
 	openMu    sync.Mutex
 	handles   []*handle // open file handles of this node, guarded by openMu
+	ptID      int32     // the kernel's backing id of the node's passthrough opens; guarded by openMu
+	ptRefs    int       // passthrough handles using ptID; guarded by openMu
 	openKnown bool      // openMtime and openSize hold the previous open's view
 	openMtime xlator.Timespec
 	openSize  int64

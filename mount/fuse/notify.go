@@ -301,6 +301,9 @@ func (b *bridge) startNotifier(k kernelNotifier) {
 	b.nodes.mu.Lock()
 	b.nodes.limit, b.nodes.over = b.cfg.InodeLRULimit, n.overLimit
 	b.nodes.mu.Unlock()
+	// The graph's table keeps as many idle inodes again, at most: with
+	// the kernel's, at most twice the limit in all.
+	b.tab.SetLRULimit(b.cfg.InodeLRULimit)
 	b.dropUpcall = b.g.OnInvalidate(b.onInvalidate)
 }
 

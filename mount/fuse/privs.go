@@ -126,4 +126,5 @@ func (b *bridge) Init(s *fuse.Server) { b.initFlags(s.KernelSettings().Flags64()
 // initFlags records the capabilities negotiated at FUSE_INIT.
 func (b *bridge) initFlags(flags uint64) {
 	b.killPriv = flags&fuse.CAP_HANDLE_KILLPRIV_V2 != 0
+	b.ptNegotiated = flags&fuse.CAP_PASSTHROUGH != 0
 }

@@ -135,6 +135,11 @@ func (s *Server) mounted(cfg Config) {
 		k = s.c
 	}
 	s.b.startNotifier(k)
+	var bk backer = goFuseBacker{s.srv}
+	if s.c != nil {
+		bk = s.c
+	}
+	s.b.startPassthrough(bk)
 	env := s.b.g.Env()
 	env.AddSection(dumpSection, s.dumpKVs)
 	go func() {
@@ -173,6 +178,13 @@ func (s *Server) dumpKVs() []xlator.KV {
 		{Key: "inval-entries", Value: st.InvalEntries},
 		{Key: "lru-shrinks", Value: st.Shrinks},
 		{Key: "notify-errors", Value: st.NotifyErrors},
+		{Key: "passthrough", Value: s.b.pt.on.Load()},
+		{Key: "passthrough-opens", Value: st.PassthroughOpens},
+		{Key: "passthrough-refused", Value: st.PassthroughRefused},
+		{Key: "passthrough-files", Value: st.PassthroughFiles},
+	}
+	if s.b.pt.on.Load() {
+		kvs = append(kvs, xlator.KV{Key: "passthrough-note", Value: "the kernel reads and writes passthrough files itself: their bytes are in no fop statistics"})
 	}
 	for _, o := range st.Ops {
 		if o.Count > 0 {
@@ -249,6 +261,8 @@ func (s *Server) Stats() Stats {
 		st.InvalInodes, st.InvalEntries = n.invalInodes.Load(), n.invalEntries.Load()
 		st.Shrinks, st.NotifyErrors = n.shrinks.Load(), n.failed.Load()
 	}
+	st.PassthroughOpens, st.PassthroughRefused = s.b.pt.opens.Load(), s.b.pt.refused.Load()
+	st.PassthroughFiles = s.b.pt.files.Load()
 	if s.c != nil {
 		ls := s.c.loopStats()
 		st.Loop = &ls

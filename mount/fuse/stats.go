@@ -101,6 +101,14 @@ type Stats struct {
 	InvalEntries uint64 `json:"inval_entries"`
 	Shrinks      uint64 `json:"lru_shrinks"`
 	NotifyErrors uint64 `json:"notify_errors"`
+	// PassthroughOpens counts handles the kernel serves from the backing
+	// file itself (their bytes are not in BytesRead, BytesWritten or any
+	// fop statistics), PassthroughRefused opens of a mount with
+	// passthrough on that took the normal path, PassthroughFiles the
+	// files with a backing id now.
+	PassthroughOpens   uint64 `json:"passthrough_opens"`
+	PassthroughRefused uint64 `json:"passthrough_refused"`
+	PassthroughFiles   int64  `json:"passthrough_files"`
 	// Loop describes xstack's own reader loop (conn.go); nil when
 	// go-fuse's serves the mount.
 	Loop *LoopStats `json:"loop,omitempty"`

@@ -211,15 +211,27 @@ func TestWords(t *testing.T) {
 	}
 }
 
-// TestWriteBehindNeedsType: performance/write-behind converts only when
-// the registry has a write-behind type, and says so when it has not.
+// TestWriteBehindNeedsType: performance/write-behind converts, its
+// options mapped, when the registry has a write-behind type, and is
+// refused, saying so, when it has not.
 func TestWriteBehindNeedsType(t *testing.T) {
-	src := "volume a\n type storage/posix\n option directory /a\nend-volume\nvolume w\n type performance/write-behind\n subvolumes a\nend-volume\n"
+	src := "volume a\n type storage/posix\n option directory /a\nend-volume\nvolume w\n type performance/write-behind\n" +
+		" option cache-size 2MB\n option flush-behind on\n option strict-O_DIRECT off\n option strict-write-ordering yes\n subvolumes a\nend-volume\n"
 	reg := builtin.Registry()
-	_, err := convert.Convert([]byte(src), "x.vol", reg)
+	r, err := convert.Convert([]byte(src), "x.vol", reg)
 	if _, ok := reg.Lookup("write-behind"); ok {
 		if err != nil {
 			t.Fatal(err)
+		}
+		f, diags := volfile.Parse(r.HCL, "x.hcl", reg, nil)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		w := f.Spec.Volumes[1].Options
+		for name, want := range map[string]string{"window-size": "2MiB", "flush-behind": "true", "strict-o-direct": "false", "strict-write-ordering": "true"} {
+			if got := opt(w, name); got != want {
+				t.Errorf("%s = %s, want %s", name, got, want)
+			}
 		}
 		return
 	}

@@ -22,7 +22,7 @@ import (
 type Pass struct{ xlator.Base }
 
 // PassType is the registry entry for Pass.
-var PassType = xlator.Type{Name: "pass", MinChildren: 1, MaxChildren: 1,
+var PassType = xlator.Type{Name: "pass", MinChildren: 1, MaxChildren: 1, DataTransparent: true,
 	New: func() xlator.Xlator { return &Pass{} }}
 
 // Registry returns a registry with the test types mem, pass and fault.

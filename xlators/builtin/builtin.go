@@ -8,6 +8,7 @@ import (
 	"github.com/xstack/xstack/xlators/cache"
 	"github.com/xstack/xstack/xlators/posix"
 	"github.com/xstack/xstack/xlators/stripe"
+	"github.com/xstack/xstack/xlators/writebehind"
 )
 
 // Registry returns a new registry holding every built-in translator type.
@@ -17,5 +18,6 @@ func Registry() *xlator.Registry {
 	posix.Register(r)
 	host.Register(r)
 	stripe.Register(r)
+	writebehind.Register(r)
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/xstack/xstack/runtime/bio"
 	"github.com/xstack/xstack/runtime/iobuf"
@@ -17,8 +18,13 @@ import (
 // read or write is one bio from the translator's bio set, submitted and
 // waited for. The bio holds the iobuf or iobref for the IO, so nothing is
 // copied. Requests a Direct device cannot issue (unaligned for O_DIRECT)
-// are served by the direct path on the buffered fd instead, as are writes
-// of more than bio.MaxVecs segments.
+// are served by the direct path on the buffered fd instead. A write of more
+// than bio.MaxVecs segments (write-behind's aggregated writes) is cut into
+// bios of at most bio.MaxVecs segments submitted under a plug, which merges
+// them back into one request of up to bio.MaxIovecs iovecs: one pwritev,
+// and the device's merged counter counts the bios that joined it (on an
+// O_DIRECT file such writes take the direct path, which handles
+// misalignment).
 //
 // SubmitWait issues the request on the fop's own goroutine (the device's
 // inline path), so a bio costs its allocation from the set and the
@@ -135,7 +141,10 @@ func (bp *bioPath) read(fc *fileCtx, buf *iobuf.Iobuf, size int, off int64) (int
 
 func (bp *bioPath) write(fc *fileCtx, data *iobuf.Iobref, off int64) (int, error) {
 	if data.Len() > bio.MaxVecs {
-		return pwritevAll(bp.p, fc, data, off)
+		if fc.direct {
+			return pwritevAll(bp.p, fc, data, off)
+		}
+		return bp.writePlugged(fc, data, off)
 	}
 	b := bp.set.Alloc(data.Len())
 	defer b.Put()
@@ -151,6 +160,58 @@ func (bp *bioPath) write(fc *fileCtx, data *iobuf.Iobref, off int64) (int, error
 	}
 	return b.Done(), nil
 }
+
+// writePlugged writes data, more segments than one bio holds, as bios of
+// at most bio.MaxVecs segments submitted under one plug, and waits for
+// them. The count is that of the bytes at the start of data written
+// intact: the bios' up to the first one that failed or came short.
+func (bp *bioPath) writePlugged(fc *fileCtx, data *iobuf.Iobref, off int64) (int, error) {
+	dev := bp.device(fc)
+	var (
+		wg   sync.WaitGroup
+		bios []*bio.Bio
+	)
+	pos := off
+	for i := 0; i < data.Len(); i += bio.MaxVecs {
+		k := min(bio.MaxVecs, data.Len()-i)
+		b := bp.set.Alloc(k)
+		b.Op, b.Offset = bio.OpWrite, pos
+		for j := i; j < i+k; j++ {
+			buf, o, n := data.Entry(j)
+			if err := b.AddPage(buf, o, n); err != nil {
+				panic(err) // cannot happen: k vecs in a table of k
+			}
+		}
+		pos += int64(b.Size())
+		b.EndIO, b.Private = wakeGroup, &wg
+		bios = append(bios, b)
+	}
+	wg.Add(len(bios))
+	p := dev.Plug()
+	for _, b := range bios {
+		p.Submit(b)
+	}
+	p.Finish()
+	wg.Wait()
+	total, short := 0, false
+	var err error
+	for _, b := range bios {
+		if !short {
+			total += b.Done()
+			if err = b.Status(); err != nil || b.Done() < b.Size() {
+				short = true
+			}
+		}
+		b.EndIO, b.Private = nil, nil
+		b.Put()
+	}
+	if short && err == nil {
+		err = syscall.EIO
+	}
+	return total, err
+}
+
+func wakeGroup(b *bio.Bio) { b.Private.(*sync.WaitGroup).Done() }
 
 func (bp *bioPath) close() {
 	bp.p.Env().RemoveSection(bp.section())

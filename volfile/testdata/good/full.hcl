@@ -69,3 +69,6 @@ statedump {
   path   = "/tmp"
   socket = ""
 }
+metrics {
+  address = "127.0.0.1:9464"
+}
