@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/xstack/xstack/plugin/internal/rpc"
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
 )
@@ -19,9 +21,9 @@ const proxyType = "xstack-plugin-proxy"
 // proxy is a leaf of the plugin's graph standing for one of the host's
 // children: the plugin's translator winds fops to it as to any child.
 type proxy struct {
-	remote
+	rpc.Remote
 	cl     pb.XlatorClient
-	arena  *arena // the plugin's shared memory with the host, or nil
+	arena  *transport.Arena // the plugin's shared memory with the host, or nil
 	hostUp atomic.Bool
 }
 
@@ -38,29 +40,29 @@ type fdRef struct {
 
 func newProxy(cl pb.XlatorClient, child uint32) *proxy {
 	p := &proxy{cl: cl}
-	p.child = child
-	p.m = p
+	p.Child = child
+	p.Mapper = p
 	p.hostUp.Store(true)
 	return p
 }
 
-func (p *proxy) client() (pb.XlatorClient, error) {
+func (p *proxy) Client() (pb.XlatorClient, error) {
 	if !p.hostUp.Load() {
 		return nil, syscall.ENOTCONN
 	}
 	return p.cl, nil
 }
 
-func (p *proxy) loc(l *xlator.Loc) *pb.Loc {
+func (p *proxy) Loc(l *xlator.Loc) *pb.Loc {
 	if l == nil {
 		return nil
 	}
-	pl := &pb.Loc{Name: l.Name, GfidReq: gfidBytes(l.GfidReq)}
+	pl := &pb.Loc{Name: l.Name, GfidReq: rpc.GfidBytes(l.GfidReq)}
 	if l.Parent != nil {
-		pl.Parent = gfidBytes(l.Parent.GFID())
+		pl.Parent = rpc.GfidBytes(l.Parent.GFID())
 	}
 	if in := l.Inode; in != nil {
-		pl.Gfid, pl.Type = gfidBytes(in.GFID()), in.Type()
+		pl.Gfid, pl.Type = rpc.GfidBytes(in.GFID()), in.Type()
 		if in.GFID().IsZero() {
 			pl.Inode, _ = in.Ctx(p).(uint64)
 		}
@@ -68,31 +70,31 @@ func (p *proxy) loc(l *xlator.Loc) *pb.Loc {
 	return pl
 }
 
-func (p *proxy) fd(fd *xlator.FD) fdDesc {
-	d := fdDesc{gfid: fd.Inode.GFID(), typ: fd.Inode.Type(), flags: fd.Flags, pid: fd.Pid, dir: fd.IsDir()}
+func (p *proxy) FD(fd *xlator.FD) transport.FD {
+	d := transport.FD{Gfid: fd.Inode.GFID(), Type: fd.Inode.Type(), Flags: fd.Flags, Pid: fd.Pid, Dir: fd.IsDir()}
 	if r, ok := fd.Ctx(p).(*fdRef); ok {
-		d.handle = r.handle
+		d.Handle = r.handle
 	}
-	if d.gfid.IsZero() {
-		d.inode, _ = fd.Inode.Ctx(p).(uint64)
+	if d.Gfid.IsZero() {
+		d.Inode, _ = fd.Inode.Ctx(p).(uint64)
 	}
 	return d
 }
 
-func (p *proxy) shm() *arena {
-	if p.arena.acquire() {
+func (p *proxy) Arena() *transport.Arena {
+	if p.arena.Acquire() {
 		return p.arena
 	}
 	return nil
 }
 
-func (p *proxy) dir() int { return toHost }
+func (p *proxy) Dir() int { return transport.ToHost }
 
 // done: the proxy registers no inode handles of its own; the ones it
 // passes belong to the host.
-func (p *proxy) done(uint64) {}
+func (p *proxy) Done(uint64) {}
 
-func (p *proxy) opened(fd *xlator.FD, handle uint64) {
+func (p *proxy) Opened(fd *xlator.FD, handle uint64) {
 	if _, ok := fd.Ctx(p).(*fdRef); !ok && handle != 0 {
 		fd.SetCtx(p, &fdRef{handle: handle, owned: true})
 	}
@@ -112,7 +114,7 @@ func (p *proxy) release(fd *xlator.FD, dir bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req := &pb.FdReq{H: &pb.Header{Child: p.child}, Fd: &pb.Fd{Handle: r.handle, Dir: dir}}
+	req := &pb.FdReq{H: &pb.Header{Child: p.Child}, Fd: &pb.Fd{Handle: r.handle, Dir: dir}}
 	if dir {
 		_, _ = p.cl.Releasedir(ctx, req)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 
+	"github.com/xstack/xstack/plugin/internal/rpc"
+	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/runtime/mempool"
@@ -30,13 +33,15 @@ import (
 // started by a host (it then prints a message and exits with status 1).
 //
 // Run with the single argument SchemaFlag, the binary prints t's schema
-// file (see SchemaFile) on stdout and exits 0, or exits 1 when a default
-// in t's schema does not parse.
+// file on stdout and exits 0, or exits 1 when a default in t's schema
+// does not parse. Its installer publishes it where the host's loader
+// looks, beside the binary: bin -xstack-schema > bin.schema.json
+// (host.SchemaFile).
 //
 // The plugin logs through its Logger() as usual; the lines go to the
 // host's log under the volume's name.
 func Serve(t xlator.Type) {
-	if len(os.Args) == 2 && os.Args[1] == SchemaFlag {
+	if len(os.Args) == 2 && os.Args[1] == transport.SchemaFlag {
 		if err := writeSchema(os.Stdout, t); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[0], err)
 			os.Exit(1)
@@ -46,16 +51,30 @@ func Serve(t xlator.Type) {
 	lvl := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	// os.Stderr is captured before go-plugin redirects it: the original
 	// stderr is the pipe whose JSON lines the host parses as logs.
-	log := pluginLogger(os.Stderr, lvl)
+	log := rpc.PluginLogger(os.Stderr, lvl)
 	p := newPluginSide(t, log, lvl)
 	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig: handshake(),
+		HandshakeConfig: rpc.Handshake(),
 		// One version: the host picks it from the versions it offers,
 		// or refuses the plugin naming both (ErrProtocolVersion).
-		VersionedPlugins: map[int]goplugin.PluginSet{ProtocolVersion: {pluginName: &grpcPlugin{serve: p.register}}},
-		GRPCServer:       newServer,
-		Logger:           newZapHCLog(log.Named("go-plugin")),
+		VersionedPlugins: map[int]goplugin.PluginSet{transport.ProtocolVersion: {transport.PluginName: &rpc.GRPCPlugin{Serve: p.register}}},
+		GRPCServer:       rpc.NewGRPCServer,
+		Logger:           rpc.NewZapHCLog(log.Named("go-plugin")),
 	})
+}
+
+// writeSchema writes t's schema file (the host's SchemaFile) to w, for
+// the running executable.
+func writeSchema(w io.Writer, t xlator.Type) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	sum, err := rpc.FileSum(exe)
+	if err != nil {
+		return err
+	}
+	return rpc.WriteSchema(w, t, sum)
 }
 
 // pluginSide is the plugin process: the Control service, and the endpoint
@@ -66,18 +85,18 @@ type pluginSide struct {
 	log    *zap.Logger
 	lvl    zap.AtomicLevel
 	broker *goplugin.GRPCBroker
-	fops   *server
+	fops   *rpc.Server
 
 	mu    sync.Mutex // serialises Init and Fini
 	state atomic.Pointer[pluginState]
-	fds   *handleTable  // keyed by the host's handles
-	pins  pins          // inodes the host named, until it forgets them
-	done  chan struct{} // closed by Fini
+	fds   *rpc.HandleTable // keyed by the host's handles
+	pins  rpc.Pins         // inodes the host named, until it forgets them
+	done  chan struct{}    // closed by Fini
 
 	// arena is the shared memory with the host, mapped at Init (nil
 	// without), and arenaFile its descriptor, kept open for the life of
 	// the process (a dropped *os.File would close it when collected).
-	arena     *arena
+	arena     *transport.Arena
 	arenaFile *os.File
 }
 
@@ -90,8 +109,8 @@ type pluginState struct {
 }
 
 func newPluginSide(t xlator.Type, log *zap.Logger, lvl zap.AtomicLevel) *pluginSide {
-	p := &pluginSide{typ: t, log: log, lvl: lvl, fds: newHandleTable(), done: make(chan struct{})}
-	p.fops = &server{ep: p}
+	p := &pluginSide{typ: t, log: log, lvl: lvl, fds: rpc.NewHandleTable(), done: make(chan struct{})}
+	p.fops = rpc.NewServer(p)
 	return p
 }
 
@@ -103,7 +122,7 @@ func (p *pluginSide) register(b *goplugin.GRPCBroker, s *grpc.Server) {
 
 // Schema answers with the type's option schema.
 func (p *pluginSide) Schema(context.Context, *pb.SchemaReq) (*pb.SchemaRsp, error) {
-	return &pb.SchemaRsp{Name: p.typ.Name, Doc: p.typ.Doc, Options: schemaTo(p.typ.Options),
+	return &pb.SchemaRsp{Name: p.typ.Name, Doc: p.typ.Doc, Options: rpc.SchemaTo(p.typ.Options),
 		MinChildren: int32(p.typ.MinChildren), MaxChildren: int32(p.typ.MaxChildren)}, nil
 }
 
@@ -127,13 +146,13 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.InitRsp, erro
 			p.log.Warn("cannot map the shared memory arena the host offers; every fop and its data go in gRPC messages", zap.Error(err))
 		}
 	}
-	cc, err := p.broker.DialWithOptions(q.CallbackBrokerId, dialOptions()...)
+	cc, err := p.broker.DialWithOptions(q.CallbackBrokerId, rpc.DialOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("dial the host's callback service: %w", err)
 	}
 	var cb pb.XlatorClient = pb.NewXlatorClient(cc)
 	if p.arena != nil {
-		cb = pb.NewXlatorClient(&ringConn{cc: cc, a: p.arena, dir: toHost})
+		cb = pb.NewXlatorClient(transport.NewConn(cc, p.arena, transport.ToHost, nil))
 	}
 
 	reg := xlator.NewRegistry()
@@ -144,7 +163,7 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.InitRsp, erro
 	reg.MustRegister(xlator.Type{Name: proxyType, New: func() xlator.Xlator { return newProxy(cb, 0) }})
 	spec := &xlator.Spec{Source: "<plugin " + t.Name + ">", Top: q.Volume}
 	spec.Volumes = append(spec.Volumes, xlator.VolumeSpec{Name: q.Volume, Type: t.Name, Subvolumes: q.Children,
-		Options: optionsFrom(q.Options), LogLevel: zapcore.Level(q.LogLevel)})
+		Options: rpc.OptionsFrom(q.Options), LogLevel: zapcore.Level(q.LogLevel)})
 	for _, c := range q.Children {
 		spec.Volumes = append(spec.Volumes, xlator.VolumeSpec{Name: c, Type: proxyType, Options: xlator.NewOptions(),
 			LogLevel: zapcore.Level(q.LogLevel)})
@@ -164,7 +183,7 @@ func (p *pluginSide) Init(ctx context.Context, q *pb.InitReq) (*pb.InitRsp, erro
 	st := &pluginState{g: g, top: g.Top(), cc: cc}
 	for i, c := range q.Children {
 		px := xlator.Unwrap(g.Xlator(c)).(*proxy)
-		px.child = uint32(i)
+		px.Child = uint32(i)
 		px.arena = p.arena
 		st.proxies = append(st.proxies, px)
 	}
@@ -198,31 +217,30 @@ func (p *pluginSide) mapArena(q *pb.InitReq) error {
 	if q.ShmSlots == 0 {
 		return errors.New("the host offers none")
 	}
-	if v := os.Getenv(shmEnv); v != strconv.Itoa(shmFD) {
-		return fmt.Errorf("%s=%q: the host passed no arena on fd %d", shmEnv, v, shmFD)
+	if v := os.Getenv(transport.ShmEnv); v != strconv.Itoa(transport.ShmFD) {
+		return fmt.Errorf("%s=%q: the host passed no arena on fd %d", transport.ShmEnv, v, transport.ShmFD)
 	}
-	f := os.NewFile(shmFD, "xstack-arena")
-	a, err := mapArena(f, int(q.ShmSlots), int(q.ShmSlotSize))
+	f := os.NewFile(transport.ShmFD, "xstack-arena")
+	a, err := transport.MapArena(f, int(q.ShmSlots), int(q.ShmSlotSize))
 	if err != nil {
 		f.Close()
 		return err
 	}
 	p.arenaFile, p.arena = f, a
-	a.peerMaps.Store(true)
+	a.SetPeerMaps()
 	// Garbage in the rings here is this process's own doing (the host
-	// checks what it reads, breach.go): exit, and the host restarts it
-	// with a new arena.
-	a.onBreach = func(why string) {
+	// checks what it reads, transport's breach.go): exit, and the host
+	// restarts it with a new arena.
+	a.OnBreach(func(why string) {
 		p.log.Error("the shared memory with the host holds garbage; exiting", zap.String("breach", why))
 		os.Exit(3)
-	}
-	if mem, err := mapHostMem(); err != nil {
+	})
+	if mem, err := transport.MapHostMem(); err != nil {
 		p.log.Warn("the host's iobufs are not shared; writev data is copied into the arena", zap.Error(err))
 	} else if mem != nil {
-		a.host.mem = mem
-		atomic.StoreUint32(&a.rings[toPlugin].head.hostMem, ringMagic)
+		a.UseHostMem(mem)
 	}
-	a.serve(toPlugin, p.fops)
+	a.Serve(transport.ToPlugin, p.fops)
 	return nil
 }
 
@@ -234,9 +252,9 @@ func (p *pluginSide) Fini(context.Context, *pb.Empty) (*pb.Empty, error) {
 	if st == nil {
 		return &pb.Empty{}, nil
 	}
-	for _, e := range p.fds.drain() {
-		if e.owned {
-			e.fd.Unref()
+	for _, e := range p.fds.Drain() {
+		if e.Owned {
+			e.FD.Unref()
 		}
 	}
 	st.g.Stop()
@@ -283,16 +301,17 @@ func (p *pluginSide) Stats(context.Context, *pb.StatsReq) (*pb.StatsRsp, error) 
 		}
 	}
 	env.Iobufs.Stats().Fields(func(k string, v any) { add("iobuf."+k, v) })
-	add("fds", strconv.Itoa(p.fds.len()))
+	add("fds", strconv.Itoa(p.fds.Len()))
 	if a := p.arena; a != nil {
-		add("ring.served", a.served(toPlugin))
-		add("ring.worker-sleeps", a.workerSleeps[toPlugin].Load())
-		add("ring.late-wakes", a.lateWakes[toPlugin].Load())
-		add("ring.callbacks", a.ringCalls[toHost].Load())
-		add("ring.callback-retries", a.ringRetries[toHost].Load())
-		add("ring.callback-sleeps", a.ringSleeps[toHost].Load())
-		add("ring.grpc-callbacks", a.grpcCalls[toHost].Load())
-		add("ring.host-memory-writes", a.host.writes.Load())
+		st := a.Stats()
+		add("ring.served", st.Served[transport.ToPlugin])
+		add("ring.worker-sleeps", st.WorkerSleeps[transport.ToPlugin])
+		add("ring.late-wakes", st.LateWakes[transport.ToPlugin])
+		add("ring.callbacks", st.Calls[transport.ToHost])
+		add("ring.callback-retries", st.Retries[transport.ToHost])
+		add("ring.callback-sleeps", st.CallerSleeps[transport.ToHost])
+		add("ring.grpc-callbacks", st.GRPCCalls[transport.ToHost])
+		add("ring.host-memory-writes", st.HostMemWrites)
 	}
 	return rsp, nil
 }
@@ -312,21 +331,21 @@ func (p *pluginSide) Ping(context.Context, *pb.Empty) (*pb.Empty, error) { retur
 
 // The endpoint of the Xlator service.
 
-func (p *pluginSide) graph() *xlator.Graph {
+func (p *pluginSide) Graph() *xlator.Graph {
 	if st := p.state.Load(); st != nil {
 		return st.g
 	}
 	return nil
 }
 
-func (p *pluginSide) target(*pb.Header) (xlator.Xlator, error) {
+func (p *pluginSide) Target(*pb.Header) (xlator.Xlator, error) {
 	if st := p.state.Load(); st != nil {
 		return st.top, nil
 	}
 	return nil, syscall.ENOTCONN
 }
 
-func (p *pluginSide) newInode(g *xlator.Graph, handle uint64) *xlator.Inode {
+func (p *pluginSide) NewInode(g *xlator.Graph, handle uint64) *xlator.Inode {
 	in := g.Inodes().New()
 	if handle != 0 {
 		if st := p.state.Load(); st != nil {
@@ -338,19 +357,19 @@ func (p *pluginSide) newInode(g *xlator.Graph, handle uint64) *xlator.Inode {
 	return in
 }
 
-// fd returns the plugin's fd for the host's handle, making it on first
+// FD returns the plugin's fd for the host's handle, making it on first
 // use: at the Open, Create or Opendir that the host allocated the handle
 // for, or, after a restart of the plugin, at the first fop on an fd the
 // host opened before (the translator then sees fops on an fd it never
 // opened, as GlusterFS's anonymous fds).
-func (p *pluginSide) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
+func (p *pluginSide) FD(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.FD, error) {
 	if pf.Handle != 0 {
-		if fd := p.fds.fd(pf.Handle); fd != nil {
+		if fd := p.fds.FD(pf.Handle); fd != nil {
 			return fd, nil
 		}
 	}
 	if in == nil {
-		gf := gfidOf(pf.Gfid)
+		gf := rpc.GfidOf(pf.Gfid)
 		if gf.IsZero() {
 			return nil, syscall.EBADF
 		}
@@ -359,7 +378,7 @@ func (p *pluginSide) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.F
 		if in == nil {
 			ia := xlator.Iatt{Gfid: gf, Mode: pf.Type}
 			in = t.Link(nil, nil, "", &ia)
-			p.pins.pin(in)
+			p.pins.Pin(in)
 		}
 		defer in.Unref()
 	}
@@ -373,32 +392,32 @@ func (p *pluginSide) fd(g *xlator.Graph, pf *pb.Fd, in *xlator.Inode) (*xlator.F
 			fd.SetCtx(px, ref)
 		}
 	}
-	if cur, ok := p.fds.put(pf.Handle, handleEnt{fd: fd, owned: true}); !ok {
+	if cur, ok := p.fds.Put(pf.Handle, rpc.HandleEnt{FD: fd, Owned: true}); !ok {
 		fd.Unref()
-		return cur.fd.Ref(), nil
+		return cur.FD.Ref(), nil
 	}
 	return fd.Ref(), nil
 }
 
-func (p *pluginSide) shm() *arena {
-	if p.arena.acquire() {
+func (p *pluginSide) Arena() *transport.Arena {
+	if p.arena.Acquire() {
 		return p.arena
 	}
 	return nil
 }
 
-func (p *pluginSide) opened(_ *xlator.FD, pf *pb.Fd) uint64 { return pf.Handle }
-func (p *pluginSide) linked(in *xlator.Inode)               { p.pins.pin(in) }
-func (p *pluginSide) frontEnd() bool                        { return true }
+func (p *pluginSide) Opened(_ *xlator.FD, pf *pb.Fd) uint64 { return pf.Handle }
+func (p *pluginSide) Linked(in *xlator.Inode)               { p.pins.Pin(in) }
+func (p *pluginSide) FrontEnd() bool                        { return true }
 
-func (p *pluginSide) release(h uint64, _ bool) {
-	if e, ok := p.fds.remove(h); ok && e.owned {
-		e.fd.Unref()
+func (p *pluginSide) Release(h uint64, _ bool) {
+	if e, ok := p.fds.Remove(h); ok && e.Owned {
+		e.FD.Unref()
 	}
 }
 
-func (p *pluginSide) forget(gfids [][]byte) {
+func (p *pluginSide) Forget(gfids [][]byte) {
 	for _, g := range gfids {
-		p.pins.unpin(gfidOf(g))
+		p.pins.Unpin(rpc.GfidOf(g))
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/stack"
 	"github.com/xstack/xstack/volfile"
 	"github.com/xstack/xstack/xlator"
@@ -148,11 +148,11 @@ func types(c *cli, args []string, co *common) error {
 		return err
 	}
 	for _, v := range f.Spec.Volumes {
-		if v.Type != plugin.TypeName {
+		if v.Type != host.TypeName {
 			continue
 		}
 		path := v.Options.String("path")
-		t, err := plugin.ReadSchema(path)
+		t, err := host.ReadSchema(path)
 		if err != nil {
 			fmt.Fprintf(c.stdout, "volume %q, plugin %s — options not known before it starts: %v\n", v.Name, path, err)
 			continue

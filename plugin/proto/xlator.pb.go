@@ -1408,9 +1408,9 @@ func (x *ReadvReq) GetOff() int64 {
 }
 
 // Shm names bytes in the shared-memory arena of a host and its plugin
-// (see plugin/shm.go): slot's first len bytes. The sender allocated the
-// slot; the receiver of a request leaves it to the sender, the receiver of
-// a reply frees it.
+// (see plugin/internal/transport/shm.go): slot's first len bytes. The
+// sender allocated the slot; the receiver of a request leaves it to the
+// sender, the receiver of a reply frees it.
 type Shm struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Slot          uint32                 `protobuf:"varint,1,opt,name=slot,proto3" json:"slot,omitempty"`
@@ -2382,16 +2382,20 @@ func (x *ReaddirRsp) GetEntries() []*Dirent {
 }
 
 type Statvfs struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bsize         uint64                 `protobuf:"varint,1,opt,name=bsize,proto3" json:"bsize,omitempty"`
-	Frsize        uint64                 `protobuf:"varint,2,opt,name=frsize,proto3" json:"frsize,omitempty"`
-	Blocks        uint64                 `protobuf:"varint,3,opt,name=blocks,proto3" json:"blocks,omitempty"`
-	Bfree         uint64                 `protobuf:"varint,4,opt,name=bfree,proto3" json:"bfree,omitempty"`
-	Bavail        uint64                 `protobuf:"varint,5,opt,name=bavail,proto3" json:"bavail,omitempty"`
-	Files         uint64                 `protobuf:"varint,6,opt,name=files,proto3" json:"files,omitempty"`
-	Ffree         uint64                 `protobuf:"varint,7,opt,name=ffree,proto3" json:"ffree,omitempty"`
-	Favail        uint64                 `protobuf:"varint,8,opt,name=favail,proto3" json:"favail,omitempty"`
-	Namemax       uint64                 `protobuf:"varint,9,opt,name=namemax,proto3" json:"namemax,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Bsize   uint64                 `protobuf:"varint,1,opt,name=bsize,proto3" json:"bsize,omitempty"`
+	Frsize  uint64                 `protobuf:"varint,2,opt,name=frsize,proto3" json:"frsize,omitempty"`
+	Blocks  uint64                 `protobuf:"varint,3,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	Bfree   uint64                 `protobuf:"varint,4,opt,name=bfree,proto3" json:"bfree,omitempty"`
+	Bavail  uint64                 `protobuf:"varint,5,opt,name=bavail,proto3" json:"bavail,omitempty"`
+	Files   uint64                 `protobuf:"varint,6,opt,name=files,proto3" json:"files,omitempty"`
+	Ffree   uint64                 `protobuf:"varint,7,opt,name=ffree,proto3" json:"ffree,omitempty"`
+	Favail  uint64                 `protobuf:"varint,8,opt,name=favail,proto3" json:"favail,omitempty"`
+	Namemax uint64                 `protobuf:"varint,9,opt,name=namemax,proto3" json:"namemax,omitempty"`
+	// fsid identifies the file system the figures are of (xlator.Statvfs.Fsid),
+	// 0 when unknown, as from a peer that predates the field: a translator
+	// that sums its children's figures counts a file system once.
+	Fsid          uint64 `protobuf:"varint,10,opt,name=fsid,proto3" json:"fsid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2485,6 +2489,13 @@ func (x *Statvfs) GetFavail() uint64 {
 func (x *Statvfs) GetNamemax() uint64 {
 	if x != nil {
 		return x.Namemax
+	}
+	return 0
+}
+
+func (x *Statvfs) GetFsid() uint64 {
+	if x != nil {
+		return x.Fsid
 	}
 	return 0
 }
@@ -3605,7 +3616,7 @@ const file_xlator_proto_rawDesc = "" +
 	"\n" +
 	"ReaddirRsp\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\rR\x05errno\x122\n" +
-	"\aentries\x18\x02 \x03(\v2\x18.xstack.plugin.v1.DirentR\aentries\"\xdb\x01\n" +
+	"\aentries\x18\x02 \x03(\v2\x18.xstack.plugin.v1.DirentR\aentries\"\xef\x01\n" +
 	"\aStatvfs\x12\x14\n" +
 	"\x05bsize\x18\x01 \x01(\x04R\x05bsize\x12\x16\n" +
 	"\x06frsize\x18\x02 \x01(\x04R\x06frsize\x12\x16\n" +
@@ -3615,7 +3626,9 @@ const file_xlator_proto_rawDesc = "" +
 	"\x05files\x18\x06 \x01(\x04R\x05files\x12\x14\n" +
 	"\x05ffree\x18\a \x01(\x04R\x05ffree\x12\x16\n" +
 	"\x06favail\x18\b \x01(\x04R\x06favail\x12\x18\n" +
-	"\anamemax\x18\t \x01(\x04R\anamemax\"L\n" +
+	"\anamemax\x18\t \x01(\x04R\anamemax\x12\x12\n" +
+	"\x04fsid\x18\n" +
+	" \x01(\x04R\x04fsid\"L\n" +
 	"\tStatfsRsp\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\rR\x05errno\x12)\n" +
 	"\x02st\x18\x02 \x01(\v2\x19.xstack.plugin.v1.StatvfsR\x02st\"6\n" +

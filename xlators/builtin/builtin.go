@@ -3,7 +3,7 @@
 package builtin
 
 import (
-	"github.com/xstack/xstack/plugin"
+	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlators/cache"
 	"github.com/xstack/xstack/xlators/posix"
@@ -16,7 +16,7 @@ func Registry() *xlator.Registry {
 	r := xlator.NewRegistry()
 	cache.Register(r)
 	posix.Register(r)
-	plugin.Register(r)
+	host.Register(r)
 	stripe.Register(r)
 	writebehind.Register(r)
 	return r

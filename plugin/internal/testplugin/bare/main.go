@@ -1,7 +1,7 @@
-// Command bare is a plugin written from plugin/PROTOCOL.md alone, as one
+// Command bare is a plugin written from plugin/internal/transport/PROTOCOL.md alone, as one
 // in another language would be: it uses go-plugin and the messages
 // generated from plugin/proto/xlator.proto, not package plugin. It is
-// built by the tests of package plugin and never shipped.
+// built by the tests of package plugin/host and never shipped.
 //
 // It speaks the protocol version it is built with (go build -ldflags
 // "-X main.version=N"; 5 unless given), the only one it offers at the

@@ -1,5 +1,5 @@
 // Command hostile is a plugin that attacks its host, for the tests of
-// package plugin: it tries to crash the host, to change data the host
+// package plugin/host: it tries to crash the host, to change data the host
 // lends it, and to make the host keep what it names, through everything
 // the host shares with it. It is built by the tests and never shipped.
 //

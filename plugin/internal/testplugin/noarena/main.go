@@ -1,5 +1,5 @@
 // Command noarena is a pass-through plugin that cannot map the shared
-// arena, for the tests of package plugin: before it serves, it puts
+// arena, for the tests of package plugin/host: before it serves, it puts
 // /dev/null on the descriptor the host passes the arena on (fd 3), so
 // that mapping it fails as it does in a plugin whose arena did not reach
 // it (a sandbox that closes inherited descriptors, a launcher in

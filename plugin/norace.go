@@ -1,6 +1,0 @@
-//go:build !race
-
-package plugin
-
-func raceRelease() {}
-func raceAcquire() {}
