@@ -220,6 +220,13 @@ func TestReadAheadInvalidation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"create-trunc", func(t *testing.T, b *raBrick, _ *xlator.FD, at int64) {
+			_, fd, _, err := b.create(b.root(), "f", syscall.O_WRONLY|syscall.O_TRUNC, 0o644, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fd.Unref()
+		}},
 		{"open-trunc", func(t *testing.T, b *raBrick, _ *xlator.FD, at int64) {
 			fd, err := b.open(&xlator.Loc{Inode: b.in}, syscall.O_WRONLY|syscall.O_TRUNC)
 			if err != nil {
@@ -515,5 +522,32 @@ func TestReadAheadStatedump(t *testing.T) {
 		if kv["read-ahead.held-bytes"] != int64(0) || kv["read-ahead.in-flight"] != int64(0) {
 			t.Errorf("%s: after release held %v, in flight %v", section, kv["read-ahead.held-bytes"], kv["read-ahead.in-flight"])
 		}
+	}
+}
+
+// TestReadAheadOutOfOrder: a readv a little behind or ahead of the stream
+// (one reader's requests arriving out of order) keeps the windows; one
+// more than a window away drops them.
+func TestReadAheadOutOfOrder(t *testing.T) {
+	const rs = 64 << 10
+	b := newRABrick(t, "1MiB", "", 8<<20, nil)
+	fd := b.reader(t)
+	defer fd.Unref()
+	off := int64(0)
+	for range 4 {
+		b.mustRead(fd, off, rs)
+		off += rs
+	}
+	b.settle(t)
+	st := b.stats()
+	equal(t, "behind", b.mustRead(fd, rs/2, rs), b.data[rs/2:rs/2+rs])
+	equal(t, "ahead", b.mustRead(fd, off+2*rs, rs), b.data[off+2*rs:off+3*rs])
+	if got := b.stats(); got.Resets != st.Resets || got.HeldBytes == 0 {
+		t.Fatalf("a near readv dropped the windows: %+v", got)
+	}
+	far := off + 4<<20
+	equal(t, "far", b.mustRead(fd, far, rs), b.data[far:far+rs])
+	if got := b.stats(); got.Resets != st.Resets+1 || got.HeldBytes != 0 {
+		t.Fatalf("a far readv kept the windows: %+v", got)
 	}
 }
