@@ -38,6 +38,10 @@ type bioPath struct {
 	p   *Posix
 	set *bio.BioSet
 
+	// inject, if set before any file is opened, is every device's
+	// DeviceConfig.Inject (tests).
+	inject bio.InjectFunc
+
 	mu      sync.Mutex
 	devs    map[*bio.Device]struct{} // the open files' devices
 	retired bio.DeviceStats          // the closed devices' counters, summed
@@ -92,6 +96,9 @@ func (bp *bioPath) dump() []xlator.KV {
 	kv := xlator.KVsOf("set", bp.set.Stats())
 	kv = append(kv, xlator.KV{Key: "devices-open", Value: n}, xlator.KV{Key: "devices-closed", Value: closed})
 	kv = append(kv, xlator.KVsOf("brick", total)...)
+	if ra := bp.p.ra; ra != nil {
+		kv = append(kv, xlator.KVsOf("read-ahead", ra.stats())...)
+	}
 	slices.SortFunc(open, func(a, b bio.DeviceStats) int { return strings.Compare(a.Name, b.Name) })
 	for _, st := range open {
 		kv = append(kv, xlator.KVsOf("device."+st.Name, st)...)
@@ -109,9 +116,10 @@ func (bp *bioPath) device(fc *fileCtx) *bio.Device {
 		fc.dev = bio.NewDevice(fc.fd, bio.DeviceConfig{
 			Name:       fmt.Sprintf("%s:fd%d", bp.p.Name(), fc.fd),
 			QueueDepth: 32,
-			Workers:    2, // started only if something submits asynchronously
+			Workers:    raWorkers, // started only if something submits asynchronously (read-ahead)
 			Direct:     fc.direct,
 			Logger:     bp.p.Logger(),
+			Inject:     bp.inject,
 		})
 		bp.mu.Lock()
 		bp.devs[fc.dev] = struct{}{}

@@ -202,7 +202,9 @@ func pwritev(fd int, iov []unix.Iovec, off int64) (int, error) {
 
 // Readv reads up to size bytes at off into an iobuf from the graph's pool
 // and returns an iobref over the bytes read, holding one reference for the
-// caller; at or after end of file the iobref is empty.
+// caller; at or after end of file the iobref is empty. With read-ahead on
+// (buffered files), the bytes may come, without a copy, from iobufs read
+// ahead for this fd; see the package documentation.
 func (p *Posix) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobuf.Iobref, error) {
 	fc, err := p.file(fd)
 	if err != nil {
@@ -211,22 +213,38 @@ func (p *Posix) Readv(c *xlator.Call, fd *xlator.FD, size int, off int64) (*iobu
 	if off < 0 || size < 0 {
 		return nil, syscall.EINVAL
 	}
-	pool := p.Iobufs()
 	if size == 0 {
-		return pool.NewIobref(), nil
+		return p.Iobufs().NewIobref(), nil
 	}
-	b := pool.Get(size)
-	n, err := p.data.read(fc, b, size, off)
-	if err != nil {
-		b.Unref()
+	if p.ra != nil && !fc.direct {
+		return p.ra.readv(fc, size, off)
+	}
+	return p.readPlain(fc, size, off)
+}
+
+// readPlain reads [off, off+size) through the data path into a new iobref.
+func (p *Posix) readPlain(fc *fileCtx, size int, off int64) (*iobuf.Iobref, error) {
+	ref := p.Iobufs().NewIobref()
+	if _, err := p.readInto(fc, ref, size, off); err != nil {
+		ref.Unref()
 		return nil, err
 	}
-	ref := pool.NewIobref()
+	return ref, nil
+}
+
+// readInto reads up to size bytes at off into a new iobuf and appends the
+// bytes read to ref; fewer than size means end of file.
+func (p *Posix) readInto(fc *fileCtx, ref *iobuf.Iobref, size int, off int64) (int, error) {
+	b := p.Iobufs().Get(size)
+	defer b.Unref()
+	n, err := p.data.read(fc, b, size, off)
+	if err != nil {
+		return 0, err
+	}
 	if n > 0 {
 		ref.AddRange(b, 0, n)
 	}
-	b.Unref()
-	return ref, nil
+	return n, nil
 }
 
 // Writev writes data at off (appending with O_APPEND) without copying it:
@@ -249,6 +267,7 @@ func (p *Posix) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off in
 		return 0, err
 	}
 	n, err := p.data.write(fc, data, off)
+	p.ra.changed(fc)
 	p.space.done(size, int64(n))
 	return n, err
 }
@@ -262,6 +281,7 @@ func (p *Posix) Fallocate(c *xlator.Call, fd *xlator.FD, mode uint32, off, lengt
 	if err != nil {
 		return err
 	}
+	defer p.ra.changed(fc)
 	if mode&(xlator.FallocPunchHole|fallocCollapseRange) != 0 {
 		err := fallocate(fc.fd, mode, off, length)
 		p.space.freed()
@@ -347,6 +367,7 @@ func (p *Posix) Discard(c *xlator.Call, fd *xlator.FD, off, length int64) error 
 	if off < 0 || length <= 0 {
 		return syscall.EINVAL // the graph checks too; posix may be called directly
 	}
+	defer p.ra.changed(fc)
 	defer p.space.freed()
 	if bp, ok := p.data.(*bioPath); ok {
 		return bp.rangeOp(fc, bio.OpDiscard, off, length)
@@ -365,6 +386,7 @@ func (p *Posix) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error
 	if off < 0 || length <= 0 {
 		return syscall.EINVAL
 	}
+	defer p.ra.changed(fc)
 	return p.allocating(fc.fd, off, length, func() error {
 		if bp, ok := p.data.(*bioPath); ok && !fc.direct {
 			return bp.rangeOp(fc, bio.OpWriteZeroes, off, length)

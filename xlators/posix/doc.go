@@ -89,6 +89,50 @@
 // brick's file system; zerofill writes zeroes where zero-range is not
 // supported.
 //
+// # Read-ahead
+//
+// With data-path = bio and the read-ahead option above 0 (the window; 0,
+// off, is the default: it measured no faster, see bench/README.md), posix
+// reads ahead of sequential readers. The state is per fd, as Linux
+// keeps file_ra_state per open file: each reader of a file has its own
+// position and pattern, so two readers at different places do not take
+// each other for random ones. A readv continues the stream when it starts
+// where the last one ended, or is served from its windows; after two such
+// readvs in a row posix submits read bios for the next window bytes
+// asynchronously (bio.Device.Submit, completed by the device's worker)
+// into iobufs from the graph's pool, in bios of the window up to 1 MiB
+// issued in order, and keeps window bytes ahead of the reader from then
+// on. A readv that falls in them is served
+// from those iobufs (the returned iobref references them: no copy, no
+// pread); one in flight is waited for; a part they do not cover is read as
+// without read-ahead. A readv far from the stream (more than a window
+// away) drops the windows; one near it (requests of one reader arriving
+// out of order) keeps them. Files opened O_DIRECT get no read-ahead: a
+// cache in posix is what O_DIRECT opts out of.
+//
+// Invalidation is per brick file, not per fd: every write, fallocate,
+// discard, zerofill, setattr or fsetattr of the size and O_TRUNC open or
+// create through posix bumps a generation of the file ((st_dev, st_ino),
+// shared by every fd and name) after the change is made, through whichever
+// fd or path it came. Windows are tagged with the generation read before
+// they were submitted, and a readv serves from them only if it is still
+// theirs when the readv has gathered its bytes; otherwise they are dropped
+// and the readv reads. So a readv never returns data older than a change
+// that returned before it began. Changes made behind posix's back (another
+// process writing the brick) are not seen, as with any cache.
+//
+// A read-ahead bio that fails is dropped (counted in errors) and the readv
+// reads normally, returning that read's own result: a failed window never
+// turns into data or into end of file. Windows are dropped when the fd is
+// released (bios in flight are waited for by the device's Close and freed
+// by their completion). Memory is bounded per fd (window + 2 chunks) and
+// per brick (read-ahead-total; past it files read without read-ahead and
+// throttled counts the bios not submitted). The counters are in posix's
+// statedump section and the bio section, prefixed read-ahead.: submitted,
+// hits (readvs served wholly), partial-hits, misses, hit-bytes,
+// wasted-bytes (read ahead and dropped unread), errors, invalidations,
+// resets, throttled, in-flight, held-bytes.
+//
 // # Space and health
 //
 // The reserve option keeps free space back, as GlusterFS's storage.reserve:

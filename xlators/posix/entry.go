@@ -69,7 +69,11 @@ func (p *Posix) Setattr(c *xlator.Call, loc *xlator.Loc, in *xlator.SetattrIn) (
 		return xlator.Iatt{}, err
 	}
 	defer o.close()
-	if err := p.setattr(o.fd, true, in); err != nil {
+	err = p.setattr(o.fd, true, in)
+	if in.Valid&xlator.SetSize != 0 {
+		p.ra.changedFd(o.fd)
+	}
+	if err != nil {
 		return xlator.Iatt{}, err
 	}
 	return p.statFd(o.fd, o.h == p.root)

@@ -2,6 +2,7 @@ package posix
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -25,6 +26,11 @@ type fileCtx struct {
 	mu  sync.Mutex
 	bfd int         // buffered fd for unaligned requests (O_DIRECT only); -1 until opened
 	dev *bio.Device // the file's bio device (data-path = bio), made on first IO
+
+	// With read-ahead on: the brick file, registered on the first data
+	// fop, and the fd's read-ahead stream (readahead.go).
+	raf atomic.Pointer[raFile]
+	ra  raStream
 }
 
 // openFlags are the client flags posix passes to open(2); O_CREAT, O_EXCL
@@ -46,6 +52,7 @@ func (p *Posix) attach(fd *xlator.FD, osfd, flags int) {
 	fc := p.fdPool.Get()
 	fc.fd, fc.bfd, fc.direct = osfd, -1, flags&unix.O_DIRECT != 0
 	fc.memAlign, fc.offAlign = dioAlign, dioAlign
+	fc.ra.reset()
 	if fc.direct {
 		fc.memAlign, fc.offAlign = dioAlignment(osfd)
 	}
@@ -135,6 +142,9 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 		if err != nil {
 			return xlator.Iatt{}, err
 		}
+		if flags&unix.O_TRUNC != 0 {
+			p.ra.changedFd(osfd)
+		}
 		ia, err := p.statFd(osfd, false)
 		if err != nil {
 			_ = unix.Close(osfd)
@@ -162,7 +172,9 @@ func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.F
 	}
 	if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY {
 		p.space.freed()
-		if err := unix.Ftruncate(osfd, 0); err != nil {
+		err := unix.Ftruncate(osfd, 0)
+		p.ra.changedFd(osfd)
+		if err != nil {
 			_ = unix.Close(osfd)
 			return err
 		}
@@ -178,6 +190,7 @@ func (p *Posix) Release(fd *xlator.FD) {
 	if !ok || fc == nil {
 		return
 	}
+	p.ra.release(fc) // before the device closes: it waits for read-ahead in flight
 	if fc.dev != nil {
 		if err := p.data.(*bioPath).retire(fc.dev); err != nil { // waits for IO in flight before the fd goes
 			p.Logger().Error("release: closing the file's bio device failed", zap.String("path", fd.Inode.Path()), zap.Error(err))
@@ -266,6 +279,9 @@ func (p *Posix) Fsetattr(c *xlator.Call, fd *xlator.FD, in *xlator.SetattrIn) (x
 			return xlator.Iatt{}, err
 		}
 		osfd = fc.fd
+		if in.Valid&xlator.SetSize != 0 {
+			defer p.ra.changed(fc)
+		}
 	}
 	if err := p.setattr(osfd, false, in); err != nil {
 		return xlator.Iatt{}, err

@@ -53,6 +53,7 @@ type Posix struct {
 
 	space space
 	data  dataPath
+	ra    *readAhead // nil when read-ahead is off
 
 	fdPool  *mempool.Pool[fileCtx]
 	dirPool *mempool.Pool[dirCtx]
@@ -136,6 +137,11 @@ func (p *Posix) Init(ic *xlator.InitContext) error {
 			return fmt.Errorf("data-path = bio: %w", err)
 		}
 		p.data = bp
+		if w := o.Size("read-ahead"); w > 0 {
+			p.ra = newReadAhead(p, bp, w, max(o.Size("read-ahead-total"), int64(raChunkSize(w))))
+		}
+	} else if o.Size("read-ahead") > 0 {
+		p.Logger().Info("read-ahead is off: it needs data-path = bio")
 	}
 	p.health.init(p)
 	p.Logger().Info("brick ready", zap.String("directory", p.dir), zap.Bool("o-direct", p.odirect),
@@ -255,6 +261,11 @@ func (p *Posix) Dump() []xlator.KV {
 	}
 	if bp, ok := p.data.(*bioPath); ok {
 		kv = append(kv, xlator.KV{Key: "bio-section", Value: bp.section()})
+	}
+	if p.ra != nil {
+		kv = append(kv, xlator.KVsOf("read-ahead", p.ra.stats())...)
+	} else {
+		kv = append(kv, xlator.KV{Key: "read-ahead.window", Value: 0})
 	}
 	return kv
 }

@@ -19,6 +19,10 @@ var Schema = xlator.Schema{
 		Doc: "what fsync does: normal = fsync, data = fdatasync, none = nothing (benchmarks only: data acknowledged as durable can be lost in a crash)"},
 	{Name: "data-path", Kind: xlator.KindEnum, Default: "bio", Enum: []string{"bio", "direct"},
 		Doc: "how reads and writes reach the disk: bio = bios from the brick's bio set submitted to a runtime/bio device per open file, issued on the fop's goroutine (statedump section bio.<volume>: the bio set, the brick totals and each open file's device); direct = plain pread/pwritev, without bios"},
+	{Name: "read-ahead", Kind: xlator.KindSize, Default: "0", Max: 256 << 20,
+		Doc: "bytes posix reads ahead of a sequential reader of an open file (data-path = bio, files not opened O_DIRECT): from the second readv in a row that continues the last, it submits asynchronous read bios for the next window into pooled iobufs and serves later readvs from them without a copy; a write, truncate, fallocate, discard or zerofill of the file through posix drops them; 0 = off (the default: cold-cache sequential reads measured no faster with it on this project's VM, see bench/README.md)"},
+	{Name: "read-ahead-total", Kind: xlator.KindSize, Default: "64MiB",
+		Doc: "the most memory read-ahead may hold across the brick's open files (buffers in flight or not yet read); past it files are read without read-ahead until buffers come back"},
 	{Name: "health-check-interval", Kind: xlator.KindDuration, Default: "30s",
 		Doc: "how often to stat and write a hidden health file in the brick; on failure the brick reports child-down and fails fops with EIO until a check succeeds again; 0 disables the check"},
 }
