@@ -57,8 +57,10 @@
 // number of seconds), and objects for size and int maps, whose keys are
 // globs kept in the order written. An option set to null counts as not
 // given. Options not given take the schema default. Path values are kept
-// exactly as written: a relative path is resolved by the runtime against
-// its current directory, not against the volfile's directory.
+// as written: a relative path is resolved by the runtime against its
+// current directory (a brick's directory), except for options that say
+// FromVolfile (a plugin's binary), which are made relative to the
+// volfile's directory when it is loaded.
 //
 // # Diagnostics
 //

@@ -3,6 +3,7 @@ package volfile
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -123,6 +124,9 @@ func (p *parser) scalar(o owner, opt xlator.Option, label string, v cty.Value, r
 	val, err := opt.Convert(literalOf(v))
 	switch {
 	case err == nil:
+		if opt.Kind == xlator.KindPath && opt.FromVolfile && val.Str != "" && !filepath.IsAbs(val.Str) && !strings.HasPrefix(p.filename, "<") {
+			val.Str = filepath.Join(filepath.Dir(p.filename), val.Str)
+		}
 		return val, valueSet
 	case errors.Is(err, xlator.ErrWrongType):
 		p.errorf(rng.Ptr(), fmt.Sprintf("Wrong type for option %q", opt.Name),

@@ -60,6 +60,10 @@ type Option struct {
 	Enum     []string // the allowed values of a KindEnum option
 	Required bool
 	Doc      string
+	// FromVolfile makes a relative KindPath value relative to the
+	// volfile's directory rather than the runtime's current directory
+	// (a plugin binary shipped beside its volfile).
+	FromVolfile bool
 }
 
 // Schema is the ordered list of options an xlator type accepts.

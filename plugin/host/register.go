@@ -14,8 +14,8 @@ const TypeName = "plugin"
 // in the same volume block; at start, the running plugin's own schema is
 // the authority.
 var Schema = xlator.Schema{
-	{Name: "path", Kind: xlator.KindPath, Required: true,
-		Doc: "the plugin binary (a main package that calls plugin.Serve)"},
+	{Name: "path", Kind: xlator.KindPath, Required: true, FromVolfile: true,
+		Doc: "the plugin binary (a main package that calls plugin.Serve); a relative path is relative to the volfile's directory"},
 	{Name: "sha256", Kind: xlator.KindString,
 		Doc: "hex SHA-256 of the binary; when set, a binary that does not match is refused"},
 	{Name: "restart-backoff", Kind: xlator.KindDuration, Default: "100ms", Min: int64(time.Millisecond), Max: int64(time.Minute),
