@@ -82,8 +82,9 @@ func resolveTarget(args []string) (string, error) {
 	return sock, err
 }
 
-// rootRunDir is where root's stacks register (statedump.RunDir for root).
-const rootRunDir = "/run/xstack"
+// rootRunDir is where root's stacks register (statedump.RunDir for root);
+// a variable for tests.
+var rootRunDir = "/run/xstack"
 
 // othersStacks returns the pids of live stacks registered in root's run
 // directory when this user's is another: their registry files are root's

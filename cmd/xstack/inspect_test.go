@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,5 +183,30 @@ func TestPutGetNameTheSide(t *testing.T) {
 		if code != 1 || !strings.Contains(errs, c.want) {
 			t.Errorf("xstack %s: exit %d, stderr %q; want %q", strings.Join(c.args, " "), code, errs, c.want)
 		}
+	}
+}
+
+// TestOthersStacksNamed: when this user runs no stack but root does, dump
+// and profile say so (instead of only "no running xstack found"), and
+// list shows root's stacks by pid.
+func TestOthersStacksNamed(t *testing.T) {
+	t.Setenv("XSTACK_RUN_DIR", t.TempDir())
+	rootDir := t.TempDir()
+	saved := rootRunDir
+	rootRunDir = rootDir
+	defer func() { rootRunDir = saved }()
+	pid := os.Getpid() // a live process standing for root's daemon
+	if err := os.WriteFile(filepath.Join(rootDir, "xstack-"+strconv.Itoa(pid)+".sock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"dump", "profile"} {
+		code, _, errs := xstack(cmd)
+		if code != 1 || !strings.Contains(errs, "no running xstack found") || !strings.Contains(errs, "root runs xstack (pid "+strconv.Itoa(pid)+")") {
+			t.Errorf("%s: exit %d: %s", cmd, code, errs)
+		}
+	}
+	code, out, errs := xstack("list")
+	if code != 0 || !strings.Contains(out, strconv.Itoa(pid)) || !strings.Contains(out, "root's") {
+		t.Errorf("list: exit %d\n%s%s", code, out, errs)
 	}
 }
