@@ -525,7 +525,10 @@ func TestMoreProcsThanShards(t *testing.T) {
 	grew, rounds, gets := false, 0, 0
 	p := newPool(t, Config{})
 	runtime.GOMAXPROCS(built * 3)
-	for ; !grew && rounds < 20; rounds++ {
+	// The scheduler may keep the workers on the first Ps for a while (on
+	// a loaded machine, many rounds): stress until a P past the shards
+	// ran one, for up to 20 s.
+	for start := time.Now(); !grew && time.Since(start) < 20*time.Second; rounds++ {
 		var wg sync.WaitGroup
 		for range 4 * built {
 			wg.Go(func() {

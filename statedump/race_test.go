@@ -1,5 +1,0 @@
-//go:build race
-
-package statedump_test
-
-const raceEnabled = true
