@@ -283,11 +283,36 @@ func (p *Pool) Purge(now time.Time) int64 {
 	var freed int64
 	for _, c := range p.classes {
 		c.mu.Lock()
-		freed += c.purgeLocked(cutoff)
+		freed += c.purgeLocked(cutoff, false)
 		c.mu.Unlock()
 	}
 	return freed
 }
+
+// Shrink is Purge under memory pressure, the pool's shrinker: it returns
+// the pages parked in per-CPU stacks to their arenas and unmaps every arena
+// with no page out, however recently used, keeping none (the next Get of
+// the class maps one again). It returns the bytes unmapped. Pages in the
+// CPUs' private slots stay where they are, and so do their arenas. Shrink
+// is safe for concurrent use with everything else; it does nothing after
+// Close.
+func (p *Pool) Shrink() int64 {
+	if p.closed.Load() {
+		return 0
+	}
+	p.flush()
+	var freed int64
+	for _, c := range p.classes {
+		c.mu.Lock()
+		freed += c.purgeLocked(time.Now(), true)
+		c.mu.Unlock()
+	}
+	return freed
+}
+
+// MappedBytes returns the bytes of arenas mapped now: the pool's share of
+// the process's memory outside the Go heap. It is one atomic load.
+func (p *Pool) MappedBytes() int64 { return p.mappedBytes.Load() }
 
 // Start runs Purge in a background goroutine every PurgeAfter/2 (at most
 // every 10ms) until Stop or Close. Calling Start on a running purger, or

@@ -553,3 +553,36 @@ func TestMoreProcsThanShards(t *testing.T) {
 		t.Fatalf("after %d gets: class alloc %d, active %d, iobrefs active %d", gets, c.AllocCnt, s.Active(), s.IobrefActive)
 	}
 }
+
+// TestShrink: under memory pressure Shrink unmaps every arena with no page
+// out, recently used or not, keeping none, and MappedBytes follows.
+func TestShrink(t *testing.T) {
+	onOneP(t)
+	p := newPool(t, Config{Classes: []Class{{4096, 4}, {8192, 8}}, PurgeAfter: time.Hour, NoCPUCache: true})
+	var held []*Iobuf
+	for range 8 { // two arenas of the 4 KiB class
+		held = append(held, p.Get(4096))
+	}
+	held = append(held, p.Get(8192))
+	if got := p.MappedBytes(); got != 2*16384+65536 {
+		t.Fatalf("MappedBytes %d", got)
+	}
+	keep := held[0] // keeps the first 4 KiB arena busy
+	for _, b := range held[1:] {
+		b.Unref()
+	}
+	if got := p.Purge(time.Now()); got != 0 {
+		t.Errorf("Purge before PurgeAfter unmapped %d", got)
+	}
+	if got := p.Shrink(); got != 16384+65536 {
+		t.Errorf("Shrink unmapped %d bytes, want %d", got, 16384+65536)
+	}
+	if got := p.MappedBytes(); got != 16384 {
+		t.Errorf("MappedBytes %d after Shrink, want 16384", got)
+	}
+	keep.Bytes()[0] = 1 // still mapped
+	keep.Unref()
+	b := p.Get(8192) // maps an arena again
+	b.Bytes()[0] = 1
+	b.Unref()
+}
