@@ -153,11 +153,12 @@ func Start(f *volfile.File, name string, opts Options) (*Stack, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	pool, err := iobuf.New(iobuf.Config{Shared: reg.NeedsSharedIobufs(f.Spec)})
+	pools := mempool.NewRegistry(log.Named("mempool"))
+	pool, err := iobuf.New(iobuf.Config{Shared: reg.NeedsSharedIobufs(f.Spec), Pools: pools})
 	if err != nil {
 		return nil, fmt.Errorf("iobuf pool: %w", err)
 	}
-	env := &xlator.Env{Logger: log, Pools: mempool.NewRegistry(log.Named("mempool")), Iobufs: pool, Slabs: slab.NewRegistry(),
+	env := &xlator.Env{Logger: log, Pools: pools, Iobufs: pool, Slabs: slab.NewRegistry(),
 		ReadOnly: opts.ReadOnly, NoCreate: opts.NoCreate}
 	env.Pools.StartSweeper(30*time.Second, 30*time.Second)
 	pool.Start()

@@ -51,7 +51,11 @@ func (p *Pool) NewIobref() *Iobref {
 	if p.closed.Load() {
 		panic(ErrClosed)
 	}
-	r := p.iobrefs.Get().(*Iobref)
+	r := p.iobrefs.Get()
+	if r.pool == nil { // new from the mem-pool: set up once
+		r.pool = p
+		r.ents = r.inline[:0]
+	}
 	st32(&r.refs, 1) // ours alone until returned
 	p.noteIobref(false)
 	return r
@@ -130,7 +134,9 @@ func (r *Iobref) release() {
 	r.size = 0
 	p := r.pool
 	p.noteIobref(true)
-	p.iobrefs.Put(r)
+	if err := p.iobrefs.Put(r); err != nil {
+		p.report(err, "Iobref released into its pool", nil)
+	}
 }
 
 // noteIobref counts an iobref handed out or released on the current P.

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/xstack/xstack/internal/pin"
+	"github.com/xstack/xstack/runtime/mempool"
 
 	"go.uber.org/zap"
 )
@@ -34,7 +35,7 @@ type Pool struct {
 	shards []shard
 	extra  pin.Extra[shard]
 
-	iobrefs  sync.Pool // of *Iobref
+	iobrefs  *mempool.Pool[Iobref]
 	borrowed sync.Pool // of *Iobuf: headers of returned borrowed buffers
 
 	mappedBytes   atomic.Int64
@@ -82,11 +83,7 @@ func New(cfg Config) (*Pool, error) {
 	for i := range p.shards {
 		p.initShard(&p.shards[i])
 	}
-	p.iobrefs.New = func() any {
-		r := &Iobref{pool: p}
-		r.ents = r.inline[:0]
-		return r
-	}
+	p.iobrefs = mempool.New[Iobref](cfg.Pools, "iobuf", "iobref", iobrefPoolSize)
 	if p.debug {
 		p.poisonPattern = make([]byte, p.sizes[len(p.sizes)-1])
 		poison(p.poisonPattern)
@@ -386,6 +383,7 @@ func (p *Pool) Close() error {
 		return fmt.Errorf("%w: %d pool iobufs, %d heap iobufs, %d iobrefs still held", ErrBusy, pages, std, refs)
 	}
 	p.closed.Store(true)
+	p.iobrefs.Destroy()
 	for _, c := range p.classes {
 		for _, a := range c.arenas {
 			if err := c.unmap(a); err != nil {
@@ -408,5 +406,9 @@ func (p *Pool) iobrefActive() int64 {
 	p.eachShard(func(s *shard) { n += atomic.LoadInt64(&s.iobrefsNew) })
 	return n
 }
+
+// iobrefPoolSize is how many iobrefs the pool preallocates; more come
+// from the heap and go back to it when idle.
+const iobrefPoolSize = 1024
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }
