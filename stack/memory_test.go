@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xstack/xstack/internal/nopools"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/runtime/mempool"
 	"github.com/xstack/xstack/runtime/slab"
@@ -40,6 +41,9 @@ func section(t *testing.T, s *Stack, name string) map[string]any {
 // mem.reclaim section shows what each gave back; the slab reaper runs
 // from the start.
 func TestMemoryPressure(t *testing.T) {
+	if nopools.On {
+		t.Skip("built with nopools: there is nothing to shrink")
+	}
 	path := writeVolfile(t, "volume \"b\" {\n  type = \"posix\"\n  directory = \""+t.TempDir()+"\"\n}\nmemory {\n  reap-interval = \"10ms\"\n}\n")
 	s := mustOpen(t, path, Options{MemoryLimit: 1}) // always over
 	env := s.Env

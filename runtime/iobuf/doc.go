@@ -68,4 +68,11 @@
 // buffers, live iobrefs and misuse counters; Stats.Fields renders them as
 // statedump keys. After a workload every class is back to active_cnt 0 and
 // iobref_active is 0: anything else is a leak.
+//
+// # Building without pools
+//
+// In a binary built with the "nopools" tag, every Get is served from the
+// Go heap (page-aligned from a page up, counted as stdalloc) and nothing
+// is mapped, except by a Shared pool, whose memory other processes map
+// (see internal/nopools).
 package iobuf

@@ -237,6 +237,7 @@ func TestBorrow(t *testing.T) {
 // TestBorrowAllocs: borrowing memory into an iobref and handing it back
 // allocates nothing once the pool has a returned header to reuse.
 func TestBorrowAllocs(t *testing.T) {
+	skipNoPools(t)
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
@@ -261,6 +262,7 @@ func TestBorrowAllocs(t *testing.T) {
 // TestIobrefPool: iobrefs come from the mem-pool "iobuf:iobref" in the
 // registry the Config names, and a released one is reused, empty.
 func TestIobrefPool(t *testing.T) {
+	skipNoPools(t)
 	reg := mempool.NewRegistry(nil)
 	p := newPool(t, Config{Pools: reg})
 	r := p.NewIobref()

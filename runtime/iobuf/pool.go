@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xstack/xstack/internal/nopools"
 	"github.com/xstack/xstack/internal/pin"
 	"github.com/xstack/xstack/runtime/mempool"
 
@@ -149,6 +150,9 @@ func (p *Pool) Get(size int) *Iobuf {
 	if p.closed.Load() {
 		panic(ErrClosed)
 	}
+	if nopools.On && p.shared == nil {
+		return p.heapBuf(p.sizes[ci])
+	}
 	var b *Iobuf
 	var s *shard
 	if p.cacheOn {
@@ -188,7 +192,19 @@ func (p *Pool) getStd(size int) *Iobuf {
 	if p.closed.Load() {
 		panic(ErrClosed)
 	}
-	n := roundUp(size, osPageSize)
+	p.requestMisses.Add(1)
+	return p.heapBuf(roundUp(size, osPageSize))
+}
+
+// heapBuf returns an iobuf of n bytes on the Go heap, OS-page-aligned when
+// n is a multiple of the OS page (so O_DIRECT can use it), counted as
+// stdalloc. A nopools build serves every Get this way.
+func (p *Pool) heapBuf(n int) *Iobuf {
+	if n%osPageSize != 0 {
+		p.stdActive.Add(1)
+		p.stdBytes.Add(int64(n))
+		return &Iobuf{refs: 1, class: -1, data: make([]byte, n), pool: p}
+	}
 	mem := make([]byte, n)
 	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%uintptr(osPageSize) != 0 {
 		// The runtime aligns large objects to its own 8 KiB pages, so this
@@ -197,7 +213,6 @@ func (p *Pool) getStd(size int) *Iobuf {
 		off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(mem))) & uintptr(osPageSize-1))
 		mem = mem[off : off+n : off+n]
 	}
-	p.requestMisses.Add(1)
 	p.stdActive.Add(1)
 	p.stdBytes.Add(int64(n))
 	return &Iobuf{refs: 1, class: -1, data: mem, pool: p}

@@ -101,6 +101,7 @@ func TestClassSelection(t *testing.T) {
 // TestScriptedStats checks exact figures after a scripted sequence, with and
 // without the per-CPU caches.
 func TestScriptedStats(t *testing.T) {
+	skipNoPools(t)
 	for _, nocache := range []bool{false, true} {
 		t.Run(map[bool]string{false: "cache=on", true: "cache=off"}[nocache], func(t *testing.T) {
 			onOneP(t)
@@ -166,6 +167,7 @@ func TestScriptedStats(t *testing.T) {
 }
 
 func TestExhaustionGrowsArena(t *testing.T) {
+	skipNoPools(t)
 	for _, nocache := range []bool{false, true} {
 		p := newPool(t, Config{Classes: []Class{{4096, 4}}, NoCPUCache: nocache})
 		var held []*Iobuf
@@ -243,6 +245,7 @@ func TestAlignment(t *testing.T) {
 }
 
 func TestPurge(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	for _, nocache := range []bool{false, true} {
 		p := newPool(t, Config{Classes: []Class{{4096, 4}, {8192, 8}}, PurgeAfter: time.Minute, NoCPUCache: nocache})
@@ -287,6 +290,7 @@ func TestPurge(t *testing.T) {
 }
 
 func TestPurgeKeepsBusyAndDisabled(t *testing.T) {
+	skipNoPools(t)
 	p := newPool(t, Config{Classes: []Class{{4096, 1}}, PurgeAfter: time.Nanosecond, NoCPUCache: true})
 	a, b := p.Get(1), p.Get(1)
 	b.Unref()
@@ -309,6 +313,7 @@ func TestPurgeKeepsBusyAndDisabled(t *testing.T) {
 }
 
 func TestBackgroundPurger(t *testing.T) {
+	skipNoPools(t)
 	p := newPool(t, Config{Classes: []Class{{4096, 1}}, PurgeAfter: 20 * time.Millisecond, NoCPUCache: true})
 	p.Start()
 	p.Start() // no-op
@@ -377,6 +382,7 @@ func TestRefAfterFree(t *testing.T) {
 }
 
 func TestDebugUseAfterFree(t *testing.T) {
+	skipNoPools(t)
 	for _, nocache := range []bool{false, true} {
 		onOneP(t)
 		p := newPool(t, Config{Classes: []Class{{4096, 4}}, Debug: true, NoCPUCache: nocache})
@@ -468,6 +474,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestFieldsAndSub(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	p := newPool(t, Config{})
 	before := p.Stats()
@@ -504,6 +511,7 @@ func TestFieldsAndSub(t *testing.T) {
 // slot, so a steady get and put on one P (a FUSE WRITE's buffer) takes
 // its page from the arena once, not every time under the class lock.
 func TestLargestClassCachedPerP(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	p := newPool(t, Config{})
 	for range 100 {
@@ -520,6 +528,7 @@ func TestLargestClassCachedPerP(t *testing.T) {
 // each new P a CPU cache of its own (it once sent those Ps to the class
 // lock for every page), and its counts stay exact.
 func TestMoreProcsThanShards(t *testing.T) {
+	skipNoPools(t)
 	built := max(runtime.GOMAXPROCS(0), 4*runtime.NumCPU())
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(built))
 	grew, rounds, gets := false, 0, 0
@@ -557,6 +566,7 @@ func TestMoreProcsThanShards(t *testing.T) {
 // TestShrink: under memory pressure Shrink unmaps every arena with no page
 // out, recently used or not, keeping none, and MappedBytes follows.
 func TestShrink(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	p := newPool(t, Config{Classes: []Class{{4096, 4}, {8192, 8}}, PurgeAfter: time.Hour, NoCPUCache: true})
 	var held []*Iobuf

@@ -23,6 +23,7 @@ func names(s []Stats) []string {
 }
 
 func TestRegistry(t *testing.T) {
+	skipNoPools(t)
 	core, logs := observer.New(zapcore.WarnLevel)
 	reg := NewRegistry(zap.New(core))
 	b := New[rec](reg, "b", "x", 1)
@@ -94,6 +95,7 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestBadPutWarningsAreRateLimited(t *testing.T) {
+	skipNoPools(t)
 	core, logs := observer.New(zapcore.WarnLevel)
 	reg, clock := newClockRegistry()
 	reg.log = zap.New(core)
@@ -184,6 +186,7 @@ func TestStartSweeperPanicsOnBadInterval(t *testing.T) {
 // TestRegistryShrink: Shrink releases every cold heap object of every pool
 // at once, however recently put back, and counts their bytes.
 func TestRegistryShrink(t *testing.T) {
+	skipNoPools(t)
 	reg := NewRegistry(nil)
 	p := New[rec](reg, "v", "x", 0) // every Get is a heap object
 	q := New[[64]byte](reg, "v", "y", 0)

@@ -210,6 +210,7 @@ func TestMoreProcsThanShards(t *testing.T) {
 // TestRegistryShrinkAndReapStats: Shrink gives every free slab back at
 // once, in bytes, and ReapStats counts it and the reaper's passes.
 func TestRegistryShrinkAndReapStats(t *testing.T) {
+	skipNoPools(t)
 	reg := NewRegistry()
 	c, err := reg.NewCache("c", Config{Size: 2048, PagesPerSlab: 1, FrontLimit: -1})
 	if err != nil {
