@@ -45,7 +45,8 @@ type Iobref struct {
 }
 
 // NewIobref returns an empty Iobref holding one reference, owned by the
-// caller. It does not allocate in steady state (Iobrefs are pooled). It panics
+// caller. It does not allocate in steady state: iobrefs come from the
+// mem-pool "iobuf:iobref" (Config.Pools) and go back to it. It panics
 // with ErrClosed after a successful Close.
 func (p *Pool) NewIobref() *Iobref {
 	if p.closed.Load() {
