@@ -16,6 +16,7 @@ import (
 	"github.com/xstack/xstack/metrics"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/runtime/mempool"
+	"github.com/xstack/xstack/runtime/reclaim"
 	"github.com/xstack/xstack/runtime/slab"
 	"github.com/xstack/xstack/statedump"
 	"github.com/xstack/xstack/volfile"
@@ -52,6 +53,9 @@ type Options struct {
 	// volfile's metrics block itself, so the file commands and the Go API
 	// open no port unless asked.
 	MetricsAddr string
+	// MemoryLimit, when positive, overrides the volfile's memory limit
+	// (memory block, limit): see Stack.Reclaimer.
+	MemoryLimit int64
 }
 
 // MetricsAddr returns where a daemon serves its metrics: flag (the
@@ -77,6 +81,12 @@ type Stack struct {
 	// Metrics serves the metrics when Options.MetricsAddr was set, else
 	// nil; Metrics.URL says where.
 	Metrics *metrics.Server
+	// Reclaimer shrinks the slab caches, the iobuf arenas and the
+	// mem-pools when the process nears its memory limit (the volfile's
+	// memory block, Options.MemoryLimit, or GOMEMLIMIT), and on demand.
+	// The statedump's mem.reclaim section shows what it and the slab reaper
+	// gave back.
+	Reclaimer *reclaim.Reclaimer
 }
 
 // DefaultName is the Path of a stack started from the embedded volfile.
@@ -143,15 +153,20 @@ func Start(f *volfile.File, name string, opts Options) (*Stack, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	pool, err := iobuf.New(iobuf.Config{Shared: reg.NeedsSharedIobufs(f.Spec)})
+	pools := mempool.NewRegistry(log.Named("mempool"))
+	pool, err := iobuf.New(iobuf.Config{Shared: reg.NeedsSharedIobufs(f.Spec), Pools: pools})
 	if err != nil {
 		return nil, fmt.Errorf("iobuf pool: %w", err)
 	}
-	env := &xlator.Env{Logger: log, Pools: mempool.NewRegistry(log.Named("mempool")), Iobufs: pool, Slabs: slab.NewRegistry(),
+	env := &xlator.Env{Logger: log, Pools: pools, Iobufs: pool, Slabs: slab.NewRegistry(),
 		ReadOnly: opts.ReadOnly, NoCreate: opts.NoCreate}
 	env.Pools.StartSweeper(30*time.Second, 30*time.Second)
 	pool.Start()
 	s := &Stack{File: f, Env: env, Path: name}
+	if err := s.startReclaim(opts, log); err != nil {
+		s.closeRuntime()
+		return nil, err
+	}
 	g, err := xlator.New(f.Spec, reg, env)
 	if err != nil {
 		s.closeRuntime()
@@ -194,6 +209,10 @@ func Start(f *volfile.File, name string, opts Options) (*Stack, error) {
 }
 
 func (s *Stack) closeRuntime() error {
+	if s.Reclaimer != nil {
+		s.Reclaimer.Stop()
+	}
+	s.Env.Slabs.StopReaper()
 	s.Env.Pools.Stop()
 	s.Env.Iobufs.Stop()
 	return s.Env.Iobufs.Close()

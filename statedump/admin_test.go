@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xstack/xstack/internal/nopools"
 	"github.com/xstack/xstack/statedump"
 )
 
@@ -40,6 +41,9 @@ func startAdmin(t *testing.T, d *statedump.Dumper, cfg statedump.AdminConfig) *s
 }
 
 func TestAdminSocketServesJSON(t *testing.T) {
+	if nopools.On {
+		t.Skip("built with nopools: pools count nothing and no arena is mapped")
+	}
 	_, d := workload(t)
 	runDir := t.TempDir()
 	a := startAdmin(t, d, statedump.AdminConfig{RunDir: runDir, NoSignal: true})

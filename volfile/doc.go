@@ -1,6 +1,6 @@
 // Package volfile loads volfiles: HCL files that describe an xstack
 // translator graph. Loading turns the text into a validated *xlator.Spec
-// (plus the optional mount, statedump and metrics settings) or into diagnostics
+// (plus the optional mount, statedump, metrics and memory settings) or into diagnostics
 // that point at file:line:col with the offending source underlined. Nothing
 // is built or started here; the graph package builds xlators from the Spec.
 //
@@ -23,6 +23,7 @@
 //	mount { path = "/mnt/x" }                    # optional FUSE front end, see Mount
 //	statedump { path = "/tmp" }                  # optional, see Statedump
 //	metrics { address = "127.0.0.1:9464" }       # optional Prometheus endpoint, see Metrics
+//	memory { limit = "2GiB" }                    # optional memory limit and slab reaper, see Memory
 //
 // HCL takes one attribute per line: a block written on a single line may
 // hold only one attribute (volume "b" { type = "posix" } parses, a second

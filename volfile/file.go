@@ -27,6 +27,9 @@ type File struct {
 	// Metrics holds the Prometheus endpoint's settings, nil when the
 	// volfile has no metrics block.
 	Metrics *Metrics
+	// Memory holds the memory settings, nil when the volfile has no
+	// memory block.
+	Memory *Memory
 	// Vars holds the value of every declared variable: the value passed to
 	// Parse if any, else the default.
 	Vars map[string]string
@@ -79,6 +82,21 @@ type Metrics struct {
 	Pos     string // file:line:col of the metrics block
 }
 
+// Memory is the volfile's memory block: how the running stack gives
+// memory back (see package runtime/reclaim).
+type Memory struct {
+	// Limit ("limit", 0 when not written) is the memory the daemon
+	// should stay under: its Go memory plus the slab caches and iobuf
+	// arenas it has mapped. At 90% of it the stack shrinks its slab
+	// caches, iobuf arenas and mem-pools. 0 means the Go runtime's
+	// memory limit (GOMEMLIMIT) if one is set, else none.
+	Limit int64
+	// ReapInterval ("reap-interval", default 2s) is how often the slab
+	// reaper gives idle slabs back, as the kernel's cache_reap does.
+	ReapInterval time.Duration
+	Pos          string // file:line:col of the memory block
+}
+
 // The schemas of the mount, statedump and metrics blocks. They reuse the option
 // machinery of xlator types so that their values and diagnostics behave
 // exactly like volume options.
@@ -105,6 +123,12 @@ var (
 		{Name: "path", Kind: xlator.KindPath, Doc: "directory for SIGUSR1 dumps"},
 		{Name: "socket", Kind: xlator.KindPath, Doc: "admin socket path"},
 	}
+	memorySchema = xlator.Schema{
+		{Name: "limit", Kind: xlator.KindSize, Default: "0", Min: 0, Max: 1 << 50,
+			Doc: "memory the daemon stays under by shrinking slab caches, iobuf arenas and mem-pools at 90% of it (0: GOMEMLIMIT if set, else none)"},
+		{Name: "reap-interval", Kind: xlator.KindDuration, Default: "2s", Min: int64(10 * time.Millisecond), Max: int64(time.Hour),
+			Doc: "how often the slab reaper gives idle slabs back"},
+	}
 	metricsSchema = xlator.Schema{
 		{Name: "address", Kind: xlator.KindString, Required: true,
 			Doc: "HOST:PORT to serve Prometheus metrics on, e.g. \"127.0.0.1:9464\""},
@@ -119,6 +143,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "mount"},
 		{Type: "statedump"},
 		{Type: "metrics"},
+		{Type: "memory"},
 	},
 }
 
@@ -206,13 +231,13 @@ func (p *parser) warnf(subject *hcl.Range, summary, detail string, args ...any) 
 
 // file decodes the top level: variables first, since every other
 // expression may use them, then volumes, top, mount, statedump and
-// metrics, and
+// metrics and memory, and
 // finally checks the graph the volumes form.
 func (p *parser) file(body hcl.Body, given map[string]string) *File {
 	content, d := body.Content(rootSchema)
 	p.diags = append(p.diags, d...)
 
-	var varBlocks, volBlocks, mountBlocks, dumpBlocks, metricsBlocks []*hcl.Block
+	var varBlocks, volBlocks, mountBlocks, dumpBlocks, metricsBlocks, memoryBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -225,6 +250,8 @@ func (p *parser) file(body hcl.Body, given map[string]string) *File {
 			dumpBlocks = append(dumpBlocks, b)
 		case "metrics":
 			metricsBlocks = append(metricsBlocks, b)
+		case "memory":
+			memoryBlocks = append(memoryBlocks, b)
 		}
 	}
 
@@ -252,6 +279,9 @@ func (p *parser) file(body hcl.Body, given map[string]string) *File {
 	}
 	if b := p.single(metricsBlocks); b != nil {
 		file.Metrics = p.metrics(b)
+	}
+	if b := p.single(memoryBlocks); b != nil {
+		file.Memory = p.memory(b)
 	}
 	return file
 }
@@ -309,6 +339,14 @@ func (p *parser) statedump(b *hcl.Block) *Statedump {
 		return nil
 	}
 	return &Statedump{Path: opts.String("path"), Socket: opts.String("socket")}
+}
+
+func (p *parser) memory(b *hcl.Block) *Memory {
+	opts, ok := p.settings(b, memorySchema, "the memory block")
+	if !ok {
+		return nil
+	}
+	return &Memory{Limit: opts.Size("limit"), ReapInterval: opts.Duration("reap-interval"), Pos: posString(b.DefRange)}
 }
 
 func (p *parser) metrics(b *hcl.Block) *Metrics {

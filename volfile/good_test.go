@@ -413,3 +413,42 @@ func TestMetricsAddress(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryBlock: the memory block takes a size limit and a reap
+// interval, with defaults, and refuses what is out of range at the value.
+func TestMemoryBlock(t *testing.T) {
+	for _, tc := range []struct {
+		body     string
+		limit    int64
+		interval time.Duration
+		err      string // a diagnostic's summary; "" for valid
+	}{
+		{"", 0, 2 * time.Second, ""},
+		{`limit = "2GiB"`, 2 << 30, 2 * time.Second, ""},
+		{`reap-interval = "500ms"`, 0, 500 * time.Millisecond, ""},
+		{`limit = -1`, 0, 0, `Invalid value for option "limit"`},
+		{`reap-interval = "1ms"`, 0, 0, `Option "reap-interval" out of range`},
+		{`lmit = "1GiB"`, 0, 0, `Unknown option "lmit"`},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			src := fmt.Sprintf("volume \"b\" {\n  type = \"posix\"\n  directory = \"/srv/b\"\n}\nmemory {\n  %s\n}\n", tc.body)
+			f, diags := Parse([]byte(src), "m.hcl", testRegistry(), nil)
+			if tc.err == "" {
+				if diags.HasErrors() || f.Memory == nil {
+					t.Fatalf("rejected or lost: %v %+v", diags, f)
+				}
+				want := &Memory{Limit: tc.limit, ReapInterval: tc.interval, Pos: "m.hcl:5:1"}
+				if !reflect.DeepEqual(f.Memory, want) {
+					t.Errorf("memory %+v, want %+v", f.Memory, want)
+				}
+				return
+			}
+			if !diags.HasErrors() {
+				t.Fatalf("accepted")
+			}
+			if d := diags.Diags[0]; d.Summary != tc.err || d.Subject == nil || d.Subject.Start.Line != 6 {
+				t.Errorf("diagnostic %q: %s at %v, want %q on line 6", d.Summary, d.Detail, d.Subject, tc.err)
+			}
+		})
+	}
+}

@@ -17,6 +17,9 @@
 // mem-pool registry, the iobuf pool, the slab caches). Per-file and
 // per-open-file state lives in context slots on Inode and FD, indexed by
 // the translator's position in the graph: no global maps on the hot path.
+// The graph's inodes and fds come from the mem-pools "<top>:inode_t" and
+// "<top>:fd_t" and go back once forgotten or released, so a translator
+// must not keep an Inode or FD it holds no reference on.
 //
 // Data: a write carries its bytes as an *iobuf.Iobref — a reference-counted
 // vector of byte ranges over pooled, page-aligned iobufs — lent to the

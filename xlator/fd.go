@@ -11,6 +11,8 @@ import (
 // own state on the fd in a context slot indexed by its graph position
 // (Ctx, SetCtx); the graph calls every translator's Release (or
 // Releasedir) once, when the fd goes away, so it can drop that state.
+// Fds come from the graph's pool "<top>:fd_t" and go back to it after the
+// last Unref.
 type FD struct {
 	// Inode is the open file's inode; the fd holds a reference on it.
 	Inode *Inode
@@ -70,7 +72,8 @@ func (fd *FD) Ref() *FD {
 }
 
 // Unref drops a reference; the last one releases the fd in every
-// translator and drops the fd's reference on its inode.
+// translator, drops the fd's reference on its inode and gives the fd back
+// to the graph's fd pool: no one may use it after that.
 func (fd *FD) Unref() {
 	n := fd.refs.Add(-1)
 	if n > 0 {
@@ -83,11 +86,15 @@ func (fd *FD) Unref() {
 		}
 		return
 	}
-	if fd.graph != nil {
-		fd.graph.releaseFD(fd)
+	g := fd.graph
+	if g != nil {
+		g.releaseFD(fd)
 	}
 	if fd.Inode != nil {
 		fd.Inode.Unref()
+	}
+	if g != nil && g.fdPool != nil {
+		g.recycleFD(fd)
 	}
 }
 

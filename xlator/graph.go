@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/xstack/xstack/runtime/mempool"
 )
 
 // ErrNotUp is returned by Start when the top of the graph did not come up
@@ -33,6 +35,7 @@ type Graph struct {
 	fdOpen    atomic.Int64
 	fdCreated atomic.Uint64
 	fdErrors  atomic.Int64
+	fdPool    *mempool.Pool[FD]
 
 	upcalls upcalls
 
@@ -126,8 +129,23 @@ func New(spec *Spec, reg *Registry, env *Env) (*Graph, error) {
 		b.up = make([]bool, len(b.children))
 	}
 	g.inodes = NewTable(len(g.nodes), 0, g.forget)
+	// The itable's and fd table's pools, named as GlusterFS names them
+	// after the volume that owns the table ("<top>:inode_t", "<top>:fd_t"):
+	// the top's Fini releases them with its own, after Stop has forgotten
+	// every inode.
+	top := g.nodes[0].spec.Name
+	g.inodes.UsePool(mempool.New[Inode](env.Pools, top, "inode_t", inodePoolSize))
+	g.fdPool = mempool.New[FD](env.Pools, top, "fd_t", fdPoolSize)
 	return g, nil
 }
+
+// inodePoolSize and fdPoolSize are how many inodes and fds a graph's pools
+// preallocate: GlusterFS's fuse itable and fd pools start at 4096 and
+// 1024; more come from the heap and go back to it when idle.
+const (
+	inodePoolSize = 4096
+	fdPoolSize    = 1024
+)
 
 // volumeLogger names a logger after its volume and filters it at the
 // level the volfile gives the volume, which may be lower or higher than
@@ -337,7 +355,13 @@ func (g *Graph) XlatorName(i int) string {
 // NewFD makes an fd for inode, holding one reference for the caller and
 // a reference on the inode. dir marks a directory fd (Opendir).
 func (g *Graph) NewFD(in *Inode, flags, pid uint32, dir bool) *FD {
-	fd := &FD{Inode: in.Ref(), Flags: flags, Pid: pid, graph: g, dir: dir, ctx: make([]any, len(g.nodes))}
+	fd := g.fdPool.Get()
+	// A pooled fd comes back as recycleFD left it, a new one all zero.
+	fd.Inode, fd.Flags, fd.Pid, fd.graph, fd.dir = in.Ref(), flags, pid, g, dir
+	if cap(fd.ctx) < len(g.nodes) {
+		fd.ctx = make([]any, len(g.nodes))
+	}
+	fd.ctx = fd.ctx[:len(g.nodes)]
 	fd.refs.Store(1)
 	g.fdOpen.Add(1)
 	g.fdCreated.Add(1)
@@ -353,6 +377,15 @@ func (g *Graph) releaseFD(fd *FD) {
 		}
 	}
 	g.fdOpen.Add(-1)
+}
+
+// recycleFD gives a released fd back to the pool, its contexts cleared.
+func (g *Graph) recycleFD(fd *FD) {
+	fd.ctxMu.Lock()
+	clear(fd.ctx)
+	fd.ctxMu.Unlock()
+	fd.Inode, fd.graph = nil, nil
+	_ = g.fdPool.Put(fd) // refused only for an fd not from the pool: the GC takes it
 }
 
 func (g *Graph) forget(in *Inode) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/xstack/xstack/runtime/mempool"
 )
 
 // Inode is the stack's in-memory object for one file, shared by every
@@ -19,6 +21,10 @@ import (
 // limit. Every name the table knows (a dentry) keeps its parent too, as
 // GlusterFS's dentries hold a reference on theirs, so a directory stays
 // while a child the table knows stays, and the child's path stays whole.
+// A graph's table takes its inodes from the pool "<top>:inode_t" and gives
+// a forgotten inode back to it, dentry array and context slots included
+// (so dentries need no pool of their own); no one may use an inode after
+// the table forgot it.
 type Inode struct {
 	table *Table
 	gfid  GFID
@@ -200,6 +206,7 @@ type Table struct {
 	errors   int64
 	created  uint64
 	retired  uint64
+	pool     *mempool.Pool[Inode] // nil: inodes come from the heap; see UsePool
 }
 
 // NewTable returns a table whose inodes have slots context slots; forget
@@ -223,9 +230,56 @@ func NewTable(slots, lruLimit int, forget func(*Inode)) *Table {
 // Root returns the root directory's inode.
 func (t *Table) Root() *Inode { return t.root }
 
+// UsePool makes the table take its inodes from p and give them back once
+// forgotten, with their context slots and dentry array, as GlusterFS's
+// itable does with its inode_t pool. Call it before the table is used.
+func (t *Table) UsePool(p *mempool.Pool[Inode]) { t.pool = p }
+
 func (t *Table) newInode() *Inode {
 	t.created++
-	return &Inode{table: t, ctx: make([]any, t.slots)}
+	if t.pool == nil {
+		return &Inode{table: t, ctx: make([]any, t.slots)}
+	}
+	in := t.pool.Get()
+	// A pooled inode comes back as recycle left it: counts zero, context
+	// cleared, not linked; a fresh one from the pool's heap fallback is
+	// all zero.
+	in.table = t
+	if cap(in.ctx) < t.slots {
+		in.ctx = make([]any, t.slots)
+	}
+	in.ctx = in.ctx[:t.slots]
+	return in
+}
+
+// recycle gives forgotten inodes back to the pool: those that are still
+// unlinked, unreferenced and unknown to the front end once every
+// translator's Forget has run. Anything else is left to the collector, in
+// case its holder still uses it.
+func (t *Table) recycle(dropped []*Inode) {
+	if t.pool == nil {
+		return
+	}
+	t.mu.Lock()
+	n := 0
+	for _, in := range dropped {
+		if in == t.root || in.linked || in.refs != 0 || in.nlookup != 0 || in.names != 0 || in.lruElem != nil || len(in.dents) != 0 {
+			continue
+		}
+		dropped[n] = in
+		n++
+	}
+	t.mu.Unlock()
+	for _, in := range dropped[:n] {
+		in.ctxMu.Lock()
+		clear(in.ctx)
+		in.ctxMu.Unlock()
+		in.gfid = GFID{}
+		in.ftype.Store(0)
+		in.dents = in.dents[:0]
+		in.table = nil
+		_ = t.pool.Put(in) // refused only for an inode not from the pool: the GC takes it
+	}
 }
 
 // New returns a fresh, unlinked inode holding one reference, for a create,
@@ -447,12 +501,12 @@ func (t *Table) retire(in *Inode) {
 }
 
 func (t *Table) forgetAll(dropped []*Inode) {
-	if t.forget == nil {
-		return
+	if t.forget != nil {
+		for _, in := range dropped {
+			t.forget(in)
+		}
 	}
-	for _, in := range dropped {
-		t.forget(in)
-	}
+	t.recycle(dropped)
 }
 
 // Purge drops every inode nobody holds (for a graph that is stopping),

@@ -18,7 +18,10 @@
 // not scan it, so a Go pointer stored there would not keep its target alive.
 // A bio holds up to InlineVecs vecs inside itself; larger tables (16, 64,
 // 128 or 256 entries; MaxVecs is the kernel's BIO_MAX_VECS) come from
-// runtime/slab caches, which are mmap'd. So a bio_vec is plain data: the
+// runtime/slab caches, which are mmap'd. (The small tables stay inside the
+// bio on purpose: the bio itself comes from a preallocated mem-pool, so a
+// slab table would add an Alloc and a Free to every bio and save nothing;
+// bench/README.md has the measurement.) So a bio_vec is plain data: the
 // page's address as a uintptr, an offset and a length. The bio keeps the
 // pages alive by holding references on their iobufs (AddPage) or iobrefs
 // (AddIobref) in ordinary Go slices, and drops them when it is freed (its

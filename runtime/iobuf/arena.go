@@ -173,15 +173,16 @@ func (c *class) mapArenaLocked() bool {
 }
 
 // purgeLocked unmaps arenas that have been fully unused since before cutoff,
-// keeping at least one arena mapped, and returns the bytes unmapped.
-func (c *class) purgeLocked(cutoff time.Time) int64 {
+// keeping at least one arena mapped unless keepNone, and returns the bytes
+// unmapped.
+func (c *class) purgeLocked(cutoff time.Time, keepNone bool) int64 {
 	idle := func(a *arena) bool {
 		return a.taken == 0 && !a.idleSince.IsZero() && !a.idleSince.After(cutoff)
 	}
 	// Keep one arena so that a trickle of requests does not map and unmap
 	// an arena every round: the oldest, which Get drains first.
 	exempt := -1
-	if !slices.ContainsFunc(c.arenas, func(a *arena) bool { return !idle(a) }) {
+	if !keepNone && !slices.ContainsFunc(c.arenas, func(a *arena) bool { return !idle(a) }) {
 		exempt = 0
 	}
 	var freed int64

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/xstack/xstack/runtime/mempool"
 )
 
 // Class is one page-size class of the pool: every arena of the class is one
@@ -77,6 +79,11 @@ type Config struct {
 	// the file can make it allocate.
 	Shared     bool
 	SharedSize int64
+
+	// Pools is where the pool's iobrefs come from: a mem-pool named
+	// "iobuf:iobref" is made there, so the statedump lists it. nil makes
+	// it unlisted.
+	Pools *mempool.Registry
 
 	// Logger receives reports of misuse (double Unref, use after free) and
 	// of failed mmap/munmap calls; nil discards them.

@@ -19,6 +19,13 @@
 // class (and any request while the kernel refuses a new mapping) are served
 // from the Go heap, page-aligned, and counted as request_misses.
 //
+// The sub-page classes (128 B, 512 B, 2 KiB) stay here rather than in
+// runtime/slab caches: an arena already is a slab of fixed-size pages
+// outside the Go heap with per-CPU caches in front, and what a page needs
+// besides, a reference count and a header that iobrefs and bios point to,
+// only the pool has. A slab object would need a second lookup from its
+// address to such a header on every Ref and Unref.
+//
 // # Concurrency
 //
 // Every method of Pool, and Ref/Unref/Refs of Iobuf and Iobref, is safe for
@@ -61,4 +68,11 @@
 // buffers, live iobrefs and misuse counters; Stats.Fields renders them as
 // statedump keys. After a workload every class is back to active_cnt 0 and
 // iobref_active is 0: anything else is a leak.
+//
+// # Building without pools
+//
+// In a binary built with the "nopools" tag, every Get is served from the
+// Go heap (page-aligned from a page up, counted as stdalloc) and nothing
+// is mapped, except by a Shared pool, whose memory other processes map
+// (see internal/nopools).
 package iobuf

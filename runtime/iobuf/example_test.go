@@ -1,3 +1,5 @@
+//go:build !nopools
+
 package iobuf_test
 
 import (

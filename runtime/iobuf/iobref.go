@@ -45,13 +45,18 @@ type Iobref struct {
 }
 
 // NewIobref returns an empty Iobref holding one reference, owned by the
-// caller. It does not allocate in steady state (Iobrefs are pooled). It panics
+// caller. It does not allocate in steady state: iobrefs come from the
+// mem-pool "iobuf:iobref" (Config.Pools) and go back to it. It panics
 // with ErrClosed after a successful Close.
 func (p *Pool) NewIobref() *Iobref {
 	if p.closed.Load() {
 		panic(ErrClosed)
 	}
-	r := p.iobrefs.Get().(*Iobref)
+	r := p.iobrefs.Get()
+	if r.pool == nil { // new from the mem-pool: set up once
+		r.pool = p
+		r.ents = r.inline[:0]
+	}
 	st32(&r.refs, 1) // ours alone until returned
 	p.noteIobref(false)
 	return r
@@ -130,7 +135,9 @@ func (r *Iobref) release() {
 	r.size = 0
 	p := r.pool
 	p.noteIobref(true)
-	p.iobrefs.Put(r)
+	if err := p.iobrefs.Put(r); err != nil {
+		p.report(err, "Iobref released into its pool", nil)
+	}
 }
 
 // noteIobref counts an iobref handed out or released on the current P.

@@ -3,6 +3,8 @@ package iobuf
 import (
 	"bytes"
 	"testing"
+
+	"github.com/xstack/xstack/runtime/mempool"
 )
 
 func TestIobrefAddMergeUnref(t *testing.T) {
@@ -235,6 +237,7 @@ func TestBorrow(t *testing.T) {
 // TestBorrowAllocs: borrowing memory into an iobref and handing it back
 // allocates nothing once the pool has a returned header to reuse.
 func TestBorrowAllocs(t *testing.T) {
+	skipNoPools(t)
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
@@ -254,4 +257,29 @@ func TestBorrowAllocs(t *testing.T) {
 	if l[1] != 1001 || p.BorrowActive() != 0 {
 		t.Errorf("returned %d times, BorrowActive %d; want 1001, 0", l[1], p.BorrowActive())
 	}
+}
+
+// TestIobrefPool: iobrefs come from the mem-pool "iobuf:iobref" in the
+// registry the Config names, and a released one is reused, empty.
+func TestIobrefPool(t *testing.T) {
+	skipNoPools(t)
+	reg := mempool.NewRegistry(nil)
+	p := newPool(t, Config{Pools: reg})
+	r := p.NewIobref()
+	b := p.Get(100)
+	r.Add(b)
+	b.Unref()
+	st := reg.Pools()
+	if len(st) != 1 || st[0].Name != "iobuf:iobref" || st[0].Hot != 1 {
+		t.Fatalf("pools %+v, want iobuf:iobref with one out", st)
+	}
+	r.Unref()
+	if st := reg.Pools(); st[0].Hot != 0 {
+		t.Errorf("hot-count %d after the last Unref", st[0].Hot)
+	}
+	r2 := p.NewIobref()
+	if r2.Len() != 0 || r2.Size() != 0 || r2.Refs() != 1 {
+		t.Errorf("reused iobref: %d segments, %d bytes, %d refs", r2.Len(), r2.Size(), r2.Refs())
+	}
+	r2.Unref()
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xstack/xstack/internal/nopools"
 	"github.com/xstack/xstack/internal/pin"
+	"github.com/xstack/xstack/runtime/mempool"
 
 	"go.uber.org/zap"
 )
@@ -34,7 +36,7 @@ type Pool struct {
 	shards []shard
 	extra  pin.Extra[shard]
 
-	iobrefs  sync.Pool // of *Iobref
+	iobrefs  *mempool.Pool[Iobref]
 	borrowed sync.Pool // of *Iobuf: headers of returned borrowed buffers
 
 	mappedBytes   atomic.Int64
@@ -82,11 +84,7 @@ func New(cfg Config) (*Pool, error) {
 	for i := range p.shards {
 		p.initShard(&p.shards[i])
 	}
-	p.iobrefs.New = func() any {
-		r := &Iobref{pool: p}
-		r.ents = r.inline[:0]
-		return r
-	}
+	p.iobrefs = mempool.New[Iobref](cfg.Pools, "iobuf", "iobref", iobrefPoolSize)
 	if p.debug {
 		p.poisonPattern = make([]byte, p.sizes[len(p.sizes)-1])
 		poison(p.poisonPattern)
@@ -152,6 +150,9 @@ func (p *Pool) Get(size int) *Iobuf {
 	if p.closed.Load() {
 		panic(ErrClosed)
 	}
+	if nopools.On && p.shared == nil {
+		return p.heapBuf(p.sizes[ci])
+	}
 	var b *Iobuf
 	var s *shard
 	if p.cacheOn {
@@ -191,7 +192,19 @@ func (p *Pool) getStd(size int) *Iobuf {
 	if p.closed.Load() {
 		panic(ErrClosed)
 	}
-	n := roundUp(size, osPageSize)
+	p.requestMisses.Add(1)
+	return p.heapBuf(roundUp(size, osPageSize))
+}
+
+// heapBuf returns an iobuf of n bytes on the Go heap, OS-page-aligned when
+// n is a multiple of the OS page (so O_DIRECT can use it), counted as
+// stdalloc. A nopools build serves every Get this way.
+func (p *Pool) heapBuf(n int) *Iobuf {
+	if n%osPageSize != 0 {
+		p.stdActive.Add(1)
+		p.stdBytes.Add(int64(n))
+		return &Iobuf{refs: 1, class: -1, data: make([]byte, n), pool: p}
+	}
 	mem := make([]byte, n)
 	if uintptr(unsafe.Pointer(unsafe.SliceData(mem)))%uintptr(osPageSize) != 0 {
 		// The runtime aligns large objects to its own 8 KiB pages, so this
@@ -200,7 +213,6 @@ func (p *Pool) getStd(size int) *Iobuf {
 		off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(mem))) & uintptr(osPageSize-1))
 		mem = mem[off : off+n : off+n]
 	}
-	p.requestMisses.Add(1)
 	p.stdActive.Add(1)
 	p.stdBytes.Add(int64(n))
 	return &Iobuf{refs: 1, class: -1, data: mem, pool: p}
@@ -283,11 +295,36 @@ func (p *Pool) Purge(now time.Time) int64 {
 	var freed int64
 	for _, c := range p.classes {
 		c.mu.Lock()
-		freed += c.purgeLocked(cutoff)
+		freed += c.purgeLocked(cutoff, false)
 		c.mu.Unlock()
 	}
 	return freed
 }
+
+// Shrink is Purge under memory pressure, the pool's shrinker: it returns
+// the pages parked in per-CPU stacks to their arenas and unmaps every arena
+// with no page out, however recently used, keeping none (the next Get of
+// the class maps one again). It returns the bytes unmapped. Pages in the
+// CPUs' private slots stay where they are, and so do their arenas. Shrink
+// is safe for concurrent use with everything else; it does nothing after
+// Close.
+func (p *Pool) Shrink() int64 {
+	if p.closed.Load() {
+		return 0
+	}
+	p.flush()
+	var freed int64
+	for _, c := range p.classes {
+		c.mu.Lock()
+		freed += c.purgeLocked(time.Now(), true)
+		c.mu.Unlock()
+	}
+	return freed
+}
+
+// MappedBytes returns the bytes of arenas mapped now: the pool's share of
+// the process's memory outside the Go heap. It is one atomic load.
+func (p *Pool) MappedBytes() int64 { return p.mappedBytes.Load() }
 
 // Start runs Purge in a background goroutine every PurgeAfter/2 (at most
 // every 10ms) until Stop or Close. Calling Start on a running purger, or
@@ -361,6 +398,7 @@ func (p *Pool) Close() error {
 		return fmt.Errorf("%w: %d pool iobufs, %d heap iobufs, %d iobrefs still held", ErrBusy, pages, std, refs)
 	}
 	p.closed.Store(true)
+	p.iobrefs.Destroy()
 	for _, c := range p.classes {
 		for _, a := range c.arenas {
 			if err := c.unmap(a); err != nil {
@@ -383,5 +421,9 @@ func (p *Pool) iobrefActive() int64 {
 	p.eachShard(func(s *shard) { n += atomic.LoadInt64(&s.iobrefsNew) })
 	return n
 }
+
+// iobrefPoolSize is how many iobrefs the pool preallocates; more come
+// from the heap and go back to it when idle.
+const iobrefPoolSize = 1024
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }

@@ -101,6 +101,7 @@ func TestClassSelection(t *testing.T) {
 // TestScriptedStats checks exact figures after a scripted sequence, with and
 // without the per-CPU caches.
 func TestScriptedStats(t *testing.T) {
+	skipNoPools(t)
 	for _, nocache := range []bool{false, true} {
 		t.Run(map[bool]string{false: "cache=on", true: "cache=off"}[nocache], func(t *testing.T) {
 			onOneP(t)
@@ -166,6 +167,7 @@ func TestScriptedStats(t *testing.T) {
 }
 
 func TestExhaustionGrowsArena(t *testing.T) {
+	skipNoPools(t)
 	for _, nocache := range []bool{false, true} {
 		p := newPool(t, Config{Classes: []Class{{4096, 4}}, NoCPUCache: nocache})
 		var held []*Iobuf
@@ -243,6 +245,7 @@ func TestAlignment(t *testing.T) {
 }
 
 func TestPurge(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	for _, nocache := range []bool{false, true} {
 		p := newPool(t, Config{Classes: []Class{{4096, 4}, {8192, 8}}, PurgeAfter: time.Minute, NoCPUCache: nocache})
@@ -287,6 +290,7 @@ func TestPurge(t *testing.T) {
 }
 
 func TestPurgeKeepsBusyAndDisabled(t *testing.T) {
+	skipNoPools(t)
 	p := newPool(t, Config{Classes: []Class{{4096, 1}}, PurgeAfter: time.Nanosecond, NoCPUCache: true})
 	a, b := p.Get(1), p.Get(1)
 	b.Unref()
@@ -309,6 +313,7 @@ func TestPurgeKeepsBusyAndDisabled(t *testing.T) {
 }
 
 func TestBackgroundPurger(t *testing.T) {
+	skipNoPools(t)
 	p := newPool(t, Config{Classes: []Class{{4096, 1}}, PurgeAfter: 20 * time.Millisecond, NoCPUCache: true})
 	p.Start()
 	p.Start() // no-op
@@ -377,6 +382,7 @@ func TestRefAfterFree(t *testing.T) {
 }
 
 func TestDebugUseAfterFree(t *testing.T) {
+	skipNoPools(t)
 	for _, nocache := range []bool{false, true} {
 		onOneP(t)
 		p := newPool(t, Config{Classes: []Class{{4096, 4}}, Debug: true, NoCPUCache: nocache})
@@ -468,6 +474,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestFieldsAndSub(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	p := newPool(t, Config{})
 	before := p.Stats()
@@ -504,6 +511,7 @@ func TestFieldsAndSub(t *testing.T) {
 // slot, so a steady get and put on one P (a FUSE WRITE's buffer) takes
 // its page from the arena once, not every time under the class lock.
 func TestLargestClassCachedPerP(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	p := newPool(t, Config{})
 	for range 100 {
@@ -520,6 +528,7 @@ func TestLargestClassCachedPerP(t *testing.T) {
 // each new P a CPU cache of its own (it once sent those Ps to the class
 // lock for every page), and its counts stay exact.
 func TestMoreProcsThanShards(t *testing.T) {
+	skipNoPools(t)
 	built := max(runtime.GOMAXPROCS(0), 4*runtime.NumCPU())
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(built))
 	grew, rounds, gets := false, 0, 0
@@ -555,4 +564,38 @@ func TestMoreProcsThanShards(t *testing.T) {
 	if c := classOf(t, s, 8<<10); c.AllocCnt != uint64(gets) || s.Active() != 0 || s.IobrefActive != 0 {
 		t.Fatalf("after %d gets: class alloc %d, active %d, iobrefs active %d", gets, c.AllocCnt, s.Active(), s.IobrefActive)
 	}
+}
+
+// TestShrink: under memory pressure Shrink unmaps every arena with no page
+// out, recently used or not, keeping none, and MappedBytes follows.
+func TestShrink(t *testing.T) {
+	skipNoPools(t)
+	onOneP(t)
+	p := newPool(t, Config{Classes: []Class{{4096, 4}, {8192, 8}}, PurgeAfter: time.Hour, NoCPUCache: true})
+	var held []*Iobuf
+	for range 8 { // two arenas of the 4 KiB class
+		held = append(held, p.Get(4096))
+	}
+	held = append(held, p.Get(8192))
+	if got := p.MappedBytes(); got != 2*16384+65536 {
+		t.Fatalf("MappedBytes %d", got)
+	}
+	keep := held[0] // keeps the first 4 KiB arena busy
+	for _, b := range held[1:] {
+		b.Unref()
+	}
+	if got := p.Purge(time.Now()); got != 0 {
+		t.Errorf("Purge before PurgeAfter unmapped %d", got)
+	}
+	if got := p.Shrink(); got != 16384+65536 {
+		t.Errorf("Shrink unmapped %d bytes, want %d", got, 16384+65536)
+	}
+	if got := p.MappedBytes(); got != 16384 {
+		t.Errorf("MappedBytes %d after Shrink, want 16384", got)
+	}
+	keep.Bytes()[0] = 1 // still mapped
+	keep.Unref()
+	b := p.Get(8192) // maps an arena again
+	b.Bytes()[0] = 1
+	b.Unref()
 }

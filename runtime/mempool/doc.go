@@ -61,4 +61,10 @@
 // objects still out as a leak. A destroyed pool still accepts Puts of
 // objects that were in flight. Registry.StartSweeper runs the sweeper for
 // all registered pools.
+//
+// # Building without pools
+//
+// In a binary built with the "nopools" tag, Get is new(T), Put forgets
+// the object and nothing is preallocated (see internal/nopools): the
+// baseline bench/pools.sh measures the pools against.
 package mempool

@@ -1,3 +1,5 @@
+//go:build !nopools
+
 package mempool_test
 
 import (

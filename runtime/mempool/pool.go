@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xstack/xstack/internal/nopools"
 	"github.com/xstack/xstack/internal/pin"
 
 	"go.uber.org/zap"
@@ -104,6 +105,9 @@ type Pool[T any] struct {
 // MaxCount as MaxCount. reg may be nil for a pool that no registry lists.
 func New[T any](reg *Registry, owner, name string, count int) *Pool[T] {
 	count = max(0, min(count, MaxCount))
+	if nopools.On {
+		count = 0 // nothing is preallocated: Get is new(T)
+	}
 	p := &Pool[T]{owner: owner, name: name, reg: reg, now: time.Now, log: zap.NewNop()}
 	if reg != nil {
 		p.now = reg.now
@@ -174,6 +178,9 @@ func (p *Pool[T]) Name() string { return p.full }
 // user left in it (see Get0). The caller owns the object until it passes it
 // to Put, after which it must not touch it.
 func (p *Pool[T]) Get() *T {
+	if nopools.On {
+		return new(T)
+	}
 	if p.cacheCap > 0 {
 		// The P's shard, written out here: the compiler does not inline
 		// a generic helper into Get, and the call showed in
@@ -230,6 +237,9 @@ func (p *Pool[T]) Get0() *T {
 // Put does not clear x: a T holding pointers keeps their targets alive
 // until the object is reused or (for heap objects) swept.
 func (p *Pool[T]) Put(x *T) error {
+	if nopools.On {
+		return nil // the garbage collector takes it
+	}
 	u := uintptr(unsafe.Pointer(x))
 	off := u - p.lo // wraps for u < lo, which the range check then rejects
 	if off < p.span {

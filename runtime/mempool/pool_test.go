@@ -121,6 +121,7 @@ func countersOf(s Stats) counters {
 }
 
 func TestScriptedStats(t *testing.T) {
+	skipNoPools(t)
 	onOneP(t)
 	tests := []struct {
 		name    string
@@ -192,6 +193,7 @@ func TestScriptedStats(t *testing.T) {
 }
 
 func TestSizes(t *testing.T) {
+	skipNoPools(t)
 	p := New[rec](nil, "v", "rec", 2)
 	st := p.Stats()
 	if st.SizeofType != 16 || st.PaddedSizeof != 24 || st.Prealloc != 2 {
@@ -216,6 +218,7 @@ func TestSizes(t *testing.T) {
 }
 
 func TestGet0(t *testing.T) {
+	skipNoPools(t)
 	for _, count := range []int{0, 1, 64} {
 		t.Run("count="+strconv.Itoa(count), func(t *testing.T) {
 			p := New[rec](nil, "v", "rec", count)
@@ -255,6 +258,7 @@ func newClockRegistry() (*Registry, *fakeClock) {
 }
 
 func TestSweep(t *testing.T) {
+	skipNoPools(t)
 	reg, clock := newClockRegistry()
 	p := New[rec](reg, "v", "rec", 2)
 	var xs []*rec
@@ -303,6 +307,7 @@ func TestSweep(t *testing.T) {
 }
 
 func TestColdHeapBound(t *testing.T) {
+	skipNoPools(t)
 	p := New[rec](nil, "v", "rec", 0)
 	var xs []*rec
 	for range minColdMax + 4 {
@@ -357,6 +362,7 @@ func TestShardLayout(t *testing.T) {
 // shared stack), and the caches together hold at most what their bound
 // says.
 func TestEveryPHasACache(t *testing.T) {
+	skipNoPools(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(64))
 	p := New[int](NewRegistry(nil), "v", "small", 64)
 	if p.cacheCap < minCache {

@@ -18,6 +18,7 @@ type pool interface {
 	setName(full string)
 	setLogger(*zap.Logger)
 	ownerName() (owner, name string)
+	objSize() int64
 }
 
 // Registry lists the pools of one process (or one graph) by owner:name, for
@@ -49,6 +50,7 @@ func NewRegistry(logger *zap.Logger) *Registry {
 func (p *Pool[T]) setName(full string)             { p.full = full }
 func (p *Pool[T]) setLogger(l *zap.Logger)         { p.log = l }
 func (p *Pool[T]) ownerName() (owner, name string) { return p.owner, p.name }
+func (p *Pool[T]) objSize() int64                  { return int64(p.esize) }
 
 // add registers p under owner:name, or under the first free
 // owner:name#n for n = 2, 3, ... if that is taken.
@@ -153,6 +155,21 @@ func (r *Registry) Sweep(now time.Time, idle time.Duration) int {
 		r.log.Debug("mempool: swept idle heap objects", zap.Int("released", n))
 	}
 	return n
+}
+
+// Shrink is Sweep under memory pressure, the pools' shrinker: it releases
+// every cold heap object of every registered pool at once, however recently
+// used, and returns how many objects it released and their bytes (with
+// their state words). The garbage collector reclaims them at its next
+// cycle; preallocated chunks are never released.
+func (r *Registry) Shrink() (objects int, bytes int64) {
+	now := r.now()
+	for _, p := range r.snapshot(func(string) bool { return true }) {
+		n := p.Sweep(now, 0)
+		objects += n
+		bytes += int64(n) * p.objSize()
+	}
+	return objects, bytes
 }
 
 // StartSweeper starts a goroutine that calls Sweep every interval,

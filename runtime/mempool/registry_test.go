@@ -23,6 +23,7 @@ func names(s []Stats) []string {
 }
 
 func TestRegistry(t *testing.T) {
+	skipNoPools(t)
 	core, logs := observer.New(zapcore.WarnLevel)
 	reg := NewRegistry(zap.New(core))
 	b := New[rec](reg, "b", "x", 1)
@@ -94,6 +95,7 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestBadPutWarningsAreRateLimited(t *testing.T) {
+	skipNoPools(t)
 	core, logs := observer.New(zapcore.WarnLevel)
 	reg, clock := newClockRegistry()
 	reg.log = zap.New(core)
@@ -179,4 +181,36 @@ func TestStartSweeperPanicsOnBadInterval(t *testing.T) {
 		}
 	}()
 	NewRegistry(nil).StartSweeper(0, time.Second)
+}
+
+// TestRegistryShrink: Shrink releases every cold heap object of every pool
+// at once, however recently put back, and counts their bytes.
+func TestRegistryShrink(t *testing.T) {
+	skipNoPools(t)
+	reg := NewRegistry(nil)
+	p := New[rec](reg, "v", "x", 0) // every Get is a heap object
+	q := New[[64]byte](reg, "v", "y", 0)
+	var ps []*rec
+	for range 3 {
+		ps = append(ps, p.Get())
+	}
+	qs := q.Get()
+	for _, x := range ps {
+		if err := p.Put(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Put(qs); err != nil {
+		t.Fatal(err)
+	}
+	objs, bytes := reg.Shrink()
+	if want := 3*p.Stats().PaddedSizeof + q.Stats().PaddedSizeof; objs != 4 || bytes != want {
+		t.Errorf("Shrink = %d objects, %d bytes; want 4, %d", objs, bytes, want)
+	}
+	if s := p.Stats(); s.CurStdalloc != 0 {
+		t.Errorf("cur-stdalloc %d after Shrink", s.CurStdalloc)
+	}
+	if objs, _ := reg.Shrink(); objs != 0 {
+		t.Errorf("second Shrink released %d", objs)
+	}
 }

@@ -14,6 +14,7 @@ import (
 // is smaller than the peak demand, so heap fallback and reuse are
 // exercised too. At the end nothing may be out and every Get counted.
 func TestConcurrentStress(t *testing.T) {
+	skipNoPools(t)
 	stress(t, New[rec](NewRegistry(nil), "v", "stress", 32))
 }
 
@@ -21,6 +22,7 @@ func TestConcurrentStress(t *testing.T) {
 // pool was built with, so Ps without a shard grow the shard slice while
 // others use it.
 func TestMoreProcsThanShards(t *testing.T) {
+	skipNoPools(t)
 	built := len(New[rec](NewRegistry(nil), "v", "probe", 0).shards)
 	old := runtime.GOMAXPROCS(built * 3)
 	defer runtime.GOMAXPROCS(old)
@@ -120,6 +122,7 @@ func stress(t *testing.T, p *Pool[rec]) {
 // TestConcurrentDoublePut races several Puts of the same object: exactly
 // one may win, for preallocated and heap objects alike.
 func TestConcurrentDoublePut(t *testing.T) {
+	skipNoPools(t)
 	const racers = 4
 	for _, count := range []int{64, 0} {
 		p := New[rec](nil, "v", "race", count)

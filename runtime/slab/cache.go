@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"go.uber.org/zap"
+
+	"github.com/xstack/xstack/internal/nopools"
 )
 
 // Cache is a named cache of fixed-size objects carved from mmap'd slabs.
@@ -39,6 +41,8 @@ type Cache struct {
 	closed atomic.Bool
 
 	misses, grows, reaped, errors, corrupt atomic.Uint64
+
+	heap heapCounts // nopools builds only
 }
 
 // New returns a cache that is not listed in any registry. Most callers want
@@ -75,6 +79,9 @@ func (c *Cache) Name() string { return c.name }
 // or in debug mode when the object it picked was written after being freed
 // (ErrCorrupt; the object is quarantined and the next Alloc picks another).
 func (c *Cache) Alloc() ([]byte, error) {
+	if nopools.On {
+		return c.heapAlloc()
+	}
 	sh, _ := c.acquire()
 	if sh == nil {
 		return c.refill(nil) // no front cache, or Close retired it
@@ -129,6 +136,9 @@ func (c *Cache) claimChecked(r objRef) ([]byte, error) {
 // unchanged. Free works after Close: the object goes back to its slab, and
 // the slab is unmapped once it is empty.
 func (c *Cache) Free(b []byte) error {
+	if nopools.On {
+		return c.heapFree()
+	}
 	// lookup's common case, written out: the calls cost a tenth of Free.
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	s := c.index.first(addr >> c.g.slabShift)

@@ -105,6 +105,7 @@ func counts(st Stats) slabCounts {
 }
 
 func TestStatsScripted(t *testing.T) {
+	skipNoPools(t)
 	// 256-byte objects, one-page slabs: 16 objects per slab.
 	type step struct {
 		alloc int    // allocate this many
@@ -170,6 +171,7 @@ func seq(from, to int) []int {
 }
 
 func TestReap(t *testing.T) {
+	skipNoPools(t)
 	tests := []struct {
 		keep   float64
 		passes []int // slabs freed by successive Reaps of 10 free slabs
@@ -205,6 +207,7 @@ func TestReap(t *testing.T) {
 }
 
 func TestBadFree(t *testing.T) {
+	skipNoPools(t)
 	c := newTestCache(t, Config{Size: 100}) // stride 104: no power of two
 	other := newTestCache(t, Config{Size: 100})
 	objs := mustAlloc(t, c, 3)
@@ -255,6 +258,7 @@ func TestBadFree(t *testing.T) {
 }
 
 func TestPoison(t *testing.T) {
+	skipNoPools(t)
 	core, logs := observer.New(zap.ErrorLevel)
 	c := newTestCache(t, Config{Size: 64, Debug: true, Logger: zap.New(core)})
 	b := mustAlloc(t, c, 1)[0]
@@ -295,6 +299,7 @@ func TestPoison(t *testing.T) {
 }
 
 func TestColour(t *testing.T) {
+	skipNoPools(t)
 	// 4 objects of 960 bytes per page leave 256 bytes: offsets 0..256 by 64.
 	c := newTestCache(t, Config{Size: 960, Align: 64, PagesPerSlab: 1, Colour: true, FrontLimit: -1})
 	objs := mustAlloc(t, c, 4*7)
@@ -308,6 +313,7 @@ func TestColour(t *testing.T) {
 }
 
 func TestAlignment(t *testing.T) {
+	skipNoPools(t)
 	for _, cfg := range []Config{
 		{Size: 1}, {Size: 24}, {Size: 100, Align: 16}, {Size: 100, Align: CacheLine, Colour: true},
 		{Size: 3000, Align: CacheLine, Colour: true}, {Size: 4096, Align: 4096}, {Size: 5000, Align: 4096},
@@ -373,6 +379,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestStatsSub(t *testing.T) {
+	skipNoPools(t)
 	c := newTestCache(t, Config{Size: 64})
 	mustFree(t, c, mustAlloc(t, c, 10)...)
 	prev := c.Stats()

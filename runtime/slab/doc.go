@@ -72,4 +72,10 @@
 // misses, grows, reaped slabs, bad frees and corruptions. Allocs, frees and
 // hits are derived from the per-object state words rather than counted on
 // the hot path, which is why Stats walks the cache.
+//
+// # Building without pools
+//
+// In a binary built with the "nopools" tag, Alloc is make([]byte, Size)
+// and Free forgets the object; Stats counts allocations and active
+// objects and nothing else (see internal/nopools).
 package slab

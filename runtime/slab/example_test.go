@@ -1,3 +1,5 @@
+//go:build !nopools
+
 package slab_test
 
 import (

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,11 @@ type Registry struct {
 	reaperMu sync.Mutex
 	stop     chan struct{} // closed to stop the reaper; nil when not running
 	done     chan struct{} // closed by the reaper when it has stopped
+
+	// What Reap and Shrink gave back, for ReapStats.
+	reaps, reapedSlabs, shrinks, shrunkSlabs atomic.Uint64
+	reapedBytes, shrunkBytes                 atomic.Int64
+	lastReap, lastShrink                     atomic.Int64 // unix nanoseconds; 0 for never
 }
 
 // NewRegistry returns an empty registry.
@@ -73,13 +79,78 @@ func (r *Registry) Stats() []Stats {
 }
 
 // Reap reaps every registered cache (see Cache.Reap) and returns the total
-// number of slabs unmapped.
+// number of slabs unmapped. ReapStats counts the call and what it returned.
 func (r *Registry) Reap() int {
-	n := 0
+	n, bytes := 0, int64(0)
 	for _, c := range r.Caches() {
-		n += c.Reap()
+		k := c.Reap()
+		n += k
+		bytes += int64(k) * int64(c.g.slabSize)
+	}
+	r.reaps.Add(1)
+	r.reapedSlabs.Add(uint64(n))
+	r.reapedBytes.Add(bytes)
+	r.lastReap.Store(time.Now().UnixNano())
+	return n
+}
+
+// Shrink shrinks every registered cache (see Cache.Shrink), the registry's
+// answer to memory pressure, and returns the bytes unmapped. ReapStats
+// counts the call and what it returned.
+func (r *Registry) Shrink() int64 {
+	n, bytes := 0, int64(0)
+	for _, c := range r.Caches() {
+		k := c.Shrink()
+		n += k
+		bytes += int64(k) * int64(c.g.slabSize)
+	}
+	r.shrinks.Add(1)
+	r.shrunkSlabs.Add(uint64(n))
+	r.shrunkBytes.Add(bytes)
+	r.lastShrink.Store(time.Now().UnixNano())
+	return bytes
+}
+
+// MappedBytes returns the bytes of slabs the registered caches have mapped
+// now: their share of the process's memory outside the Go heap. It takes
+// each cache's lock briefly and walks no slab, unlike Stats.
+func (r *Registry) MappedBytes() int64 {
+	var n int64
+	for _, c := range r.Caches() {
+		c.mu.Lock()
+		n += c.mapped
+		c.mu.Unlock()
 	}
 	return n
+}
+
+// ReapStats counts what a registry's Reap (the reaper's periodic pass) and
+// Shrink (memory pressure) calls gave back to the OS. Counters only grow.
+type ReapStats struct {
+	Reaps       uint64    `json:"reaps"`
+	ReapedSlabs uint64    `json:"reaped-slabs"`
+	ReapedBytes int64     `json:"reaped-bytes"`
+	LastReap    time.Time `json:"last-reap"` // zero if never
+	Shrinks     uint64    `json:"shrinks"`
+	ShrunkSlabs uint64    `json:"shrunk-slabs"`
+	ShrunkBytes int64     `json:"shrunk-bytes"`
+	LastShrink  time.Time `json:"last-shrink"` // zero if never
+}
+
+// ReapStats returns a snapshot of what Reap and Shrink returned so far.
+func (r *Registry) ReapStats() ReapStats {
+	at := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns)
+	}
+	return ReapStats{
+		Reaps: r.reaps.Load(), ReapedSlabs: r.reapedSlabs.Load(), ReapedBytes: r.reapedBytes.Load(),
+		LastReap: at(r.lastReap.Load()),
+		Shrinks:  r.shrinks.Load(), ShrunkSlabs: r.shrunkSlabs.Load(), ShrunkBytes: r.shrunkBytes.Load(),
+		LastShrink: at(r.lastShrink.Load()),
+	}
 }
 
 // StartReaper starts a goroutine that calls Reap every interval until

@@ -206,3 +206,41 @@ func TestMoreProcsThanShards(t *testing.T) {
 		t.Fatalf("stats: %+v", st)
 	}
 }
+
+// TestRegistryShrinkAndReapStats: Shrink gives every free slab back at
+// once, in bytes, and ReapStats counts it and the reaper's passes.
+func TestRegistryShrinkAndReapStats(t *testing.T) {
+	skipNoPools(t)
+	reg := NewRegistry()
+	c, err := reg.NewCache("c", Config{Size: 2048, PagesPerSlab: 1, FrontLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := mustAlloc(t, c, 10) // 2 per 4 KiB slab: 5 slabs
+	slabBytes := int64(c.Stats().PagesPerSlab * pageSize)
+	if got := reg.MappedBytes(); got != 5*slabBytes {
+		t.Fatalf("MappedBytes %d, want %d", got, 5*slabBytes)
+	}
+	if rs := reg.ReapStats(); rs != (ReapStats{}) {
+		t.Fatalf("fresh ReapStats %+v", rs)
+	}
+	mustFree(t, c, objs...)
+	// ReapKeep 0.2 keeps one of five.
+	if n := reg.Reap(); n != 4 {
+		t.Errorf("Reap unmapped %d slabs, want 4", n)
+	}
+	if got := reg.Shrink(); got != slabBytes {
+		t.Errorf("Shrink returned %d bytes, want %d", got, slabBytes)
+	}
+	rs := reg.ReapStats()
+	if rs.Reaps != 1 || rs.ReapedSlabs != 4 || rs.ReapedBytes != 4*slabBytes || rs.LastReap.IsZero() ||
+		rs.Shrinks != 1 || rs.ShrunkSlabs != 1 || rs.ShrunkBytes != slabBytes || rs.LastShrink.IsZero() {
+		t.Errorf("ReapStats %+v", rs)
+	}
+	if got := reg.MappedBytes(); got != 0 {
+		t.Errorf("MappedBytes %d after Shrink", got)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

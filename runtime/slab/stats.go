@@ -1,5 +1,7 @@
 package slab
 
+import "github.com/xstack/xstack/internal/nopools"
+
 // Stats is a snapshot of one cache. Gauges (slab counts, active and cached
 // objects, mapped bytes) describe the moment of the snapshot; counters count
 // from the cache's creation and only grow. Under concurrent use the fields
@@ -84,6 +86,10 @@ func (c *Cache) Stats() Stats {
 		}
 	}
 	c.mu.Unlock()
+	if nopools.On {
+		st.Allocs = c.heap.allocs.Load()
+		st.ActiveObjects = int64(st.Allocs - min(c.heap.frees.Load(), st.Allocs))
+	}
 	st.Slabs = st.FullSlabs + st.PartialSlabs + st.FreeSlabs
 	st.Frees = st.Allocs - uint64(st.ActiveObjects)
 	st.FrontHits = st.Allocs - min(st.FrontMisses, st.Allocs)

@@ -30,7 +30,7 @@ func procPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 // readGfid reads the gfid xattr of the file fd holds.
 func (p *Posix) readGfid(fd int) (xlator.GFID, error) {
 	var g xlator.GFID
-	n, err := unix.Getxattr(procPath(fd), p.gfidKey, g[:])
+	n, err := p.getxattr(fd, p.gfidKey, g[:])
 	if err != nil {
 		if err == syscall.ERANGE {
 			return g, syscall.EIO // a value longer than a gfid: corrupt
@@ -45,7 +45,7 @@ func (p *Posix) readGfid(fd int) (xlator.GFID, error) {
 
 // writeGfid stores g in the gfid xattr of the file fd holds.
 func (p *Posix) writeGfid(fd int, g xlator.GFID, flags int) error {
-	return unix.Setxattr(procPath(fd), p.gfidKey, g[:], flags)
+	return p.setxattr(fd, p.gfidKey, g[:], flags)
 }
 
 // linkGfid derives a symlink's gfid when the brick cannot store one on it:

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/runtime/mempool"
+	"github.com/xstack/xstack/runtime/slab"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -58,6 +59,7 @@ type Posix struct {
 	fdPool  *mempool.Pool[fileCtx]
 	dirPool *mempool.Pool[dirCtx]
 	iovPool *mempool.Pool[iovScratch]
+	names   *slab.Cache // see names.go
 
 	openFiles   atomic.Int64
 	openDirs    atomic.Int64
@@ -127,6 +129,11 @@ func (p *Posix) Init(ic *xlator.InitContext) error {
 	p.fdPool = mempool.New[fileCtx](env.Pools, p.Name(), "fd-ctx", 256)
 	p.dirPool = mempool.New[dirCtx](env.Pools, p.Name(), "dir-ctx", 64)
 	p.iovPool = mempool.New[iovScratch](env.Pools, p.Name(), "iovec", 64)
+	if err := p.newNames(); err != nil {
+		p.unlock()
+		p.root.release()
+		return err
+	}
 	p.space.init(p.root.fd, p.reserve)
 	p.data = directPath{p: p}
 	if o.String("data-path") == "bio" {
@@ -210,6 +217,7 @@ func (p *Posix) Fini() {
 	if p.data != nil {
 		p.data.close()
 	}
+	p.closeNames()
 	if p.fdPool != nil {
 		p.fdPool.Destroy()
 		p.dirPool.Destroy()

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xstack/xstack/internal/nopools"
 	"github.com/xstack/xstack/runtime/mempool"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
@@ -869,6 +870,9 @@ func TestFsyncModes(t *testing.T) {
 // context from fd-ctx, a direct write's iovec array from iovec), and the
 // dump shows the open files.
 func TestPoolsAndDump(t *testing.T) {
+	if nopools.On {
+		t.Skip("built with nopools: the pools count nothing")
+	}
 	b := newBrick(t, map[string]string{"health-check-interval": "0", "data-path": "direct"})
 	_, fd := b.mustCreate(b.root(), "f")
 	for i := 0; i < 10; i++ {

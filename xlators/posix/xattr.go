@@ -32,7 +32,7 @@ func (p *Posix) Setxattr(c *xlator.Call, loc *xlator.Loc, name string, value []b
 		return err
 	}
 	defer o.close()
-	return unix.Setxattr(procPath(o.fd), name, value, int(flags))
+	return p.setxattr(o.fd, name, value, int(flags))
 }
 
 // Getxattr returns an extended attribute's value (ENODATA if absent). The
@@ -49,17 +49,16 @@ func (p *Posix) Getxattr(c *xlator.Call, loc *xlator.Loc, name string) ([]byte, 
 		return nil, err
 	}
 	defer o.close()
-	path := procPath(o.fd)
 	buf := make([]byte, 256)
 	for {
-		n, err := unix.Getxattr(path, name, buf)
+		n, err := p.getxattr(o.fd, name, buf)
 		if err == nil {
 			return buf[:n:n], nil
 		}
 		if err != syscall.ERANGE {
 			return nil, err
 		}
-		sz, err := unix.Getxattr(path, name, nil)
+		sz, err := p.getxattr(o.fd, name, nil)
 		if err != nil {
 			return nil, err
 		}
