@@ -485,23 +485,29 @@ func TestZeroAllocs(t *testing.T) {
 			t.Errorf("%s: %.1f allocations per write, want 0", tt.name, allocs)
 		}
 	}
+	// Each run waits for its four completions, so that the next one finds
+	// the device's workers idle (on a loaded machine a worker still busy
+	// with the previous run could otherwise be counted as a new one).
+	done := make(chan struct{}, 4)
+	putAndSignal := func(b *Bio) { b.Put(); done <- struct{}{} }
 	allocs := testing.AllocsPerRun(100, func() {
 		p := e.dev.Plug()
 		for i := range 4 {
 			b := e.set.Alloc(1)
 			b.Op, b.Offset = OpWrite, int64(i)*4096
 			b.AddPage(buf, 0, 4096)
-			b.EndIO = putBio
+			b.EndIO = putAndSignal
 			p.Submit(b)
 		}
 		p.Finish()
+		for range 4 {
+			<-done
+		}
 	})
 	if allocs != 0 {
 		t.Errorf("plug of 4 writes: %.1f allocations, want 0", allocs)
 	}
 }
-
-func putBio(b *Bio) { b.Put() }
 
 // TestWriteZeroesFallback makes fallocate(ZERO_RANGE) report EOPNOTSUPP, as
 // tmpfs does, so that the device writes zeroes itself.
