@@ -214,7 +214,7 @@ func (w *wrapper) Removexattr(c *Call, loc *Loc, name string) error {
 }
 
 // Fallocate records the hop and the statistics around the translator's Fallocate,
-// after checking its range (contract.go).
+// after checking its arguments (contract.go).
 func (w *wrapper) Fallocate(c *Call, fd *FD, mode uint32, off, length int64) error {
 	t := c.enter(w.idx)
 	err := fallocRange(off, length)
@@ -226,7 +226,7 @@ func (w *wrapper) Fallocate(c *Call, fd *FD, mode uint32, off, length int64) err
 }
 
 // Discard records the hop and the statistics around the translator's Discard,
-// after checking its range (contract.go).
+// after checking its arguments (contract.go).
 func (w *wrapper) Discard(c *Call, fd *FD, off, length int64) error {
 	t := c.enter(w.idx)
 	err := fallocRange(off, length)
@@ -238,7 +238,7 @@ func (w *wrapper) Discard(c *Call, fd *FD, off, length int64) error {
 }
 
 // Zerofill records the hop and the statistics around the translator's Zerofill,
-// after checking its range (contract.go).
+// after checking its arguments (contract.go).
 func (w *wrapper) Zerofill(c *Call, fd *FD, off, length int64) error {
 	t := c.enter(w.idx)
 	err := fallocRange(off, length)

@@ -133,15 +133,18 @@ func genWrap() ([]byte, error) {
 				continue
 			}
 			fmt.Fprintf(w, "// %s records the hop and the statistics around the translator's %s", f.Name, f.Name)
-			if f.Range != "" {
-				w.WriteString(",\n// after checking its range (contract.go)")
+			if f.Check != "" {
+				w.WriteString(",\n// after checking its arguments (contract.go)")
 			}
 			w.WriteString(".\n")
 			fmt.Fprintf(w, "func (w *wrapper) %s(%s) %s {\n\tt := c.enter(w.idx)\n", f.Name, params(f, false), results(f, false))
 			ret := "err"
 			switch {
-			case f.Range != "":
-				fmt.Fprintf(w, "\terr := %s(off, length)\n\tif err == nil {\n\t\terr = w.x.%s(%s)\n\t}\n", f.Range, f.Name, args(f))
+			case f.Check != "" && f.Result.Type == "":
+				fmt.Fprintf(w, "\terr := %s\n\tif err == nil {\n\t\terr = w.x.%s(%s)\n\t}\n", f.Check, f.Name, args(f))
+			case f.Check != "":
+				fmt.Fprintf(w, "\tvar r %s\n\terr := %s\n\tif err == nil {\n\t\tr, err = w.x.%s(%s)\n\t}\n", f.Result.Type, f.Check, f.Name, args(f))
+				ret = "r, err"
 			case f.Result.Type == "":
 				fmt.Fprintf(w, "\terr := w.x.%s(%s)\n", f.Name, args(f))
 			default:
@@ -161,7 +164,14 @@ const rpcImports = "\t\"github.com/xstack/xstack/plugin/internal/transport\"\n" 
 	"\t\"github.com/xstack/xstack/xlator\"\n"
 
 func genRemote() ([]byte, error) {
-	return file("rpc", rpcImports, func(w *bytes.Buffer) {
+	imports := rpcImports
+	for _, f := range Table {
+		if f.Local && !f.RemoteByHand {
+			imports = "\t\"syscall\"\n\n" + imports
+			break
+		}
+	}
+	return file("rpc", imports, func(w *bytes.Buffer) {
 		w.WriteString("// The fops that do more than convert and call are in remote.go.\n\n")
 		for i := range Table {
 			f := &Table[i]
@@ -169,6 +179,11 @@ func genRemote() ([]byte, error) {
 				continue
 			}
 			z := zero(f, true)
+			if f.Local {
+				fmt.Fprintf(w, "// %s is not in the plugin protocol yet: ENOSYS.\n", f.Name)
+				fmt.Fprintf(w, "func (r *Remote) %s(%s) %s {\n\treturn %ssyscall.ENOSYS\n}\n\n", f.Name, params(f, true), results(f, true), z)
+				continue
+			}
 			fmt.Fprintf(w, "// %s calls the far side.\n", f.Name)
 			fmt.Fprintf(w, "func (r *Remote) %s(%s) %s {\n", f.Name, params(f, true), results(f, true))
 			fmt.Fprintf(w, "\tcl, err := r.Mapper.Client()\n\tif err != nil {\n\t\treturn %serr\n\t}\n", z)
@@ -224,7 +239,7 @@ func genServer() ([]byte, error) {
 		w.WriteString("// The fops that do more than convert and call are in server.go.\n\n")
 		for i := range Table {
 			f := &Table[i]
-			if f.ServerByHand {
+			if f.ServerByHand || f.Local {
 				continue
 			}
 			fmt.Fprintf(w, "// %s serves the far side's %s.\n", f.Name, f.Name)

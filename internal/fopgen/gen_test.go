@@ -140,21 +140,8 @@ func TestTableFlags(t *testing.T) {
 		if f.Entry && (f.Result.Type != "Iatt" || f.Target() == nil || f.Target().Type != "*Loc") {
 			t.Errorf("%s: an entry fop returns the Iatt of its loc", f.Name)
 		}
-		if f.Range != "" && (f.Result.Type != "" || !hasArgs(f, "off", "length")) {
-			t.Errorf("%s: a range check needs off and length and no result", f.Name)
+		if f.Local && (f.Data || f.ServerByHand || f.Req != "" || f.Rsp != "") {
+			t.Errorf("%s is not in the plugin protocol: it has no messages and no adapters by hand", f.Name)
 		}
 	}
-}
-
-func hasArgs(f Fop, names ...string) bool {
-	for _, n := range names {
-		found := false
-		for _, a := range f.Args {
-			found = found || a.Name == n
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }

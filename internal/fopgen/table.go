@@ -25,15 +25,21 @@ type Fop struct {
 	// Entry marks the fops whose Iatt result names the inode of their
 	// loc: the plugin server links it into its inode table.
 	Entry bool
-	// Range names the wrapper's range check of the fop's (off, length)
-	// arguments (contract.go), "" for none.
-	Range string
+	// Check is the wrapper's check of the fop's arguments before the
+	// translator is called (contract.go), an expression of type error
+	// over the arguments, "" for none.
+	Check string
 	// Req and Rsp are the Xlator service's request and reply messages.
 	Req, Rsp string
 	// Remote and Server say which plugin adapter is hand-written
 	// (plugin/internal/rpc) because the fop does more than convert and
 	// call: a handle to record, inodes to unlink, data on the rings.
 	RemoteByHand, ServerByHand bool
+	// Local marks a fop the plugin protocol does not carry yet: it needs
+	// a ring method number, which takes a new protocol version. Remote
+	// answers it ENOSYS (a front end then does without it, as with a
+	// kernel file system that lacks it); the server has no handler.
+	Local bool
 }
 
 // Arg is one argument or result.
@@ -120,9 +126,9 @@ var Table = []Fop{
 	{Name: "Removexattr", Gluster: "REMOVEXATTR", Args: []Arg{loc("loc"), {"name", "string"}},
 		Req: "XattrReq", Rsp: "ErrRsp"},
 	{Name: "Fallocate", Gluster: "FALLOCATE", Args: []Arg{fd("fd"), u32("mode"), i64("off"), i64("length")},
-		Range: "fallocRange", Req: "RangeReq", Rsp: "ErrRsp"},
+		Check: "fallocRange(off, length)", Req: "RangeReq", Rsp: "ErrRsp"},
 	{Name: "Discard", Gluster: "DISCARD", Args: []Arg{fd("fd"), i64("off"), i64("length")},
-		Range: "fallocRange", Req: "RangeReq", Rsp: "ErrRsp"},
+		Check: "fallocRange(off, length)", Req: "RangeReq", Rsp: "ErrRsp"},
 	{Name: "Zerofill", Gluster: "ZEROFILL", Args: []Arg{fd("fd"), i64("off"), i64("length")},
-		Range: "fallocRange", Req: "RangeReq", Rsp: "ErrRsp"},
+		Check: "fallocRange(off, length)", Req: "RangeReq", Rsp: "ErrRsp"},
 }
