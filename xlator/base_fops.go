@@ -285,3 +285,12 @@ func (b *Base) Zerofill(c *Call, fd *FD, off, length int64) error {
 	}
 	return ch.Zerofill(c, fd, off, length)
 }
+
+// Lseek passes to the first child.
+func (b *Base) Lseek(c *Call, fd *FD, off int64, whence uint32) (int64, error) {
+	ch, err := b.first()
+	if err != nil {
+		return 0, err
+	}
+	return ch.Lseek(c, fd, off, whence)
+}

@@ -36,6 +36,7 @@ const (
 	FopFallocate
 	FopDiscard
 	FopZerofill
+	FopLseek
 	NumFops
 )
 
@@ -71,4 +72,5 @@ var fopNames = [NumFops]string{
 	FopFallocate:   "FALLOCATE",
 	FopDiscard:     "DISCARD",
 	FopZerofill:    "ZEROFILL",
+	FopLseek:       "SEEK",
 }

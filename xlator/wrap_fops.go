@@ -248,3 +248,16 @@ func (w *wrapper) Zerofill(c *Call, fd *FD, off, length int64) error {
 	w.done(c, FopZerofill, t, err, 0)
 	return err
 }
+
+// Lseek records the hop and the statistics around the translator's Lseek,
+// after checking its arguments (contract.go).
+func (w *wrapper) Lseek(c *Call, fd *FD, off int64, whence uint32) (int64, error) {
+	t := c.enter(w.idx)
+	var r int64
+	err := seekArgs(off, whence)
+	if err == nil {
+		r, err = w.x.Lseek(c, fd, off, whence)
+	}
+	w.done(c, FopLseek, t, err, 0)
+	return r, err
+}

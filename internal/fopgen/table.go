@@ -131,4 +131,6 @@ var Table = []Fop{
 		Check: "fallocRange(off, length)", Req: "RangeReq", Rsp: "ErrRsp"},
 	{Name: "Zerofill", Gluster: "ZEROFILL", Args: []Arg{fd("fd"), i64("off"), i64("length")},
 		Check: "fallocRange(off, length)", Req: "RangeReq", Rsp: "ErrRsp"},
+	{Name: "Lseek", Gluster: "SEEK", Args: []Arg{fd("fd"), i64("off"), u32("whence")}, Result: Arg{"Off", "int64"},
+		Idempotent: true, Check: "seekArgs(off, whence)", Local: true},
 }

@@ -4,6 +4,8 @@
 package rpc
 
 import (
+	"syscall"
+
 	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
@@ -434,4 +436,9 @@ func (r *Remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 		return transportErr(c.Ctx, err)
 	}
 	return transport.ErrOf(rsp.Errno)
+}
+
+// Lseek is not in the plugin protocol yet: ENOSYS.
+func (r *Remote) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
+	return 0, syscall.ENOSYS
 }
