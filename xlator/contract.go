@@ -17,7 +17,9 @@ import (
 //   - Ranges: a negative offset or size, or an offset+length past the
 //     largest file offset, is refused before the translator is called
 //     (EINVAL for readv and writev, as pread/pwrite; EINVAL or EFBIG for
-//     fallocate, discard and zerofill, as fallocate(2)).
+//     fallocate, discard and zerofill, as fallocate(2)); an lseek's
+//     whence other than SEEK_DATA or SEEK_HOLE is EINVAL, a negative
+//     offset ENXIO, as lseek(2).
 //   - Readv: on error the iobref is nil (one a translator returned anyway
 //     is released); on success it is not nil and holds at most size bytes.
 //   - Writev: on success n is the whole of data; on error n < data.Size()
@@ -57,6 +59,18 @@ func fallocRange(off, length int64) error {
 		return syscall.EINVAL
 	case length > maxOffset-off:
 		return syscall.EFBIG
+	}
+	return nil
+}
+
+// seekArgs checks an lseek's arguments: SEEK_DATA or SEEK_HOLE, and an
+// offset lseek(2) answers ENXIO for when it is negative.
+func seekArgs(off int64, whence uint32) error {
+	switch {
+	case whence != SeekData && whence != SeekHole:
+		return syscall.EINVAL
+	case off < 0:
+		return syscall.ENXIO
 	}
 	return nil
 }

@@ -162,6 +162,14 @@ const (
 	FallocZeroRange uint32 = 0x10
 )
 
+// Lseek's whence values, as lseek(2) defines them: the only two that
+// reach a file system (SEEK_SET, SEEK_CUR and SEEK_END are the caller's
+// arithmetic).
+const (
+	SeekData uint32 = 3
+	SeekHole uint32 = 4
+)
+
 // Rename flags, as renameat2(2) defines them.
 const (
 	RenameNoReplace uint32 = 1

@@ -103,6 +103,14 @@ type Fops interface {
 	Discard(c *Call, fd *FD, off, length int64) error
 	// Zerofill writes zeroes over a range, extending the file if needed.
 	Zerofill(c *Call, fd *FD, off, length int64) error
+	// Lseek returns the offset of the first data (whence SeekData) or
+	// the first hole (SeekHole) at or after off, as lseek(2) does: the
+	// end of the file counts as a hole, and ENXIO means no data after
+	// off (SeekData) or off at or past the end. whence is one of the two
+	// and off is never negative (the graph checks). A translator that
+	// cannot tell answers ENOSYS, and a front end then takes the whole
+	// file as data.
+	Lseek(c *Call, fd *FD, off int64, whence uint32) (int64, error)
 }
 
 // Callbacks are not wound down the graph: the graph calls them on every

@@ -265,3 +265,25 @@ func (b *bridge) Fallocate(cancel <-chan struct{}, in *fuse.FallocateIn) fuse.St
 	hd.node.dirty.Store(true)
 	return fuse.OK
 }
+
+// Lseek answers SEEK_DATA and SEEK_HOLE, the only whence values the
+// kernel sends (it does SEEK_SET, SEEK_CUR and SEEK_END itself). ENOSYS
+// from the graph (a translator that cannot tell) tells the kernel to stop
+// asking and take the whole file as data.
+func (b *bridge) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.LseekOut) fuse.Status {
+	hd := b.handles.get(in.Fh)
+	if hd == nil {
+		return b.refuse(opLseek, fuse.EBADF)
+	}
+	if in.Offset > 1<<63-1 {
+		return b.refuse(opLseek, fuse.Status(syscall.ENXIO))
+	}
+	c := b.begin(opLseek, xlator.FopLseek, &in.InHeader, cancel)
+	defer c.Done()
+	off, err := b.top.Lseek(c, hd.fd, int64(in.Offset), in.Whence)
+	if err != nil {
+		return b.fail(opLseek, err)
+	}
+	out.Offset = uint64(off)
+	return fuse.OK
+}

@@ -37,6 +37,7 @@ const (
 	opCreate
 	opFallocate
 	opReaddirplus
+	opLseek
 	numOps
 )
 
@@ -45,7 +46,7 @@ var opNames = [numOps]string{
 	"MKDIR", "UNLINK", "RMDIR", "RENAME", "LINK", "OPEN", "READ", "WRITE",
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
-	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS",
+	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK",
 }
 
 func (o op) String() string {

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/xstack/xstack/internal/fopgen"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
 )
@@ -16,7 +17,8 @@ import (
 // shared-memory arena (rings, data in place or in slots) and once without
 // it (shm-size = 0: every fop and its data in gRPC messages), checks each
 // result, and checks from the brick's own statistics that every fop went
-// into the plugin and came back to the host.
+// into the plugin and came back to the host (but for the fops the fop
+// table marks Local, which the protocol does not carry yet).
 func TestEveryFopCrossesPlugin(t *testing.T) {
 	for _, shm := range []string{"32MiB", "0"} {
 		t.Run("shm-size="+shm, func(t *testing.T) {
@@ -105,6 +107,12 @@ volume "pt" {
 			must("fallocate", top.Fallocate(c, fd, xlator.FallocKeepSize, 0, 64<<10))
 			must("discard", top.Discard(c, fd, 0, 4096))
 			must("zerofill", top.Zerofill(c, fd, 4096, 4096))
+			// Lseek is not in the plugin protocol yet (Local in the fop
+			// table): the plugin side answers ENOSYS and the brick is not
+			// asked.
+			if _, err := top.Lseek(c, fd, 0, xlator.SeekHole); err != syscall.ENOSYS {
+				t.Errorf("lseek through the plugin: %v, want ENOSYS until the protocol carries it", err)
+			}
 			got = readAll(t, top, c, fd, len(data))
 			if !bytes.Equal(got[:8192], make([]byte, 8192)) || !bytes.Equal(got[8192:], data[8192:]) {
 				t.Fatal("after discard and zerofill: the range is not zeroes, or the rest changed")
@@ -188,7 +196,7 @@ volume "pt" {
 				}
 			}
 			for op := xlator.Fop(0); op < xlator.NumFops; op++ {
-				if brick.Count(op) == 0 {
+				if brick.Count(op) == 0 && !fopgen.Table[op].Local {
 					t.Errorf("%v never reached the brick through the plugin", op)
 				}
 			}

@@ -348,6 +348,21 @@ func holes(fd int, off, length int64) int64 {
 	return n
 }
 
+// Lseek is lseek(2)'s SEEK_DATA or SEEK_HOLE on the file: the answer is
+// the brick file system's (one that does not track holes says data up to
+// the end of the file). It moves the open file's offset, which posix
+// never uses: every read and write is positional.
+func (p *Posix) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
+	fc, err := p.file(fd)
+	if err != nil {
+		return 0, err
+	}
+	if whence != xlator.SeekData && whence != xlator.SeekHole {
+		return 0, syscall.EINVAL // the graph checks too; posix may be called directly
+	}
+	return unix.Seek(fc.fd, off, int(whence))
+}
+
 func fallocate(fd int, mode uint32, off, length int64) error {
 	for {
 		err := unix.Fallocate(fd, mode, off, length)

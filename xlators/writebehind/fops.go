@@ -123,6 +123,15 @@ func (w *WriteBehind) Fstat(call *xlator.Call, fd *xlator.FD) (xlator.Iatt, erro
 	return w.FirstChild().Fstat(call, fd)
 }
 
+// Lseek writes the file's held writes first: their data is not in the
+// child's file yet, so its holes would be answered wrong.
+func (w *WriteBehind) Lseek(call *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
+	if err := w.sync(call, fd.Inode); err != nil {
+		return 0, err
+	}
+	return w.FirstChild().Lseek(call, fd, off, whence)
+}
+
 // Setattr writes the file's held writes first: a truncate must cut them
 // too, and a later write would move an mtime set now or drop set-ID bits
 // set now.

@@ -88,6 +88,11 @@ func (r *rec) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
 	return r.Base.Fstat(c, fd)
 }
 
+func (r *rec) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
+	r.add("SEEK")
+	return r.Base.Lseek(c, fd, off, whence)
+}
+
 func (r *rec) Stat(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 	r.add("STAT")
 	return r.Base.Stat(c, loc)

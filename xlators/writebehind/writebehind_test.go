@@ -171,6 +171,14 @@ func TestFopsWriteHeldWritesFirst(t *testing.T) {
 			defer c.Done()
 			return e.g.Top().Zerofill(c, fd, 0, kb4)
 		}},
+		{"SEEK", func(e *tenv, in *xlator.Inode, fd *xlator.FD) error {
+			c := e.call(xlator.FopLseek)
+			defer c.Done()
+			if _, err := e.g.Top().Lseek(c, fd, 0, xlator.SeekHole); err != syscall.ENOSYS {
+				return err // mem answers ENOSYS: what matters is the order
+			}
+			return nil
+		}},
 		{"OPEN", func(e *tenv, in *xlator.Inode, fd *xlator.FD) error {
 			e.open(in, syscall.O_RDWR|syscall.O_TRUNC).Unref()
 			return nil

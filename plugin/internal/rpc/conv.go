@@ -102,6 +102,15 @@ func setattrFrom(r *pb.SetattrReq) *xlator.SetattrIn {
 		Atime: tsFrom(r.Atime), Mtime: tsFrom(r.Mtime)}
 }
 
+// bytesFrom is a byte-slice result as received: never nil on success
+// (an empty xattr value is a value), as it is from a local translator.
+func bytesFrom(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 // errnoOf turns a fop error into the errno a reply carries: the
 // syscall.Errno it is or wraps, EIO for anything else.
 func errnoOf(err error) uint32 {

@@ -157,22 +157,6 @@ func (s *Server) link(r *req, l *xlator.Loc, ia *xlator.Iatt) {
 	in.Unref()
 }
 
-func (s *Server) entry(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
-	do func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error)) (*pb.IattRsp, error) {
-	r, e := s.begin(ctx, fop, h)
-	if e != 0 {
-		return &pb.IattRsp{Errno: e}, nil
-	}
-	defer r.end()
-	l := s.loc(r, pl)
-	ia, err := do(r.x, r.c, &l)
-	if err != nil {
-		return &pb.IattRsp{Errno: errnoOf(err)}, nil
-	}
-	s.link(r, &l, &ia)
-	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
-}
-
 func (s *Server) locErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *pb.Loc,
 	do func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error) (*pb.ErrRsp, error) {
 	r, e := s.begin(ctx, fop, h)
@@ -182,117 +166,6 @@ func (s *Server) locErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pl *p
 	defer r.end()
 	l := s.loc(r, pl)
 	return &pb.ErrRsp{Errno: errnoOf(do(r.x, r.c, &l))}, nil
-}
-
-func (s *Server) fdErr(ctx context.Context, fop xlator.Fop, h *pb.Header, pf *pb.Fd,
-	do func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error) (*pb.ErrRsp, error) {
-	r, e := s.begin(ctx, fop, h)
-	if e != 0 {
-		return &pb.ErrRsp{Errno: e}, nil
-	}
-	defer r.end()
-	fd, e := s.fd(r, pf, nil)
-	if e != 0 {
-		return &pb.ErrRsp{Errno: e}, nil
-	}
-	return &pb.ErrRsp{Errno: errnoOf(do(r.x, r.c, fd))}, nil
-}
-
-func (s *Server) Lookup(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
-	return s.entry(ctx, xlator.FopLookup, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
-		return x.Lookup(c, l)
-	})
-}
-
-func (s *Server) Stat(ctx context.Context, q *pb.LocReq) (*pb.IattRsp, error) {
-	r, e := s.begin(ctx, xlator.FopStat, q.H)
-	if e != 0 {
-		return &pb.IattRsp{Errno: e}, nil
-	}
-	defer r.end()
-	l := s.loc(r, q.Loc)
-	ia, err := r.x.Stat(r.c, &l)
-	if err != nil {
-		return &pb.IattRsp{Errno: errnoOf(err)}, nil
-	}
-	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
-}
-
-func (s *Server) Fstat(ctx context.Context, q *pb.FdReq) (*pb.IattRsp, error) {
-	r, e := s.begin(ctx, xlator.FopFstat, q.H)
-	if e != 0 {
-		return &pb.IattRsp{Errno: e}, nil
-	}
-	defer r.end()
-	fd, e := s.fd(r, q.Fd, nil)
-	if e != 0 {
-		return &pb.IattRsp{Errno: e}, nil
-	}
-	ia, err := r.x.Fstat(r.c, fd)
-	if err != nil {
-		return &pb.IattRsp{Errno: errnoOf(err)}, nil
-	}
-	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
-}
-
-func (s *Server) Setattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
-	r, e := s.begin(ctx, xlator.FopSetattr, q.H)
-	if e != 0 {
-		return &pb.IattRsp{Errno: e}, nil
-	}
-	defer r.end()
-	l := s.loc(r, q.Loc)
-	ia, err := r.x.Setattr(r.c, &l, setattrFrom(q))
-	if err != nil {
-		return &pb.IattRsp{Errno: errnoOf(err)}, nil
-	}
-	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
-}
-
-func (s *Server) Fsetattr(ctx context.Context, q *pb.SetattrReq) (*pb.IattRsp, error) {
-	r, e := s.begin(ctx, xlator.FopFsetattr, q.H)
-	if e != 0 {
-		return &pb.IattRsp{Errno: e}, nil
-	}
-	defer r.end()
-	fd, e := s.fd(r, q.Fd, nil)
-	if e != 0 {
-		return &pb.IattRsp{Errno: e}, nil
-	}
-	ia, err := r.x.Fsetattr(r.c, fd, setattrFrom(q))
-	if err != nil {
-		return &pb.IattRsp{Errno: errnoOf(err)}, nil
-	}
-	return &pb.IattRsp{Iatt: iattTo(&ia)}, nil
-}
-
-func (s *Server) Access(ctx context.Context, q *pb.AccessReq) (*pb.ErrRsp, error) {
-	return s.locErr(ctx, xlator.FopAccess, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
-		return x.Access(c, l, q.Mask)
-	})
-}
-
-func (s *Server) Readlink(ctx context.Context, q *pb.LocReq) (*pb.ReadlinkRsp, error) {
-	r, e := s.begin(ctx, xlator.FopReadlink, q.H)
-	if e != 0 {
-		return &pb.ReadlinkRsp{Errno: e}, nil
-	}
-	defer r.end()
-	l := s.loc(r, q.Loc)
-	t, err := r.x.Readlink(r.c, &l)
-	return &pb.ReadlinkRsp{Errno: errnoOf(err), Target: t}, nil
-}
-
-func (s *Server) Mknod(ctx context.Context, q *pb.MknodReq) (*pb.IattRsp, error) {
-	return s.entry(ctx, xlator.FopMknod, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
-		return x.Mknod(c, l, q.Mode, q.Rdev, q.Umask)
-	})
-}
-
-func (s *Server) Mkdir(ctx context.Context, q *pb.MkdirReq) (*pb.IattRsp, error) {
-	return s.entry(ctx, xlator.FopMkdir, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
-		return x.Mkdir(c, l, q.Mode, q.Umask)
-	})
 }
 
 func (s *Server) Unlink(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
@@ -312,12 +185,6 @@ func (s *Server) Rmdir(ctx context.Context, q *pb.LocReq) (*pb.ErrRsp, error) {
 			l.Parent.Table().Unlink(l.Parent, l.Name)
 		}
 		return err
-	})
-}
-
-func (s *Server) Symlink(ctx context.Context, q *pb.SymlinkReq) (*pb.IattRsp, error) {
-	return s.entry(ctx, xlator.FopSymlink, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) (xlator.Iatt, error) {
-		return x.Symlink(c, q.Target, l, q.Umask)
 	})
 }
 
@@ -506,18 +373,6 @@ func (s *Server) ServeWritev(ctx context.Context, h *pb.Header, pf *pb.Fd, data 
 	return int64(n), errnoOf(err)
 }
 
-func (s *Server) Flush(ctx context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
-	return s.fdErr(ctx, xlator.FopFlush, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
-		return x.Flush(c, fd)
-	})
-}
-
-func (s *Server) Fsync(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
-	return s.fdErr(ctx, xlator.FopFsync, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
-		return x.Fsync(c, fd, q.Datasync)
-	})
-}
-
 func (s *Server) Readdir(ctx context.Context, q *pb.ReaddirReq) (*pb.ReaddirRsp, error) {
 	if q.Off < 0 {
 		return &pb.ReaddirRsp{Errno: uint32(syscall.EINVAL)}, nil // a cookie no child returns
@@ -544,78 +399,6 @@ func (s *Server) Readdir(ctx context.Context, q *pb.ReaddirReq) (*pb.ReaddirRsp,
 		}
 	}
 	return &pb.ReaddirRsp{Entries: direntsTo(ds, q.Plus)}, nil
-}
-
-func (s *Server) Fsyncdir(ctx context.Context, q *pb.FsyncReq) (*pb.ErrRsp, error) {
-	return s.fdErr(ctx, xlator.FopFsyncdir, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
-		return x.Fsyncdir(c, fd, q.Datasync)
-	})
-}
-
-func (s *Server) Statfs(ctx context.Context, q *pb.LocReq) (*pb.StatfsRsp, error) {
-	r, e := s.begin(ctx, xlator.FopStatfs, q.H)
-	if e != 0 {
-		return &pb.StatfsRsp{Errno: e}, nil
-	}
-	defer r.end()
-	l := s.loc(r, q.Loc)
-	st, err := r.x.Statfs(r.c, &l)
-	if err != nil {
-		return &pb.StatfsRsp{Errno: errnoOf(err)}, nil
-	}
-	return &pb.StatfsRsp{St: statvfsTo(&st)}, nil
-}
-
-func (s *Server) Setxattr(ctx context.Context, q *pb.SetxattrReq) (*pb.ErrRsp, error) {
-	return s.locErr(ctx, xlator.FopSetxattr, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
-		return x.Setxattr(c, l, q.Name, q.Value, q.Flags)
-	})
-}
-
-func (s *Server) Getxattr(ctx context.Context, q *pb.XattrReq) (*pb.XattrRsp, error) {
-	r, e := s.begin(ctx, xlator.FopGetxattr, q.H)
-	if e != 0 {
-		return &pb.XattrRsp{Errno: e}, nil
-	}
-	defer r.end()
-	l := s.loc(r, q.Loc)
-	v, err := r.x.Getxattr(r.c, &l, q.Name)
-	return &pb.XattrRsp{Errno: errnoOf(err), Value: v}, nil
-}
-
-func (s *Server) Listxattr(ctx context.Context, q *pb.LocReq) (*pb.ListxattrRsp, error) {
-	r, e := s.begin(ctx, xlator.FopListxattr, q.H)
-	if e != 0 {
-		return &pb.ListxattrRsp{Errno: e}, nil
-	}
-	defer r.end()
-	l := s.loc(r, q.Loc)
-	names, err := r.x.Listxattr(r.c, &l)
-	return &pb.ListxattrRsp{Errno: errnoOf(err), Names: names}, nil
-}
-
-func (s *Server) Removexattr(ctx context.Context, q *pb.XattrReq) (*pb.ErrRsp, error) {
-	return s.locErr(ctx, xlator.FopRemovexattr, q.H, q.Loc, func(x xlator.Xlator, c *xlator.Call, l *xlator.Loc) error {
-		return x.Removexattr(c, l, q.Name)
-	})
-}
-
-func (s *Server) Fallocate(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
-	return s.fdErr(ctx, xlator.FopFallocate, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
-		return x.Fallocate(c, fd, q.Mode, q.Off, q.Length)
-	})
-}
-
-func (s *Server) Discard(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
-	return s.fdErr(ctx, xlator.FopDiscard, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
-		return x.Discard(c, fd, q.Off, q.Length)
-	})
-}
-
-func (s *Server) Zerofill(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, error) {
-	return s.fdErr(ctx, xlator.FopZerofill, q.H, q.Fd, func(x xlator.Xlator, c *xlator.Call, fd *xlator.FD) error {
-		return x.Zerofill(c, fd, q.Off, q.Length)
-	})
 }
 
 func (s *Server) Release(_ context.Context, q *pb.FdReq) (*pb.ErrRsp, error) {
