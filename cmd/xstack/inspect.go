@@ -104,7 +104,10 @@ func othersStacks() []int {
 			continue
 		}
 		pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, "xstack-"), ".sock"))
-		if err == nil && (syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)) {
+		if err != nil {
+			continue
+		}
+		if kerr := syscall.Kill(pid, 0); kerr == nil || errors.Is(kerr, syscall.EPERM) {
 			pids = append(pids, pid)
 		}
 	}

@@ -81,12 +81,7 @@ func (r *Registry) Stats() []Stats {
 // Reap reaps every registered cache (see Cache.Reap) and returns the total
 // number of slabs unmapped. ReapStats counts the call and what it returned.
 func (r *Registry) Reap() int {
-	n, bytes := 0, int64(0)
-	for _, c := range r.Caches() {
-		k := c.Reap()
-		n += k
-		bytes += int64(k) * int64(c.g.slabSize)
-	}
+	n, bytes := r.each((*Cache).Reap)
 	r.reaps.Add(1)
 	r.reapedSlabs.Add(uint64(n))
 	r.reapedBytes.Add(bytes)
@@ -98,17 +93,23 @@ func (r *Registry) Reap() int {
 // answer to memory pressure, and returns the bytes unmapped. ReapStats
 // counts the call and what it returned.
 func (r *Registry) Shrink() int64 {
-	n, bytes := 0, int64(0)
-	for _, c := range r.Caches() {
-		k := c.Shrink()
-		n += k
-		bytes += int64(k) * int64(c.g.slabSize)
-	}
+	n, bytes := r.each((*Cache).Shrink)
 	r.shrinks.Add(1)
 	r.shrunkSlabs.Add(uint64(n))
 	r.shrunkBytes.Add(bytes)
 	r.lastShrink.Store(time.Now().UnixNano())
 	return bytes
+}
+
+// each calls give on every registered cache and returns the slabs it
+// unmapped in all and their bytes.
+func (r *Registry) each(give func(*Cache) int) (slabs int, bytes int64) {
+	for _, c := range r.Caches() {
+		k := give(c)
+		slabs += k
+		bytes += int64(k) * int64(c.g.slabSize)
+	}
+	return slabs, bytes
 }
 
 // MappedBytes returns the bytes of slabs the registered caches have mapped
