@@ -34,11 +34,15 @@ import (
 // queued and written by one goroutine of their own. The kernel answers
 // ENOENT for a node or entry it no longer knows, which is not an error.
 
-// kernelNotifier writes notifications: the own loop's conn, or go-fuse's
-// Server.
-type kernelNotifier interface {
+// kernel is what the bridge asks of the kernel outside requests:
+// notifications (here) and backing files (passthrough.go). conn writes
+// them on /dev/fuse itself; goFuseKernel goes through go-fuse's Server
+// (mounts through fusermount).
+type kernel interface {
 	invalInode(ino uint64) error
 	invalEntry(parent uint64, name string) error
+	openBacking(fd int) (int32, error)
+	closeBacking(id int32) error
 }
 
 // FUSE notification codes (include/uapi/linux/fuse.h, fuse_notify_code),
@@ -80,16 +84,15 @@ func (c *conn) notify(code int32, msg []byte) error {
 	}
 }
 
-// goFuseNotifier sends notifications through go-fuse's Server (mounts
-// through fusermount).
-type goFuseNotifier struct{ srv *fuse.Server }
+// goFuseKernel is kernel through go-fuse's Server.
+type goFuseKernel struct{ srv *fuse.Server }
 
-func (n goFuseNotifier) invalInode(ino uint64) error {
-	return statusErr(n.srv.InodeNotify(ino, 0, 0))
+func (g goFuseKernel) invalInode(ino uint64) error {
+	return statusErr(g.srv.InodeNotify(ino, 0, 0))
 }
 
-func (n goFuseNotifier) invalEntry(parent uint64, name string) error {
-	return statusErr(n.srv.EntryNotify(parent, name))
+func (g goFuseKernel) invalEntry(parent uint64, name string) error {
+	return statusErr(g.srv.EntryNotify(parent, name))
 }
 
 func statusErr(st fuse.Status) error {
@@ -101,9 +104,8 @@ func statusErr(st fuse.Status) error {
 
 // notifier queues notifications and writes them from its own goroutine.
 type notifier struct {
-	k     kernelNotifier
-	nodes *nodeTable
-	limit int // Config.InodeLRULimit; 0: none
+	k     kernel
+	nodes *nodeTable // its limit is Config.InodeLRULimit
 	log   *zap.Logger
 
 	mu      sync.Mutex
@@ -116,8 +118,8 @@ type notifier struct {
 	invalInodes, invalEntries, shrinks, failed atomic.Uint64
 }
 
-func newNotifier(k kernelNotifier, nodes *nodeTable, limit int, log *zap.Logger) *notifier {
-	n := &notifier{k: k, nodes: nodes, limit: limit, log: log,
+func newNotifier(k kernel, nodes *nodeTable, log *zap.Logger) *notifier {
+	n := &notifier{k: k, nodes: nodes, log: log,
 		inodes: map[uint64]struct{}{}, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go n.run()
 	return n
@@ -195,8 +197,8 @@ func (n *notifier) sent(err error) bool {
 	case errors.Is(err, syscall.ENOENT):
 		return false
 	}
-	if n.failed.Add(1)&(n.failed.Load()-1) == 0 { // 1st, 2nd, 4th, 8th, …
-		n.log.Warn("kernel notification failed", zap.Error(err), zap.Uint64("failures", n.failed.Load()))
+	if f := n.failed.Add(1); f&(f-1) == 0 { // 1st, 2nd, 4th, 8th, …
+		n.log.Warn("kernel notification failed", zap.Error(err), zap.Uint64("failures", f))
 	}
 	return false
 }
@@ -207,7 +209,7 @@ func (n *notifier) sent(err error) bool {
 // be a process's working directory, which would then read as deleted, and
 // an open file's path would too.
 func (n *notifier) shrinkTable() {
-	victims := n.nodes.lruVictims(n.limit - n.limit/10)
+	victims := n.nodes.lruVictims()
 	if len(victims) == 0 {
 		return
 	}
@@ -225,10 +227,10 @@ type victim struct {
 	name   string
 }
 
-// lruVictims returns the dentries to drop for the table to hold at most
-// target nodes: of files without an open handle, the least recently
-// looked up first.
-func (t *nodeTable) lruVictims(target int) []victim {
+// lruVictims returns the dentries to drop for the table to hold a tenth
+// less than its limit: of files without an open handle, the least
+// recently looked up first.
+func (t *nodeTable) lruVictims() []victim {
 	type cand struct {
 		n    *node
 		used uint64
@@ -237,7 +239,7 @@ func (t *nodeTable) lruVictims(target int) []victim {
 	defer t.mu.Unlock()
 	// Nodes dropped already are on their way out (the kernel's FORGETs
 	// come in batches): not counted, not chosen again.
-	excess := len(t.byID) - target
+	excess := len(t.byID) - (t.limit - t.limit/10)
 	cands := make([]cand, 0, len(t.byID))
 	for id, n := range t.byID {
 		if n.dropped {
@@ -290,13 +292,13 @@ func (b *bridge) onInvalidate(in *xlator.Inode) {
 // startNotifier starts the notifications of a mount that is up: the
 // graph's invalidations and the inode LRU limit. After stopNotifier (the
 // connection ended before the mount finished) it does nothing.
-func (b *bridge) startNotifier(k kernelNotifier) {
+func (b *bridge) startNotifier(k kernel) {
 	b.notifyMu.Lock()
 	defer b.notifyMu.Unlock()
 	if b.notifyStopped {
 		return
 	}
-	n := newNotifier(k, b.nodes, b.cfg.InodeLRULimit, b.log)
+	n := newNotifier(k, b.nodes, b.log)
 	b.notifier.Store(n)
 	b.nodes.mu.Lock()
 	b.nodes.limit, b.nodes.over = b.cfg.InodeLRULimit, n.overLimit

@@ -30,13 +30,6 @@ import (
 // the kernel refuses passthrough (not negotiated at INIT, or the backing
 // registration fails), the mount goes on without it, saying so once.
 
-// backer registers backing files with the kernel: conn's ioctls on
-// /dev/fuse, or go-fuse's Server.
-type backer interface {
-	openBacking(fd int) (int32, error)
-	closeBacking(id int32) error
-}
-
 // FUSE device ioctls (include/uapi/linux/fuse.h).
 const (
 	devIocBackingOpen  = 0x4010e501 // _IOW(229, 1, struct fuse_backing_map)
@@ -60,9 +53,7 @@ func (c *conn) closeBacking(id int32) error {
 	return nil
 }
 
-type goFuseBacker struct{ srv *fuse.Server }
-
-func (g goFuseBacker) openBacking(fd int) (int32, error) {
+func (g goFuseKernel) openBacking(fd int) (int32, error) {
 	id, errno := g.srv.RegisterBackingFd(&fuse.BackingMap{Fd: int32(fd)})
 	if errno != 0 {
 		return 0, errno
@@ -70,7 +61,7 @@ func (g goFuseBacker) openBacking(fd int) (int32, error) {
 	return id, nil
 }
 
-func (g goFuseBacker) closeBacking(id int32) error {
+func (g goFuseKernel) closeBacking(id int32) error {
 	if errno := g.srv.UnregisterBackingFd(id); errno != 0 {
 		return errno
 	}
@@ -79,9 +70,9 @@ func (g goFuseBacker) closeBacking(id int32) error {
 
 // passthrough is a mount's passthrough state.
 type passthrough struct {
-	on     atomic.Bool // asked for, negotiated and not given up
-	kernel atomic.Pointer[backer]
-	warned atomic.Bool // the one log line about the graph refusing
+	on     atomic.Bool            // asked for, negotiated and not given up
+	kernel atomic.Pointer[kernel] // set before on
+	warned atomic.Bool            // the one log line about the graph refusing
 
 	opens, refused atomic.Uint64 // handles opened with passthrough; opens the graph or the kernel kept on the normal path
 	files          atomic.Int64  // nodes with a backing id now
@@ -89,7 +80,7 @@ type passthrough struct {
 
 // startPassthrough turns passthrough on once the mount is up, if asked
 // and negotiated.
-func (b *bridge) startPassthrough(k backer) {
+func (b *bridge) startPassthrough(k kernel) {
 	if !b.cfg.Passthrough {
 		return
 	}

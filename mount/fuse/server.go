@@ -130,16 +130,12 @@ const dumpSection = "xlator.mount.fuse.priv"
 // mounted finishes a mount: the readahead, the statedump section (until
 // the mount ends) and the log line.
 func (s *Server) mounted(cfg Config) {
-	var k kernelNotifier = goFuseNotifier{s.srv}
+	var k kernel = goFuseKernel{s.srv}
 	if s.c != nil {
 		k = s.c
 	}
 	s.b.startNotifier(k)
-	var bk backer = goFuseBacker{s.srv}
-	if s.c != nil {
-		bk = s.c
-	}
-	s.b.startPassthrough(bk)
+	s.b.startPassthrough(k)
 	env := s.b.g.Env()
 	env.AddSection(dumpSection, s.dumpKVs)
 	go func() {
