@@ -228,9 +228,5 @@ func (c *Cache) observe(st *inodeState, ia *xlator.Iatt) {
 	if ia.Mtime == st.mtime && ia.Size == st.size {
 		return
 	}
-	c.dropAllLocked(st)
-	c.staleDrops.Add(1)
-	c.Graph().Invalidate(st.in)
-	st.mtime, st.size, st.checked = ia.Mtime, ia.Size, c.now()
-	st.cacheable = c.cacheableSize(ia.Size)
+	c.recordLocked(st, ia)
 }

@@ -345,10 +345,20 @@ func (c *Cache) revalidateLocked(call *xlator.Call, fd *xlator.FD, st *inodeStat
 	if st.gen != gen {
 		return // the stack changed the file meanwhile: record next time
 	}
+	c.recordLocked(st, &ia)
+}
+
+// recordLocked makes ia the attributes st's pages are revalidated
+// against. A change from the recorded ones (the file changed behind the
+// cache) drops the pages, counted as a stale drop and reported to the
+// graph's front ends, which drop what they cache of the file too; a size
+// outside min-file-size and max-file-size drops them as well. c.mu is
+// held.
+func (c *Cache) recordLocked(st *inodeState, ia *xlator.Iatt) {
 	if st.attrKnown && (ia.Mtime != st.mtime || ia.Size != st.size) {
 		c.dropAllLocked(st)
 		c.staleDrops.Add(1)
-		c.Graph().Invalidate(st.in) // front ends drop what they cache of it
+		c.Graph().Invalidate(st.in)
 	}
 	st.mtime, st.size, st.attrKnown, st.checked = ia.Mtime, ia.Size, true, c.now()
 	st.cacheable = c.cacheableSize(ia.Size)
