@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,28 +87,19 @@ var rootRunDir = "/run/xstack"
 
 // othersStacks returns the pids of live stacks registered in root's run
 // directory when this user's is another: their registry files are root's
-// alone, so only the pids show.
+// alone, so only the pids show (statedump.ListRunning takes a stack whose
+// registry file it cannot read by its socket's name).
 func othersStacks() []int {
 	if statedump.RunDir() == rootRunDir {
 		return nil
 	}
-	ents, err := os.ReadDir(rootRunDir)
+	infos, err := statedump.ListRunning(rootRunDir)
 	if err != nil {
 		return nil
 	}
-	var pids []int
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, "xstack-") || !strings.HasSuffix(name, ".sock") {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, "xstack-"), ".sock"))
-		if err != nil {
-			continue
-		}
-		if kerr := syscall.Kill(pid, 0); kerr == nil || errors.Is(kerr, syscall.EPERM) {
-			pids = append(pids, pid)
-		}
+	pids := make([]int, len(infos))
+	for i, info := range infos {
+		pids[i] = info.Pid
 	}
 	return pids
 }
