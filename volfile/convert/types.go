@@ -32,6 +32,12 @@ type fixed struct {
 const (
 	noneBrick = "xstack records a brick's identity itself (.xstack/brick.json, written at first start; an existing directory is taken with -adopt)"
 	noneKnob  = "xstack has no such setting"
+
+	noCacheSwitch       = "a volfile enables cache by naming it; leave the volume out to disable it"
+	noWriteBehindSwitch = "a volfile enables write-behind by naming it; leave the volume out to disable it"
+	nearestMdCache      = "nearest: the mount block's attr-timeout and entry-timeout (the kernel caches attributes and names)"
+	nearestDistribute   = "xstack has no distribute translator; nearest: stripe, which spreads every file's blocks over its subvolumes"
+	nearestQuota        = "xstack has no quota translator; nearest: posix's reserve"
 )
 
 var kinds = map[string]kind{
@@ -90,8 +96,8 @@ var kinds = map[string]kind{
 			"min-file-size":            {to: "min-file-size", conv: sizeConv},
 			"max-file-size":            {to: "max-file-size", conv: sizeConv},
 			"priority":                 {to: "priority", conv: priorityConv},
-			"io-cache":                 {why: "a volfile enables cache by naming it; leave the volume out to disable it"},
-			"pass-through":             {why: "a volfile enables cache by naming it; leave the volume out to disable it"},
+			"io-cache":                 {why: noCacheSwitch},
+			"pass-through":             {why: noCacheSwitch},
 		},
 	},
 	"performance/write-behind": {
@@ -102,14 +108,15 @@ var kinds = map[string]kind{
 			"flush-behind":          {to: "flush-behind", conv: boolConv},
 			"strict-O_DIRECT":       {to: "strict-o-direct", conv: boolConv},
 			"strict-write-ordering": {to: "strict-write-ordering", conv: boolConv},
-			"write-behind":          {why: "a volfile enables write-behind by naming it; leave the volume out to disable it"},
-			"pass-through":          {why: "a volfile enables write-behind by naming it; leave the volume out to disable it"},
+			"write-behind":          {why: noWriteBehindSwitch},
+			"pass-through":          {why: noWriteBehindSwitch},
 		},
 	},
 	"cluster/stripe": {
 		to: "stripe",
 		opts: map[string]rule{
-			// block-size is special: see stripeOptions.
+			// block-size is special: a list of sizes and patterns
+			// (blockSizes), mapped by check and emit themselves.
 			"coalesce":  {to: "coalesce", conv: boolConv},
 			"use-xattr": {why: "xstack's stripe always keeps a file's geometry in an xattr"},
 		},
@@ -118,11 +125,11 @@ var kinds = map[string]kind{
 	"protocol/client": {refuse: "xstack has no network translator: run xstack on the machine that holds the bricks, with a posix volume per brick"},
 	"protocol/server": {refuse: "xstack has no network translator: the stack is served by its mount, the Go API or the command line"},
 	"cluster/distribute": {
-		refuse: "xstack has no distribute translator; nearest: stripe, which spreads every file's blocks over its subvolumes"},
+		refuse: nearestDistribute},
 	"cluster/dht": {
-		refuse: "xstack has no distribute translator; nearest: stripe, which spreads every file's blocks over its subvolumes"},
+		refuse: nearestDistribute},
 	"cluster/nufa": {
-		refuse: "xstack has no distribute translator; nearest: stripe, which spreads every file's blocks over its subvolumes"},
+		refuse: nearestDistribute},
 	"cluster/replicate": {refuse: "xstack has no replication translator"},
 	"cluster/afr":       {refuse: "xstack has no replication translator"},
 	"cluster/disperse":  {refuse: "xstack has no erasure-coding translator"},
@@ -130,9 +137,9 @@ var kinds = map[string]kind{
 		refuse: "nearest: the cache type's read-ahead option (pages read after a sequential miss)"},
 	"performance/quick-read": {refuse: "nearest: the cache type, which keeps small files' pages too"},
 	"performance/md-cache": {
-		refuse: "nearest: the mount block's attr-timeout and entry-timeout (the kernel caches attributes and names)"},
+		refuse: nearestMdCache},
 	"performance/stat-prefetch": {
-		refuse: "nearest: the mount block's attr-timeout and entry-timeout (the kernel caches attributes and names)"},
+		refuse: nearestMdCache},
 	"performance/open-behind":   {refuse: "xstack has no open-behind translator"},
 	"performance/readdir-ahead": {refuse: "xstack has no readdir-ahead translator"},
 	"performance/nl-cache":      {refuse: "nearest: the mount block's negative-timeout (the kernel caches missing names)"},
@@ -140,7 +147,7 @@ var kinds = map[string]kind{
 	"debug/trace":               {refuse: `nearest: log-level = "debug" on the volume to trace`},
 	"features/access-control":   {refuse: "nearest: the mount block's default-permissions (the kernel checks permissions)"},
 	"features/marker":           {refuse: "xstack has no quota or marker translator"},
-	"features/quota":            {refuse: "xstack has no quota translator; nearest: posix's reserve"},
+	"features/quota":            {refuse: nearestQuota},
 	"features/index":            {refuse: "xstack has no self-heal index"},
 	"features/changelog":        {refuse: "xstack has no changelog translator"},
 	"features/upcall":           {refuse: "xstack has no upcall translator"},
@@ -153,7 +160,7 @@ var kinds = map[string]kind{
 	"features/selinux":          {refuse: "xstack has no selinux translator"},
 	"features/barrier":          {refuse: "xstack has no barrier translator"},
 	"features/leases":           {refuse: "xstack has no lease translator"},
-	"features/simple-quota":     {refuse: "xstack has no quota translator; nearest: posix's reserve"},
+	"features/simple-quota":     {refuse: nearestQuota},
 	"mgmt/glusterd":             {refuse: "xstack has no management daemon: a volfile is the whole configuration"},
 	"system/posix-acl":          {refuse: "nearest: the mount block's default-permissions (the kernel checks ACLs on the brick's files)"},
 }
