@@ -38,6 +38,9 @@ const (
 	opFallocate
 	opReaddirplus
 	opLseek
+	opGetlk
+	opSetlk
+	opSetlkw
 	numOps
 )
 
@@ -46,7 +49,8 @@ var opNames = [numOps]string{
 	"MKDIR", "UNLINK", "RMDIR", "RENAME", "LINK", "OPEN", "READ", "WRITE",
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
-	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK",
+	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK", "GETLK", "SETLK",
+	"SETLKW",
 }
 
 func (o op) String() string {

@@ -442,3 +442,8 @@ func (r *Remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 func (r *Remote) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
 	return 0, syscall.ENOSYS
 }
+
+// Lk is not in the plugin protocol yet: ENOSYS.
+func (r *Remote) Lk(c *xlator.Call, fd *xlator.FD, cmd uint32, lock *xlator.Flock) (xlator.Flock, error) {
+	return xlator.Flock{}, syscall.ENOSYS
+}
