@@ -132,7 +132,7 @@ var Table = []Fop{
 	{Name: "Zerofill", Gluster: "ZEROFILL", Args: []Arg{fd("fd"), i64("off"), i64("length")},
 		Check: "fallocRange(off, length)", Req: "RangeReq", Rsp: "ErrRsp"},
 	{Name: "Lseek", Gluster: "SEEK", Args: []Arg{fd("fd"), i64("off"), u32("whence")}, Result: Arg{"Off", "int64"},
-		Idempotent: true, Check: "seekArgs(off, whence)", Local: true},
+		Idempotent: true, Check: "seekArgs(off, whence)", Req: "SeekReq", Rsp: "SeekRsp"},
 	{Name: "Lk", Gluster: "LK", Args: []Arg{fd("fd"), u32("cmd"), {"lock", "*Flock"}}, Result: Arg{"Lock", "Flock"},
-		Check: "lockArgs(cmd, lock)", Local: true},
+		Check: "lockArgs(cmd, lock)", Req: "LkReq", Rsp: "LkRsp"},
 }

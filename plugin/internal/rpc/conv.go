@@ -136,6 +136,9 @@ func transportErr(ctx context.Context, err error) error {
 		return syscall.ETIMEDOUT
 	case codes.ResourceExhausted:
 		return syscall.E2BIG
+	case codes.Unimplemented:
+		// A peer of an older protocol version, without the method.
+		return syscall.ENOSYS
 	}
 	return syscall.ENOTCONN
 }
@@ -144,11 +147,25 @@ func credsOf(h *pb.Header) xlator.Creds {
 	if h == nil {
 		return xlator.Creds{}
 	}
-	return xlator.Creds{Uid: h.Uid, Gid: h.Gid, Groups: h.Groups, Pid: h.Pid}
+	return xlator.Creds{Uid: h.Uid, Gid: h.Gid, Groups: h.Groups, Pid: h.Pid, LkOwner: h.LkOwner}
 }
 
 func header(c *xlator.Call, child uint32) *pb.Header {
-	return &pb.Header{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups, Pid: c.Pid, Unique: c.Unique, Child: child}
+	return &pb.Header{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups, Pid: c.Pid, LkOwner: c.LkOwner, Unique: c.Unique, Child: child}
+}
+
+// flockTo converts a lock for the wire.
+func flockTo(l *xlator.Flock) *pb.Flock {
+	return &pb.Flock{Type: l.Type, Start: l.Start, End: l.End, Pid: l.Pid, Whole: l.Whole}
+}
+
+// flockFrom converts a lock from the wire; a missing one is the zero lock
+// (a read lock of byte 0), which the graph's checks take as any other.
+func flockFrom(l *pb.Flock) xlator.Flock {
+	if l == nil {
+		return xlator.Flock{}
+	}
+	return xlator.Flock{Type: l.Type, Start: l.Start, End: l.End, Pid: l.Pid, Whole: l.Whole}
 }
 
 // Option schemas and values.
