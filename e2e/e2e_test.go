@@ -260,11 +260,60 @@ var posixSkips = map[string]string{
 	"OpenSymlinkRace": "open racing a rename-over gets ESTALE: posix has no gfid handle store yet",
 }
 
-// TestPosixSuite runs go-fuse's POSIX conformance suite on the mount.
+// pluginVolfile is posix under locks under the pass-through example
+// plugin: every fop crosses the plugin protocol.
+const pluginVolfile = `
+variable "data" {}
+variable "mount" {}
+variable "plugin" {}
+
+volume "brick" {
+  type      = "posix"
+  directory = var.data
+}
+
+volume "brick-locks" {
+  type       = "locks"
+  subvolumes = ["brick"]
+}
+
+volume "pass" {
+  type       = "plugin"
+  path       = var.plugin
+  subvolumes = ["brick-locks"]
+}
+
+mount {
+  path = var.mount
+}
+`
+
+// mountPlugin builds the pass-through example plugin and mounts
+// pluginVolfile.
+func mountPlugin(t *testing.T) *mounted {
+	t.Helper()
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "passthrough")
+	if out, err := exec.Command("go", "build", "-o", bin, "../examples/plugins/passthrough").CombinedOutput(); err != nil {
+		t.Fatalf("build the passthrough plugin: %v\n%s", err, out)
+	}
+	vol := filepath.Join(tmp, "plugin.hcl")
+	if err := os.WriteFile(vol, []byte(pluginVolfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return mountFile(t, vol, map[string]string{"plugin": bin})
+}
+
+// TestPosixSuite runs go-fuse's POSIX conformance suite on the mount of
+// each shipped volfile and of a plugin volfile.
 func TestPosixSuite(t *testing.T) {
+	mounts := map[string]func(*testing.T) *mounted{"plugin.hcl": mountPlugin}
 	for _, vf := range volfilesUnderTest(t) {
+		mounts[vf] = func(t *testing.T) *mounted { return mount(t, vf) }
+	}
+	for vf, mountIt := range mounts {
 		t.Run(vf, func(t *testing.T) {
-			m := mount(t, vf)
+			m := mountIt(t)
 			for name, fn := range posixtest.All {
 				t.Run(name, func(t *testing.T) {
 					if why, ok := posixSkips[name]; ok {
