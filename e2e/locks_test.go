@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/api"
+	"github.com/xstack/xstack/statedump"
 	"github.com/xstack/xstack/xlator"
 )
 
@@ -303,6 +305,16 @@ func TestLockAPIAndMount(t *testing.T) {
 		if err := tryLock(f, mode, unix.F_RDLCK); !errors.Is(err, syscall.EAGAIN) {
 			t.Errorf("%s lock on the mount while the API holds one: %v, want EAGAIN", mode, err)
 		}
+	}
+	// The statedump lists the API's lock on the file, in GlusterFS's
+	// format.
+	var text bytes.Buffer
+	if err := statedump.Write(&text, statedump.Source{Graph: m.st.Graph, Env: m.st.Env}, statedump.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("inode[0].posixlk.posixlk[0](ACTIVE)=type=WRITE, whence=0, start=0, len=0, pid = %d, owner=", os.Getpid()); !strings.Contains(text.String(), want) ||
+		!strings.Contains(text.String(), "inode[0].path=/f") {
+		t.Errorf("the statedump does not list the lock (%q):\n%s", want, text.String())
 	}
 	_, locked := startLocker(t, "fcntl", "w", path, false)
 	select {
