@@ -86,6 +86,14 @@ type Config struct {
 	// go-fuse's server does here. The environment variable
 	// XSTACK_FUSE_LOOP=go-fuse sets it too (for comparing the two).
 	GoFuseLoop bool
+	// Transport is how requests travel between the kernel and the
+	// bridge: TransportDevFuse ("dev-fuse", the default; "" means it) or
+	// TransportIOUring ("io-uring": FUSE over io_uring, Linux 6.14+ with
+	// the fuse module's enable_uring set, root and xstack's own loop;
+	// uring.go). A mount that asks for io-uring where it cannot be had is
+	// served through /dev/fuse, with one log line and Stats.TransportNote
+	// saying why.
+	Transport string
 	// Logger receives the bridge's messages; nil means the graph's logger.
 	Logger *zap.Logger
 }
@@ -118,6 +126,9 @@ func (c Config) withDefaults() Config {
 	c.MaxWrite = max(c.MaxWrite, minMaxWrite)
 	if c.FSName == "" {
 		c.FSName = "xstack"
+	}
+	if c.Transport == "" {
+		c.Transport = TransportDevFuse
 	}
 	return c
 }

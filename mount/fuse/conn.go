@@ -60,9 +60,14 @@ type conn struct {
 	b        *bridge
 	ps       *fuse.ProtocolServer
 	log      *zap.Logger
-	bufLen   int    // input and output buffer of a worker: MaxWrite and a page
-	debug    bool   // log each READ and WRITE (the ProtocolServer logs the others)
-	minor    uint32 // the kernel's protocol minor version (WriteIn's size depends on it)
+	bufLen   int      // input and output buffer of a worker: MaxWrite and a page
+	debug    bool     // log each READ and WRITE (the ProtocolServer logs the others)
+	minor    uint32   // the kernel's protocol minor version (WriteIn's size depends on it)
+	flags    uint64   // the INIT flags agreed with the kernel
+	rings    *ringSet // FUSE over io_uring's queues, nil when /dev/fuse alone serves
+	// transportNote says why a mount that asked for io_uring is served
+	// through /dev/fuse.
+	transportNote string
 
 	mu      sync.Mutex
 	reading int       // workers in (or about to enter) read(2)
@@ -127,8 +132,9 @@ var (
 )
 
 // mountConn mounts b at mp with mount(2) (root only), answers the
-// kernel's INIT and starts serving.
-func mountConn(b *bridge, mp string, opts *fuse.MountOptions, log *zap.Logger) (*conn, error) {
+// kernel's INIT and starts serving, through io_uring too if transport
+// asks for it and the kernel agrees (uring.go).
+func mountConn(b *bridge, mp string, opts *fuse.MountOptions, transport string, log *zap.Logger) (*conn, error) {
 	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/fuse: %w", err)
@@ -152,6 +158,15 @@ func mountConn(b *bridge, mp string, opts *fuse.MountOptions, log *zap.Logger) (
 		unix.Close(fd)
 		return nil, fmt.Errorf("mount(2): %w", err)
 	}
+	var rings *ringSet
+	var note string
+	if transport == TransportIOUring {
+		if rings, note = newRingSet(fd, opts.MaxWrite, log); rings != nil {
+			o := *opts
+			o.ExtraCapabilities |= fuse.CAP_OVER_IO_URING
+			opts = &o
+		}
+	}
 	panicked := opts.PanicHandler
 	if panicked == nil {
 		panicked = func(any) fuse.Status { return fuse.EIO }
@@ -170,9 +185,20 @@ func mountConn(b *bridge, mp string, opts *fuse.MountOptions, log *zap.Logger) (
 	}
 	w := c.newWorker()
 	if err := w.init(); err != nil {
+		if rings != nil {
+			rings.abandon()
+		}
 		_ = unix.Unmount(mp, unix.MNT_DETACH)
 		unix.Close(fd)
 		return nil, fmt.Errorf("the kernel's INIT: %w", err)
+	}
+	c.transportNote = note
+	if rings != nil {
+		if err := c.startRings(rings); err != nil {
+			_ = unix.Unmount(mp, unix.MNT_DETACH)
+			unix.Close(fd)
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	c.workers, c.reading = 1, 1
@@ -182,6 +208,7 @@ func mountConn(b *bridge, mp string, opts *fuse.MountOptions, log *zap.Logger) (
 	go c.watchdog()
 	go func() {
 		c.wg.Wait()
+		c.rings.wait()
 		b.OnUnmount()
 		unix.Close(c.fd)
 		close(c.done)
@@ -267,7 +294,7 @@ func (c *conn) interruptFast(unique uint64) bool {
 			return true
 		}
 	}
-	return false
+	return c.rings != nil && c.rings.interruptFastLocked(unique)
 }
 
 // init reads and answers the kernel's INIT.
@@ -297,6 +324,7 @@ func (w *worker) init() error {
 		return fmt.Errorf("INIT refused: %v", syscall.Errno(-oh.Status))
 	}
 	out := (*fuse.InitOut)(unsafe.Pointer(&w.out[sizeofOutHeader]))
+	w.c.flags = out.Flags64()
 	w.c.b.initFlags(out.Flags64())
 	return w.write(w.out[:m])
 }
@@ -447,16 +475,22 @@ func (c *conn) endLocked(err error) {
 func (c *conn) cancelAllLocked() {
 	var in [unsafe.Sizeof(fuse.InterruptIn{})]byte // go-fuse's In types begin with the header
 	out := make([]byte, c.bufLen)
+	interruptPS := func(u uint64) {
+		req := (*fuse.InterruptIn)(unsafe.Pointer(&in[0]))
+		req.Length, req.Opcode, req.InHeader.Unique, req.Unique = uint32(len(in)), opcodeInterrupt, u|1<<63, u
+		c.ps.HandleRequest([][]byte{in[:]}, [][]byte{out})
+	}
 	for _, w := range c.all {
 		if w.fastUnique.Load() != 0 && !w.interrupted {
 			w.interrupted = true
 			close(w.cancel)
 		}
 		if u := w.psUnique.Load(); u != 0 {
-			req := (*fuse.InterruptIn)(unsafe.Pointer(&in[0]))
-			req.Length, req.Opcode, req.InHeader.Unique, req.Unique = uint32(len(in)), opcodeInterrupt, u|1<<63, u
-			c.ps.HandleRequest([][]byte{in[:]}, [][]byte{out})
+			interruptPS(u)
 		}
+	}
+	if c.rings != nil {
+		c.rings.cancelAllLocked(interruptPS)
 	}
 }
 
@@ -612,26 +646,37 @@ func (w *worker) serveWrite(in *fuse.WriteIn, data []byte) {
 
 // write1 calls the bridge's Writev as read1 calls Read.
 func (w *worker) write1(in *fuse.WriteIn, data []byte) (size uint32, st fuse.Status) {
-	defer func() {
-		w.data[0] = nil
-		if r := recover(); r != nil {
-			size, st = 0, w.c.panicked(r)
-		}
-	}()
 	w.data[0] = data
-	return w.c.b.Writev(w.cancel, in, w.data[:])
+	size, st = w.c.writeFop(w.cancel, in, w.data[:])
+	w.data[0] = nil
+	return size, st
 }
 
-// read1 calls the bridge's Read, turning a panic into the reply the
-// mount's PanicHandler chooses (EIO), as the ProtocolServer does for the
-// other requests.
+// read1 calls the bridge's Read with the worker's cancel channel.
 func (w *worker) read1(in *fuse.ReadIn) (res fuse.ReadResult, st fuse.Status) {
+	return w.c.readFop(w.cancel, in)
+}
+
+// writeFop calls the bridge's Writev as readFop calls Read.
+func (c *conn) writeFop(cancel chan struct{}, in *fuse.WriteIn, data [][]byte) (size uint32, st fuse.Status) {
 	defer func() {
 		if r := recover(); r != nil {
-			res, st = nil, w.c.panicked(r)
+			size, st = 0, c.panicked(r)
 		}
 	}()
-	return w.c.b.Read(w.cancel, in, nil)
+	return c.b.Writev(cancel, in, data)
+}
+
+// readFop calls the bridge's Read, turning a panic into the reply the
+// mount's PanicHandler chooses (EIO), as the ProtocolServer does for the
+// other requests.
+func (c *conn) readFop(cancel chan struct{}, in *fuse.ReadIn) (res fuse.ReadResult, st fuse.Status) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, st = nil, c.panicked(r)
+		}
+	}()
+	return c.b.Read(cancel, in, nil)
 }
 
 // replyError answers request h with errno st.

@@ -49,6 +49,9 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 		return nil, errors.New("fuse: Mount needs a graph")
 	}
 	cfg = cfg.withDefaults()
+	if cfg.Transport != TransportDevFuse && cfg.Transport != TransportIOUring {
+		return nil, fmt.Errorf("fuse: unknown transport %q (use %q or %q)", cfg.Transport, TransportDevFuse, TransportIOUring)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = g.Env().Logger
@@ -91,6 +94,10 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 	if os.Geteuid() == 0 && !cfg.GoFuseLoop && os.Getenv("XSTACK_FUSE_LOOP") != "go-fuse" {
 		return mountOwn(b, mp, opts, cfg, log)
 	}
+	if cfg.Transport == TransportIOUring {
+		log.Warn("FUSE over io_uring is not available; serving through /dev/fuse",
+			zap.String("reason", "io-uring needs xstack's own loop: a root mount without GoFuseLoop"))
+	}
 	srv, err := fuse.NewServer(b, mp, opts)
 	if err != nil {
 		if aerr := Available(); aerr != nil {
@@ -113,7 +120,7 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 
 // mountOwn mounts with mount(2) and serves with conn's reader loop.
 func mountOwn(b *bridge, mp string, opts *fuse.MountOptions, cfg Config, log *zap.Logger) (*Server, error) {
-	c, err := mountConn(b, mp, opts, log)
+	c, err := mountConn(b, mp, opts, cfg.Transport, log)
 	if err != nil {
 		if aerr := Available(); aerr != nil {
 			return nil, fmt.Errorf("fuse: mount %s: %w (%v)", mp, aerr, err)
@@ -121,6 +128,9 @@ func mountOwn(b *bridge, mp string, opts *fuse.MountOptions, cfg Config, log *za
 		return nil, fmt.Errorf("fuse: mount %s: %w", mp, err)
 	}
 	s := &Server{b: b, c: c, mp: mp, log: log, done: c.done}
+	if c.transportNote != "" {
+		log.Warn("FUSE over io_uring is not available; serving through /dev/fuse", zap.String("reason", c.transportNote))
+	}
 	s.mounted(cfg)
 	return s, nil
 }
@@ -150,7 +160,7 @@ func (s *Server) mounted(cfg Config) {
 		}
 	}
 	s.log.Info("mounted", zap.String("mountpoint", s.mp), zap.Int("max_write", cfg.MaxWrite), zap.Int("read_ahead", cfg.ReadAhead),
-		zap.Bool("default_permissions", cfg.DefaultPermissions), zap.Bool("allow_other", cfg.AllowOther), zap.Bool("own_loop", s.c != nil))
+		zap.Bool("default_permissions", cfg.DefaultPermissions), zap.Bool("allow_other", cfg.AllowOther), zap.Bool("own_loop", s.c != nil), zap.String("transport", s.transport()))
 }
 
 // dumpKVs is the statedump section: the request counters and, with
@@ -164,6 +174,7 @@ func (s *Server) dumpKVs() []xlator.KV {
 	kvs := []xlator.KV{
 		{Key: "mountpoint", Value: s.mp},
 		{Key: "loop", Value: loop},
+		{Key: "transport", Value: st.Transport},
 		{Key: "requests", Value: st.Requests},
 		{Key: "errors", Value: st.Errors},
 		{Key: "bytes-read", Value: st.BytesRead},
@@ -191,6 +202,17 @@ func (s *Server) dumpKVs() []xlator.KV {
 		if o.Errors > 0 {
 			kvs = append(kvs, xlator.KV{Key: "op." + o.Op + ".errors", Value: o.Errors})
 		}
+	}
+	if st.TransportNote != "" {
+		kvs = append(kvs, xlator.KV{Key: "transport-fallback", Value: st.TransportNote})
+	}
+	if r := st.Ring; r != nil {
+		kvs = append(kvs,
+			xlator.KV{Key: "ring.queues", Value: r.Queues},
+			xlator.KV{Key: "ring.entries", Value: r.Entries},
+			xlator.KV{Key: "ring.requests", Value: r.Requests},
+			xlator.KV{Key: "ring.hand-offs", Value: r.HandOffs},
+		)
 	}
 	if l := st.Loop; l != nil {
 		kvs = append(kvs,
@@ -264,8 +286,24 @@ func (s *Server) Stats() Stats {
 	if s.c != nil {
 		ls := s.c.loopStats()
 		st.Loop = &ls
+		st.TransportNote = s.c.transportNote
+		if s.c.rings != nil {
+			rs := s.c.rings.stats()
+			st.Ring = &rs
+		}
 	}
+	st.Transport = s.transport()
 	return st
+}
+
+// transport names the transport serving the mount: io-uring when its
+// queues carry requests (FORGETs and INTERRUPTs still come through
+// /dev/fuse), else dev-fuse.
+func (s *Server) transport() string {
+	if s.c != nil && s.c.rings != nil {
+		return TransportIOUring
+	}
+	return TransportDevFuse
 }
 
 // SpareProcs raises GOMAXPROCS to four per CPU unless the GOMAXPROCS

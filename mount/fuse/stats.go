@@ -117,6 +117,13 @@ type Stats struct {
 	// Loop describes xstack's own reader loop (conn.go); nil when
 	// go-fuse's serves the mount.
 	Loop *LoopStats `json:"loop,omitempty"`
+	// Transport is the transport serving the mount (TransportDevFuse or
+	// TransportIOUring); TransportNote says why a mount that asked for
+	// io-uring is served through /dev/fuse; Ring describes the io_uring
+	// queues, nil without them.
+	Transport     string     `json:"transport"`
+	TransportNote string     `json:"transport_note,omitempty"`
+	Ring          *RingStats `json:"ring,omitempty"`
 }
 
 // LoopStats describes the reader loop of a mount: its workers now and
@@ -178,6 +185,12 @@ func (s Stats) Sub(prev Stats) Stats {
 	d.BytesRead -= prev.BytesRead
 	d.BytesWritten -= prev.BytesWritten
 	d.XattrShortcuts -= prev.XattrShortcuts
+	if s.Ring != nil && prev.Ring != nil {
+		r := *s.Ring
+		r.Requests -= prev.Ring.Requests
+		r.HandOffs -= prev.Ring.HandOffs
+		d.Ring = &r
+	}
 	return d
 }
 
