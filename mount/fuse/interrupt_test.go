@@ -75,30 +75,60 @@ func (w *waiter) Writev(c *xlator.Call, fd *xlator.FD, data *iobuf.Iobref, off i
 	return w.Base.Writev(c, fd, data, off)
 }
 
-// loops are the two ways a mount is served: xstack's own reader loop
-// (root mounts) and go-fuse's.
-var loops = []struct {
-	name   string
-	goFuse bool
-}{{"own-loop", false}, {"go-fuse-loop", true}}
+// loop is a way a mount is served.
+type loop struct {
+	name      string
+	goFuse    bool   // go-fuse's reader loop instead of xstack's own
+	transport string // Config.Transport
+}
+
+// loops are the ways a mount is served: xstack's own reader loop (root
+// mounts), the same over io_uring, and go-fuse's.
+var loops = []loop{{"own-loop", false, TransportDevFuse}, {"io-uring", false, TransportIOUring}, {"go-fuse-loop", true, TransportDevFuse}}
 
 // mountWaiter mounts waiter over mem with the given loop; the waits end
 // when the test does.
-func mountWaiter(t *testing.T, goFuse bool) *mounted {
+func mountWaiter(t *testing.T, l loop) *mounted {
 	t.Helper()
-	if !goFuse && os.Geteuid() != 0 {
+	if !l.goFuse && os.Geteuid() != 0 {
 		t.Skip("skipping: xstack's own FUSE loop serves root mounts only")
+	}
+	if l.transport == TransportIOUring {
+		setEnableURing(t, "Y")
 	}
 	waiterRelease = make(chan struct{})
 	reg := xlatortest.Registry()
 	reg.MustRegister(waiterType)
-	m := mountWith(t, reg, func(c *Config) { c.GoFuseLoop = goFuse }, "waiter", "mem")
+	m := mountWith(t, reg, func(c *Config) { c.GoFuseLoop, c.Transport = l.goFuse, l.transport }, "waiter", "mem")
 	release := waiterRelease
 	t.Cleanup(func() { close(release) }) // runs before the unmount, registered earlier
-	if (m.srv.c != nil) == goFuse {
-		t.Fatalf("go-fuse loop %v asked, own loop %v", goFuse, m.srv.c != nil)
+	if (m.srv.c != nil) == l.goFuse {
+		t.Fatalf("go-fuse loop %v asked, own loop %v", l.goFuse, m.srv.c != nil)
+	}
+	if got := m.srv.Stats().Transport; got != l.transport {
+		t.Fatalf("transport %q asked, %q serves (%s)", l.transport, got, m.srv.Stats().TransportNote)
 	}
 	return m
+}
+
+// heldCPU and otherCPU: with io_uring, a request held in a translator
+// holds the queue of the CPU its caller ran on (uring.go), so a test
+// holds its request on heldCPU and checks that the mount serves others
+// from otherCPU.
+const heldCPU, otherCPU = 0, 1
+
+// onCPU runs f on a thread pinned to cpu (where the machine has it) and
+// returns what f returns. Processes f starts inherit the pinning.
+func onCPU(cpu int, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine, pinning and all
+		var set unix.CPUSet
+		set.Set(cpu)
+		_ = unix.SchedSetaffinity(0, &set) // a missing CPU: run anywhere
+		errc <- f()
+	}()
+	return <-errc
 }
 
 // TestInterruptedReadWrite: a signal to a thread whose READ or WRITE waits
@@ -112,7 +142,7 @@ func TestInterruptedReadWrite(t *testing.T) {
 	for _, loop := range loops {
 		for _, op := range []string{"read", "write"} {
 			t.Run(loop.name+"/"+op, func(t *testing.T) {
-				m := mountWaiter(t, loop.goFuse)
+				m := mountWaiter(t, loop)
 				p := m.path("wait-" + op)
 				data := []byte("data")
 				if op == "write" {
@@ -126,7 +156,9 @@ func TestInterruptedReadWrite(t *testing.T) {
 				res := make(chan error, 1)
 				go func() {
 					runtime.LockOSThread() // the signal must reach this thread
-					defer runtime.UnlockOSThread()
+					var set unix.CPUSet
+					set.Set(heldCPU)
+					_ = unix.SchedSetaffinity(0, &set) // never unlocked: the pinned thread ends with the goroutine
 					fd, err := unix.Open(p, unix.O_RDWR|unix.O_DIRECT, 0)
 					if err != nil {
 						tids <- 0
@@ -151,7 +183,7 @@ func TestInterruptedReadWrite(t *testing.T) {
 					t.Fatalf("the %s never reached the translator", op)
 				}
 				// Other requests are served meanwhile.
-				if _, err := os.Stat(m.path("wait-" + op)); err != nil {
+				if err := onCPU(otherCPU, func() error { _, err := os.Stat(m.path("wait-" + op)); return err }); err != nil {
 					t.Fatalf("stat beside a held %s: %v", op, err)
 				}
 				// SIGURG: the Go runtime handles it, so the test process
@@ -197,13 +229,13 @@ func TestKilledCallerFreed(t *testing.T) {
 	}
 	for _, loop := range loops {
 		t.Run(loop.name, func(t *testing.T) {
-			m := mountWaiter(t, loop.goFuse)
+			m := mountWaiter(t, loop)
 			if err := os.WriteFile(m.path("other"), []byte("x"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			canceled := waitersCanceled.Load()
 			cmd := exec.Command(statBin, m.path("wait-lookup"))
-			if err := cmd.Start(); err != nil {
+			if err := onCPU(heldCPU, cmd.Start); err != nil {
 				t.Fatal(err)
 			}
 			exited := make(chan error, 1)
@@ -215,7 +247,7 @@ func TestKilledCallerFreed(t *testing.T) {
 			if st := procState(cmd.Process.Pid); st != "S" && st != "D" {
 				t.Logf("stat(1) is in state %q while its LOOKUP is held", st)
 			}
-			if _, err := os.Stat(m.path("other")); err != nil {
+			if err := onCPU(otherCPU, func() error { _, err := os.Stat(m.path("other")); return err }); err != nil {
 				t.Fatalf("stat of another file beside a held LOOKUP: %v", err)
 			}
 			start := time.Now()
@@ -285,7 +317,7 @@ func procState(pid int) string {
 func TestAbortCancelsAll(t *testing.T) {
 	for _, loop := range loops {
 		t.Run(loop.name, func(t *testing.T) {
-			m := mountWaiter(t, loop.goFuse)
+			m := mountWaiter(t, loop)
 			t.Cleanup(func() { _ = unix.Unmount(m.dir, unix.MNT_DETACH) }) // the aborted mount stays in the table
 			canceled := waitersCanceled.Load()
 			errc := make(chan error, 1)

@@ -23,14 +23,26 @@ func TestMount(t *testing.T) {
 	variants := []struct {
 		chain  []string
 		goFuse bool // go-fuse's reader loop instead of conn's (root)
-	}{{[]string{"mem"}, false}, {[]string{"pass", "mem"}, false}, {[]string{"mem"}, true}}
+		ring   bool // FUSE over io_uring (root)
+	}{{[]string{"mem"}, false, false}, {[]string{"pass", "mem"}, false, false}, {[]string{"mem"}, true, false}, {[]string{"pass", "mem"}, false, true}}
 	for _, v := range variants {
 		name := "chain=" + strings.Join(v.chain, ",")
 		if v.goFuse {
 			name += ",loop=go-fuse"
 		}
+		if v.ring {
+			name += ",transport=io-uring"
+		}
 		t.Run(name, func(t *testing.T) {
-			m := mountWith(t, xlatortest.Registry(), func(c *Config) { c.GoFuseLoop = v.goFuse }, v.chain...)
+			transport := TransportDevFuse
+			if v.ring {
+				setEnableURing(t, "Y")
+				transport = TransportIOUring
+			}
+			m := mountWith(t, xlatortest.Registry(), func(c *Config) { c.GoFuseLoop, c.Transport = v.goFuse, transport }, v.chain...)
+			if st := m.srv.Stats(); st.Transport != transport {
+				t.Fatalf("transport %s asked, %s serves (%s)", transport, st.Transport, st.TransportNote)
+			}
 			if own := m.srv.c != nil; own != (os.Geteuid() == 0 && !v.goFuse) {
 				t.Fatalf("served by conn's loop: %v, want it for root unless go-fuse's is asked for", own)
 			}
@@ -71,6 +83,9 @@ func TestMount(t *testing.T) {
 			st := m.srv.Stats()
 			if st.Handles != 0 {
 				t.Errorf("bridge handles open: %d", st.Handles)
+			}
+			if v.ring && (st.Ring == nil || st.Ring.Requests < st.Requests/2) {
+				t.Errorf("over io-uring, the rings carried %+v of %d requests", st.Ring, st.Requests)
 			}
 			if ran == len(cases) { // not when a -run filter chose a few
 				for _, op := range []string{"LOOKUP", "CREATE", "WRITE", "READ", "READDIRPLUS", "RENAME", "LINK", "SETXATTR", "FALLOCATE", "STATFS", "RELEASE"} {
