@@ -60,8 +60,14 @@ type Mount struct {
 	// write the brick files of a graph that leaves file data alone
 	// (posix without a reserve) itself.
 	Passthrough bool
-	FSName      string // "fsname": the source shown by mount(8); "" when not written (the mounter names the stack: xstack:NAME)
-	Pos         string // file:line:col of the mount block
+	// Transport ("transport", default "dev-fuse") is how requests
+	// travel between the kernel and xstack: "dev-fuse" (read and
+	// write on /dev/fuse) or "io-uring" (FUSE over io_uring: Linux
+	// 6.14+, enable_uring set, root; served through /dev/fuse, with a
+	// log line, where it cannot be had).
+	Transport string
+	FSName    string // "fsname": the source shown by mount(8); "" when not written (the mounter names the stack: xstack:NAME)
+	Pos       string // file:line:col of the mount block
 }
 
 // Statedump is the volfile's statedump block.
@@ -114,6 +120,8 @@ var (
 			Doc: "let other users use the mount (default: true for root, with the kernel checking permissions, false otherwise)"},
 		{Name: "passthrough", Kind: xlator.KindBool, Default: "false",
 			Doc: "let the kernel read and write the files of a graph that leaves file data alone (posix without a reserve) itself: kernel 6.9 or later, root"},
+		{Name: "transport", Kind: xlator.KindEnum, Enum: []string{"dev-fuse", "io-uring"}, Default: "dev-fuse",
+			Doc: "how requests travel between the kernel and xstack: dev-fuse, or io-uring (FUSE over io_uring: Linux 6.14+ with the fuse module's enable_uring set, root; falls back to dev-fuse with a log line)"},
 		{Name: "inode-lru-limit", Kind: xlator.KindInt, Default: "65536", Min: 0, Max: 1 << 30,
 			Doc: "inodes the kernel may hold before the least recently used files are dropped from its cache (0: no limit)"},
 		{Name: "fsname", Kind: xlator.KindString,
@@ -328,6 +336,7 @@ func (p *parser) mount(b *hcl.Block) *Mount {
 		AllowOther:         allowOther,
 		InodeLRULimit:      opts.Int("inode-lru-limit"),
 		Passthrough:        opts.Bool("passthrough"),
+		Transport:          opts.String("transport"),
 		FSName:             opts.String("fsname"),
 		Pos:                posString(b.DefRange),
 	}

@@ -112,14 +112,14 @@ func TestFull(t *testing.T) {
 	}
 	yes := true
 	wantMount := &Mount{Path: "./xstack-mnt", EntryTimeout: 2 * time.Second, AttrTimeout: time.Second,
-		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: &yes, InodeLRULimit: 1000, FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
+		MaxWrite: 128 << 10, ReadAhead: 512 << 10, DefaultPermissions: true, AllowOther: &yes, InodeLRULimit: 1000, Transport: "io-uring", FSName: "test", Pos: "testdata/good/full.hcl:59:1"}
 	if !reflect.DeepEqual(f.Mount, wantMount) {
 		t.Errorf("mount %+v\nwant  %+v", f.Mount, wantMount)
 	}
 	if !reflect.DeepEqual(f.Statedump, &Statedump{Path: "/tmp"}) {
 		t.Errorf("statedump %+v", f.Statedump)
 	}
-	if want := (&Metrics{Address: "127.0.0.1:9464", Pos: "testdata/good/full.hcl:72:1"}); !reflect.DeepEqual(f.Metrics, want) {
+	if want := (&Metrics{Address: "127.0.0.1:9464", Pos: "testdata/good/full.hcl:73:1"}); !reflect.DeepEqual(f.Metrics, want) {
 		t.Errorf("metrics %+v, want %+v", f.Metrics, want)
 	}
 }

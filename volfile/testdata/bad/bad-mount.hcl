@@ -7,4 +7,5 @@ mount {
   attr-timeout  = "-1s"
   max-write     = "64MiB"
   allow-others  = true
+  transport     = "uring"
 }

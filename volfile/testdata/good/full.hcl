@@ -64,6 +64,7 @@ mount {
   allow-other   = "yes"
   fsname        = "test"
   inode-lru-limit = 1000
+  transport     = "io-uring"
 }
 statedump {
   path   = "/tmp"
