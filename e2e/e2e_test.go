@@ -75,6 +75,13 @@ func mount(t *testing.T, volfile string) *mounted {
 // it; both go away when the test ends.
 func mountFile(t *testing.T, path string, vars map[string]string) *mounted {
 	t.Helper()
+	return mountFileWith(t, path, vars, nil)
+}
+
+// mountFileWith is mountFile with the mount's configuration changed by
+// edit (if not nil).
+func mountFileWith(t *testing.T, path string, vars map[string]string, edit func(*fuse.Config)) *mounted {
+	t.Helper()
 	if err := fuse.Available(); err != nil {
 		t.Skipf("FUSE is not available here: %v", err)
 	}
@@ -94,6 +101,9 @@ func mountFile(t *testing.T, path string, vars map[string]string) *mounted {
 	cfg := fuse.DefaultConfig(mnt)
 	if m := st.File.Mount; m != nil {
 		cfg.EntryTimeout, cfg.AttrTimeout, cfg.NegativeTimeout = m.EntryTimeout, m.AttrTimeout, m.NegativeTimeout
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	srv, err := fuse.Mount(st.Graph, cfg)
 	if err != nil {
@@ -310,6 +320,9 @@ func TestPosixSuite(t *testing.T) {
 	mounts := map[string]func(*testing.T) *mounted{"plugin.hcl": mountPlugin}
 	for _, vf := range volfilesUnderTest(t) {
 		mounts[vf] = func(t *testing.T) *mounted { return mount(t, vf) }
+	}
+	if _, ok := mounts["posix.hcl"]; ok {
+		mounts["posix.hcl,transport=io-uring"] = mountRing
 	}
 	for vf, mountIt := range mounts {
 		t.Run(vf, func(t *testing.T) {
