@@ -10,7 +10,9 @@
 #   REPEAT [1]       rounds; targets alternate within each workload
 #   NFILES [10000]   files for the metadata workloads
 #   METAJOBS [1]     goroutines (each its own directory) for metadata
-#   TARGETS ["xstack loopback gluster"]   gluster is skipped if not installed
+#   TARGETS ["xstack loopback gluster"]   gluster is skipped if not installed;
+#                    xstack-uring is xstack with the volfile's mount block
+#                    set to transport = "io-uring" (FUSE over io_uring)
 #   WORKLOADS ["seqwrite seqread randread randread4 randwrite create stat unlink"]
 #   BENCH_DIR [mktemp -d /tmp/xstack-bench.XXXXXX]  all the script writes
 #   RESULTS_DIR [$BENCH_DIR/results]                 CSV, table, logs, dumps
@@ -22,8 +24,10 @@
 #                    baseline of volfiles/passthrough.hcl)
 #
 # Everything goes under BENCH_DIR: binaries, bricks, mount points, logs,
-# results. The only thing outside it the script touches is
-# /proc/sys/vm/drop_caches. On exit (or Ctrl-C) every mount is unmounted
+# results. The only things outside it the script touches are
+# /proc/sys/vm/drop_caches and, with the xstack-uring target,
+# /sys/module/fuse/parameters/enable_uring (set to Y for the run, its old
+# value put back on exit). On exit (or Ctrl-C) every mount is unmounted
 # and the bricks are removed; the results stay. See bench/README.md.
 set -euo pipefail
 
@@ -81,6 +85,10 @@ RUN_TARGETS=()
 for t in $TARGETS; do
 	case $t in
 	xstack | loopback) RUN_TARGETS+=("$t") ;;
+	xstack-uring)
+		[[ -w /sys/module/fuse/parameters/enable_uring ]] || die "xstack-uring: this kernel has no FUSE over io_uring (no writable /sys/module/fuse/parameters/enable_uring)"
+		RUN_TARGETS+=("$t")
+		;;
 	gluster)
 		if command -v glusterfs >/dev/null; then
 			RUN_TARGETS+=("$t")
@@ -88,7 +96,7 @@ for t in $TARGETS; do
 			log "gluster: skipped (glusterfs is not installed; apt-get install glusterfs-client glusterfs-server)"
 		fi
 		;;
-	*) die "unknown target $t (want xstack, loopback, gluster)" ;;
+	*) die "unknown target $t (want xstack, xstack-uring, loopback, gluster)" ;;
 	esac
 done
 ((${#RUN_TARGETS[@]} > 0)) || die "no targets to run"
@@ -116,7 +124,7 @@ unmount_target() {
 	if is_mounted "$mp"; then
 		case $t in
 		# xstack and loopback unmount themselves on SIGTERM and exit.
-		xstack | loopback) [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || umount "$mp" 2>/dev/null || true ;;
+		xstack | xstack-uring | loopback) [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || umount "$mp" 2>/dev/null || true ;;
 		gluster) umount "$mp" 2>/dev/null || true ;;
 		esac
 	fi
@@ -139,6 +147,9 @@ cleanup() {
 	done
 	if [[ $KEEP != 1 ]]; then
 		rm -rf "$BENCH_DIR/bricks" "$BENCH_DIR/mnt"
+	fi
+	if [[ -n ${OLD_ENABLE_URING:-} ]]; then
+		echo "$OLD_ENABLE_URING" >/sys/module/fuse/parameters/enable_uring || true
 	fi
 	log "results in $RESULTS_DIR"
 	exit "$rc"
@@ -171,6 +182,16 @@ mount_target() {
 	xstack)
 		# shellcheck disable=SC2086 # XSTACK_ARGS is split on purpose
 		"$BIN/xstack" mount -var "data=$b" -var "mount=$mp" $XSTACK_ARGS "$VOLFILE" "$mp" >"$LOGS/xstack.log" 2>&1 &
+		;;
+	xstack-uring)
+		if [[ -z ${OLD_ENABLE_URING:-} ]]; then
+			OLD_ENABLE_URING=$(cat /sys/module/fuse/parameters/enable_uring)
+			echo Y >/sys/module/fuse/parameters/enable_uring
+		fi
+		sed 's/^mount {/mount {\n  transport = "io-uring"/' "$VOLFILE" >"$BENCH_DIR/uring.hcl"
+		grep -q 'transport = "io-uring"' "$BENCH_DIR/uring.hcl" || die "xstack-uring: $VOLFILE has no mount block to set the transport in"
+		# shellcheck disable=SC2086 # XSTACK_ARGS is split on purpose
+		"$BIN/xstack" mount -var "data=$b" -var "mount=$mp" $XSTACK_ARGS "$BENCH_DIR/uring.hcl" "$mp" >"$LOGS/xstack-uring.log" 2>&1 &
 		;;
 	loopback)
 		# shellcheck disable=SC2086 # LOOPBACK_ARGS is split on purpose
@@ -340,8 +361,8 @@ for w in $WORKLOADS; do
 			log "$w round $r $t: $v $unit"
 			echo "$w,$unit,$t,$r,$v" >>"$CSV"
 			VALUES[$w,$t]="${VALUES[$w,$t]:-} $v"
-			if [[ $t == xstack ]]; then
-				"$BIN/xstack" dump -parts fops "$(mnt xstack)" >"$DUMPS/xstack.$w.$r.txt" 2>&1 || true
+			if [[ $t == xstack || $t == xstack-uring ]]; then
+				"$BIN/xstack" dump "$(mnt "$t")" >"$DUMPS/$t.$w.$r.txt" 2>&1 || true
 			fi
 		done
 	done
@@ -393,5 +414,18 @@ echo "workload,unit,xstack,loopback,gluster,xstack/loopback,xstack/gluster" >"$S
 		unset M
 	done
 } | tee "$TABLE"
+if [[ -n ${VALUES[*]:-} && " ${RUN_TARGETS[*]} " == *" xstack-uring "* ]]; then
+	# The two transports of one volfile: io-uring's median over dev-fuse's.
+	echo
+	{
+		printf '%-10s %-6s %12s %12s %13s\n' workload unit dev-fuse io-uring io-uring/dev
+		for w in $WORKLOADS; do
+			d=$(median <<<"${VALUES[$w,xstack]:-}")
+			u=$(median <<<"${VALUES[$w,xstack-uring]:-}")
+			printf '%-10s %-6s %12s %12s %13s\n' "$w" "$(unit_of "$w")" "${d:--}" "${u:--}" "$(ratio "$u" "$d")"
+		done
+	} | tee -a "$TABLE"
+	grep -h -o 'ring.requests.*' "$DUMPS"/xstack-uring.* 2>/dev/null | tail -1 | sed 's/^/xstack-uring: /'
+fi
 echo
 echo "SIZE=$SIZE RUNTIME=${RUNTIME}s REPEAT=$REPEAT NFILES=$NFILES; median of $REPEAT round(s); raw: $CSV"

@@ -25,7 +25,10 @@
 // so a single caller's requests stay on one thread, and more join as soon
 // as requests overlap; go-fuse's ProtocolServer decodes and answers every
 // request but READ. Anyone else mounts through fusermount and is served
-// by go-fuse's loop (Config.GoFuseLoop asks for it as root too).
+// by go-fuse's loop (Config.GoFuseLoop asks for it as root too). With
+// Config.Transport "io-uring" the own loop's requests come through FUSE
+// over io_uring instead, a queue per CPU served on a thread of its own
+// (uring.go), and /dev/fuse carries FORGET and INTERRUPT only.
 //
 // Interrupts. Every call carries a context (xlator.Call.Ctx) that is
 // cancelled when the kernel sends INTERRUPT for its request: when the

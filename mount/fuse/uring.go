@@ -25,18 +25,20 @@ import (
 // URING_CMDs on /dev/fuse; the kernel copies a request into a free entry
 // and completes its command, and the daemon writes the reply into the same
 // buffers and hands the entry back with one COMMIT_AND_FETCH, which also
-// makes it free for the next request: one system call per request instead
-// of two, none when requests come faster than they are served.
+// makes it free for the next request; one io_uring_enter(2) submits the
+// answers of every request served since the last and waits for the next,
+// where /dev/fuse takes a read(2) and a write(2) per request.
 //
 // Queues. The kernel keeps one queue per possible CPU and puts a
 // request on the queue of the CPU its caller runs on; the ring becomes
 // ready (and requests go to it instead of /dev/fuse) only once every
 // queue has an entry. Each queue here is one goroutine locked to its own
-// thread and pinned to its CPU, as libfuse's queue threads are, with an
-// io_uring of its own: the kernel copies a request into an entry in the
-// task that submitted the entry's command, so every command of a queue is
-// submitted by that thread, and it serves the request where the caller
-// just was.
+// thread, with an io_uring of its own: the kernel copies a request into an
+// entry in the task that submitted the entry's command, so every command
+// of a queue is submitted by that thread. libfuse also pins each queue's
+// thread to its CPU; here that was slower (bench/README.md: a pinned
+// thread waits for its CPU while another is idle), so the scheduler
+// places the threads.
 //
 // Serving. A queue serves its requests inline, on its thread (the lowest
 // latency), except those that may wait for something outside the mount
@@ -45,12 +47,18 @@ import (
 // and FLUSH for the disk or a translator's write-back. Those go to a
 // goroutine of their own (handOff), whose entry the queue commits once it
 // is answered; the queue meanwhile serves its other entries
-// (TestRingSetlkwHandOff).
+// (TestRingHandOff). Any other request a translator holds (a LOOKUP
+// waiting on a hung plugin) holds its queue: the callers on that CPU wait
+// with it, those of other CPUs are served (the io-uring runs of
+// TestInterruptedReadWrite and TestKilledCallerFreed), and an INTERRUPT
+// (a signal, a killed caller) still reaches it through /dev/fuse.
 //
 // What stays on /dev/fuse: FORGET, INTERRUPT, notifications and requests
 // sent before the ring was ready, so conn's reader keeps running beside
 // the queues. An INTERRUPT of a request served here cancels it as on
-// /dev/fuse (TestRingInterrupted).
+// /dev/fuse, and the end of the connection cancels them all
+// (TestInterruptedReadWrite, TestKilledCallerFreed and
+// TestAbortCancelsAll run over io-uring too).
 //
 // Data. A WRITE's data arrives in the entry's payload buffer; the bridge
 // copies it once into iobufs, as it does from the reader's buffer. A
@@ -383,9 +391,6 @@ func (q *ringQueue) run() {
 	runtime.LockOSThread()
 	defer q.s.wg.Done()
 	defer q.free()
-	var cpus unix.CPUSet
-	cpus.Set(q.qid)
-	_ = unix.SchedSetaffinity(0, &cpus) // an offline CPU's queue runs anywhere
 	err := q.setup()
 	q.ready <- err
 	if err != nil || !<-q.start {
