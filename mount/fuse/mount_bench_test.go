@@ -45,18 +45,41 @@ func alignedBuf(n int) []byte {
 	return b[off : off+n]
 }
 
+// benchTarget mounts (or not: the baseline) a file system for a
+// benchmark, with the mount's configuration changed by edit (if not nil).
 type benchTarget struct {
 	name string
-	dir  func(b *testing.B) (dir string, m *mounted)
+	dir  func(b *testing.B, edit func(*Config)) (dir string, m *mounted)
 }
 
 var benchTargets = []benchTarget{
-	{"fs=xstack-mem", func(b *testing.B) (string, *mounted) { m := mountChain(b, "mem"); return m.dir, m }},
-	{"fs=xstack-mem-gofuseloop", func(b *testing.B) (string, *mounted) {
-		m := mountWith(b, xlatortest.Registry(), func(c *Config) { c.GoFuseLoop = true }, "mem")
+	{"fs=xstack-mem", func(b *testing.B, edit func(*Config)) (string, *mounted) {
+		m := mountWith(b, xlatortest.Registry(), edit, "mem")
 		return m.dir, m
 	}},
-	{"fs=baseline-osfile", func(b *testing.B) (string, *mounted) { return b.TempDir(), nil }},
+	{"fs=xstack-mem-iouring", func(b *testing.B, edit func(*Config)) (string, *mounted) {
+		setEnableURing(b, "Y")
+		m := mountWith(b, xlatortest.Registry(), func(c *Config) {
+			c.Transport = TransportIOUring
+			if edit != nil {
+				edit(c)
+			}
+		}, "mem")
+		if m.srv.Stats().Ring == nil {
+			b.Fatalf("not served over io_uring: %s", m.srv.Stats().TransportNote)
+		}
+		return m.dir, m
+	}},
+	{"fs=xstack-mem-gofuseloop", func(b *testing.B, edit func(*Config)) (string, *mounted) {
+		m := mountWith(b, xlatortest.Registry(), func(c *Config) {
+			c.GoFuseLoop = true
+			if edit != nil {
+				edit(c)
+			}
+		}, "mem")
+		return m.dir, m
+	}},
+	{"fs=baseline-osfile", func(b *testing.B, _ func(*Config)) (string, *mounted) { return b.TempDir(), nil }},
 }
 
 func BenchmarkWrite(b *testing.B) {
@@ -66,7 +89,7 @@ func BenchmarkWrite(b *testing.B) {
 			n    int
 		}{{"1MiB", 1 << 20}, {"4KiB", 4 << 10}} {
 			b.Run(tg.name+"/size="+size.name, func(b *testing.B) {
-				dir, m := tg.dir(b)
+				dir, m := tg.dir(b, nil)
 				benchWrite(b, filepath.Join(dir, "w"), size.n, m)
 			})
 		}
@@ -133,7 +156,7 @@ func BenchmarkRead(b *testing.B) {
 			n    int
 		}{{"1MiB", 1 << 20}, {"4KiB", 4 << 10}} {
 			b.Run(tg.name+"/size="+size.name, func(b *testing.B) {
-				dir, m := tg.dir(b)
+				dir, m := tg.dir(b, nil)
 				benchRead(b, filepath.Join(dir, "r"), size.n, m)
 			})
 		}
@@ -180,4 +203,35 @@ func benchRead(b *testing.B, path string, size int, m *mounted) {
 	}
 	b.StopTimer()
 	reportRequests(b, m, before)
+}
+
+// BenchmarkStat is a stat(2) of one file with the kernel caching nothing,
+// so that each is a LOOKUP through the bridge: the per-request cost of
+// the transport without data.
+func BenchmarkStat(b *testing.B) {
+	for _, tg := range benchTargets {
+		b.Run(tg.name, func(b *testing.B) {
+			dir, m := tg.dir(b, func(c *Config) { c.EntryTimeout, c.AttrTimeout = 0, 0 })
+			p := filepath.Join(dir, "s")
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			var st syscall.Stat_t
+			var before Stats
+			if m != nil {
+				before = m.srv.Stats()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := syscall.Stat(p, &st); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if m != nil {
+				b.ReportMetric(float64(m.srv.Stats().Sub(before).Requests)/float64(b.N), "requests/op")
+			}
+		})
+	}
 }

@@ -43,8 +43,8 @@ import (
 // Serving. A queue serves its requests inline, on its thread (the lowest
 // latency), except those that may wait for something outside the mount
 // for any time: SETLKW waits for another process to unlock (which may
-// need this very queue: an inline wait could deadlock), FSYNC, FSYNCDIR
-// and FLUSH for the disk or a translator's write-back. Those go to a
+// need this very queue: an inline wait could deadlock), FSYNC and
+// FSYNCDIR for the disk. Those go to a
 // goroutine of their own (handOff), whose entry the queue commits once it
 // is answered; the queue meanwhile serves its other entries
 // (TestRingHandOff). Any other request a translator holds (a LOOKUP
@@ -132,7 +132,6 @@ type cmdReq struct {
 // FUSE opcodes a queue hands off (include/uapi/linux/fuse.h).
 const (
 	opcodeFsync    = 20
-	opcodeFlush    = 25
 	opcodeFsyncdir = 30
 	opcodeSetlkw   = 33
 )
@@ -141,7 +140,7 @@ const (
 // outside the mount, and so is served off the queue's thread.
 func handOff(opcode uint32) bool {
 	switch opcode {
-	case opcodeSetlkw, opcodeFsync, opcodeFsyncdir, opcodeFlush:
+	case opcodeSetlkw, opcodeFsync, opcodeFsyncdir:
 		return true
 	}
 	return false
