@@ -47,7 +47,7 @@ import (
 // FSYNCDIR for the disk. Those go to a
 // goroutine of their own (handOff), whose entry the queue commits once it
 // is answered; the queue meanwhile serves its other entries
-// (TestRingHandOff). Any other request a translator holds (a LOOKUP
+// (TestRingSetlkwHandOff, TestRingHandOff). Any other request a translator holds (a LOOKUP
 // waiting on a hung plugin) holds its queue: the callers on that CPU wait
 // with it, those of other CPUs are served (the io-uring runs of
 // TestInterruptedReadWrite and TestKilledCallerFreed), and an INTERRUPT

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +17,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xstack/xstack/xlator/xlatortest"
+	"github.com/xstack/xstack/xlators/locks"
 )
 
 // setEnableURing sets the fuse module's enable_uring parameter to v for
@@ -194,6 +198,66 @@ func TestRingHandOff(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Errorf("fsync: %v", err)
 		}
+	}
+}
+
+// TestRingSetlkwHandOff: a flock(1) that waits for a lock this process
+// holds sends a SETLKW, which its queue hands off; requests from the same
+// CPU are served meanwhile, the unlock among them, which an inline wait
+// would never let through.
+func TestRingSetlkwHandOff(t *testing.T) {
+	flockBin, err := exec.LookPath("flock")
+	if err != nil {
+		t.Skip("skipping: no flock(1)")
+	}
+	setEnableURing(t, "Y")
+	reg := xlatortest.Registry()
+	locks.Register(reg)
+	m := mountWith(t, reg, func(c *Config) { c.Transport = TransportIOUring }, "locks", "mem")
+	if m.srv.Stats().Ring == nil {
+		t.Fatalf("not served over io_uring: %s", m.srv.Stats().TransportNote)
+	}
+	p := m.path("lk")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := onCPU(heldCPU, func() error { return unix.Flock(int(f.Fd()), unix.LOCK_EX) }); err != nil {
+		t.Fatal(err)
+	}
+	handOffs := m.srv.Stats().Ring.HandOffs
+	cmd := exec.Command(flockBin, "-x", p, "true")
+	if err := onCPU(heldCPU, cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill() // a failed test must still unmount
+	if !eventually(func() bool { return m.srv.Stats().Ring.HandOffs > handOffs }) {
+		t.Fatal("flock(1)'s SETLKW was not handed off")
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("flock(1) got a lock this process holds: %v", err)
+	default:
+	}
+	err = onCPU(heldCPU, func() error {
+		if got, err := directIO(m.path("other"), "same queue"); err != nil || got != "same queue" {
+			return fmt.Errorf("IO beside a waiting SETLKW: %q, %v", got, err)
+		}
+		return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("flock(1) after the unlock: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("flock(1) did not get the lock after the unlock")
 	}
 }
 
