@@ -47,9 +47,11 @@ import (
 // FSYNCDIR for the disk. Those go to a
 // goroutine of their own (handOff), whose entry the queue commits once it
 // is answered; the queue meanwhile serves its other entries
-// (TestRingSetlkwHandOff, TestRingHandOff). Any other request a translator holds (a LOOKUP
-// waiting on a hung plugin) holds its queue: the callers on that CPU wait
-// with it, those of other CPUs are served (the io-uring runs of
+// (TestRingSetlkwHandOff, TestRingHandOff). A graph with a plugin has
+// every request handed off: a plugin's fops wait on another process, for
+// up to its call-timeout (TestRingPluginHandsOffAll). Any other request a
+// translator holds holds its queue: the callers on that CPU wait with it,
+// those of other CPUs are served (the io-uring runs of
 // TestInterruptedReadWrite and TestKilledCallerFreed), and an INTERRUPT
 // (a signal, a killed caller) still reaches it through /dev/fuse.
 //
@@ -136,6 +138,10 @@ const (
 	opcodeSetlkw   = 33
 )
 
+// pluginType is the type of a plugin volume (plugin/host.TypeName, not
+// imported here: the host pulls in go-plugin and gRPC).
+const pluginType = "plugin"
+
 // handOff reports whether a request may wait indefinitely for something
 // outside the mount, and so is served off the queue's thread.
 func handOff(opcode uint32) bool {
@@ -186,12 +192,15 @@ func possibleCPUs() int {
 
 // ringSet is the io_uring queues of one connection.
 type ringSet struct {
-	c      *conn // set before the queues start serving
-	fd     int   // /dev/fuse
-	bufLen int   // payload buffer of an entry
-	log    *zap.Logger
-	queues []*ringQueue
-	wg     sync.WaitGroup // the queue goroutines
+	c *conn // set before the queues start serving
+	// handOffAll: the graph has a plugin, so every request is handed
+	// off. Set before the queues start serving.
+	handOffAll bool
+	fd         int // /dev/fuse
+	bufLen     int // payload buffer of an entry
+	log        *zap.Logger
+	queues     []*ringQueue
+	wg         sync.WaitGroup // the queue goroutines
 }
 
 // ringQueue is one queue: its ring, its entries and the goroutine (locked
@@ -282,6 +291,9 @@ func newRingSet(fd, maxWrite int, log *zap.Logger) (*ringSet, string) {
 // returns why.
 func (s *ringSet) register(c *conn) error {
 	s.c = c
+	for _, x := range c.b.g.Xlators() {
+		s.handOffAll = s.handOffAll || x.Type == pluginType
+	}
 	for _, q := range s.queues {
 		q.start <- true
 	}
@@ -578,7 +590,7 @@ func (q *ringQueue) complete(e *ringEnt, res int32) {
 	switch {
 	case res == 0: // a request
 		q.requests.Add(1)
-		if op := (*fuse.InHeader)(unsafe.Pointer(&e.hdr[0])).Opcode; handOff(op) {
+		if op := (*fuse.InHeader)(unsafe.Pointer(&e.hdr[0])).Opcode; q.s.handOffAll || handOff(op) {
 			q.handOffs.Add(1)
 			q.handedOff++
 			go func() {

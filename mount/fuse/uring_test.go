@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
 	"github.com/xstack/xstack/xlators/locks"
 )
@@ -258,6 +259,54 @@ func TestRingSetlkwHandOff(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("flock(1) did not get the lock after the unlock")
+	}
+}
+
+// TestRingPluginHandsOffAll: in a graph with a plugin every request is
+// handed off, so a LOOKUP the plugin holds does not hold the requests
+// from the same CPU behind it. (The stand-in is the waiter translator
+// registered under the plugin's type name.)
+func TestRingPluginHandsOffAll(t *testing.T) {
+	setEnableURing(t, "Y")
+	waiterRelease = make(chan struct{})
+	release := waiterRelease
+	reg := xlatortest.Registry()
+	reg.MustRegister(xlator.Type{Name: pluginType, MinChildren: 1, MaxChildren: 1, New: func() xlator.Xlator { return &waiter{} }})
+	m := mountWith(t, reg, func(c *Config) { c.Transport = TransportIOUring }, pluginType, "mem")
+	t.Cleanup(func() { close(release) }) // before the unmount, registered earlier
+	if m.srv.Stats().Ring == nil {
+		t.Fatalf("not served over io_uring: %s", m.srv.Stats().TransportNote)
+	}
+	// The held LOOKUP holds its directory's lock (the kernel's, not the
+	// queue's): the other requests go to another directory.
+	if err := os.Mkdir(m.path("held"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = onCPU(heldCPU, func() error { _, err := os.Stat(m.path("held/wait-lookup")); return err })
+	}()
+	if !eventually(func() bool { return waitersNow.Load() == 1 }) {
+		t.Fatal("the LOOKUP never reached the plugin")
+	}
+	served := make(chan error, 1)
+	go func() {
+		served <- onCPU(heldCPU, func() error {
+			if got, err := directIO(m.path("other"), "same queue"); err != nil || got != "same queue" {
+				return fmt.Errorf("IO beside a held LOOKUP: %q, %v", got, err)
+			}
+			return nil
+		})
+	}()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("IO from the held LOOKUP's CPU waits behind it") // the cleanup releases it
+	}
+	if r := m.srv.Stats().Ring; r.HandOffs < 3 || r.HandOffs != r.Requests {
+		t.Errorf("%d of %d ring requests handed off, want all", r.HandOffs, r.Requests)
 	}
 }
 
