@@ -29,6 +29,9 @@ type Server struct {
 	c   *conn        // xstack's own reader loop (root mounts)
 	mp  string
 	log *zap.Logger
+	// note says why a mount that asked for io-uring is served through
+	// /dev/fuse by go-fuse's loop (conn keeps its own).
+	note string
 
 	done chan struct{} // closed when Serve has returned and cleaned up
 
@@ -94,9 +97,10 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 	if os.Geteuid() == 0 && !cfg.GoFuseLoop && os.Getenv("XSTACK_FUSE_LOOP") != "go-fuse" {
 		return mountOwn(b, mp, opts, cfg, log)
 	}
+	var note string
 	if cfg.Transport == TransportIOUring {
-		log.Warn("FUSE over io_uring is not available; serving through /dev/fuse",
-			zap.String("reason", "io-uring needs xstack's own loop: a root mount without GoFuseLoop"))
+		note = "io-uring needs xstack's own loop: a root mount without GoFuseLoop"
+		log.Warn("FUSE over io_uring is not available; serving through /dev/fuse", zap.String("reason", note))
 	}
 	srv, err := fuse.NewServer(b, mp, opts)
 	if err != nil {
@@ -105,7 +109,7 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("fuse: mount %s: %w", mp, err)
 	}
-	s := &Server{b: b, srv: srv, mp: mp, log: log, done: make(chan struct{})}
+	s := &Server{b: b, srv: srv, mp: mp, log: log, note: note, done: make(chan struct{})}
 	go func() {
 		srv.Serve() // returns after the bridge's OnUnmount released what the kernel held
 		close(s.done)
@@ -293,6 +297,9 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	st.Transport = s.transport()
+	if s.c == nil {
+		st.TransportNote = s.note
+	}
 	return st
 }
 

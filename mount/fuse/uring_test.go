@@ -330,6 +330,25 @@ func TestRingFallback(t *testing.T) {
 	}
 }
 
+// TestRingGoFuseLoopFallback: go-fuse's loop has no io_uring: a mount
+// that asks for both is served through /dev/fuse and says why.
+func TestRingGoFuseLoopFallback(t *testing.T) {
+	setEnableURing(t, "Y")
+	core, logs := observer.New(zapcore.InfoLevel)
+	m := mountWith(t, xlatortest.Registry(), func(c *Config) {
+		c.Transport, c.GoFuseLoop, c.Logger = TransportIOUring, true, zap.New(core)
+	}, "mem")
+	if st := m.srv.Stats(); st.Transport != TransportDevFuse || !strings.Contains(st.TransportNote, "own loop") {
+		t.Errorf("transport %q, note %q: want dev-fuse and a note naming the own loop", st.Transport, st.TransportNote)
+	}
+	if n := logs.FilterMessageSnippet("io_uring").Len(); n != 1 {
+		t.Errorf("%d log lines about io_uring, want 1", n)
+	}
+	if got, err := directIO(m.path("f"), "go-fuse"); err != nil || got != "go-fuse" {
+		t.Fatalf("IO: %q, %v", got, err)
+	}
+}
+
 // TestRingUnmountInFlight: unmounting while callers keep issuing requests
 // (lazily, as umount -l does, since a plain unmount of a busy mount
 // fails) ends the queues, closes their rings and threads and frees their
