@@ -271,7 +271,8 @@ func (p *Posix) newEntry(loc *xlator.Loc, pst *unix.Stat_t) (*handle, error) {
 // attributes. fd holds the new file (opath: an O_PATH fd).
 func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd int, opath bool, typ, want uint32) (xlator.Iatt, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var b birth // a chown or chmod below does not change it
+	if err := fstatx(fd, &st, &b); err != nil {
 		return xlator.Iatt{}, err
 	}
 	if st.Mode&syscall.S_IFMT != typ {
@@ -309,7 +310,7 @@ func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd 
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	return iattOf(&st, g), nil
+	return iattOfx(&st, &b, g), nil
 }
 
 // Mknod creates a special or regular file with mode &^ umask exactly,
