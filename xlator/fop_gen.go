@@ -37,6 +37,7 @@ const (
 	FopDiscard
 	FopZerofill
 	FopLseek
+	FopTmpfile
 	NumFops
 )
 
@@ -73,4 +74,5 @@ var fopNames = [NumFops]string{
 	FopDiscard:     "DISCARD",
 	FopZerofill:    "ZEROFILL",
 	FopLseek:       "SEEK",
+	FopTmpfile:     "TMPFILE",
 }

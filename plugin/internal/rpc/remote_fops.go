@@ -442,3 +442,8 @@ func (r *Remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 func (r *Remote) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
 	return 0, syscall.ENOSYS
 }
+
+// Tmpfile is not in the plugin protocol yet: ENOSYS.
+func (r *Remote) Tmpfile(c *xlator.Call, loc *xlator.Loc, flags, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	return xlator.Iatt{}, syscall.ENOSYS
+}
