@@ -444,8 +444,12 @@ func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error
 }
 
 // Link creates to as a hard link to from's target (by from's name, or its
-// inode's first dentry) and returns the file's attributes: same gfid.
+// inode's first dentry) and returns the file's attributes: same gfid. A
+// file made by Tmpfile is linked by its inode while open (tmpfile.go).
 func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	if t := p.tmpOf(from); t != nil {
+		return p.linkTmp(t, to)
+	}
 	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}
