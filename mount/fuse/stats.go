@@ -38,6 +38,9 @@ const (
 	opFallocate
 	opReaddirplus
 	opLseek
+	opTmpfile
+	opStatx
+	opIoctl
 	numOps
 )
 
@@ -47,6 +50,7 @@ var opNames = [numOps]string{
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
 	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK",
+	"TMPFILE", "STATX", "IOCTL",
 }
 
 func (o op) String() string {
