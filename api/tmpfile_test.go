@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/api"
 	"github.com/xstack/xstack/xlator"
@@ -17,7 +20,8 @@ import (
 // one made with O_EXCL cannot be linked; a graph without tmpfile (mem)
 // answers EOPNOTSUPP.
 func TestTmpfile(t *testing.T) {
-	v, err := api.Open("", &api.Options{Vars: map[string]string{"data": t.TempDir(), "mount": t.TempDir()}})
+	data0 := t.TempDir()
+	v, err := api.Open("", &api.Options{Vars: map[string]string{"data": data0, "mount": t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +61,19 @@ func TestTmpfile(t *testing.T) {
 	r.Close()
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back by name: %d bytes, %v; want %d", len(got), err, len(data))
+	}
+
+	// Its FileInfo carries the birth time of the file on brick0 (stripe
+	// reports child 0's).
+	var bx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, filepath.Join(data0, "brick0", "d", "named"), 0, unix.STATX_BTIME, &bx); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := v.Stat("d/named"); err != nil {
+		t.Fatal(err)
+	} else if ia := fi.Sys().(*xlator.Iatt); bx.Mask&unix.STATX_BTIME != 0 &&
+		(!ia.HasBtime() || ia.Btime != (xlator.Timespec{Sec: bx.Btime.Sec, Nsec: int64(bx.Btime.Nsec)})) {
+		t.Errorf("stat: birth time %v (mask %#x), brick0's file's is %+v", ia.Btime, ia.Mask, bx.Btime)
 	}
 
 	x, err := v.Tmpfile("/", os.O_WRONLY|os.O_EXCL, 0o600)
