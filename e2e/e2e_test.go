@@ -249,7 +249,6 @@ var posixSkips = map[string]string{
 	"FcntlFlockLocksFile": "POSIX locks are not implemented (no lk fop yet)",
 	"LseekHoleSeeksToEOF": "SEEK_HOLE/SEEK_DATA (lseek fop) is not implemented",
 	"LseekEnxioCheck":     "SEEK_HOLE/SEEK_DATA (lseek fop) is not implemented",
-	"Tmpfile":             "O_TMPFILE is not implemented",
 	// The attack this case tries fails (nothing outside the brick is
 	// opened), but an open racing a rename over its name gets ESTALE:
 	// posix reaches files by parent handle and name and has no gfid handle
