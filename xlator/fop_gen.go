@@ -37,6 +37,7 @@ const (
 	FopDiscard
 	FopZerofill
 	FopLseek
+	FopLk
 	FopTmpfile
 	NumFops
 )
@@ -74,5 +75,6 @@ var fopNames = [NumFops]string{
 	FopDiscard:     "DISCARD",
 	FopZerofill:    "ZEROFILL",
 	FopLseek:       "SEEK",
+	FopLk:          "LK",
 	FopTmpfile:     "TMPFILE",
 }

@@ -111,6 +111,16 @@ type Fops interface {
 	// cannot tell answers ENOSYS, and a front end then takes the whole
 	// file as data.
 	Lseek(c *Call, fd *FD, off int64, whence uint32) (int64, error)
+	// Lk gets, places or removes a lock on fd's file for c.LkOwner, as
+	// fcntl(2)'s F_GETLK, F_SETLK and F_SETLKW (cmd LkGet, LkSet,
+	// LkSetWait) or, with lock.Whole, flock(2). The result is LkGet's
+	// answer; LkSet and LkSetWait return *lock. A conflicting lock makes
+	// LkSet fail with EAGAIN; LkSetWait waits for it to go and fails
+	// with EINTR when c.Ctx is done first. The graph checks the
+	// arguments (lockArgs). A translator that keeps locks (the locks
+	// type) answers; the others pass it down, and the bottom answers
+	// ENOSYS, which a front end takes as "locks stay in the front end".
+	Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error)
 	// Tmpfile creates a regular file with no name in the directory
 	// loc.Parent and opens it into fd, as open(2) with O_TMPFILE does.
 	// loc.Name is "" and loc.Inode is the new file's inode, made by the

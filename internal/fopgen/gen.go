@@ -75,7 +75,7 @@ func zero(f *Fop, q bool) string {
 	switch t := f.Result.Type; t {
 	case "":
 		return ""
-	case "Iatt", "Statvfs":
+	case "Iatt", "Statvfs", "Flock":
 		return qual(t, q) + "{}, "
 	case "string":
 		return `"", `

@@ -443,6 +443,11 @@ func (r *Remote) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) 
 	return 0, syscall.ENOSYS
 }
 
+// Lk is not in the plugin protocol yet: ENOSYS.
+func (r *Remote) Lk(c *xlator.Call, fd *xlator.FD, cmd uint32, lock *xlator.Flock) (xlator.Flock, error) {
+	return xlator.Flock{}, syscall.ENOSYS
+}
+
 // Tmpfile is not in the plugin protocol yet: ENOSYS.
 func (r *Remote) Tmpfile(c *xlator.Call, loc *xlator.Loc, flags, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
 	return xlator.Iatt{}, syscall.ENOSYS
