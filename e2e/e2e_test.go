@@ -251,7 +251,6 @@ var posixSkips = map[string]string{
 	// grant it (the case fails on ext4 too). xstack answers as the
 	// kernel does: TestLocksAsTheKernel compares the two.
 	"FcntlFlockLocksFile": "expects loopback's OFD semantics for classic fcntl locks; fails on ext4 too",
-	"Tmpfile":             "O_TMPFILE is not implemented",
 	// The attack this case tries fails (nothing outside the brick is
 	// opened), but an open racing a rename over its name gets ESTALE:
 	// posix reaches files by parent handle and name and has no gfid handle

@@ -303,3 +303,12 @@ func (b *Base) Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error) {
 	}
 	return ch.Lk(c, fd, cmd, lock)
 }
+
+// Tmpfile passes to the first child.
+func (b *Base) Tmpfile(c *Call, loc *Loc, flags, mode, umask uint32, fd *FD) (Iatt, error) {
+	ch, err := b.first()
+	if err != nil {
+		return Iatt{}, err
+	}
+	return ch.Tmpfile(c, loc, flags, mode, umask, fd)
+}

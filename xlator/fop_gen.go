@@ -38,6 +38,7 @@ const (
 	FopZerofill
 	FopLseek
 	FopLk
+	FopTmpfile
 	NumFops
 )
 
@@ -75,4 +76,5 @@ var fopNames = [NumFops]string{
 	FopZerofill:    "ZEROFILL",
 	FopLseek:       "SEEK",
 	FopLk:          "LK",
+	FopTmpfile:     "TMPFILE",
 }

@@ -135,4 +135,6 @@ var Table = []Fop{
 		Idempotent: true, Check: "seekArgs(off, whence)", Req: "SeekReq", Rsp: "SeekRsp"},
 	{Name: "Lk", Gluster: "LK", Args: []Arg{fd("fd"), u32("cmd"), {"lock", "*Flock"}}, Result: Arg{"Lock", "Flock"},
 		Check: "lockArgs(cmd, lock)", Req: "LkReq", Rsp: "LkRsp"},
+	{Name: "Tmpfile", Gluster: "TMPFILE", Args: []Arg{loc("loc"), u32("flags"), u32("mode"), u32("umask"), fd("fd")}, Result: Arg{"Iatt", "Iatt"},
+		Check: "tmpfileArgs(loc, flags)", Local: true},
 }

@@ -41,6 +41,9 @@ const (
 	opGetlk
 	opSetlk
 	opSetlkw
+	opTmpfile
+	opStatx
+	opIoctl
 	numOps
 )
 
@@ -50,7 +53,7 @@ var opNames = [numOps]string{
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
 	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK", "GETLK", "SETLK",
-	"SETLKW",
+	"SETLKW", "TMPFILE", "STATX", "IOCTL",
 }
 
 func (o op) String() string {

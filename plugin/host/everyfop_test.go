@@ -104,6 +104,14 @@ volume "pt" {
 			}
 			if ia, err := top.Fstat(c, fd); err != nil || ia.Size != int64(len(data)) {
 				t.Fatalf("fstat: size %d, %v", ia.Size, err)
+			} else {
+				// The birth time and statx mask cross too.
+				var x unix.Statx_t
+				must("statx brick file", unix.Statx(unix.AT_FDCWD, filepath.Join(dir, "d", "f"), 0, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &x))
+				bt := xlator.Timespec{Sec: x.Btime.Sec, Nsec: int64(x.Btime.Nsec)}
+				if ia.Mask != x.Mask&(unix.STATX_BASIC_STATS|unix.STATX_BTIME) || ia.Btime != bt {
+					t.Errorf("fstat through the plugin: mask %#x, btime %v; the brick file's are %#x, %v", ia.Mask, ia.Btime, x.Mask, bt)
+				}
 			}
 			if ia, err := top.Fsetattr(c, fd, &xlator.SetattrIn{Valid: xlator.SetMode, Mode: 0o600}); err != nil || ia.Mode&0o777 != 0o600 {
 				t.Fatalf("fsetattr: mode %o, %v", ia.Mode, err)
@@ -126,6 +134,14 @@ volume "pt" {
 			if _, err := top.Lk(c, fd, xlator.LkSet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF}); err != syscall.ENOSYS {
 				t.Errorf("lk through the plugin to posix: %v, want posix's ENOSYS", err)
 			}
+			// So is Tmpfile.
+			tl := newLoc(d, "")
+			tfd := g.NewFD(tl.Inode, syscall.O_RDWR, 0, false)
+			if _, err := top.Tmpfile(c, tl, syscall.O_RDWR, 0o600, 0, tfd); err != syscall.ENOSYS {
+				t.Errorf("tmpfile through the plugin: %v, want ENOSYS until the protocol carries it", err)
+			}
+			tfd.Unref()
+			tl.Inode.Unref()
 			got = readAll(t, top, c, fd, len(data))
 			if !bytes.Equal(got[:8192], make([]byte, 8192)) || !bytes.Equal(got[8192:], data[8192:]) {
 				t.Fatal("after discard and zerofill: the range is not zeroes, or the rest changed")

@@ -431,21 +431,26 @@ func (x *Timespec) GetNsec() int64 {
 }
 
 type Iatt struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Gfid          []byte                 `protobuf:"bytes,1,opt,name=gfid,proto3" json:"gfid,omitempty"`
-	Ino           uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
-	Dev           uint64                 `protobuf:"varint,3,opt,name=dev,proto3" json:"dev,omitempty"`
-	Mode          uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
-	Nlink         uint32                 `protobuf:"varint,5,opt,name=nlink,proto3" json:"nlink,omitempty"`
-	Uid           uint32                 `protobuf:"varint,6,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid           uint32                 `protobuf:"varint,7,opt,name=gid,proto3" json:"gid,omitempty"`
-	Rdev          uint64                 `protobuf:"varint,8,opt,name=rdev,proto3" json:"rdev,omitempty"`
-	Size          int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
-	Blksize       uint32                 `protobuf:"varint,10,opt,name=blksize,proto3" json:"blksize,omitempty"`
-	Blocks        int64                  `protobuf:"varint,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
-	Atime         *Timespec              `protobuf:"bytes,12,opt,name=atime,proto3" json:"atime,omitempty"`
-	Mtime         *Timespec              `protobuf:"bytes,13,opt,name=mtime,proto3" json:"mtime,omitempty"`
-	Ctime         *Timespec              `protobuf:"bytes,14,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Gfid    []byte                 `protobuf:"bytes,1,opt,name=gfid,proto3" json:"gfid,omitempty"`
+	Ino     uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
+	Dev     uint64                 `protobuf:"varint,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Mode    uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	Nlink   uint32                 `protobuf:"varint,5,opt,name=nlink,proto3" json:"nlink,omitempty"`
+	Uid     uint32                 `protobuf:"varint,6,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid     uint32                 `protobuf:"varint,7,opt,name=gid,proto3" json:"gid,omitempty"`
+	Rdev    uint64                 `protobuf:"varint,8,opt,name=rdev,proto3" json:"rdev,omitempty"`
+	Size    int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
+	Blksize uint32                 `protobuf:"varint,10,opt,name=blksize,proto3" json:"blksize,omitempty"`
+	Blocks  int64                  `protobuf:"varint,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	Atime   *Timespec              `protobuf:"bytes,12,opt,name=atime,proto3" json:"atime,omitempty"`
+	Mtime   *Timespec              `protobuf:"bytes,13,opt,name=mtime,proto3" json:"mtime,omitempty"`
+	Ctime   *Timespec              `protobuf:"bytes,14,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	// btime and mask are xlator.Iatt's Btime and Mask (statx's birth time
+	// and stx_mask). A peer that predates them sends neither: mask 0, no
+	// birth time.
+	Btime         *Timespec `protobuf:"bytes,15,opt,name=btime,proto3" json:"btime,omitempty"`
+	Mask          uint32    `protobuf:"varint,16,opt,name=mask,proto3" json:"mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +581,20 @@ func (x *Iatt) GetCtime() *Timespec {
 		return x.Ctime
 	}
 	return nil
+}
+
+func (x *Iatt) GetBtime() *Timespec {
+	if x != nil {
+		return x.Btime
+	}
+	return nil
+}
+
+func (x *Iatt) GetMask() uint32 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
 }
 
 type LocReq struct {
@@ -3800,7 +3819,7 @@ const file_xlator_proto_rawDesc = "" +
 	"\x05inode\x18\a \x01(\x04R\x05inode\"0\n" +
 	"\bTimespec\x12\x10\n" +
 	"\x03sec\x18\x01 \x01(\x03R\x03sec\x12\x12\n" +
-	"\x04nsec\x18\x02 \x01(\x03R\x04nsec\"\xfc\x02\n" +
+	"\x04nsec\x18\x02 \x01(\x03R\x04nsec\"\xc2\x03\n" +
 	"\x04Iatt\x12\x12\n" +
 	"\x04gfid\x18\x01 \x01(\fR\x04gfid\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x10\n" +
@@ -3816,7 +3835,9 @@ const file_xlator_proto_rawDesc = "" +
 	"\x06blocks\x18\v \x01(\x03R\x06blocks\x120\n" +
 	"\x05atime\x18\f \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05atime\x120\n" +
 	"\x05mtime\x18\r \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05mtime\x120\n" +
-	"\x05ctime\x18\x0e \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05ctime\"Y\n" +
+	"\x05ctime\x18\x0e \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05ctime\x120\n" +
+	"\x05btime\x18\x0f \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05btime\x12\x12\n" +
+	"\x04mask\x18\x10 \x01(\rR\x04mask\"Y\n" +
 	"\x06LocReq\x12&\n" +
 	"\x01h\x18\x01 \x01(\v2\x18.xstack.plugin.v1.HeaderR\x01h\x12'\n" +
 	"\x03loc\x18\x02 \x01(\v2\x15.xstack.plugin.v1.LocR\x03loc\"U\n" +
@@ -4176,157 +4197,158 @@ var file_xlator_proto_depIdxs = []int32{
 	4,   // 0: xstack.plugin.v1.Iatt.atime:type_name -> xstack.plugin.v1.Timespec
 	4,   // 1: xstack.plugin.v1.Iatt.mtime:type_name -> xstack.plugin.v1.Timespec
 	4,   // 2: xstack.plugin.v1.Iatt.ctime:type_name -> xstack.plugin.v1.Timespec
-	1,   // 3: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 4: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 5: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 6: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 7: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 8: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,   // 9: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
-	4,   // 10: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
-	4,   // 11: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
-	1,   // 12: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 13: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 14: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 15: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 16: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 17: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 18: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 19: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 20: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 21: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
-	2,   // 22: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
-	1,   // 23: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 24: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
-	2,   // 25: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
-	1,   // 26: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 27: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,   // 28: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 29: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 30: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,   // 31: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 32: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 33: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 34: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 35: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
-	18,  // 36: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
-	1,   // 37: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 38: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 39: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 40: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 41: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 42: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 43: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 44: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 45: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 46: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 47: xstack.plugin.v1.SeekReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 48: xstack.plugin.v1.SeekReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 49: xstack.plugin.v1.LkReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 50: xstack.plugin.v1.LkReq.fd:type_name -> xstack.plugin.v1.Fd
-	27,  // 51: xstack.plugin.v1.LkReq.lock:type_name -> xstack.plugin.v1.Flock
-	5,   // 52: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	5,   // 53: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	18,  // 54: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
-	5,   // 55: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
-	35,  // 56: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
-	37,  // 57: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
-	27,  // 58: xstack.plugin.v1.LkRsp.lock:type_name -> xstack.plugin.v1.Flock
-	43,  // 59: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
-	44,  // 60: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
-	0,   // 61: xstack.plugin.v1.InitRsp.arena:type_name -> xstack.plugin.v1.ArenaUse
-	50,  // 62: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
-	6,   // 63: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
-	6,   // 64: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
-	7,   // 65: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
-	8,   // 66: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
-	8,   // 67: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
-	9,   // 68: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
-	6,   // 69: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
-	10,  // 70: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
-	11,  // 71: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
-	6,   // 72: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
-	6,   // 73: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
-	12,  // 74: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
-	13,  // 75: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
-	14,  // 76: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
-	15,  // 77: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
-	16,  // 78: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
-	17,  // 79: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
-	19,  // 80: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
-	7,   // 81: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
-	20,  // 82: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
-	16,  // 83: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
-	21,  // 84: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
-	20,  // 85: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
-	6,   // 86: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
-	22,  // 87: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
-	23,  // 88: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
-	6,   // 89: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
-	23,  // 90: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
-	24,  // 91: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
-	24,  // 92: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
-	24,  // 93: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
-	26,  // 94: xstack.plugin.v1.Xlator.Lseek:input_type -> xstack.plugin.v1.SeekReq
-	28,  // 95: xstack.plugin.v1.Xlator.Lk:input_type -> xstack.plugin.v1.LkReq
-	7,   // 96: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
-	7,   // 97: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
-	25,  // 98: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
-	45,  // 99: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
-	47,  // 100: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
-	55,  // 101: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
-	49,  // 102: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
-	51,  // 103: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
-	53,  // 104: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
-	55,  // 105: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
-	30,  // 106: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 107: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 108: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 109: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 110: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 111: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
-	31,  // 112: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
-	30,  // 113: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 114: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 115: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 116: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
-	30,  // 117: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 118: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
-	30,  // 119: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
-	32,  // 120: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
-	32,  // 121: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
-	33,  // 122: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
-	34,  // 123: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
-	29,  // 124: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 125: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
-	32,  // 126: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
-	36,  // 127: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
-	29,  // 128: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
-	38,  // 129: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
-	29,  // 130: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
-	39,  // 131: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
-	40,  // 132: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
-	29,  // 133: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 134: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 135: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 136: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
-	41,  // 137: xstack.plugin.v1.Xlator.Lseek:output_type -> xstack.plugin.v1.SeekRsp
-	42,  // 138: xstack.plugin.v1.Xlator.Lk:output_type -> xstack.plugin.v1.LkRsp
-	29,  // 139: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 140: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 141: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
-	46,  // 142: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
-	48,  // 143: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
-	55,  // 144: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
-	55,  // 145: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
-	52,  // 146: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
-	54,  // 147: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
-	55,  // 148: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
-	106, // [106:149] is the sub-list for method output_type
-	63,  // [63:106] is the sub-list for method input_type
-	63,  // [63:63] is the sub-list for extension type_name
-	63,  // [63:63] is the sub-list for extension extendee
-	0,   // [0:63] is the sub-list for field type_name
+	4,   // 3: xstack.plugin.v1.Iatt.btime:type_name -> xstack.plugin.v1.Timespec
+	1,   // 4: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 5: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 6: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 7: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 8: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 9: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 10: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
+	4,   // 11: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
+	4,   // 12: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
+	1,   // 13: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 14: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 15: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 16: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 17: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 18: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 19: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 20: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 21: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 22: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
+	2,   // 23: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
+	1,   // 24: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 25: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
+	2,   // 26: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
+	1,   // 27: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 28: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 29: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 30: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 31: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 32: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 33: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 34: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 35: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 36: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
+	18,  // 37: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
+	1,   // 38: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 39: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 40: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 41: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 42: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 43: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 44: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 45: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 46: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 47: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 48: xstack.plugin.v1.SeekReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 49: xstack.plugin.v1.SeekReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 50: xstack.plugin.v1.LkReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 51: xstack.plugin.v1.LkReq.fd:type_name -> xstack.plugin.v1.Fd
+	27,  // 52: xstack.plugin.v1.LkReq.lock:type_name -> xstack.plugin.v1.Flock
+	5,   // 53: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	5,   // 54: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	18,  // 55: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
+	5,   // 56: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
+	35,  // 57: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
+	37,  // 58: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
+	27,  // 59: xstack.plugin.v1.LkRsp.lock:type_name -> xstack.plugin.v1.Flock
+	43,  // 60: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
+	44,  // 61: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
+	0,   // 62: xstack.plugin.v1.InitRsp.arena:type_name -> xstack.plugin.v1.ArenaUse
+	50,  // 63: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
+	6,   // 64: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
+	6,   // 65: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
+	7,   // 66: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
+	8,   // 67: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
+	8,   // 68: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
+	9,   // 69: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
+	6,   // 70: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
+	10,  // 71: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
+	11,  // 72: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
+	6,   // 73: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
+	6,   // 74: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
+	12,  // 75: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
+	13,  // 76: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
+	14,  // 77: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
+	15,  // 78: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
+	16,  // 79: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
+	17,  // 80: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
+	19,  // 81: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
+	7,   // 82: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
+	20,  // 83: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
+	16,  // 84: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
+	21,  // 85: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
+	20,  // 86: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
+	6,   // 87: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
+	22,  // 88: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
+	23,  // 89: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
+	6,   // 90: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
+	23,  // 91: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
+	24,  // 92: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
+	24,  // 93: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
+	24,  // 94: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
+	26,  // 95: xstack.plugin.v1.Xlator.Lseek:input_type -> xstack.plugin.v1.SeekReq
+	28,  // 96: xstack.plugin.v1.Xlator.Lk:input_type -> xstack.plugin.v1.LkReq
+	7,   // 97: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
+	7,   // 98: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
+	25,  // 99: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
+	45,  // 100: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
+	47,  // 101: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
+	55,  // 102: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
+	49,  // 103: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
+	51,  // 104: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
+	53,  // 105: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
+	55,  // 106: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
+	30,  // 107: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 108: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 109: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 110: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 111: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 112: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
+	31,  // 113: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
+	30,  // 114: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 115: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 116: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 117: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 118: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 119: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 120: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
+	32,  // 121: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
+	32,  // 122: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
+	33,  // 123: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
+	34,  // 124: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
+	29,  // 125: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 126: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
+	32,  // 127: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
+	36,  // 128: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
+	29,  // 129: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
+	38,  // 130: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
+	29,  // 131: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
+	39,  // 132: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
+	40,  // 133: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
+	29,  // 134: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 135: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 136: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 137: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
+	41,  // 138: xstack.plugin.v1.Xlator.Lseek:output_type -> xstack.plugin.v1.SeekRsp
+	42,  // 139: xstack.plugin.v1.Xlator.Lk:output_type -> xstack.plugin.v1.LkRsp
+	29,  // 140: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 141: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 142: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
+	46,  // 143: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
+	48,  // 144: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
+	55,  // 145: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
+	55,  // 146: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
+	52,  // 147: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
+	54,  // 148: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
+	55,  // 149: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
+	107, // [107:150] is the sub-list for method output_type
+	64,  // [64:107] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_xlator_proto_init() }

@@ -35,6 +35,19 @@
 // Xattrs are reached through the /proc/self/fd path of an O_PATH fd on the
 // file, which acts on the inode itself, symlinks included.
 //
+// Attributes come from statx(2), not fstat(2): the same fields, plus the
+// file's birth time and statx mask (xlator.Iatt's Btime and Mask) where
+// the brick's file system keeps one.
+//
+// # Unnamed files
+//
+// Tmpfile opens a file with O_TMPFILE in the brick directory of its
+// parent. It gets its gfid as a created file does, and has no name: posix
+// keeps an O_PATH fd on it in the inode's context while any fd of the
+// inode is open, through which Link names it (linkat of its /proc path,
+// unless it was opened O_EXCL) and fops by inode reach it. With the last
+// fd released the file is gone from the brick (tmpfile.go).
+//
 // # One owner, one identity
 //
 // A brick belongs to one running stack: Init takes an exclusive flock on

@@ -271,7 +271,8 @@ func (p *Posix) newEntry(loc *xlator.Loc, pst *unix.Stat_t) (*handle, error) {
 // attributes. fd holds the new file (opath: an O_PATH fd).
 func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd int, opath bool, typ, want uint32) (xlator.Iatt, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var b birth // a chown or chmod below does not change it
+	if err := fstatx(fd, &st, &b); err != nil {
 		return xlator.Iatt{}, err
 	}
 	if st.Mode&syscall.S_IFMT != typ {
@@ -309,7 +310,7 @@ func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd 
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	return iattOf(&st, g), nil
+	return iattOfx(&st, &b, g), nil
 }
 
 // Mknod creates a special or regular file with mode &^ umask exactly,
@@ -443,8 +444,12 @@ func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error
 }
 
 // Link creates to as a hard link to from's target (by from's name, or its
-// inode's first dentry) and returns the file's attributes: same gfid.
+// inode's first dentry) and returns the file's attributes: same gfid. A
+// file made by Tmpfile is linked by its inode while open (tmpfile.go).
 func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	if t := p.tmpOf(from); t != nil {
+		return p.linkTmp(t, to)
+	}
 	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}

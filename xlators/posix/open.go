@@ -31,6 +31,8 @@ type fileCtx struct {
 	// fop, and the fd's read-ahead stream (readahead.go).
 	raf atomic.Pointer[raFile]
 	ra  raStream
+
+	tmp *tmpFile // the inode's way to an unnamed file, held while open (tmpfile.go)
 }
 
 // openFlags are the client flags posix passes to open(2); O_CREAT, O_EXCL
@@ -56,6 +58,7 @@ func (p *Posix) attach(fd *xlator.FD, osfd, flags int) {
 	if fc.direct {
 		fc.memAlign, fc.offAlign = dioAlignment(osfd)
 	}
+	fc.tmp = p.holdTmp(fd.Inode)
 	fd.SetCtx(p, fc)
 	p.openFiles.Add(1)
 }
@@ -208,6 +211,10 @@ func (p *Posix) Release(fd *xlator.FD) {
 			p.Logger().Error("release: close of the buffered fd failed; data written through it may be lost", zap.String("path", fd.Inode.Path()), zap.Error(err))
 			p.closeErrors.Add(1)
 		}
+	}
+	if fc.tmp != nil {
+		fc.tmp.drop() // after the close: the file goes with the last of both
+		fc.tmp = nil
 	}
 	fc.fd, fc.bfd = -1, -1
 	_ = p.fdPool.Put(fc)
