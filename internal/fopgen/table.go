@@ -136,5 +136,5 @@ var Table = []Fop{
 	{Name: "Lk", Gluster: "LK", Args: []Arg{fd("fd"), u32("cmd"), {"lock", "*Flock"}}, Result: Arg{"Lock", "Flock"},
 		Check: "lockArgs(cmd, lock)", Req: "LkReq", Rsp: "LkRsp"},
 	{Name: "Tmpfile", Gluster: "TMPFILE", Args: []Arg{loc("loc"), u32("flags"), u32("mode"), u32("umask"), fd("fd")}, Result: Arg{"Iatt", "Iatt"},
-		Check: "tmpfileArgs(loc, flags)", Local: true},
+		Check: "tmpfileArgs(loc, flags)", Req: "CreateReq", Rsp: "OpenRsp", RemoteByHand: true, ServerByHand: true},
 }

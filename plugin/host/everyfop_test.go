@@ -134,14 +134,30 @@ volume "pt" {
 			if _, err := top.Lk(c, fd, xlator.LkSet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF}); err != syscall.ENOSYS {
 				t.Errorf("lk through the plugin to posix: %v, want posix's ENOSYS", err)
 			}
-			// So is Tmpfile.
-			tl := newLoc(d, "")
+			// An unnamed file made through the plugin, written, then
+			// named with Link of its inode alone, reads back by its name.
+			tl := &xlator.Loc{Parent: d, Inode: tab.New()}
 			tfd := g.NewFD(tl.Inode, syscall.O_RDWR, 0, false)
-			if _, err := top.Tmpfile(c, tl, syscall.O_RDWR, 0o600, 0, tfd); err != syscall.ENOSYS {
-				t.Errorf("tmpfile through the plugin: %v, want ENOSYS until the protocol carries it", err)
+			ia, err = top.Tmpfile(c, tl, syscall.O_RDWR, 0o600, 0, tfd)
+			must("tmpfile", err)
+			if ia.Gfid.IsZero() || ia.Nlink != 0 {
+				t.Fatalf("tmpfile: %+v", ia)
+			}
+			tin := tab.Link(tl.Inode, nil, "", &ia)
+			tl.Inode.Unref()
+			tref := g.Env().Iobufs.FromBytes([]byte("unnamed"))
+			if n, err := top.Writev(c, tfd, tref, 0); n != 7 || err != nil {
+				t.Fatalf("writev to the tmpfile: %d, %v", n, err)
+			}
+			tref.Unref()
+			if ia, err := top.Link(c, &xlator.Loc{Inode: tin}, &xlator.Loc{Parent: d, Name: "t"}); err != nil || ia.Gfid != tin.GFID() {
+				t.Fatalf("link of the tmpfile: %+v %v", ia, err)
 			}
 			tfd.Unref()
-			tl.Inode.Unref()
+			tin.Unref()
+			if b, err := os.ReadFile(filepath.Join(dir, "d", "t")); err != nil || string(b) != "unnamed" {
+				t.Fatalf("the linked tmpfile in the brick: %q, %v", b, err)
+			}
 			got = readAll(t, top, c, fd, len(data))
 			if !bytes.Equal(got[:8192], make([]byte, 8192)) || !bytes.Equal(got[8192:], data[8192:]) {
 				t.Fatal("after discard and zerofill: the range is not zeroes, or the rest changed")
@@ -195,7 +211,7 @@ volume "pt" {
 				names = append(names, e.Name)
 			}
 			slices.Sort(names)
-			if !slices.Equal(names, []string{"f", "h", "l", "p"}) {
+			if !slices.Equal(names, []string{"f", "h", "l", "p", "t"}) {
 				t.Fatalf("readdir: %v", names)
 			}
 			must("fsyncdir", top.Fsyncdir(c, dfd, false))
@@ -208,7 +224,7 @@ volume "pt" {
 			ofd.Unref()
 			fd.Unref()
 			dfd.Unref()
-			for _, name := range []string{"h", "l", "p", "f"} {
+			for _, name := range []string{"h", "l", "p", "f", "t"} {
 				must("unlink "+name, top.Unlink(c, &xlator.Loc{Parent: d, Name: name}))
 				tab.Unlink(d, name)
 			}

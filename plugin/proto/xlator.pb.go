@@ -4073,7 +4073,7 @@ const file_xlator_proto_rawDesc = "" +
 	"\bArenaUse\x12\x12\n" +
 	"\x0eARENA_UNSTATED\x10\x00\x12\x10\n" +
 	"\fARENA_MAPPED\x10\x01\x12\x12\n" +
-	"\x0eARENA_UNMAPPED\x10\x022\xab\x12\n" +
+	"\x0eARENA_UNMAPPED\x10\x022\xee\x12\n" +
 	"\x06Xlator\x12=\n" +
 	"\x06Lookup\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
 	"\x04Stat\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
@@ -4107,7 +4107,8 @@ const file_xlator_proto_rawDesc = "" +
 	"\aDiscard\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12@\n" +
 	"\bZerofill\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12=\n" +
 	"\x05Lseek\x12\x19.xstack.plugin.v1.SeekReq\x1a\x19.xstack.plugin.v1.SeekRsp\x126\n" +
-	"\x02Lk\x12\x17.xstack.plugin.v1.LkReq\x1a\x17.xstack.plugin.v1.LkRsp\x12<\n" +
+	"\x02Lk\x12\x17.xstack.plugin.v1.LkReq\x1a\x17.xstack.plugin.v1.LkRsp\x12A\n" +
+	"\aTmpfile\x12\x1b.xstack.plugin.v1.CreateReq\x1a\x19.xstack.plugin.v1.OpenRsp\x12<\n" +
 	"\aRelease\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
 	"\n" +
 	"Releasedir\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
@@ -4291,61 +4292,63 @@ var file_xlator_proto_depIdxs = []int32{
 	24,  // 94: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
 	26,  // 95: xstack.plugin.v1.Xlator.Lseek:input_type -> xstack.plugin.v1.SeekReq
 	28,  // 96: xstack.plugin.v1.Xlator.Lk:input_type -> xstack.plugin.v1.LkReq
-	7,   // 97: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
-	7,   // 98: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
-	25,  // 99: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
-	45,  // 100: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
-	47,  // 101: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
-	55,  // 102: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
-	49,  // 103: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
-	51,  // 104: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
-	53,  // 105: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
-	55,  // 106: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
-	30,  // 107: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 108: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 109: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 110: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 111: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 112: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
-	31,  // 113: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
-	30,  // 114: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 115: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 116: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 117: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
-	30,  // 118: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 119: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
-	30,  // 120: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
-	32,  // 121: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
-	32,  // 122: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
-	33,  // 123: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
-	34,  // 124: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
-	29,  // 125: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 126: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
-	32,  // 127: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
-	36,  // 128: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
-	29,  // 129: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
-	38,  // 130: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
-	29,  // 131: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
-	39,  // 132: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
-	40,  // 133: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
-	29,  // 134: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 135: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 136: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 137: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
-	41,  // 138: xstack.plugin.v1.Xlator.Lseek:output_type -> xstack.plugin.v1.SeekRsp
-	42,  // 139: xstack.plugin.v1.Xlator.Lk:output_type -> xstack.plugin.v1.LkRsp
-	29,  // 140: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 141: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 142: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
-	46,  // 143: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
-	48,  // 144: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
-	55,  // 145: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
-	55,  // 146: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
-	52,  // 147: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
-	54,  // 148: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
-	55,  // 149: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
-	107, // [107:150] is the sub-list for method output_type
-	64,  // [64:107] is the sub-list for method input_type
+	15,  // 97: xstack.plugin.v1.Xlator.Tmpfile:input_type -> xstack.plugin.v1.CreateReq
+	7,   // 98: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
+	7,   // 99: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
+	25,  // 100: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
+	45,  // 101: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
+	47,  // 102: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
+	55,  // 103: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
+	49,  // 104: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
+	51,  // 105: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
+	53,  // 106: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
+	55,  // 107: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
+	30,  // 108: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 109: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 110: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 111: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 112: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 113: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
+	31,  // 114: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
+	30,  // 115: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 116: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 117: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 118: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 119: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 120: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 121: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
+	32,  // 122: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
+	32,  // 123: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
+	33,  // 124: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
+	34,  // 125: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
+	29,  // 126: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 127: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
+	32,  // 128: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
+	36,  // 129: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
+	29,  // 130: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
+	38,  // 131: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
+	29,  // 132: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
+	39,  // 133: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
+	40,  // 134: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
+	29,  // 135: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 136: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 137: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 138: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
+	41,  // 139: xstack.plugin.v1.Xlator.Lseek:output_type -> xstack.plugin.v1.SeekRsp
+	42,  // 140: xstack.plugin.v1.Xlator.Lk:output_type -> xstack.plugin.v1.LkRsp
+	32,  // 141: xstack.plugin.v1.Xlator.Tmpfile:output_type -> xstack.plugin.v1.OpenRsp
+	29,  // 142: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 143: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 144: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
+	46,  // 145: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
+	48,  // 146: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
+	55,  // 147: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
+	55,  // 148: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
+	52,  // 149: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
+	54,  // 150: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
+	55,  // 151: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
+	108, // [108:152] is the sub-list for method output_type
+	64,  // [64:108] is the sub-list for method input_type
 	64,  // [64:64] is the sub-list for extension type_name
 	64,  // [64:64] is the sub-list for extension extendee
 	0,   // [0:64] is the sub-list for field type_name

@@ -65,6 +65,7 @@ const (
 	Xlator_Zerofill_FullMethodName    = "/xstack.plugin.v1.Xlator/Zerofill"
 	Xlator_Lseek_FullMethodName       = "/xstack.plugin.v1.Xlator/Lseek"
 	Xlator_Lk_FullMethodName          = "/xstack.plugin.v1.Xlator/Lk"
+	Xlator_Tmpfile_FullMethodName     = "/xstack.plugin.v1.Xlator/Tmpfile"
 	Xlator_Release_FullMethodName     = "/xstack.plugin.v1.Xlator/Release"
 	Xlator_Releasedir_FullMethodName  = "/xstack.plugin.v1.Xlator/Releasedir"
 	Xlator_Forget_FullMethodName      = "/xstack.plugin.v1.Xlator/Forget"
@@ -111,6 +112,9 @@ type XlatorClient interface {
 	Zerofill(ctx context.Context, in *RangeReq, opts ...grpc.CallOption) (*ErrRsp, error)
 	Lseek(ctx context.Context, in *SeekReq, opts ...grpc.CallOption) (*SeekRsp, error)
 	Lk(ctx context.Context, in *LkReq, opts ...grpc.CallOption) (*LkRsp, error)
+	// Tmpfile is Create of an unnamed file (loc.name empty): the far side
+	// knows the new inode by its gfid alone.
+	Tmpfile(ctx context.Context, in *CreateReq, opts ...grpc.CallOption) (*OpenRsp, error)
 	// Release and Releasedir drop the far side's fd for a handle.
 	Release(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error)
 	Releasedir(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error)
@@ -456,6 +460,16 @@ func (c *xlatorClient) Lk(ctx context.Context, in *LkReq, opts ...grpc.CallOptio
 	return out, nil
 }
 
+func (c *xlatorClient) Tmpfile(ctx context.Context, in *CreateReq, opts ...grpc.CallOption) (*OpenRsp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OpenRsp)
+	err := c.cc.Invoke(ctx, Xlator_Tmpfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *xlatorClient) Release(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ErrRsp)
@@ -527,6 +541,9 @@ type XlatorServer interface {
 	Zerofill(context.Context, *RangeReq) (*ErrRsp, error)
 	Lseek(context.Context, *SeekReq) (*SeekRsp, error)
 	Lk(context.Context, *LkReq) (*LkRsp, error)
+	// Tmpfile is Create of an unnamed file (loc.name empty): the far side
+	// knows the new inode by its gfid alone.
+	Tmpfile(context.Context, *CreateReq) (*OpenRsp, error)
 	// Release and Releasedir drop the far side's fd for a handle.
 	Release(context.Context, *FdReq) (*ErrRsp, error)
 	Releasedir(context.Context, *FdReq) (*ErrRsp, error)
@@ -640,6 +657,9 @@ func (UnimplementedXlatorServer) Lseek(context.Context, *SeekReq) (*SeekRsp, err
 }
 func (UnimplementedXlatorServer) Lk(context.Context, *LkReq) (*LkRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Lk not implemented")
+}
+func (UnimplementedXlatorServer) Tmpfile(context.Context, *CreateReq) (*OpenRsp, error) {
+	return nil, status.Error(codes.Unimplemented, "method Tmpfile not implemented")
 }
 func (UnimplementedXlatorServer) Release(context.Context, *FdReq) (*ErrRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
@@ -1265,6 +1285,24 @@ func _Xlator_Lk_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Xlator_Tmpfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateReq)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(XlatorServer).Tmpfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Xlator_Tmpfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(XlatorServer).Tmpfile(ctx, req.(*CreateReq))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Xlator_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FdReq)
 	if err := dec(in); err != nil {
@@ -1457,6 +1495,10 @@ var Xlator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Lk",
 			Handler:    _Xlator_Lk_Handler,
+		},
+		{
+			MethodName: "Tmpfile",
+			Handler:    _Xlator_Tmpfile_Handler,
 		},
 		{
 			MethodName: "Release",

@@ -4,8 +4,6 @@
 package rpc
 
 import (
-	"syscall"
-
 	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/xlator"
@@ -470,9 +468,4 @@ func (r *Remote) Lk(c *xlator.Call, fd *xlator.FD, cmd uint32, lock *xlator.Floc
 		return xlator.Flock{}, transport.ErrOf(rsp.Errno)
 	}
 	return flockFrom(rsp.Lock), nil
-}
-
-// Tmpfile is not in the plugin protocol yet: ENOSYS.
-func (r *Remote) Tmpfile(c *xlator.Call, loc *xlator.Loc, flags, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
-	return xlator.Iatt{}, syscall.ENOSYS
 }

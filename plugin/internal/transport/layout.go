@@ -243,4 +243,5 @@ var ringMethodIDs = [...]ringMethodID{
 	{32, "Forget", false},
 	{33, "Lseek", true},
 	{34, "Lk", false},
+	{35, "Tmpfile", false},
 }
