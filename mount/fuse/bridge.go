@@ -49,6 +49,10 @@ type bridge struct {
 	// bridge drops set-ID bits and capabilities itself (privs.go).
 	killPriv bool
 
+	// writeback: the kernel agreed to keep writes in its page cache
+	// (Config.WritebackCache, FUSE_WRITEBACK_CACHE at INIT).
+	writeback bool
+
 	// pt is the mount's passthrough state (passthrough.go);
 	// ptNegotiated: the kernel agreed to FUSE_PASSTHROUGH at INIT.
 	pt           passthrough

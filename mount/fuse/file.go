@@ -16,6 +16,20 @@ const (
 	fallocUnshareRange  = 0x40
 )
 
+// graphFlags returns the open flags a file is opened with in the graph.
+// With the writeback cache the kernel reads pages of a file opened
+// write-only (to fill a partly written page) and does O_APPEND itself, so
+// such files are opened read-write and without O_APPEND.
+func (b *bridge) graphFlags(f uint32) uint32 {
+	if b.writeback {
+		if f&syscall.O_ACCMODE == syscall.O_WRONLY {
+			f = f&^syscall.O_ACCMODE | syscall.O_RDWR
+		}
+		f &^= syscall.O_APPEND
+	}
+	return f
+}
+
 // openFlags are the flags an fd keeps: the access mode and the flags that
 // change how IO behaves, not the ones only open(2) itself acts on.
 func openFlags(f uint32) uint32 {
@@ -35,8 +49,9 @@ func (b *bridge) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, 
 	defer c.Done()
 	ino := b.tab.New()
 	defer ino.Unref()
-	fd := b.g.NewFD(ino, openFlags(in.Flags), in.Pid, false)
-	ia, err := b.top.Create(c, &xlator.Loc{Parent: p.in, Name: name, Inode: ino}, in.Flags, in.Mode, in.Umask, fd)
+	flags := b.graphFlags(in.Flags)
+	fd := b.g.NewFD(ino, openFlags(flags), in.Pid, false)
+	ia, err := b.top.Create(c, &xlator.Loc{Parent: p.in, Name: name, Inode: ino}, flags, in.Mode, in.Umask, fd)
 	if err != nil || ia.Gfid.IsZero() {
 		fd.Unref()
 		if err == nil {
@@ -77,8 +92,9 @@ func (b *bridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 	}
 	c := b.begin(opOpen, xlator.FopOpen, &in.InHeader, cancel)
 	defer c.Done()
-	fd := b.g.NewFD(n.in, openFlags(in.Flags), in.Pid, false)
-	if err := b.top.Open(c, &xlator.Loc{Inode: n.in}, in.Flags, fd); err != nil {
+	flags := b.graphFlags(in.Flags)
+	fd := b.g.NewFD(n.in, openFlags(flags), in.Pid, false)
+	if err := b.top.Open(c, &xlator.Loc{Inode: n.in}, flags, fd); err != nil {
 		fd.Unref()
 		return b.fail(opOpen, err)
 	}

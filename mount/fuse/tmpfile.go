@@ -29,7 +29,7 @@ func (b *bridge) Tmpfile(cancel <-chan struct{}, in *fuse.CreateIn, out *fuse.Cr
 	}
 	c := b.begin(opTmpfile, xlator.FopTmpfile, &in.InHeader, cancel)
 	defer c.Done()
-	flags := in.Flags &^ tmpfileOnly
+	flags := b.graphFlags(in.Flags &^ tmpfileOnly)
 	ino := b.tab.New()
 	defer ino.Unref()
 	fd := b.g.NewFD(ino, openFlags(flags), in.Pid, false)
