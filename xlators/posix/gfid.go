@@ -130,7 +130,8 @@ func iattOf(st *unix.Stat_t, g xlator.GFID) xlator.Iatt {
 }
 
 // statFd returns the attributes of the file fd holds, assigning a gfid if
-// it has none. The brick root always reports RootGFID.
+// it has none, with the gfid store's link left out of the link count. The
+// brick root always reports RootGFID.
 func (p *Posix) statFd(fd int, root bool) (xlator.Iatt, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -143,5 +144,6 @@ func (p *Posix) statFd(fd int, root bool) (xlator.Iatt, error) {
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
+	p.store.hideLink(&st, g)
 	return iattOf(&st, g), nil
 }
