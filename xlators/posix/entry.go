@@ -314,8 +314,8 @@ func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd 
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	if typ != syscall.S_IFDIR && p.store.fileMade(fd, &st, g) {
-		st.Nlink-- // clients do not see the store's link
+	if typ != syscall.S_IFDIR {
+		p.store.fileMade(fd, &st, g) // st, taken before, counts the name alone
 	}
 	return iattOf(&st, g), nil
 }

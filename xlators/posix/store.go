@@ -256,6 +256,18 @@ func (s *store) setFile(fd int, st *unix.Stat_t, g xlator.GFID) (bool, error) {
 	return err == nil, err
 }
 
+// setFileForce makes g's entry a hard link to the file fd holds, whatever
+// the entry was (xstack check -repair).
+func (s *store) setFileForce(fd int, g xlator.GFID) (bool, error) {
+	if err := s.mkParents(g); err != nil {
+		return false, err
+	}
+	err := s.replace(entryPath(g), func(tmp string) error {
+		return unix.Linkat(unix.AT_FDCWD, procPath(fd), s.fd, tmp, unix.AT_SYMLINK_FOLLOW)
+	})
+	return err == nil, err
+}
+
 // setDir makes g's entry the symlink target. Unless force, an entry that
 // still leads to a directory carrying g is kept (a duplicate gfid).
 func (s *store) setDir(g xlator.GFID, target string, force bool) error {
@@ -566,17 +578,14 @@ func (s *store) dirMoved(g, parent xlator.GFID, name string) {
 	}
 }
 
-// fileMade gives the new non-directory fd holds (st, g) its entry, and
-// reports whether the entry is a link to it.
-func (s *store) fileMade(fd int, st *unix.Stat_t, g xlator.GFID) bool {
+// fileMade gives the new non-directory fd holds (st, g) its entry.
+func (s *store) fileMade(fd int, st *unix.Stat_t, g xlator.GFID) {
 	if !s.on() {
-		return false
+		return
 	}
-	linked, err := s.setFile(fd, st, g)
-	if err != nil {
+	if _, err := s.setFile(fd, st, g); err != nil {
 		s.failed("file entry", g, err)
 	}
-	return linked
 }
 
 // hideLink takes the store's links to a non-directory out of st.Nlink
