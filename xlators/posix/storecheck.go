@@ -116,7 +116,13 @@ func (p *Posix) CheckStore(repair bool, report func(StoreProblem)) (StoreStats, 
 		return k.st, err
 	}
 	if k.s.fd < 0 {
-		return k.st, nil // a read-only brick that never had a store: every file was reported missing
+		// A read-only stack on a brick no stack started since the store
+		// came: none of its entries can be there.
+		if k.st.Dirs+k.st.Files > 1 {
+			k.problem(StoreProblem{Kind: StoreMissing, Entry: internalDir + "/" + storeDir,
+				Detail: "the brick has no gfid store (it predates it): xstack check -repair makes every entry"}, nil)
+		}
+		return k.st, nil
 	}
 	if err := k.entries(); err != nil {
 		return k.st, err
@@ -196,14 +202,21 @@ func (k *storeCheck) file(fd int, fp string, dg xlator.GFID, name string) error 
 	if !dir {
 		k.st.Files++
 	}
-	g, err := k.p.gfidOf(fd, &st, false)
+	// The stored gfid: gfidOf would derive one on a read-only brick.
+	var g xlator.GFID
+	var err error
+	if st.Mode&syscall.S_IFMT == syscall.S_IFLNK && !k.p.privileged {
+		g = linkGfid(&st)
+	} else {
+		g, err = k.p.readGfid(fd)
+	}
 	if err == syscall.ENODATA {
 		k.problem(StoreProblem{Kind: StoreNoGfid, Path: fp, Detail: "made behind the stack's back and never looked up"}, func() error {
-			ng, err := k.p.gfidOf(fd, &st, true)
-			if err != nil {
+			g = xlator.NewGFID()
+			if err := k.p.writeGfid(fd, g, unix.XATTR_CREATE); err != nil {
+				g = xlator.GFID{}
 				return err
 			}
-			g = ng
 			switch {
 			case !dir:
 				_, err = k.s.setFileForce(fd, g)
