@@ -250,12 +250,6 @@ var posixSkips = map[string]string{
 	"LseekHoleSeeksToEOF": "SEEK_HOLE/SEEK_DATA (lseek fop) is not implemented",
 	"LseekEnxioCheck":     "SEEK_HOLE/SEEK_DATA (lseek fop) is not implemented",
 	"Tmpfile":             "O_TMPFILE is not implemented",
-	// The attack this case tries fails (nothing outside the brick is
-	// opened), but an open racing a rename over its name gets ESTALE:
-	// posix reaches files by parent handle and name and has no gfid handle
-	// store (GlusterFS's .glusterfs hard links) to open a renamed-over
-	// file by identity.
-	"OpenSymlinkRace": "open racing a rename-over gets ESTALE: posix has no gfid handle store yet",
 }
 
 // TestPosixSuite runs go-fuse's POSIX conformance suite on the mount.
