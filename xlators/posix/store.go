@@ -583,7 +583,12 @@ func (s *store) fileMade(fd int, st *unix.Stat_t, g xlator.GFID) {
 	if !s.on() {
 		return
 	}
-	if _, err := s.setFile(fd, st, g); err != nil {
+	// A new gfid has no entry yet: link first, look only if one is there.
+	err := unix.Linkat(unix.AT_FDCWD, procPath(fd), s.fd, entryPath(g), unix.AT_SYMLINK_FOLLOW)
+	if err == syscall.ENOENT || err == syscall.EEXIST {
+		_, err = s.setFile(fd, st, g)
+	}
+	if err != nil {
 		s.failed("file entry", g, err)
 	}
 }
