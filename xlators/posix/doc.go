@@ -16,7 +16,8 @@
 // where a directory was expected gives ELOOP or ENOTDIR), and a directory
 // renamed away under a fop is still the one the handle holds. A handle lost
 // with its inode's context is re-resolved from the inode table's dentries,
-// parent by parent, and must carry the inode's gfid (ESTALE otherwise).
+// parent by parent, and must carry the inode's gfid; when it does not, the
+// directory is found by gfid in the gfid store (below).
 // Opening a symlink gives ELOOP: the front ends resolve symlinks in the
 // kernel and never ask posix to open one. Readlink returns a target
 // unchanged; what it points to is the client's business.

@@ -14,9 +14,13 @@ import (
 	"syscall"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
 	"github.com/xstack/xstack/xlator"
+	"github.com/xstack/xstack/xlator/xlatortest"
 )
 
 // storeModel reads the brick with plain system calls, independently of
@@ -554,12 +558,23 @@ func TestOldBrick(t *testing.T) {
 	f := b.mustLookup(d, "f")
 	b.mustLookup(d, "foreign")
 	b.g.Inodes().Unlink(d, "f")
+	// Readdirplus gives clients inodes without a lookup: it makes entries too.
+	sub := b.mustMkdir(d, "sub")
+	if err := os.RemoveAll(filepath.Join(dir, internalDir, storeDir, entryPath(sub.GFID()))); err != nil {
+		t.Fatal(err)
+	}
+	dfd, err := b.opendir(&xlator.Loc{Inode: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.readdirAll(dfd, 10, true)
+	dfd.Unref()
 	if _, err := b.stat(&xlator.Loc{Inode: f}); err != nil {
 		t.Errorf("stat by gfid of a file looked up on an old brick: %v", err)
 	}
 	var problems []string
-	st, err := b.px.CheckStore(false, func(p StoreProblem) { problems = append(problems, p.Kind.String()) })
-	if err != nil || st.Problems != 1 || !slices.Equal(problems, []string{"missing entry"}) {
+	st, err := b.px.CheckStore(false, func(p StoreProblem) { problems = append(problems, p.String()) })
+	if err != nil || st.Problems != 1 || len(problems) != 1 || !strings.HasPrefix(problems[0], "missing entry: /g ") {
 		t.Errorf("check after lookups of all but /g: %+v %v %q", st, err, problems)
 	}
 	st, err = b.px.CheckStore(true, func(StoreProblem) {})
@@ -694,5 +709,91 @@ func TestCheckStoreDuplicate(t *testing.T) {
 	want := "duplicate gfid: /g: /f carries gfid " + f.GFID().String() + " too: give one of them a new identity (copy it without its xattrs, then remove it)"
 	if err != nil || st.Repaired != 0 || !slices.Equal(lines, []string{want}) {
 		t.Errorf("check: %+v %v\n%s\nwant\n%s", st, err, strings.Join(lines, "\n"), want)
+	}
+}
+
+// TestStoreErrorKeepsFop: an entry that cannot be made does not fail the
+// create; it is counted, the first such error logged as a warning, and
+// the file is still reached by name.
+func TestStoreErrorKeepsFop(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	env := newObservedEnv(t, core)
+	b := newBrickWith(t, env, map[string]string{"directory": t.TempDir(), "health-check-interval": "0"})
+	root := b.root()
+	g := xlator.NewGFID()
+	// The store's first level for g is a file: no entry can go under it.
+	if err := os.WriteFile(filepath.Join(b.dir, internalDir, storeDir, entryPath(g)[:2]), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		in := b.g.Inodes().New()
+		fd := b.g.NewFD(in, syscall.O_RDWR, 1, false)
+		c := b.call(xlator.FopCreate)
+		g2 := g
+		g2[15] += byte(i)
+		ia, err := b.top().Create(c, &xlator.Loc{Parent: root, Name: "f" + strconv.Itoa(i), Inode: in, GfidReq: g2}, syscall.O_RDWR|syscall.O_CREAT, 0o644, 0, fd)
+		c.Done()
+		if err != nil || ia.Gfid != g2 {
+			t.Fatalf("create with a broken store: %+v %v", ia, err)
+		}
+		fd.Unref()
+		in.Unref()
+	}
+	if _, _, err := b.lookup(root, "f0"); err != nil {
+		t.Errorf("lookup of the file without an entry: %v", err)
+	}
+	var errs any
+	for _, kv := range b.px.Dump() {
+		if kv.Key == "gfid-store.errors" {
+			errs = kv.Value
+		}
+	}
+	// Two creates, one lookup: three entries not made.
+	if errs != int64(3) {
+		t.Errorf("gfid-store.errors = %v, want 3", errs)
+	}
+	warn := logs.FilterMessage("gfid store entry not kept in step; xstack check -repair restores it")
+	if n := warn.FilterLevelExact(zap.WarnLevel).Len(); n != 1 {
+		t.Errorf("%d warnings, want 1 (the first error)", n)
+	}
+	if n := warn.FilterLevelExact(zap.DebugLevel).Len(); n != 2 {
+		t.Errorf("%d debug lines, want 2 (the others)", n)
+	}
+}
+
+func newObservedEnv(t *testing.T, core zapcore.Core) *xlator.Env {
+	env := xlatortest.NewEnv(t)
+	env.Logger = zap.New(core)
+	return env
+}
+
+// TestReadOnlyStore: a read-only stack finds files by gfid through the
+// store and never writes it, not even the entry a lookup would make.
+func TestReadOnlyStore(t *testing.T) {
+	dir := t.TempDir()
+	set := map[string]string{"directory": dir, "health-check-interval": "0"}
+	b := newBrick(t, set)
+	b.touch(b.root(), "f")
+	old := b.touch(b.root(), "old")
+	b.g.Stop()
+	if err := os.Remove(filepath.Join(dir, internalDir, storeDir, entryPath(old.GFID()))); err != nil {
+		t.Fatal(err)
+	}
+	before := xlatortest.Snapshot(t, dir)
+
+	env := xlatortest.NewEnv(t)
+	env.ReadOnly = true
+	b = newBrickWith(t, env, maps.Clone(set))
+	f := b.mustLookup(b.root(), "f")
+	b.mustLookup(b.root(), "old")
+	b.g.Inodes().Unlink(b.root(), "f")
+	if ia, err := b.stat(&xlator.Loc{Inode: f}); err != nil || ia.Nlink != 1 {
+		t.Errorf("stat by gfid on a read-only stack: %+v %v", ia, err)
+	}
+	if after := xlatortest.Snapshot(t, dir); !slices.Equal(before, after) {
+		t.Errorf("a read-only stack changed the brick:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+	if _, err := b.px.CheckStore(true, func(StoreProblem) {}); !errors.Is(err, ErrStoreReadOnly) {
+		t.Errorf("repair on a read-only stack: %v, want ErrStoreReadOnly", err)
 	}
 }
