@@ -1,6 +1,9 @@
 // Package api is the embeddable Go client of xstack, in the role libgfapi
 // plays for GlusterFS: open a volfile, then create, open, read, write, stat,
 // list, rename and remove files through the translator graph, without FUSE.
+// Volume.Tmpfile makes an unnamed file (open(2) with O_TMPFILE) that
+// File.Link names later. A FileInfo's Sys is the *xlator.Iatt, birth time
+// (Btime, when Mask has xlator.StatxBtime) included.
 //
 //	vol, err := api.Open("volfiles/posix.hcl", nil)
 //	if err != nil { … }

@@ -29,9 +29,10 @@ type File struct {
 
 // file is what a File and its views (WithContext) share.
 type file struct {
-	name string
-	fd   *xlator.FD
-	dir  bool
+	name  string
+	fd    *xlator.FD
+	dir   bool
+	owner uint64 // the lock owner of the File's locks (lock.go)
 
 	mu     sync.Mutex // guards off, closed, dirOff
 	off    int64
@@ -40,7 +41,7 @@ type file struct {
 }
 
 func (v *Volume) newFile(name string, fd *xlator.FD, dir bool) *File {
-	return &File{file: &file{name: name, fd: fd, dir: dir}, v: v}
+	return &File{file: &file{name: name, fd: fd, dir: dir, owner: newLockOwner()}, v: v}
 }
 
 // WithContext returns a view of f whose fops carry ctx, as
@@ -221,12 +222,24 @@ func (f *File) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Seek sets the offset for the next Read or Write.
+// Seek sets the offset for the next Read or Write. Besides io.SeekStart,
+// io.SeekCurrent and io.SeekEnd, whence may be SeekData or SeekHole, as
+// lseek(2)'s SEEK_DATA and SEEK_HOLE: the offset of the first data or
+// hole at or after offset (the end of the file counts as a hole; ENXIO
+// when there is no data after offset, or offset is at or past the end).
+// A volume that cannot tell holes from data takes the whole file as data.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var base int64
 	switch whence {
+	case SeekData, SeekHole:
+		off, err := f.seekData(offset, whence)
+		if err != nil {
+			return 0, f.v.pathErr("seek", f.name, err)
+		}
+		f.off = off
+		return off, nil
 	case io.SeekStart:
 	case io.SeekCurrent:
 		base = f.off
@@ -244,6 +257,33 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	}
 	f.off = base + offset
 	return f.off, nil
+}
+
+// Seek's whence values beside io's, as lseek(2)'s.
+const (
+	SeekData = int(xlator.SeekData)
+	SeekHole = int(xlator.SeekHole)
+)
+
+// seekData is Seek's SEEK_DATA and SEEK_HOLE.
+func (f *File) seekData(offset int64, whence int) (int64, error) {
+	c := f.v.begin(xlator.FopLseek)
+	off, err := f.v.g.Top().Lseek(c, f.fd, offset, uint32(whence))
+	c.Done()
+	if !errors.Is(err, syscall.ENOSYS) {
+		return off, err
+	}
+	// The whole file is data, as lseek(2) on a file system without holes.
+	ia, err := f.stat()
+	switch {
+	case err != nil:
+		return 0, err
+	case offset < 0 || offset >= ia.Size:
+		return 0, syscall.ENXIO
+	case whence == SeekData:
+		return offset, nil
+	}
+	return ia.Size, nil
 }
 
 func (f *File) stat() (xlator.Iatt, error) {
@@ -298,6 +338,7 @@ func (f *File) Close() error {
 	if !f.dir {
 		c := f.v.begin(xlator.FopFlush)
 		defer c.Done()
+		c.LkOwner = f.owner // the File's locks go with it
 		err = f.v.g.Top().Flush(c, f.fd)
 	}
 	return f.v.pathErr("close", f.name, err)

@@ -113,8 +113,8 @@ func split(p string) ([]string, error) {
 }
 
 // pathErr wraps err as *fs.PathError, keeping a syscall.Errno inside. A
-// fop that gave up because v's context ended (ECANCELED, ETIMEDOUT) wraps
-// the context's error too.
+// fop that gave up because v's context ended (ECANCELED, ETIMEDOUT, or
+// EINTR from a lock wait) wraps the context's error too.
 func (v *Volume) pathErr(op, name string, err error) error {
 	if err == nil {
 		return nil
@@ -124,7 +124,7 @@ func (v *Volume) pathErr(op, name string, err error) error {
 		return err
 	}
 	var e syscall.Errno
-	if cerr := v.ctx.Err(); cerr != nil && errors.As(err, &e) && (e == syscall.ECANCELED || e == syscall.ETIMEDOUT) {
+	if cerr := v.ctx.Err(); cerr != nil && errors.As(err, &e) && (e == syscall.ECANCELED || e == syscall.ETIMEDOUT || e == syscall.EINTR) {
 		err = fmt.Errorf("%w: %w", err, cerr)
 	}
 	return &fs.PathError{Op: op, Path: name, Err: err}

@@ -45,6 +45,7 @@ func testRegistry() *xlator.Registry {
 			{Name: "read-ahead", Kind: xlator.KindInt, Default: "0", Min: 0, Max: 64},
 		},
 	})
+	reg.MustRegister(xlator.Type{Name: "locks", New: none, MinChildren: 1, MaxChildren: 1})
 	reg.MustRegister(xlator.Type{
 		Name: "kinds", New: none, MinChildren: 0, MaxChildren: -1,
 		Options: xlator.Schema{

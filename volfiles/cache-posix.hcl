@@ -18,9 +18,14 @@ volume "brick" {
   o-direct  = false # the cache above already keeps hot pages
 }
 
+volume "brick-locks" {
+  type       = "locks"
+  subvolumes = ["brick"]
+}
+
 volume "cache" {
   type          = "cache"
-  subvolumes    = ["brick"]
+  subvolumes    = ["brick-locks"]
   cache-size    = "64MiB"
   page-size     = "4KiB"
   cache-timeout = "2s" # revalidate cached pages after this long

@@ -2,8 +2,10 @@
 #
 #   cache   (cache)   keeps recently read pages in memory
 #     └── stripe (stripe)  splits each file into blocks spread over the bricks
-#           ├── brick0 (posix)  ${var.data}/brick0
-#           └── brick1 (posix)  ${var.data}/brick1
+#           ├── brick0-locks (locks)  fcntl and flock locks of the files
+#           │     └── brick0 (posix)  ${var.data}/brick0
+#           └── brick1-locks (locks)
+#                 └── brick1 (posix)  ${var.data}/brick1
 #
 # Override the variables on the command line, e.g.
 #   xstack run -var data=/srv/xstack -var mount=/mnt/xstack
@@ -26,17 +28,30 @@ volume "brick0" {
   create-directory = true
 }
 
+# Above each brick, as above every GlusterFS brick: the locks programs
+# take with fcntl(2) and flock(2), shared by every front end of the stack
+# (the mount, the Go API). stripe sends all locks to its first child.
+volume "brick0-locks" {
+  type       = "locks"
+  subvolumes = ["brick0"]
+}
+
 volume "brick1" {
   type             = "posix"
   directory        = "${var.data}/brick1"
   create-directory = true
 }
 
+volume "brick1-locks" {
+  type       = "locks"
+  subvolumes = ["brick1"]
+}
+
 # Files are cut into 128KiB blocks dealt round-robin to the bricks; large
 # images use bigger blocks so that sequential reads stay long on each brick.
 volume "stripe" {
   type               = "stripe"
-  subvolumes         = ["brick0", "brick1"]
+  subvolumes         = ["brick0-locks", "brick1-locks"]
   block-size         = "128KiB"
   block-size-pattern = { "*.iso" = "1MiB", "*.img" = "1MiB" }
 }

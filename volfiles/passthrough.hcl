@@ -22,6 +22,11 @@ volume "brick" {
   directory = var.data
 }
 
+volume "brick-locks" {
+  type       = "locks"
+  subvolumes = ["brick"]
+}
+
 mount {
   path        = var.mount
   passthrough = true

@@ -22,6 +22,11 @@ volume "brick" {
   health-check-interval = "30s"
 }
 
+volume "brick-locks" {
+  type       = "locks"
+  subvolumes = ["brick"]
+}
+
 mount {
   path = var.mount
 }

@@ -18,14 +18,24 @@ volume "brick0" {
   directory = "${var.data}/brick0"
 }
 
+volume "brick0-locks" {
+  type       = "locks"
+  subvolumes = ["brick0"]
+}
+
 volume "brick1" {
   type      = "posix"
   directory = "${var.data}/brick1"
 }
 
+volume "brick1-locks" {
+  type       = "locks"
+  subvolumes = ["brick1"]
+}
+
 volume "stripe" {
   type       = "stripe"
-  subvolumes = ["brick0", "brick1"]
+  subvolumes = ["brick0-locks", "brick1-locks"]
   block-size = "128KiB"
 }
 

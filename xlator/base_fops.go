@@ -294,3 +294,21 @@ func (b *Base) Lseek(c *Call, fd *FD, off int64, whence uint32) (int64, error) {
 	}
 	return ch.Lseek(c, fd, off, whence)
 }
+
+// Lk passes to the first child.
+func (b *Base) Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error) {
+	ch, err := b.first()
+	if err != nil {
+		return Flock{}, err
+	}
+	return ch.Lk(c, fd, cmd, lock)
+}
+
+// Tmpfile passes to the first child.
+func (b *Base) Tmpfile(c *Call, loc *Loc, flags, mode, umask uint32, fd *FD) (Iatt, error) {
+	ch, err := b.first()
+	if err != nil {
+		return Iatt{}, err
+	}
+	return ch.Tmpfile(c, loc, flags, mode, umask, fd)
+}

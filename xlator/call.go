@@ -38,6 +38,13 @@ type Call struct {
 	Uid, Gid uint32
 	Groups   []uint32
 	Pid      uint32
+	// LkOwner is the lock owner the request acts for (GlusterFS's
+	// frame->root->lk_owner): the Lk fop's locks are held by it, and a
+	// Flush releases the POSIX locks it holds on the file. A FUSE
+	// request carries the kernel's owner id (a process's files for
+	// fcntl locks, the open file for OFD and flock locks); 0 when the
+	// front end has none.
+	LkOwner uint64
 	// Unique identifies the request (a FUSE unique id, or a counter).
 	Unique uint64
 	// Fop is the operation that entered the graph.
@@ -82,7 +89,7 @@ func (c *Call) leave() {
 // under c. The branch's goroutine must call Done.
 func (c *Call) Fork() *Call {
 	f := c.pool.get()
-	f.Ctx, f.Uid, f.Gid, f.Groups, f.Pid, f.Unique, f.Fop = c.Ctx, c.Uid, c.Gid, c.Groups, c.Pid, c.Unique, c.Fop
+	f.Ctx, f.Uid, f.Gid, f.Groups, f.Pid, f.LkOwner, f.Unique, f.Fop = c.Ctx, c.Uid, c.Gid, c.Groups, c.Pid, c.LkOwner, c.Unique, c.Fop
 	f.parent = c
 	f.start = nowTicks()
 	c.pool.add(f)
@@ -176,6 +183,7 @@ type Creds struct {
 	Uid, Gid uint32
 	Groups   []uint32
 	Pid      uint32
+	LkOwner  uint64 // Call.LkOwner
 }
 
 // Begin starts a request for fop with the given credentials and context
@@ -215,7 +223,7 @@ func (p *CallPool) begin(c *Call, fop Fop, cr Creds, unique uint64) {
 		unique = p.unique.Add(1)
 	}
 	c.Fop, c.Unique = fop, unique
-	c.Uid, c.Gid, c.Groups, c.Pid = cr.Uid, cr.Gid, cr.Groups, cr.Pid
+	c.Uid, c.Gid, c.Groups, c.Pid, c.LkOwner = cr.Uid, cr.Gid, cr.Groups, cr.Pid, cr.LkOwner
 	c.start = nowTicks()
 	p.add(c)
 }

@@ -20,6 +20,8 @@ import (
 //     fallocate, discard and zerofill, as fallocate(2)); an lseek's
 //     whence other than SEEK_DATA or SEEK_HOLE is EINVAL, a negative
 //     offset ENXIO, as lseek(2).
+//   - Tmpfile: loc names a directory (Parent) and no entry (Name ""),
+//     and flags can write; EINVAL otherwise, as open(2) with O_TMPFILE.
 //   - Readv: on error the iobref is nil (one a translator returned anyway
 //     is released); on success it is not nil and holds at most size bytes.
 //   - Writev: on success n is the whole of data; on error n < data.Size()
@@ -71,6 +73,16 @@ func seekArgs(off int64, whence uint32) error {
 		return syscall.EINVAL
 	case off < 0:
 		return syscall.ENXIO
+	}
+	return nil
+}
+
+// tmpfileArgs checks a tmpfile's arguments: a directory and no name in
+// loc, and write access in flags (open(2) with O_TMPFILE gives EINVAL
+// without it).
+func tmpfileArgs(loc *Loc, flags uint32) error {
+	if loc == nil || loc.Parent == nil || loc.Name != "" || flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+		return syscall.EINVAL
 	}
 	return nil
 }

@@ -37,6 +37,8 @@ const (
 	FopDiscard
 	FopZerofill
 	FopLseek
+	FopLk
+	FopTmpfile
 	NumFops
 )
 
@@ -73,4 +75,6 @@ var fopNames = [NumFops]string{
 	FopDiscard:     "DISCARD",
 	FopZerofill:    "ZEROFILL",
 	FopLseek:       "SEEK",
+	FopLk:          "LK",
+	FopTmpfile:     "TMPFILE",
 }

@@ -298,6 +298,17 @@ func (g *Graph) Calls() *CallPool { return g.calls }
 // Started returns when Start was called.
 func (g *Graph) Started() time.Time { return g.started }
 
+// KeepsLocks reports whether a volume of the graph keeps locks (its type
+// is KeepsLocks), so that Lk reaches a translator that answers it.
+func (g *Graph) KeepsLocks() bool {
+	for _, n := range g.nodes {
+		if n.typ.KeepsLocks {
+			return true
+		}
+	}
+	return false
+}
+
 // Len returns the number of translators.
 func (g *Graph) Len() int { return len(g.nodes) }
 

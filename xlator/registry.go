@@ -39,6 +39,11 @@ type Type struct {
 	// front end may move a file's data past it, straight to the bottom's
 	// backing file (FUSE passthrough; see Graph.BackingFile).
 	DataTransparent bool
+	// KeepsLocks says the type answers Lk itself: it keeps the fcntl and
+	// flock locks of the files below it. A front end hands locks to a
+	// graph that has such a volume (Graph.KeepsLocks); without one they
+	// stay in the front end (a FUSE mount's kernel).
+	KeepsLocks bool
 }
 
 // ErrSchemaUnknown is wrapped by a SchemaFor error that means the schema

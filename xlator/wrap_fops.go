@@ -261,3 +261,29 @@ func (w *wrapper) Lseek(c *Call, fd *FD, off int64, whence uint32) (int64, error
 	w.done(c, FopLseek, t, err, 0)
 	return r, err
 }
+
+// Lk records the hop and the statistics around the translator's Lk,
+// after checking its arguments (contract.go).
+func (w *wrapper) Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error) {
+	t := c.enter(w.idx)
+	var r Flock
+	err := lockArgs(cmd, lock)
+	if err == nil {
+		r, err = w.x.Lk(c, fd, cmd, lock)
+	}
+	w.done(c, FopLk, t, err, 0)
+	return r, err
+}
+
+// Tmpfile records the hop and the statistics around the translator's Tmpfile,
+// after checking its arguments (contract.go).
+func (w *wrapper) Tmpfile(c *Call, loc *Loc, flags, mode, umask uint32, fd *FD) (Iatt, error) {
+	t := c.enter(w.idx)
+	var r Iatt
+	err := tmpfileArgs(loc, flags)
+	if err == nil {
+		r, err = w.x.Tmpfile(c, loc, flags, mode, umask, fd)
+	}
+	w.done(c, FopTmpfile, t, err, 0)
+	return r, err
+}

@@ -111,6 +111,32 @@ type Fops interface {
 	// cannot tell answers ENOSYS, and a front end then takes the whole
 	// file as data.
 	Lseek(c *Call, fd *FD, off int64, whence uint32) (int64, error)
+	// Lk gets, places or removes a lock on fd's file for c.LkOwner, as
+	// fcntl(2)'s F_GETLK, F_SETLK and F_SETLKW (cmd LkGet, LkSet,
+	// LkSetWait) or, with lock.Whole, flock(2). The result is LkGet's
+	// answer; LkSet and LkSetWait return *lock. A conflicting lock makes
+	// LkSet fail with EAGAIN; LkSetWait waits for it to go and fails
+	// with EINTR when c.Ctx is done first. The graph checks the
+	// arguments (lockArgs). A translator that keeps locks (the locks
+	// type) answers; the others pass it down, and the bottom answers
+	// ENOSYS, which a front end takes as "locks stay in the front end".
+	Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error)
+	// Tmpfile creates a regular file with no name in the directory
+	// loc.Parent and opens it into fd, as open(2) with O_TMPFILE does.
+	// loc.Name is "" and loc.Inode is the new file's inode, made by the
+	// caller (fd.Inode too); loc.GfidReq is honoured as by Create. flags
+	// are fd's open flags, with write access (the graph checks: EINVAL
+	// otherwise); the file gets mode &^ umask and the caller as owner, as
+	// Create gives. The returned attributes carry the new Gfid and Nlink
+	// 0; the caller links the inode into its table without a name. The
+	// file and its data are gone when its last fd is released, unless it
+	// was given a name first: Link with from.Inode this inode (from.Parent
+	// nil, while one of its fds is open) names it, as linkat(2) of the fd
+	// with AT_EMPTY_PATH does, except when flags had O_EXCL: that file
+	// can never be linked (ENOENT, as linkat(2)). A translator that
+	// cannot make one answers ENOSYS, and the front end's open then
+	// fails with EOPNOTSUPP, as on a file system without O_TMPFILE.
+	Tmpfile(c *Call, loc *Loc, flags uint32, mode, umask uint32, fd *FD) (Iatt, error)
 }
 
 // Callbacks are not wound down the graph: the graph calls them on every

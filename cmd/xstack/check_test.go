@@ -108,13 +108,13 @@ func TestCheck(t *testing.T) {
 		`brick1: gfid store: stale entry: .xstack/gfid/GFIDPATH: no directory of the brick carries its gfid`,
 	}
 	want := strings.Join([]string{
-		`stripe: /bs: geometry differs between children (brick0: ` + good + `; brick1: ` + key + `="block-size=262144 count=2 coalesce=0")`,
-		`stripe: /count: striped over another number of children than the volume has (brick0: ` + key + `="block-size=131072 count=3 coalesce=0"; brick1: ` + key + `="block-size=131072 count=3 coalesce=0")`,
-		`stripe: /d/gone: missing on some children (brick0: missing; brick1: file GFID)`,
-		`stripe: /d/typed: types differ between children (brick0: file GFID; brick1: directory GFID)`,
-		`stripe: /empty: missing on some children (brick0: directory GFID; brick1: missing)`,
-		`stripe: /junk: geometry xattr unreadable (brick0: ` + key + ` unreadable: stripe geometry "block-size=lots": block-size is not a number; brick1: ` + good + `)`,
-		`stripe: /nogeo: geometry xattr missing (brick0: ` + good + `; brick1: no trusted.xstack.stripe or user.xstack.stripe)`,
+		`stripe: /bs: geometry differs between children (brick0-locks: ` + good + `; brick1-locks: ` + key + `="block-size=262144 count=2 coalesce=0")`,
+		`stripe: /count: striped over another number of children than the volume has (brick0-locks: ` + key + `="block-size=131072 count=3 coalesce=0"; brick1-locks: ` + key + `="block-size=131072 count=3 coalesce=0")`,
+		`stripe: /d/gone: missing on some children (brick0-locks: missing; brick1-locks: file GFID)`,
+		`stripe: /d/typed: types differ between children (brick0-locks: file GFID; brick1-locks: directory GFID)`,
+		`stripe: /empty: missing on some children (brick0-locks: directory GFID; brick1-locks: missing)`,
+		`stripe: /junk: geometry xattr unreadable (brick0-locks: ` + key + ` unreadable: stripe geometry "block-size=lots": block-size is not a number; brick1-locks: ` + good + `)`,
+		`stripe: /nogeo: geometry xattr missing (brick0-locks: ` + good + `; brick1-locks: no trusted.xstack.stripe or user.xstack.stripe)`,
 		`stripe: 2 directories, 5 files, 0 others checked: 7 problems`,
 	}, "\n") + "\n"
 	stores, stripeOut := splitCheck(out)

@@ -23,7 +23,7 @@ import (
 func TestConvertCommand(t *testing.T) {
 	const testdata = "../../volfile/convert/testdata/"
 	code, out, errs := xstack("convert", testdata+"brick.vol")
-	if code != 0 || !strings.Contains(out, `= "posix"`) || !strings.Contains(errs, "brick.vol:11:10: note:") {
+	if code != 0 || !strings.Contains(out, `= "posix"`) || !strings.Contains(errs, "brick.vol:16:10: note:") {
 		t.Fatalf("convert brick.vol: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 	hcl := filepath.Join(t.TempDir(), "brick.hcl")

@@ -75,7 +75,7 @@ func zero(f *Fop, q bool) string {
 	switch t := f.Result.Type; t {
 	case "":
 		return ""
-	case "Iatt", "Statvfs":
+	case "Iatt", "Statvfs", "Flock":
 		return qual(t, q) + "{}, "
 	case "string":
 		return `"", `
@@ -199,6 +199,8 @@ func genRemote() ([]byte, error) {
 					fmt.Fprintf(w, ", %s: r.fdMsg(%s)", field(a), a.Name)
 				case "*SetattrIn":
 					setattr = a.Name
+				case "*Flock":
+					fmt.Fprintf(w, ", %s: flockTo(%s)", field(a), a.Name)
 				case "int":
 					fmt.Fprintf(w, ", %s: int64(%s)", field(a), a.Name)
 				default:
@@ -228,6 +230,8 @@ func genRemote() ([]byte, error) {
 				v = "direntsFrom(" + v + ")"
 			case "[]byte":
 				v = "bytesFrom(" + v + ")"
+			case "Flock":
+				v = "flockFrom(" + v + ")"
 			}
 			fmt.Fprintf(w, "\treturn %s, nil\n}\n\n", v)
 		}
@@ -256,6 +260,9 @@ func genServer() ([]byte, error) {
 					call += ", " + a.Name
 				case "*SetattrIn":
 					call += ", setattrFrom(q)"
+				case "*Flock":
+					fmt.Fprintf(w, "\t%s := flockFrom(q.%s)\n", a.Name, field(a))
+					call += ", &" + a.Name
 				case "int":
 					call += ", int(q." + field(a) + ")"
 				default:
@@ -278,6 +285,8 @@ func genServer() ([]byte, error) {
 				v = "statvfsTo(&res)"
 			case "[]Dirent":
 				v = "direntsTo(res, q.Plus)"
+			case "Flock":
+				v = "flockTo(&res)"
 			}
 			fmt.Fprintf(w, "\treturn &pb.%s{%s: %s}, nil\n}\n\n", f.Rsp, f.Result.Name, v)
 		}

@@ -44,6 +44,8 @@ var xlatorTypes = map[string]reflect.Type{
 	"*iobuf.Iobref": reflect.TypeFor[*iobuf.Iobref](),
 	"Iatt":          reflect.TypeFor[xlator.Iatt](),
 	"Statvfs":       reflect.TypeFor[xlator.Statvfs](),
+	"*Flock":        reflect.TypeFor[*xlator.Flock](),
+	"Flock":         reflect.TypeFor[xlator.Flock](),
 	"[]Dirent":      reflect.TypeFor[[]xlator.Dirent](),
 	"[]byte":        reflect.TypeFor[[]byte](),
 	"[]string":      reflect.TypeFor[[]string](),

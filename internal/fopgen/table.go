@@ -132,5 +132,9 @@ var Table = []Fop{
 	{Name: "Zerofill", Gluster: "ZEROFILL", Args: []Arg{fd("fd"), i64("off"), i64("length")},
 		Check: "fallocRange(off, length)", Req: "RangeReq", Rsp: "ErrRsp"},
 	{Name: "Lseek", Gluster: "SEEK", Args: []Arg{fd("fd"), i64("off"), u32("whence")}, Result: Arg{"Off", "int64"},
-		Idempotent: true, Check: "seekArgs(off, whence)", Local: true},
+		Idempotent: true, Check: "seekArgs(off, whence)", Req: "SeekReq", Rsp: "SeekRsp"},
+	{Name: "Lk", Gluster: "LK", Args: []Arg{fd("fd"), u32("cmd"), {"lock", "*Flock"}}, Result: Arg{"Lock", "Flock"},
+		Check: "lockArgs(cmd, lock)", Req: "LkReq", Rsp: "LkRsp"},
+	{Name: "Tmpfile", Gluster: "TMPFILE", Args: []Arg{loc("loc"), u32("flags"), u32("mode"), u32("umask"), fd("fd")}, Result: Arg{"Iatt", "Iatt"},
+		Check: "tmpfileArgs(loc, flags)", Local: true},
 }

@@ -7,8 +7,8 @@
 // Node ids. FUSE names files by 64-bit node ids. Node id 1 is the table's
 // root; every other id is handed out, from a counter that never reuses a
 // value, the first time an entry reply (LOOKUP, CREATE, MKDIR, MKNOD,
-// SYMLINK, LINK, a READDIRPLUS entry) names an inode the kernel does not
-// know. A mutex-guarded map takes the id back to the *xlator.Inode; an id
+// SYMLINK, LINK, TMPFILE, a READDIRPLUS entry) names an inode the kernel
+// does not know. A mutex-guarded map takes the id back to the *xlator.Inode; an id
 // from the kernel that is not in the map is answered with ESTALE, never
 // trusted. Every entry reply links the inode in the table (Table.Link) and
 // adds one kernel lookup (Table.AddLookup); FORGET and BATCH_FORGET
@@ -115,6 +115,14 @@
 // (privs.go). On kernels without KILLPRIV_V2 the bridge answers
 // security.capability ENODATA without winding, which keeps the per-write
 // round trip short but leaves file capabilities unsupported there.
+//
+// Unnamed files, birth times, ioctls. open(2) with O_TMPFILE arrives as
+// TMPFILE, answered by the graph's Tmpfile with a node the table links by
+// gfid alone; linkat(2) of it arrives as a LINK of that node
+// (TestTmpfile). A statx(2) that asks for the birth time arrives as
+// STATX (kernel 6.6+), answered from Stat or Fstat with the brick's
+// birth time and mask (TestStatxBirthTime). No init flag is needed for
+// either. Every ioctl is answered ENOTTY without a fop (TestIoctlENOTTY).
 //
 // The namespace trusted.xstack. is internal to the stack (GFIDs and other
 // translator metadata): GETXATTR on it gives ENODATA, SETXATTR and

@@ -195,6 +195,7 @@ func (b *bridge) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 	}
 	c := b.begin(opFlush, xlator.FopFlush, &in.InHeader, cancel)
 	defer c.Done()
+	c.LkOwner = in.LockOwner // its fcntl locks go with the close
 	if err := b.top.Flush(c, hd.fd); err != nil {
 		return b.fail(opFlush, err)
 	}

@@ -66,10 +66,12 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 		// each; the bridge drops privileges itself (privs.go).
 		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
 		AllowOther:        cfg.AllowOther,
-		FsName:            cfg.FSName,
-		Name:              "xstack",
-		Debug:             cfg.Debug,
-		Logger:            zap.NewStdLog(log),
+		// Locks go to the graph when it keeps them (locks.go).
+		EnableLocks: g.KeepsLocks(),
+		FsName:      cfg.FSName,
+		Name:        "xstack",
+		Debug:       cfg.Debug,
+		Logger:      zap.NewStdLog(log),
 		PanicHandler: func(v any) fuse.Status {
 			log.Error("panic serving a FUSE request; replying EIO", zap.Any("panic", v), zap.Stack("stack"))
 			return fuse.EIO

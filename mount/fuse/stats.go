@@ -38,6 +38,12 @@ const (
 	opFallocate
 	opReaddirplus
 	opLseek
+	opGetlk
+	opSetlk
+	opSetlkw
+	opTmpfile
+	opStatx
+	opIoctl
 	numOps
 )
 
@@ -46,7 +52,8 @@ var opNames = [numOps]string{
 	"MKDIR", "UNLINK", "RMDIR", "RENAME", "LINK", "OPEN", "READ", "WRITE",
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
-	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK",
+	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK", "GETLK", "SETLK",
+	"SETLKW", "TMPFILE", "STATX", "IOCTL",
 }
 
 func (o op) String() string {

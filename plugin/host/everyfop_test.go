@@ -2,14 +2,20 @@ package host_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/xstack/xstack/internal/fopgen"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
+	"github.com/xstack/xstack/xlator/xlatortest"
 )
 
 // TestEveryFopCrossesPlugin runs every fop of xlator.Fops through the
@@ -98,6 +104,14 @@ volume "pt" {
 			}
 			if ia, err := top.Fstat(c, fd); err != nil || ia.Size != int64(len(data)) {
 				t.Fatalf("fstat: size %d, %v", ia.Size, err)
+			} else {
+				// The birth time and statx mask cross too.
+				var x unix.Statx_t
+				must("statx brick file", unix.Statx(unix.AT_FDCWD, filepath.Join(dir, "d", "f"), 0, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &x))
+				bt := xlator.Timespec{Sec: x.Btime.Sec, Nsec: int64(x.Btime.Nsec)}
+				if ia.Mask != x.Mask&(unix.STATX_BASIC_STATS|unix.STATX_BTIME) || ia.Btime != bt {
+					t.Errorf("fstat through the plugin: mask %#x, btime %v; the brick file's are %#x, %v", ia.Mask, ia.Btime, x.Mask, bt)
+				}
 			}
 			if ia, err := top.Fsetattr(c, fd, &xlator.SetattrIn{Valid: xlator.SetMode, Mode: 0o600}); err != nil || ia.Mode&0o777 != 0o600 {
 				t.Fatalf("fsetattr: mode %o, %v", ia.Mode, err)
@@ -107,12 +121,27 @@ volume "pt" {
 			must("fallocate", top.Fallocate(c, fd, xlator.FallocKeepSize, 0, 64<<10))
 			must("discard", top.Discard(c, fd, 0, 4096))
 			must("zerofill", top.Zerofill(c, fd, 4096, 4096))
-			// Lseek is not in the plugin protocol yet (Local in the fop
-			// table): the plugin side answers ENOSYS and the brick is not
-			// asked.
-			if _, err := top.Lseek(c, fd, 0, xlator.SeekHole); err != syscall.ENOSYS {
-				t.Errorf("lseek through the plugin: %v, want ENOSYS until the protocol carries it", err)
+			// Lseek answers as lseek(2) on the brick's file does.
+			bf, err := os.Open(filepath.Join(dir, "d", "f"))
+			must("open the brick's file", err)
+			wantHole, err := unix.Seek(int(bf.Fd()), 0, unix.SEEK_HOLE)
+			bf.Close()
+			must("SEEK_HOLE on the brick's file", err)
+			if off, err := top.Lseek(c, fd, 0, xlator.SeekHole); err != nil || off != wantHole {
+				t.Errorf("lseek through the plugin: %d, %v; the brick's file says %d", off, err, wantHole)
 			}
+			// The brick keeps no locks: its ENOSYS comes back.
+			if _, err := top.Lk(c, fd, xlator.LkSet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF}); err != syscall.ENOSYS {
+				t.Errorf("lk through the plugin to posix: %v, want posix's ENOSYS", err)
+			}
+			// So is Tmpfile.
+			tl := newLoc(d, "")
+			tfd := g.NewFD(tl.Inode, syscall.O_RDWR, 0, false)
+			if _, err := top.Tmpfile(c, tl, syscall.O_RDWR, 0o600, 0, tfd); err != syscall.ENOSYS {
+				t.Errorf("tmpfile through the plugin: %v, want ENOSYS until the protocol carries it", err)
+			}
+			tfd.Unref()
+			tl.Inode.Unref()
 			got = readAll(t, top, c, fd, len(data))
 			if !bytes.Equal(got[:8192], make([]byte, 8192)) || !bytes.Equal(got[8192:], data[8192:]) {
 				t.Fatal("after discard and zerofill: the range is not zeroes, or the rest changed")
@@ -232,4 +261,72 @@ func copyOut(ref *iobuf.Iobref) []byte {
 	b := make([]byte, ref.Size())
 	ref.CopyTo(b)
 	return b
+}
+
+// TestLocksCrossPlugin: locks placed through a plugin are kept by a locks
+// volume below it for the caller's lock owner, which crosses in the
+// call's header: two owners conflict, an owner's own locks do not, and a
+// flush through the plugin drops its caller's locks, on the rings and by
+// gRPC.
+func TestLocksCrossPlugin(t *testing.T) {
+	for _, shm := range []string{"32MiB", "0"} {
+		t.Run("shm-size="+shm, func(t *testing.T) {
+			v := open(t, hcl(`
+volume "brick" {
+  type                  = "posix"
+  directory             = %q
+  health-check-interval = "0"
+}
+
+volume "locks" {
+  type       = "locks"
+  subvolumes = ["brick"]
+}
+
+volume "pt" {
+  type       = "plugin"
+  path       = %q
+  subvolumes = ["locks"]
+  shm-size   = %q
+}
+`, t.TempDir(), passthroughBin(t), shm), registry(nil), nil)
+			g := v.Stack().Graph
+			if !g.KeepsLocks() {
+				t.Fatal("the graph does not say it keeps locks")
+			}
+			in, fd := xlatortest.Create(t, g, "f")
+			defer in.Unref()
+			defer fd.Unref()
+			lk := func(owner uint64, typ uint32) error {
+				c := g.Calls().Begin(t.Context(), xlator.FopLk, xlator.Creds{LkOwner: owner, Pid: 7}, 0)
+				defer c.Done()
+				_, err := g.Top().Lk(c, fd, xlator.LkSet, &xlator.Flock{Type: typ, Start: 10, End: 19, Pid: 7})
+				return err
+			}
+			if err := lk(1, xlator.LockWrite); err != nil {
+				t.Fatal(err)
+			}
+			if err := lk(2, xlator.LockRead); !errors.Is(err, syscall.EAGAIN) {
+				t.Fatalf("owner 2 over owner 1's lock: %v, want EAGAIN", err)
+			}
+			if err := lk(1, xlator.LockRead); err != nil {
+				t.Fatalf("owner 1 converting its own lock: %v", err)
+			}
+			c := g.Calls().Begin(t.Context(), xlator.FopLk, xlator.Creds{Pid: 7}, 0)
+			got, err := g.Top().Lk(c, fd, xlator.LkGet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF})
+			c.Done()
+			if err != nil || got.Type != xlator.LockRead || got.Start != 10 || got.End != 19 || got.Pid != 7 {
+				t.Fatalf("getlk through the plugin: %+v, %v", got, err)
+			}
+			c = g.Calls().Begin(t.Context(), xlator.FopFlush, xlator.Creds{LkOwner: 1}, 0)
+			err = g.Top().Flush(c, fd)
+			c.Done()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lk(2, xlator.LockWrite); err != nil {
+				t.Fatalf("after owner 1's flush: %v", err)
+			}
+		})
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/xstack/xstack/volfile"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlator/xlatortest"
+	"github.com/xstack/xstack/xlators/locks"
 	"github.com/xstack/xstack/xlators/posix"
 )
 
@@ -81,6 +82,7 @@ func registry(log *xlatortest.Log) *xlator.Registry {
 	r := xlatortest.Registry()
 	host.Register(r)
 	posix.Register(r)
+	locks.Register(r)
 	if log != nil {
 		r.MustRegister(xlatortest.RecorderType(log, ""))
 	}

@@ -44,7 +44,7 @@ volume "bare" {
 // sends it no slot (the bare plugin fails a writev that names one), and
 // 1 MiB of data crosses in the messages both ways.
 func TestProtocolVersions(t *testing.T) {
-	if host.MinProtocolVersion != 4 || host.ProtocolVersion != 5 {
+	if host.MinProtocolVersion != 4 || host.ProtocolVersion != 6 {
 		t.Fatalf("versions %d to %d: update this test's table", host.MinProtocolVersion, host.ProtocolVersion)
 	}
 	for _, tc := range []struct {
@@ -52,10 +52,11 @@ func TestProtocolVersions(t *testing.T) {
 		arena   string // the statedump's arena, when served
 		refused string // in the start error, when refused
 	}{
-		{version: 3, refused: "speaks protocol 3, this host speaks 4 to 5: rebuild the plugin against this version of xstack"},
+		{version: 3, refused: "speaks protocol 3, this host speaks 4 to 6: rebuild the plugin against this version of xstack"},
 		{version: 4, arena: "off: the plugin did not map it: its ring is not ready after Init (protocol 4)"},
 		{version: 5, arena: "off: the plugin did not map it: bare maps no arena"},
-		{version: 6, refused: "speaks protocol 6, this host speaks 4 to 5: upgrade xstack, or rebuild the plugin"},
+		{version: 6, arena: "off: the plugin did not map it: bare maps no arena"},
+		{version: 7, refused: "speaks protocol 7, this host speaks 4 to 6: upgrade xstack, or rebuild the plugin"},
 	} {
 		t.Run(fmt.Sprintf("version=%d", tc.version), func(t *testing.T) {
 			bin := bareBin(t, tc.version)
@@ -88,6 +89,15 @@ func TestProtocolVersions(t *testing.T) {
 			}
 			if got := readAll(t, top, c, fd, len(data)); !bytes.Equal(got, data) {
 				t.Fatalf("readv of 1 MiB: %d bytes, differ", len(got))
+			}
+			// bare has neither lseek nor locks (nor had a plugin
+			// before protocol 6): the fops answer ENOSYS, which front
+			// ends take as "do without", not a transport error.
+			if _, err := top.Lseek(c, fd, 0, xlator.SeekHole); !errors.Is(err, syscall.ENOSYS) {
+				t.Errorf("lseek: %v, want ENOSYS", err)
+			}
+			if _, err := top.Lk(c, fd, xlator.LkSet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF}); !errors.Is(err, syscall.ENOSYS) {
+				t.Errorf("lk: %v, want ENOSYS", err)
 			}
 			keys := map[string]string{}
 			for _, kv := range hostOf(t, v, "bare").Dump() {

@@ -107,7 +107,11 @@ type Header struct {
 	Unique uint64 `protobuf:"varint,5,opt,name=unique,proto3" json:"unique,omitempty"`
 	// child selects the subvolume a callback is wound to (index in the
 	// volfile's subvolumes list); 0 for requests to a translator.
-	Child         uint32 `protobuf:"varint,6,opt,name=child,proto3" json:"child,omitempty"`
+	Child uint32 `protobuf:"varint,6,opt,name=child,proto3" json:"child,omitempty"`
+	// lk_owner is the lock owner the call acts for (xlator.Call.LkOwner):
+	// whose locks an Lk places and a Flush drops. Protocol 6; 0 from an
+	// older peer.
+	LkOwner       uint64 `protobuf:"varint,7,opt,name=lk_owner,json=lkOwner,proto3" json:"lk_owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +184,13 @@ func (x *Header) GetUnique() uint64 {
 func (x *Header) GetChild() uint32 {
 	if x != nil {
 		return x.Child
+	}
+	return 0
+}
+
+func (x *Header) GetLkOwner() uint64 {
+	if x != nil {
+		return x.LkOwner
 	}
 	return 0
 }
@@ -420,21 +431,26 @@ func (x *Timespec) GetNsec() int64 {
 }
 
 type Iatt struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Gfid          []byte                 `protobuf:"bytes,1,opt,name=gfid,proto3" json:"gfid,omitempty"`
-	Ino           uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
-	Dev           uint64                 `protobuf:"varint,3,opt,name=dev,proto3" json:"dev,omitempty"`
-	Mode          uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
-	Nlink         uint32                 `protobuf:"varint,5,opt,name=nlink,proto3" json:"nlink,omitempty"`
-	Uid           uint32                 `protobuf:"varint,6,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid           uint32                 `protobuf:"varint,7,opt,name=gid,proto3" json:"gid,omitempty"`
-	Rdev          uint64                 `protobuf:"varint,8,opt,name=rdev,proto3" json:"rdev,omitempty"`
-	Size          int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
-	Blksize       uint32                 `protobuf:"varint,10,opt,name=blksize,proto3" json:"blksize,omitempty"`
-	Blocks        int64                  `protobuf:"varint,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
-	Atime         *Timespec              `protobuf:"bytes,12,opt,name=atime,proto3" json:"atime,omitempty"`
-	Mtime         *Timespec              `protobuf:"bytes,13,opt,name=mtime,proto3" json:"mtime,omitempty"`
-	Ctime         *Timespec              `protobuf:"bytes,14,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Gfid    []byte                 `protobuf:"bytes,1,opt,name=gfid,proto3" json:"gfid,omitempty"`
+	Ino     uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
+	Dev     uint64                 `protobuf:"varint,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Mode    uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	Nlink   uint32                 `protobuf:"varint,5,opt,name=nlink,proto3" json:"nlink,omitempty"`
+	Uid     uint32                 `protobuf:"varint,6,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid     uint32                 `protobuf:"varint,7,opt,name=gid,proto3" json:"gid,omitempty"`
+	Rdev    uint64                 `protobuf:"varint,8,opt,name=rdev,proto3" json:"rdev,omitempty"`
+	Size    int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
+	Blksize uint32                 `protobuf:"varint,10,opt,name=blksize,proto3" json:"blksize,omitempty"`
+	Blocks  int64                  `protobuf:"varint,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	Atime   *Timespec              `protobuf:"bytes,12,opt,name=atime,proto3" json:"atime,omitempty"`
+	Mtime   *Timespec              `protobuf:"bytes,13,opt,name=mtime,proto3" json:"mtime,omitempty"`
+	Ctime   *Timespec              `protobuf:"bytes,14,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	// btime and mask are xlator.Iatt's Btime and Mask (statx's birth time
+	// and stx_mask). A peer that predates them sends neither: mask 0, no
+	// birth time.
+	Btime         *Timespec `protobuf:"bytes,15,opt,name=btime,proto3" json:"btime,omitempty"`
+	Mask          uint32    `protobuf:"varint,16,opt,name=mask,proto3" json:"mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -565,6 +581,20 @@ func (x *Iatt) GetCtime() *Timespec {
 		return x.Ctime
 	}
 	return nil
+}
+
+func (x *Iatt) GetBtime() *Timespec {
+	if x != nil {
+		return x.Btime
+	}
+	return nil
+}
+
+func (x *Iatt) GetMask() uint32 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
 }
 
 type LocReq struct {
@@ -1933,6 +1963,223 @@ func (x *ForgetReq) GetGfids() [][]byte {
 	return nil
 }
 
+// SeekReq is an lseek's SEEK_DATA (3) or SEEK_HOLE (4). Protocol 6.
+type SeekReq struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	H             *Header                `protobuf:"bytes,1,opt,name=h,proto3" json:"h,omitempty"`
+	Fd            *Fd                    `protobuf:"bytes,2,opt,name=fd,proto3" json:"fd,omitempty"`
+	Off           int64                  `protobuf:"varint,3,opt,name=off,proto3" json:"off,omitempty"`
+	Whence        uint32                 `protobuf:"varint,4,opt,name=whence,proto3" json:"whence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeekReq) Reset() {
+	*x = SeekReq{}
+	mi := &file_xlator_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeekReq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeekReq) ProtoMessage() {}
+
+func (x *SeekReq) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeekReq.ProtoReflect.Descriptor instead.
+func (*SeekReq) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SeekReq) GetH() *Header {
+	if x != nil {
+		return x.H
+	}
+	return nil
+}
+
+func (x *SeekReq) GetFd() *Fd {
+	if x != nil {
+		return x.Fd
+	}
+	return nil
+}
+
+func (x *SeekReq) GetOff() int64 {
+	if x != nil {
+		return x.Off
+	}
+	return 0
+}
+
+func (x *SeekReq) GetWhence() uint32 {
+	if x != nil {
+		return x.Whence
+	}
+	return 0
+}
+
+// Flock is one lock of the Lk fop (xlator.Flock): end is inclusive,
+// 9223372036854775807 for "to the end of the file"; whole marks a
+// flock(2) lock.
+type Flock struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          uint32                 `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`
+	Start         int64                  `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`
+	End           int64                  `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	Pid           uint32                 `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	Whole         bool                   `protobuf:"varint,5,opt,name=whole,proto3" json:"whole,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Flock) Reset() {
+	*x = Flock{}
+	mi := &file_xlator_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Flock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Flock) ProtoMessage() {}
+
+func (x *Flock) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Flock.ProtoReflect.Descriptor instead.
+func (*Flock) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Flock) GetType() uint32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *Flock) GetStart() int64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *Flock) GetEnd() int64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *Flock) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *Flock) GetWhole() bool {
+	if x != nil {
+		return x.Whole
+	}
+	return false
+}
+
+// LkReq gets (cmd 1), places (2) or waits for (3) a lock. Protocol 6.
+type LkReq struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	H             *Header                `protobuf:"bytes,1,opt,name=h,proto3" json:"h,omitempty"`
+	Fd            *Fd                    `protobuf:"bytes,2,opt,name=fd,proto3" json:"fd,omitempty"`
+	Cmd           uint32                 `protobuf:"varint,3,opt,name=cmd,proto3" json:"cmd,omitempty"`
+	Lock          *Flock                 `protobuf:"bytes,4,opt,name=lock,proto3" json:"lock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LkReq) Reset() {
+	*x = LkReq{}
+	mi := &file_xlator_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LkReq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LkReq) ProtoMessage() {}
+
+func (x *LkReq) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LkReq.ProtoReflect.Descriptor instead.
+func (*LkReq) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *LkReq) GetH() *Header {
+	if x != nil {
+		return x.H
+	}
+	return nil
+}
+
+func (x *LkReq) GetFd() *Fd {
+	if x != nil {
+		return x.Fd
+	}
+	return nil
+}
+
+func (x *LkReq) GetCmd() uint32 {
+	if x != nil {
+		return x.Cmd
+	}
+	return 0
+}
+
+func (x *LkReq) GetLock() *Flock {
+	if x != nil {
+		return x.Lock
+	}
+	return nil
+}
+
 type ErrRsp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         uint32                 `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -1942,7 +2189,7 @@ type ErrRsp struct {
 
 func (x *ErrRsp) Reset() {
 	*x = ErrRsp{}
-	mi := &file_xlator_proto_msgTypes[25]
+	mi := &file_xlator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1954,7 +2201,7 @@ func (x *ErrRsp) String() string {
 func (*ErrRsp) ProtoMessage() {}
 
 func (x *ErrRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[25]
+	mi := &file_xlator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1967,7 +2214,7 @@ func (x *ErrRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrRsp.ProtoReflect.Descriptor instead.
 func (*ErrRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{25}
+	return file_xlator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ErrRsp) GetErrno() uint32 {
@@ -1987,7 +2234,7 @@ type IattRsp struct {
 
 func (x *IattRsp) Reset() {
 	*x = IattRsp{}
-	mi := &file_xlator_proto_msgTypes[26]
+	mi := &file_xlator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2246,7 @@ func (x *IattRsp) String() string {
 func (*IattRsp) ProtoMessage() {}
 
 func (x *IattRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[26]
+	mi := &file_xlator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2259,7 @@ func (x *IattRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IattRsp.ProtoReflect.Descriptor instead.
 func (*IattRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{26}
+	return file_xlator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *IattRsp) GetErrno() uint32 {
@@ -2039,7 +2286,7 @@ type ReadlinkRsp struct {
 
 func (x *ReadlinkRsp) Reset() {
 	*x = ReadlinkRsp{}
-	mi := &file_xlator_proto_msgTypes[27]
+	mi := &file_xlator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2298,7 @@ func (x *ReadlinkRsp) String() string {
 func (*ReadlinkRsp) ProtoMessage() {}
 
 func (x *ReadlinkRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[27]
+	mi := &file_xlator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2064,7 +2311,7 @@ func (x *ReadlinkRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkRsp.ProtoReflect.Descriptor instead.
 func (*ReadlinkRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{27}
+	return file_xlator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReadlinkRsp) GetErrno() uint32 {
@@ -2092,7 +2339,7 @@ type OpenRsp struct {
 
 func (x *OpenRsp) Reset() {
 	*x = OpenRsp{}
-	mi := &file_xlator_proto_msgTypes[28]
+	mi := &file_xlator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2351,7 @@ func (x *OpenRsp) String() string {
 func (*OpenRsp) ProtoMessage() {}
 
 func (x *OpenRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[28]
+	mi := &file_xlator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2364,7 @@ func (x *OpenRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRsp.ProtoReflect.Descriptor instead.
 func (*OpenRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{28}
+	return file_xlator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *OpenRsp) GetErrno() uint32 {
@@ -2152,7 +2399,7 @@ type ReadvRsp struct {
 
 func (x *ReadvRsp) Reset() {
 	*x = ReadvRsp{}
-	mi := &file_xlator_proto_msgTypes[29]
+	mi := &file_xlator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2411,7 @@ func (x *ReadvRsp) String() string {
 func (*ReadvRsp) ProtoMessage() {}
 
 func (x *ReadvRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[29]
+	mi := &file_xlator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2424,7 @@ func (x *ReadvRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadvRsp.ProtoReflect.Descriptor instead.
 func (*ReadvRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{29}
+	return file_xlator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReadvRsp) GetErrno() uint32 {
@@ -2211,7 +2458,7 @@ type WritevRsp struct {
 
 func (x *WritevRsp) Reset() {
 	*x = WritevRsp{}
-	mi := &file_xlator_proto_msgTypes[30]
+	mi := &file_xlator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2470,7 @@ func (x *WritevRsp) String() string {
 func (*WritevRsp) ProtoMessage() {}
 
 func (x *WritevRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[30]
+	mi := &file_xlator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2483,7 @@ func (x *WritevRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WritevRsp.ProtoReflect.Descriptor instead.
 func (*WritevRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{30}
+	return file_xlator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WritevRsp) GetErrno() uint32 {
@@ -2266,7 +2513,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_xlator_proto_msgTypes[31]
+	mi := &file_xlator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2525,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[31]
+	mi := &file_xlator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2538,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{31}
+	return file_xlator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Dirent) GetName() string {
@@ -2339,7 +2586,7 @@ type ReaddirRsp struct {
 
 func (x *ReaddirRsp) Reset() {
 	*x = ReaddirRsp{}
-	mi := &file_xlator_proto_msgTypes[32]
+	mi := &file_xlator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2598,7 @@ func (x *ReaddirRsp) String() string {
 func (*ReaddirRsp) ProtoMessage() {}
 
 func (x *ReaddirRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[32]
+	mi := &file_xlator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2611,7 @@ func (x *ReaddirRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReaddirRsp.ProtoReflect.Descriptor instead.
 func (*ReaddirRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{32}
+	return file_xlator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReaddirRsp) GetErrno() uint32 {
@@ -2402,7 +2649,7 @@ type Statvfs struct {
 
 func (x *Statvfs) Reset() {
 	*x = Statvfs{}
-	mi := &file_xlator_proto_msgTypes[33]
+	mi := &file_xlator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2414,7 +2661,7 @@ func (x *Statvfs) String() string {
 func (*Statvfs) ProtoMessage() {}
 
 func (x *Statvfs) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[33]
+	mi := &file_xlator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2427,7 +2674,7 @@ func (x *Statvfs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statvfs.ProtoReflect.Descriptor instead.
 func (*Statvfs) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{33}
+	return file_xlator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Statvfs) GetBsize() uint64 {
@@ -2510,7 +2757,7 @@ type StatfsRsp struct {
 
 func (x *StatfsRsp) Reset() {
 	*x = StatfsRsp{}
-	mi := &file_xlator_proto_msgTypes[34]
+	mi := &file_xlator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +2769,7 @@ func (x *StatfsRsp) String() string {
 func (*StatfsRsp) ProtoMessage() {}
 
 func (x *StatfsRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[34]
+	mi := &file_xlator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +2782,7 @@ func (x *StatfsRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatfsRsp.ProtoReflect.Descriptor instead.
 func (*StatfsRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{34}
+	return file_xlator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StatfsRsp) GetErrno() uint32 {
@@ -2562,7 +2809,7 @@ type XattrRsp struct {
 
 func (x *XattrRsp) Reset() {
 	*x = XattrRsp{}
-	mi := &file_xlator_proto_msgTypes[35]
+	mi := &file_xlator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2821,7 @@ func (x *XattrRsp) String() string {
 func (*XattrRsp) ProtoMessage() {}
 
 func (x *XattrRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[35]
+	mi := &file_xlator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2834,7 @@ func (x *XattrRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XattrRsp.ProtoReflect.Descriptor instead.
 func (*XattrRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{35}
+	return file_xlator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *XattrRsp) GetErrno() uint32 {
@@ -2614,7 +2861,7 @@ type ListxattrRsp struct {
 
 func (x *ListxattrRsp) Reset() {
 	*x = ListxattrRsp{}
-	mi := &file_xlator_proto_msgTypes[36]
+	mi := &file_xlator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +2873,7 @@ func (x *ListxattrRsp) String() string {
 func (*ListxattrRsp) ProtoMessage() {}
 
 func (x *ListxattrRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[36]
+	mi := &file_xlator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +2886,7 @@ func (x *ListxattrRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListxattrRsp.ProtoReflect.Descriptor instead.
 func (*ListxattrRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{36}
+	return file_xlator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListxattrRsp) GetErrno() uint32 {
@@ -2652,6 +2899,110 @@ func (x *ListxattrRsp) GetErrno() uint32 {
 func (x *ListxattrRsp) GetNames() []string {
 	if x != nil {
 		return x.Names
+	}
+	return nil
+}
+
+type SeekRsp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         uint32                 `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Off           int64                  `protobuf:"varint,2,opt,name=off,proto3" json:"off,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeekRsp) Reset() {
+	*x = SeekRsp{}
+	mi := &file_xlator_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeekRsp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeekRsp) ProtoMessage() {}
+
+func (x *SeekRsp) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeekRsp.ProtoReflect.Descriptor instead.
+func (*SeekRsp) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *SeekRsp) GetErrno() uint32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *SeekRsp) GetOff() int64 {
+	if x != nil {
+		return x.Off
+	}
+	return 0
+}
+
+type LkRsp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         uint32                 `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	Lock          *Flock                 `protobuf:"bytes,2,opt,name=lock,proto3" json:"lock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LkRsp) Reset() {
+	*x = LkRsp{}
+	mi := &file_xlator_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LkRsp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LkRsp) ProtoMessage() {}
+
+func (x *LkRsp) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LkRsp.ProtoReflect.Descriptor instead.
+func (*LkRsp) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *LkRsp) GetErrno() uint32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *LkRsp) GetLock() *Flock {
+	if x != nil {
+		return x.Lock
 	}
 	return nil
 }
@@ -2673,7 +3024,7 @@ type Option struct {
 
 func (x *Option) Reset() {
 	*x = Option{}
-	mi := &file_xlator_proto_msgTypes[37]
+	mi := &file_xlator_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +3036,7 @@ func (x *Option) String() string {
 func (*Option) ProtoMessage() {}
 
 func (x *Option) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[37]
+	mi := &file_xlator_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +3049,7 @@ func (x *Option) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Option.ProtoReflect.Descriptor instead.
 func (*Option) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{37}
+	return file_xlator_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Option) GetName() string {
@@ -2774,7 +3125,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_xlator_proto_msgTypes[38]
+	mi := &file_xlator_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +3137,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[38]
+	mi := &file_xlator_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +3150,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{38}
+	return file_xlator_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Value) GetName() string {
@@ -2866,7 +3217,7 @@ type SchemaReq struct {
 
 func (x *SchemaReq) Reset() {
 	*x = SchemaReq{}
-	mi := &file_xlator_proto_msgTypes[39]
+	mi := &file_xlator_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2878,7 +3229,7 @@ func (x *SchemaReq) String() string {
 func (*SchemaReq) ProtoMessage() {}
 
 func (x *SchemaReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[39]
+	mi := &file_xlator_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2891,7 +3242,7 @@ func (x *SchemaReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaReq.ProtoReflect.Descriptor instead.
 func (*SchemaReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{39}
+	return file_xlator_proto_rawDescGZIP(), []int{44}
 }
 
 type SchemaRsp struct {
@@ -2907,7 +3258,7 @@ type SchemaRsp struct {
 
 func (x *SchemaRsp) Reset() {
 	*x = SchemaRsp{}
-	mi := &file_xlator_proto_msgTypes[40]
+	mi := &file_xlator_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3270,7 @@ func (x *SchemaRsp) String() string {
 func (*SchemaRsp) ProtoMessage() {}
 
 func (x *SchemaRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[40]
+	mi := &file_xlator_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3283,7 @@ func (x *SchemaRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRsp.ProtoReflect.Descriptor instead.
 func (*SchemaRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{40}
+	return file_xlator_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SchemaRsp) GetName() string {
@@ -2989,7 +3340,7 @@ type InitReq struct {
 
 func (x *InitReq) Reset() {
 	*x = InitReq{}
-	mi := &file_xlator_proto_msgTypes[41]
+	mi := &file_xlator_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3001,7 +3352,7 @@ func (x *InitReq) String() string {
 func (*InitReq) ProtoMessage() {}
 
 func (x *InitReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[41]
+	mi := &file_xlator_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3014,7 +3365,7 @@ func (x *InitReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitReq.ProtoReflect.Descriptor instead.
 func (*InitReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{41}
+	return file_xlator_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *InitReq) GetVolume() string {
@@ -3089,7 +3440,7 @@ type InitRsp struct {
 
 func (x *InitRsp) Reset() {
 	*x = InitRsp{}
-	mi := &file_xlator_proto_msgTypes[42]
+	mi := &file_xlator_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +3452,7 @@ func (x *InitRsp) String() string {
 func (*InitRsp) ProtoMessage() {}
 
 func (x *InitRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[42]
+	mi := &file_xlator_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +3465,7 @@ func (x *InitRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRsp.ProtoReflect.Descriptor instead.
 func (*InitRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{42}
+	return file_xlator_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *InitRsp) GetErrno() uint32 {
@@ -3148,7 +3499,7 @@ type NotifyReq struct {
 
 func (x *NotifyReq) Reset() {
 	*x = NotifyReq{}
-	mi := &file_xlator_proto_msgTypes[43]
+	mi := &file_xlator_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3160,7 +3511,7 @@ func (x *NotifyReq) String() string {
 func (*NotifyReq) ProtoMessage() {}
 
 func (x *NotifyReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[43]
+	mi := &file_xlator_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3173,7 +3524,7 @@ func (x *NotifyReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyReq.ProtoReflect.Descriptor instead.
 func (*NotifyReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{43}
+	return file_xlator_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NotifyReq) GetEvent() int32 {
@@ -3200,7 +3551,7 @@ type KV struct {
 
 func (x *KV) Reset() {
 	*x = KV{}
-	mi := &file_xlator_proto_msgTypes[44]
+	mi := &file_xlator_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3563,7 @@ func (x *KV) String() string {
 func (*KV) ProtoMessage() {}
 
 func (x *KV) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[44]
+	mi := &file_xlator_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3576,7 @@ func (x *KV) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KV.ProtoReflect.Descriptor instead.
 func (*KV) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{44}
+	return file_xlator_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *KV) GetKey() string {
@@ -3250,7 +3601,7 @@ type StatsReq struct {
 
 func (x *StatsReq) Reset() {
 	*x = StatsReq{}
-	mi := &file_xlator_proto_msgTypes[45]
+	mi := &file_xlator_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3613,7 @@ func (x *StatsReq) String() string {
 func (*StatsReq) ProtoMessage() {}
 
 func (x *StatsReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[45]
+	mi := &file_xlator_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3626,7 @@ func (x *StatsReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsReq.ProtoReflect.Descriptor instead.
 func (*StatsReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{45}
+	return file_xlator_proto_rawDescGZIP(), []int{50}
 }
 
 type StatsRsp struct {
@@ -3288,7 +3639,7 @@ type StatsRsp struct {
 
 func (x *StatsRsp) Reset() {
 	*x = StatsRsp{}
-	mi := &file_xlator_proto_msgTypes[46]
+	mi := &file_xlator_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3300,7 +3651,7 @@ func (x *StatsRsp) String() string {
 func (*StatsRsp) ProtoMessage() {}
 
 func (x *StatsRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[46]
+	mi := &file_xlator_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3313,7 +3664,7 @@ func (x *StatsRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRsp.ProtoReflect.Descriptor instead.
 func (*StatsRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{46}
+	return file_xlator_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StatsRsp) GetPid() int64 {
@@ -3338,7 +3689,7 @@ type WatchReq struct {
 
 func (x *WatchReq) Reset() {
 	*x = WatchReq{}
-	mi := &file_xlator_proto_msgTypes[47]
+	mi := &file_xlator_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3350,7 +3701,7 @@ func (x *WatchReq) String() string {
 func (*WatchReq) ProtoMessage() {}
 
 func (x *WatchReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[47]
+	mi := &file_xlator_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3363,7 +3714,7 @@ func (x *WatchReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchReq.ProtoReflect.Descriptor instead.
 func (*WatchReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{47}
+	return file_xlator_proto_rawDescGZIP(), []int{52}
 }
 
 type WatchRsp struct {
@@ -3374,7 +3725,7 @@ type WatchRsp struct {
 
 func (x *WatchRsp) Reset() {
 	*x = WatchRsp{}
-	mi := &file_xlator_proto_msgTypes[48]
+	mi := &file_xlator_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3386,7 +3737,7 @@ func (x *WatchRsp) String() string {
 func (*WatchRsp) ProtoMessage() {}
 
 func (x *WatchRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[48]
+	mi := &file_xlator_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3399,7 +3750,7 @@ func (x *WatchRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRsp.ProtoReflect.Descriptor instead.
 func (*WatchRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{48}
+	return file_xlator_proto_rawDescGZIP(), []int{53}
 }
 
 type Empty struct {
@@ -3410,7 +3761,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_xlator_proto_msgTypes[49]
+	mi := &file_xlator_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3422,7 +3773,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[49]
+	mi := &file_xlator_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3435,21 +3786,22 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{49}
+	return file_xlator_proto_rawDescGZIP(), []int{54}
 }
 
 var File_xlator_proto protoreflect.FileDescriptor
 
 const file_xlator_proto_rawDesc = "" +
 	"\n" +
-	"\fxlator.proto\x12\x10xstack.plugin.v1\"\x84\x01\n" +
+	"\fxlator.proto\x12\x10xstack.plugin.v1\"\x9f\x01\n" +
 	"\x06Header\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x02 \x01(\rR\x03gid\x12\x16\n" +
 	"\x06groups\x18\x03 \x03(\rR\x06groups\x12\x10\n" +
 	"\x03pid\x18\x04 \x01(\rR\x03pid\x12\x16\n" +
 	"\x06unique\x18\x05 \x01(\x04R\x06unique\x12\x14\n" +
-	"\x05child\x18\x06 \x01(\rR\x05child\"\x8a\x01\n" +
+	"\x05child\x18\x06 \x01(\rR\x05child\x12\x19\n" +
+	"\blk_owner\x18\a \x01(\x04R\alkOwner\"\x8a\x01\n" +
 	"\x03Loc\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\fR\x06parent\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -3467,7 +3819,7 @@ const file_xlator_proto_rawDesc = "" +
 	"\x05inode\x18\a \x01(\x04R\x05inode\"0\n" +
 	"\bTimespec\x12\x10\n" +
 	"\x03sec\x18\x01 \x01(\x03R\x03sec\x12\x12\n" +
-	"\x04nsec\x18\x02 \x01(\x03R\x04nsec\"\xfc\x02\n" +
+	"\x04nsec\x18\x02 \x01(\x03R\x04nsec\"\xc2\x03\n" +
 	"\x04Iatt\x12\x12\n" +
 	"\x04gfid\x18\x01 \x01(\fR\x04gfid\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x10\n" +
@@ -3483,7 +3835,9 @@ const file_xlator_proto_rawDesc = "" +
 	"\x06blocks\x18\v \x01(\x03R\x06blocks\x120\n" +
 	"\x05atime\x18\f \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05atime\x120\n" +
 	"\x05mtime\x18\r \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05mtime\x120\n" +
-	"\x05ctime\x18\x0e \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05ctime\"Y\n" +
+	"\x05ctime\x18\x0e \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05ctime\x120\n" +
+	"\x05btime\x18\x0f \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05btime\x12\x12\n" +
+	"\x04mask\x18\x10 \x01(\rR\x04mask\"Y\n" +
 	"\x06LocReq\x12&\n" +
 	"\x01h\x18\x01 \x01(\v2\x18.xstack.plugin.v1.HeaderR\x01h\x12'\n" +
 	"\x03loc\x18\x02 \x01(\v2\x15.xstack.plugin.v1.LocR\x03loc\"U\n" +
@@ -3587,7 +3941,23 @@ const file_xlator_proto_rawDesc = "" +
 	"\x03off\x18\x04 \x01(\x03R\x03off\x12\x16\n" +
 	"\x06length\x18\x05 \x01(\x03R\x06length\"!\n" +
 	"\tForgetReq\x12\x14\n" +
-	"\x05gfids\x18\x01 \x03(\fR\x05gfids\"\x1e\n" +
+	"\x05gfids\x18\x01 \x03(\fR\x05gfids\"\x81\x01\n" +
+	"\aSeekReq\x12&\n" +
+	"\x01h\x18\x01 \x01(\v2\x18.xstack.plugin.v1.HeaderR\x01h\x12$\n" +
+	"\x02fd\x18\x02 \x01(\v2\x14.xstack.plugin.v1.FdR\x02fd\x12\x10\n" +
+	"\x03off\x18\x03 \x01(\x03R\x03off\x12\x16\n" +
+	"\x06whence\x18\x04 \x01(\rR\x06whence\"k\n" +
+	"\x05Flock\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\rR\x04type\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\x03R\x03end\x12\x10\n" +
+	"\x03pid\x18\x04 \x01(\rR\x03pid\x12\x14\n" +
+	"\x05whole\x18\x05 \x01(\bR\x05whole\"\x94\x01\n" +
+	"\x05LkReq\x12&\n" +
+	"\x01h\x18\x01 \x01(\v2\x18.xstack.plugin.v1.HeaderR\x01h\x12$\n" +
+	"\x02fd\x18\x02 \x01(\v2\x14.xstack.plugin.v1.FdR\x02fd\x12\x10\n" +
+	"\x03cmd\x18\x03 \x01(\rR\x03cmd\x12+\n" +
+	"\x04lock\x18\x04 \x01(\v2\x17.xstack.plugin.v1.FlockR\x04lock\"\x1e\n" +
 	"\x06ErrRsp\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\rR\x05errno\"K\n" +
 	"\aIattRsp\x12\x14\n" +
@@ -3637,7 +4007,13 @@ const file_xlator_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\fR\x05value\":\n" +
 	"\fListxattrRsp\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\rR\x05errno\x12\x14\n" +
-	"\x05names\x18\x02 \x03(\tR\x05names\"\xb0\x01\n" +
+	"\x05names\x18\x02 \x03(\tR\x05names\"1\n" +
+	"\aSeekRsp\x12\x14\n" +
+	"\x05errno\x18\x01 \x01(\rR\x05errno\x12\x10\n" +
+	"\x03off\x18\x02 \x01(\x03R\x03off\"J\n" +
+	"\x05LkRsp\x12\x14\n" +
+	"\x05errno\x18\x01 \x01(\rR\x05errno\x12+\n" +
+	"\x04lock\x18\x02 \x01(\v2\x17.xstack.plugin.v1.FlockR\x04lock\"\xb0\x01\n" +
 	"\x06Option\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\x05R\x04kind\x12\x18\n" +
@@ -3697,7 +4073,7 @@ const file_xlator_proto_rawDesc = "" +
 	"\bArenaUse\x12\x12\n" +
 	"\x0eARENA_UNSTATED\x10\x00\x12\x10\n" +
 	"\fARENA_MAPPED\x10\x01\x12\x12\n" +
-	"\x0eARENA_UNMAPPED\x10\x022\xb4\x11\n" +
+	"\x0eARENA_UNMAPPED\x10\x022\xab\x12\n" +
 	"\x06Xlator\x12=\n" +
 	"\x06Lookup\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
 	"\x04Stat\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
@@ -3729,7 +4105,9 @@ const file_xlator_proto_rawDesc = "" +
 	"\vRemovexattr\x12\x1a.xstack.plugin.v1.XattrReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12A\n" +
 	"\tFallocate\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
 	"\aDiscard\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12@\n" +
-	"\bZerofill\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12<\n" +
+	"\bZerofill\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12=\n" +
+	"\x05Lseek\x12\x19.xstack.plugin.v1.SeekReq\x1a\x19.xstack.plugin.v1.SeekRsp\x126\n" +
+	"\x02Lk\x12\x17.xstack.plugin.v1.LkReq\x1a\x17.xstack.plugin.v1.LkRsp\x12<\n" +
 	"\aRelease\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
 	"\n" +
 	"Releasedir\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
@@ -3756,7 +4134,7 @@ func file_xlator_proto_rawDescGZIP() []byte {
 }
 
 var file_xlator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xlator_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_xlator_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_xlator_proto_goTypes = []any{
 	(ArenaUse)(0),        // 0: xstack.plugin.v1.ArenaUse
 	(*Header)(nil),       // 1: xstack.plugin.v1.Header
@@ -3784,177 +4162,193 @@ var file_xlator_proto_goTypes = []any{
 	(*XattrReq)(nil),     // 23: xstack.plugin.v1.XattrReq
 	(*RangeReq)(nil),     // 24: xstack.plugin.v1.RangeReq
 	(*ForgetReq)(nil),    // 25: xstack.plugin.v1.ForgetReq
-	(*ErrRsp)(nil),       // 26: xstack.plugin.v1.ErrRsp
-	(*IattRsp)(nil),      // 27: xstack.plugin.v1.IattRsp
-	(*ReadlinkRsp)(nil),  // 28: xstack.plugin.v1.ReadlinkRsp
-	(*OpenRsp)(nil),      // 29: xstack.plugin.v1.OpenRsp
-	(*ReadvRsp)(nil),     // 30: xstack.plugin.v1.ReadvRsp
-	(*WritevRsp)(nil),    // 31: xstack.plugin.v1.WritevRsp
-	(*Dirent)(nil),       // 32: xstack.plugin.v1.Dirent
-	(*ReaddirRsp)(nil),   // 33: xstack.plugin.v1.ReaddirRsp
-	(*Statvfs)(nil),      // 34: xstack.plugin.v1.Statvfs
-	(*StatfsRsp)(nil),    // 35: xstack.plugin.v1.StatfsRsp
-	(*XattrRsp)(nil),     // 36: xstack.plugin.v1.XattrRsp
-	(*ListxattrRsp)(nil), // 37: xstack.plugin.v1.ListxattrRsp
-	(*Option)(nil),       // 38: xstack.plugin.v1.Option
-	(*Value)(nil),        // 39: xstack.plugin.v1.Value
-	(*SchemaReq)(nil),    // 40: xstack.plugin.v1.SchemaReq
-	(*SchemaRsp)(nil),    // 41: xstack.plugin.v1.SchemaRsp
-	(*InitReq)(nil),      // 42: xstack.plugin.v1.InitReq
-	(*InitRsp)(nil),      // 43: xstack.plugin.v1.InitRsp
-	(*NotifyReq)(nil),    // 44: xstack.plugin.v1.NotifyReq
-	(*KV)(nil),           // 45: xstack.plugin.v1.KV
-	(*StatsReq)(nil),     // 46: xstack.plugin.v1.StatsReq
-	(*StatsRsp)(nil),     // 47: xstack.plugin.v1.StatsRsp
-	(*WatchReq)(nil),     // 48: xstack.plugin.v1.WatchReq
-	(*WatchRsp)(nil),     // 49: xstack.plugin.v1.WatchRsp
-	(*Empty)(nil),        // 50: xstack.plugin.v1.Empty
+	(*SeekReq)(nil),      // 26: xstack.plugin.v1.SeekReq
+	(*Flock)(nil),        // 27: xstack.plugin.v1.Flock
+	(*LkReq)(nil),        // 28: xstack.plugin.v1.LkReq
+	(*ErrRsp)(nil),       // 29: xstack.plugin.v1.ErrRsp
+	(*IattRsp)(nil),      // 30: xstack.plugin.v1.IattRsp
+	(*ReadlinkRsp)(nil),  // 31: xstack.plugin.v1.ReadlinkRsp
+	(*OpenRsp)(nil),      // 32: xstack.plugin.v1.OpenRsp
+	(*ReadvRsp)(nil),     // 33: xstack.plugin.v1.ReadvRsp
+	(*WritevRsp)(nil),    // 34: xstack.plugin.v1.WritevRsp
+	(*Dirent)(nil),       // 35: xstack.plugin.v1.Dirent
+	(*ReaddirRsp)(nil),   // 36: xstack.plugin.v1.ReaddirRsp
+	(*Statvfs)(nil),      // 37: xstack.plugin.v1.Statvfs
+	(*StatfsRsp)(nil),    // 38: xstack.plugin.v1.StatfsRsp
+	(*XattrRsp)(nil),     // 39: xstack.plugin.v1.XattrRsp
+	(*ListxattrRsp)(nil), // 40: xstack.plugin.v1.ListxattrRsp
+	(*SeekRsp)(nil),      // 41: xstack.plugin.v1.SeekRsp
+	(*LkRsp)(nil),        // 42: xstack.plugin.v1.LkRsp
+	(*Option)(nil),       // 43: xstack.plugin.v1.Option
+	(*Value)(nil),        // 44: xstack.plugin.v1.Value
+	(*SchemaReq)(nil),    // 45: xstack.plugin.v1.SchemaReq
+	(*SchemaRsp)(nil),    // 46: xstack.plugin.v1.SchemaRsp
+	(*InitReq)(nil),      // 47: xstack.plugin.v1.InitReq
+	(*InitRsp)(nil),      // 48: xstack.plugin.v1.InitRsp
+	(*NotifyReq)(nil),    // 49: xstack.plugin.v1.NotifyReq
+	(*KV)(nil),           // 50: xstack.plugin.v1.KV
+	(*StatsReq)(nil),     // 51: xstack.plugin.v1.StatsReq
+	(*StatsRsp)(nil),     // 52: xstack.plugin.v1.StatsRsp
+	(*WatchReq)(nil),     // 53: xstack.plugin.v1.WatchReq
+	(*WatchRsp)(nil),     // 54: xstack.plugin.v1.WatchRsp
+	(*Empty)(nil),        // 55: xstack.plugin.v1.Empty
 }
 var file_xlator_proto_depIdxs = []int32{
-	4,  // 0: xstack.plugin.v1.Iatt.atime:type_name -> xstack.plugin.v1.Timespec
-	4,  // 1: xstack.plugin.v1.Iatt.mtime:type_name -> xstack.plugin.v1.Timespec
-	4,  // 2: xstack.plugin.v1.Iatt.ctime:type_name -> xstack.plugin.v1.Timespec
-	1,  // 3: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 4: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,  // 5: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
-	3,  // 6: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,  // 7: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 8: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,  // 9: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
-	4,  // 10: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
-	4,  // 11: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
-	1,  // 12: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 13: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,  // 14: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 15: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,  // 16: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 17: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,  // 18: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 19: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,  // 20: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 21: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
-	2,  // 22: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
-	1,  // 23: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 24: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
-	2,  // 25: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
-	1,  // 26: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 27: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,  // 28: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,  // 29: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 30: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,  // 31: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,  // 32: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
-	3,  // 33: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,  // 34: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
-	3,  // 35: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
-	18, // 36: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
-	1,  // 37: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
-	3,  // 38: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,  // 39: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
-	3,  // 40: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,  // 41: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 42: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,  // 43: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,  // 44: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,  // 45: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
-	3,  // 46: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
-	5,  // 47: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	5,  // 48: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	18, // 49: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
-	5,  // 50: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
-	32, // 51: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
-	34, // 52: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
-	38, // 53: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
-	39, // 54: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
-	0,  // 55: xstack.plugin.v1.InitRsp.arena:type_name -> xstack.plugin.v1.ArenaUse
-	45, // 56: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
-	6,  // 57: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
-	6,  // 58: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
-	7,  // 59: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
-	8,  // 60: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
-	8,  // 61: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
-	9,  // 62: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
-	6,  // 63: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
-	10, // 64: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
-	11, // 65: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
-	6,  // 66: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
-	6,  // 67: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
-	12, // 68: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
-	13, // 69: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
-	14, // 70: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
-	15, // 71: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
-	16, // 72: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
-	17, // 73: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
-	19, // 74: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
-	7,  // 75: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
-	20, // 76: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
-	16, // 77: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
-	21, // 78: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
-	20, // 79: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
-	6,  // 80: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
-	22, // 81: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
-	23, // 82: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
-	6,  // 83: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
-	23, // 84: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
-	24, // 85: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
-	24, // 86: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
-	24, // 87: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
-	7,  // 88: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
-	7,  // 89: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
-	25, // 90: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
-	40, // 91: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
-	42, // 92: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
-	50, // 93: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
-	44, // 94: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
-	46, // 95: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
-	48, // 96: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
-	50, // 97: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
-	27, // 98: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
-	27, // 99: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
-	27, // 100: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
-	27, // 101: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
-	27, // 102: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
-	26, // 103: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
-	28, // 104: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
-	27, // 105: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
-	27, // 106: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
-	26, // 107: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 108: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
-	27, // 109: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
-	26, // 110: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
-	27, // 111: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
-	29, // 112: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
-	29, // 113: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
-	30, // 114: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
-	31, // 115: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
-	26, // 116: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 117: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
-	29, // 118: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
-	33, // 119: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
-	26, // 120: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
-	35, // 121: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
-	26, // 122: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
-	36, // 123: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
-	37, // 124: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
-	26, // 125: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 126: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 127: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 128: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 129: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 130: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
-	26, // 131: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
-	41, // 132: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
-	43, // 133: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
-	50, // 134: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
-	50, // 135: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
-	47, // 136: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
-	49, // 137: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
-	50, // 138: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
-	98, // [98:139] is the sub-list for method output_type
-	57, // [57:98] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	4,   // 0: xstack.plugin.v1.Iatt.atime:type_name -> xstack.plugin.v1.Timespec
+	4,   // 1: xstack.plugin.v1.Iatt.mtime:type_name -> xstack.plugin.v1.Timespec
+	4,   // 2: xstack.plugin.v1.Iatt.ctime:type_name -> xstack.plugin.v1.Timespec
+	4,   // 3: xstack.plugin.v1.Iatt.btime:type_name -> xstack.plugin.v1.Timespec
+	1,   // 4: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 5: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 6: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 7: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 8: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 9: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 10: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
+	4,   // 11: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
+	4,   // 12: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
+	1,   // 13: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 14: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 15: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 16: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 17: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 18: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 19: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 20: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 21: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 22: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
+	2,   // 23: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
+	1,   // 24: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 25: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
+	2,   // 26: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
+	1,   // 27: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 28: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 29: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 30: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 31: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 32: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 33: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 34: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 35: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 36: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
+	18,  // 37: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
+	1,   // 38: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 39: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 40: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 41: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 42: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 43: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 44: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 45: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 46: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 47: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 48: xstack.plugin.v1.SeekReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 49: xstack.plugin.v1.SeekReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 50: xstack.plugin.v1.LkReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 51: xstack.plugin.v1.LkReq.fd:type_name -> xstack.plugin.v1.Fd
+	27,  // 52: xstack.plugin.v1.LkReq.lock:type_name -> xstack.plugin.v1.Flock
+	5,   // 53: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	5,   // 54: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	18,  // 55: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
+	5,   // 56: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
+	35,  // 57: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
+	37,  // 58: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
+	27,  // 59: xstack.plugin.v1.LkRsp.lock:type_name -> xstack.plugin.v1.Flock
+	43,  // 60: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
+	44,  // 61: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
+	0,   // 62: xstack.plugin.v1.InitRsp.arena:type_name -> xstack.plugin.v1.ArenaUse
+	50,  // 63: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
+	6,   // 64: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
+	6,   // 65: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
+	7,   // 66: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
+	8,   // 67: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
+	8,   // 68: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
+	9,   // 69: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
+	6,   // 70: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
+	10,  // 71: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
+	11,  // 72: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
+	6,   // 73: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
+	6,   // 74: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
+	12,  // 75: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
+	13,  // 76: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
+	14,  // 77: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
+	15,  // 78: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
+	16,  // 79: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
+	17,  // 80: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
+	19,  // 81: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
+	7,   // 82: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
+	20,  // 83: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
+	16,  // 84: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
+	21,  // 85: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
+	20,  // 86: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
+	6,   // 87: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
+	22,  // 88: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
+	23,  // 89: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
+	6,   // 90: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
+	23,  // 91: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
+	24,  // 92: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
+	24,  // 93: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
+	24,  // 94: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
+	26,  // 95: xstack.plugin.v1.Xlator.Lseek:input_type -> xstack.plugin.v1.SeekReq
+	28,  // 96: xstack.plugin.v1.Xlator.Lk:input_type -> xstack.plugin.v1.LkReq
+	7,   // 97: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
+	7,   // 98: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
+	25,  // 99: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
+	45,  // 100: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
+	47,  // 101: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
+	55,  // 102: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
+	49,  // 103: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
+	51,  // 104: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
+	53,  // 105: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
+	55,  // 106: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
+	30,  // 107: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 108: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 109: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 110: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 111: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 112: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
+	31,  // 113: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
+	30,  // 114: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 115: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 116: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 117: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 118: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
+	29,  // 119: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 120: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
+	32,  // 121: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
+	32,  // 122: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
+	33,  // 123: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
+	34,  // 124: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
+	29,  // 125: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 126: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
+	32,  // 127: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
+	36,  // 128: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
+	29,  // 129: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
+	38,  // 130: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
+	29,  // 131: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
+	39,  // 132: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
+	40,  // 133: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
+	29,  // 134: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 135: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 136: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 137: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
+	41,  // 138: xstack.plugin.v1.Xlator.Lseek:output_type -> xstack.plugin.v1.SeekRsp
+	42,  // 139: xstack.plugin.v1.Xlator.Lk:output_type -> xstack.plugin.v1.LkRsp
+	29,  // 140: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 141: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
+	29,  // 142: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
+	46,  // 143: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
+	48,  // 144: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
+	55,  // 145: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
+	55,  // 146: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
+	52,  // 147: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
+	54,  // 148: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
+	55,  // 149: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
+	107, // [107:150] is the sub-list for method output_type
+	64,  // [64:107] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_xlator_proto_init() }
@@ -3968,7 +4362,7 @@ func file_xlator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xlator_proto_rawDesc), len(file_xlator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   50,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

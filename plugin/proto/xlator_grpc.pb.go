@@ -63,6 +63,8 @@ const (
 	Xlator_Fallocate_FullMethodName   = "/xstack.plugin.v1.Xlator/Fallocate"
 	Xlator_Discard_FullMethodName     = "/xstack.plugin.v1.Xlator/Discard"
 	Xlator_Zerofill_FullMethodName    = "/xstack.plugin.v1.Xlator/Zerofill"
+	Xlator_Lseek_FullMethodName       = "/xstack.plugin.v1.Xlator/Lseek"
+	Xlator_Lk_FullMethodName          = "/xstack.plugin.v1.Xlator/Lk"
 	Xlator_Release_FullMethodName     = "/xstack.plugin.v1.Xlator/Release"
 	Xlator_Releasedir_FullMethodName  = "/xstack.plugin.v1.Xlator/Releasedir"
 	Xlator_Forget_FullMethodName      = "/xstack.plugin.v1.Xlator/Forget"
@@ -107,6 +109,8 @@ type XlatorClient interface {
 	Fallocate(ctx context.Context, in *RangeReq, opts ...grpc.CallOption) (*ErrRsp, error)
 	Discard(ctx context.Context, in *RangeReq, opts ...grpc.CallOption) (*ErrRsp, error)
 	Zerofill(ctx context.Context, in *RangeReq, opts ...grpc.CallOption) (*ErrRsp, error)
+	Lseek(ctx context.Context, in *SeekReq, opts ...grpc.CallOption) (*SeekRsp, error)
+	Lk(ctx context.Context, in *LkReq, opts ...grpc.CallOption) (*LkRsp, error)
 	// Release and Releasedir drop the far side's fd for a handle.
 	Release(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error)
 	Releasedir(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error)
@@ -432,6 +436,26 @@ func (c *xlatorClient) Zerofill(ctx context.Context, in *RangeReq, opts ...grpc.
 	return out, nil
 }
 
+func (c *xlatorClient) Lseek(ctx context.Context, in *SeekReq, opts ...grpc.CallOption) (*SeekRsp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SeekRsp)
+	err := c.cc.Invoke(ctx, Xlator_Lseek_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *xlatorClient) Lk(ctx context.Context, in *LkReq, opts ...grpc.CallOption) (*LkRsp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LkRsp)
+	err := c.cc.Invoke(ctx, Xlator_Lk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *xlatorClient) Release(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ErrRsp)
@@ -501,6 +525,8 @@ type XlatorServer interface {
 	Fallocate(context.Context, *RangeReq) (*ErrRsp, error)
 	Discard(context.Context, *RangeReq) (*ErrRsp, error)
 	Zerofill(context.Context, *RangeReq) (*ErrRsp, error)
+	Lseek(context.Context, *SeekReq) (*SeekRsp, error)
+	Lk(context.Context, *LkReq) (*LkRsp, error)
 	// Release and Releasedir drop the far side's fd for a handle.
 	Release(context.Context, *FdReq) (*ErrRsp, error)
 	Releasedir(context.Context, *FdReq) (*ErrRsp, error)
@@ -608,6 +634,12 @@ func (UnimplementedXlatorServer) Discard(context.Context, *RangeReq) (*ErrRsp, e
 }
 func (UnimplementedXlatorServer) Zerofill(context.Context, *RangeReq) (*ErrRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Zerofill not implemented")
+}
+func (UnimplementedXlatorServer) Lseek(context.Context, *SeekReq) (*SeekRsp, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lseek not implemented")
+}
+func (UnimplementedXlatorServer) Lk(context.Context, *LkReq) (*LkRsp, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lk not implemented")
 }
 func (UnimplementedXlatorServer) Release(context.Context, *FdReq) (*ErrRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
@@ -1197,6 +1229,42 @@ func _Xlator_Zerofill_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Xlator_Lseek_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SeekReq)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(XlatorServer).Lseek(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Xlator_Lseek_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(XlatorServer).Lseek(ctx, req.(*SeekReq))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Xlator_Lk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LkReq)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(XlatorServer).Lk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Xlator_Lk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(XlatorServer).Lk(ctx, req.(*LkReq))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Xlator_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FdReq)
 	if err := dec(in); err != nil {
@@ -1381,6 +1449,14 @@ var Xlator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Zerofill",
 			Handler:    _Xlator_Zerofill_Handler,
+		},
+		{
+			MethodName: "Lseek",
+			Handler:    _Xlator_Lseek_Handler,
+		},
+		{
+			MethodName: "Lk",
+			Handler:    _Xlator_Lk_Handler,
 		},
 		{
 			MethodName: "Release",

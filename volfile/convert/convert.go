@@ -3,11 +3,10 @@
 //
 // Each GlusterFS type that has an xstack counterpart becomes that type,
 // its options mapped by name, with sizes, booleans and seconds rewritten
-// in xstack's units (storage/posix, performance/io-cache,
-// performance/write-behind, cluster/stripe). features/locks and
-// debug/io-stats are left out of the graph (their one subvolume takes
-// their place), each with a comment in the output and a note that says
-// why. Every other type or option is refused with its line and column,
+// in xstack's units (storage/posix, features/locks, performance/io-cache,
+// performance/write-behind, cluster/stripe). debug/io-stats is left out
+// of the graph (its one subvolume takes its place), with a comment in the
+// output and a note that says why. Every other type or option is refused with its line and column,
 // and with the nearest xstack equivalent when there is one: nothing is
 // dropped silently. The result is then loaded as xstack would load it,
 // and a problem found there is reported at the GlusterFS line it came

@@ -60,9 +60,9 @@ func notes(r *convert.Result) string {
 }
 
 // TestBrickGraph: a brick graph as glusterd writes it (posix under locks
-// under io-stats) converts to one posix volume with the options mapped
-// and units rewritten; locks and io-stats are left out with a comment and
-// a note each; the result loads.
+// under io-stats) converts to a posix volume with the options mapped and
+// units rewritten under a locks volume; io-stats is left out with a
+// comment and a note; the result loads.
 func TestBrickGraph(t *testing.T) {
 	r, err := convertFile(t, "brick.vol")
 	if err != nil {
@@ -75,10 +75,20 @@ func TestBrickGraph(t *testing.T) {
 		t.Fatal(diags)
 	}
 	spec := f.Spec
-	if spec.Top != "gv0-posix" || len(spec.Volumes) != 1 {
-		t.Fatalf("top %q, %d volumes; want gv0-posix alone", spec.Top, len(spec.Volumes))
+	if spec.Top != "gv0-locks" || len(spec.Volumes) != 2 {
+		t.Fatalf("top %q, %d volumes; want gv0-locks over gv0-posix", spec.Top, len(spec.Volumes))
 	}
-	v := spec.Volumes[0]
+	var v xlator.VolumeSpec
+	for _, x := range spec.Volumes {
+		switch x.Name {
+		case "gv0-posix":
+			v = x
+		case "gv0-locks":
+			if x.Type != "locks" || len(x.Subvolumes) != 1 || x.Subvolumes[0] != "gv0-posix" {
+				t.Errorf("gv0-locks is %s over %v, want locks over gv0-posix", x.Type, x.Subvolumes)
+			}
+		}
+	}
 	for name, want := range map[string]string{
 		"directory": "/srv/brick/gv0", "o-direct": "false", "reserve": "1GiB",
 		"health-check-interval": "20s", "create-directory": "false",
@@ -87,7 +97,7 @@ func TestBrickGraph(t *testing.T) {
 			t.Errorf("%s = %s, want %s", name, got, want)
 		}
 	}
-	if !strings.Contains(notes(r), `"gv0-locks" (features/locks) left out`) ||
+	if strings.Contains(notes(r), "(features/locks)") ||
 		!strings.Contains(notes(r), "count-fop-hits, latency-measurement go with it") {
 		t.Errorf("notes do not say what was left out:\n%s", notes(r))
 	}
@@ -174,7 +184,7 @@ func TestErrors(t *testing.T) {
 		{"bad bool", "volume a\n type storage/posix\n option directory /a\n option o-direct maybe\nend-volume\n", `x.vol:4:18: option "o-direct": "maybe" is not a boolean`},
 		{"percent", "volume a\n type storage/posix\n option directory /a\n option reserve 5\nend-volume\n", `x.vol:4:17: option "reserve": "5" is a percentage of the disk`},
 		{"bad size", "volume a\n type storage/posix\n option directory /a\nend-volume\nvolume c\n type performance/io-cache\n option cache-size 12XB\n subvolumes a\nend-volume\n", `x.vol:7:20: option "cache-size": "12XB" is not a size`},
-		{"fold two", "volume a\n type storage/posix\n option directory /a\nend-volume\nvolume l\n type features/locks\n subvolumes a a\nend-volume\n", `x.vol:6:7: volume "l" (features/locks) can be left out only with one subvolume, it has 2`},
+		{"fold two", "volume a\n type storage/posix\n option directory /a\nend-volume\nvolume l\n type debug/io-stats\n subvolumes a a\nend-volume\n", `x.vol:6:7: volume "l" (debug/io-stats) can be left out only with one subvolume, it has 2`},
 		// Found when loading the result: reported at the option's line.
 		{"too small", "volume a\n type storage/posix\n option directory /a\nend-volume\nvolume c\n type performance/io-cache\n option cache-size 1KB\n subvolumes a\nend-volume\n", "x.vol:7:9: the converted volfile does not load"},
 		{"no directory", "volume a\n type storage/posix\nend-volume\n", "x.vol:1:8: the converted volfile does not load"},

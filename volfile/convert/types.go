@@ -82,7 +82,17 @@ var kinds = map[string]kind{
 			"GlusterFS's posix refuses a missing brick directory; xstack's would create it"}},
 	},
 	"features/locks": {
-		fold: "xstack has no lock translator yet: fcntl and flock locks are kept by the kernel of the mount, so they hold between the processes of one mount only",
+		to: "locks",
+		opts: map[string]rule{
+			"mandatory-locking":       {why: "xstack keeps advisory locks only"},
+			"trace":                   {why: noneKnob},
+			"monkey-unlocking":        {why: noneKnob},
+			"revocation-secs":         {why: "xstack does not revoke locks: a lock goes when its owner closes the file or dies"},
+			"revocation-clear-all":    {why: "xstack does not revoke locks: a lock goes when its owner closes the file or dies"},
+			"revocation-max-blocked":  {why: "xstack does not revoke locks: a lock goes when its owner closes the file or dies"},
+			"notify-contention":       {why: "xstack has no lease or contention upcalls"},
+			"notify-contention-delay": {why: "xstack has no lease or contention upcalls"},
+		},
 	},
 	"debug/io-stats": {
 		fold: "xstack keeps these statistics for every translator: xstack dump shows them",

@@ -6,6 +6,7 @@ import (
 	"github.com/xstack/xstack/plugin/host"
 	"github.com/xstack/xstack/xlator"
 	"github.com/xstack/xstack/xlators/cache"
+	"github.com/xstack/xstack/xlators/locks"
 	"github.com/xstack/xstack/xlators/posix"
 	"github.com/xstack/xstack/xlators/stripe"
 	"github.com/xstack/xstack/xlators/writebehind"
@@ -15,6 +16,7 @@ import (
 func Registry() *xlator.Registry {
 	r := xlator.NewRegistry()
 	cache.Register(r)
+	locks.Register(r)
 	posix.Register(r)
 	host.Register(r)
 	stripe.Register(r)

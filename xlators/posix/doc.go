@@ -76,6 +76,20 @@
 // that cannot be kept in step (a full file system, a damaged store) does
 // not fail the fop: it is counted (gfid-store.errors in the statedump),
 // the first is logged, and the next lookup or check -repair makes it.
+// An unnamed file (Tmpfile, below) gets its entry when Link names it.
+//
+// Attributes come from statx(2), not fstat(2): the same fields, plus the
+// file's birth time and statx mask (xlator.Iatt's Btime and Mask) where
+// the brick's file system keeps one.
+//
+// # Unnamed files
+//
+// Tmpfile opens a file with O_TMPFILE in the brick directory of its
+// parent. It gets its gfid as a created file does, and has no name: posix
+// keeps an O_PATH fd on it in the inode's context while any fd of the
+// inode is open, through which Link names it (linkat of its /proc path,
+// unless it was opened O_EXCL) and fops by inode reach it. With the last
+// fd released the file is gone from the brick (tmpfile.go).
 //
 // # One owner, one identity
 //

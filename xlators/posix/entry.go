@@ -271,12 +271,13 @@ func (p *Posix) newEntry(loc *xlator.Loc, pst *unix.Stat_t) (*handle, error) {
 
 // finishNew gives a file this translator just created its owner (the
 // caller's uid, and gid unless the parent is set-group-ID), exactly the
-// mode asked (undoing the process umask), a fresh gfid and, unless it is a
-// directory (Mkdir makes that entry), its gfid store entry, and returns its
-// attributes. fd holds the new file (opath: an O_PATH fd).
+// mode asked (undoing the process umask) and a fresh gfid, and returns its
+// attributes. The callers make its gfid store entry (a file made by
+// Tmpfile has none while it has no name). fd holds the new file (opath: an O_PATH fd).
 func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd int, opath bool, typ, want uint32) (xlator.Iatt, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var b birth // a chown or chmod below does not change it
+	if err := fstatx(fd, &st, &b); err != nil {
 		return xlator.Iatt{}, err
 	}
 	if st.Mode&syscall.S_IFMT != typ {
@@ -314,10 +315,7 @@ func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd 
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	if typ != syscall.S_IFDIR {
-		p.store.fileMade(fd, &st, g) // st, taken before, counts the name alone
-	}
-	return iattOf(&st, g), nil
+	return iattOfx(&st, &b, g), nil
 }
 
 // Mknod creates a special or regular file with mode &^ umask exactly,
@@ -345,7 +343,11 @@ func (p *Posix) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32)
 		return xlator.Iatt{}, err
 	}
 	defer unix.Close(fd)
-	return p.finishNew(c, loc, &pst, fd, true, typ, want)
+	ia, err := p.finishNew(c, loc, &pst, fd, true, typ, want)
+	if err == nil {
+		p.store.fileMade(fd, &ia)
+	}
+	return ia, err
 }
 
 // Mkdir creates a directory with mode &^ umask exactly (plus the
@@ -430,7 +432,11 @@ func (p *Posix) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask ui
 		return xlator.Iatt{}, err
 	}
 	defer unix.Close(fd)
-	return p.finishNew(c, loc, &pst, fd, true, syscall.S_IFLNK, 0o777)
+	ia, err := p.finishNew(c, loc, &pst, fd, true, syscall.S_IFLNK, 0o777)
+	if err == nil {
+		p.store.fileMade(fd, &ia)
+	}
+	return ia, err
 }
 
 // Rename moves from to to with renameat2 (flags RenameNoReplace,
@@ -485,7 +491,11 @@ func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error
 
 // Link creates to as a hard link to from's target (by from's name, or its
 // inode as resolve finds it) and returns the file's attributes: same gfid.
+// A file made by Tmpfile is linked by its inode while open (tmpfile.go).
 func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	if t := p.tmpOf(from); t != nil {
+		return p.linkTmp(t, to)
+	}
 	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}

@@ -320,7 +320,7 @@ func (p *Posix) openTarget(loc *xlator.Loc, flags int, mode uint32) (int, error)
 func (p *Posix) openByDentry(in *xlator.Inode, flags int, mode uint32) (int, error) {
 	parent, name, ok := in.Dentry()
 	if !ok {
-		return -1, syscall.ESTALE
+		return p.openTmp(in, flags) // an unnamed file (tmpfile.go), else ESTALE
 	}
 	ph, err := p.dirHandle(parent)
 	parent.Unref()

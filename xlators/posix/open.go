@@ -32,6 +32,8 @@ type fileCtx struct {
 	// fop, and the fd's read-ahead stream (readahead.go).
 	raf atomic.Pointer[raFile]
 	ra  raStream
+
+	tmp *tmpFile // the inode's way to an unnamed file, held while open (tmpfile.go)
 }
 
 // openFlags are the client flags posix passes to open(2); O_CREAT, O_EXCL
@@ -58,6 +60,7 @@ func (p *Posix) attach(fd *xlator.FD, osfd, flags int, g xlator.GFID) {
 	if fc.direct {
 		fc.memAlign, fc.offAlign = dioAlignment(osfd)
 	}
+	fc.tmp = p.holdTmp(fd.Inode)
 	fd.SetCtx(p, fc)
 	p.openFiles.Add(1)
 }
@@ -128,6 +131,7 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 				_ = unix.Close(osfd)
 				return xlator.Iatt{}, err
 			}
+			p.store.fileMade(osfd, &ia)
 			p.store.pin(ia.Gfid)
 			p.attach(fd, osfd, of, ia.Gfid)
 			return ia, nil
@@ -230,6 +234,10 @@ func (p *Posix) Release(fd *xlator.FD) {
 			p.Logger().Error("release: close of the buffered fd failed; data written through it may be lost", zap.String("path", fd.Inode.Path()), zap.Error(err))
 			p.closeErrors.Add(1)
 		}
+	}
+	if fc.tmp != nil {
+		fc.tmp.drop() // after the close: the file goes with the last of both
+		fc.tmp = nil
 	}
 	fc.fd, fc.bfd = -1, -1
 	p.store.unpin(fc.gfid)

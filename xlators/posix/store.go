@@ -578,18 +578,20 @@ func (s *store) dirMoved(g, parent xlator.GFID, name string) {
 	}
 }
 
-// fileMade gives the new non-directory fd holds (st, g) its entry.
-func (s *store) fileMade(fd int, st *unix.Stat_t, g xlator.GFID) {
+// fileMade gives the new non-directory fd holds (ia its attributes) its
+// entry.
+func (s *store) fileMade(fd int, ia *xlator.Iatt) {
 	if !s.on() {
 		return
 	}
 	// A new gfid has no entry yet: link first, look only if one is there.
-	err := unix.Linkat(unix.AT_FDCWD, procPath(fd), s.fd, entryPath(g), unix.AT_SYMLINK_FOLLOW)
+	err := unix.Linkat(unix.AT_FDCWD, procPath(fd), s.fd, entryPath(ia.Gfid), unix.AT_SYMLINK_FOLLOW)
 	if err == syscall.ENOENT || err == syscall.EEXIST {
-		_, err = s.setFile(fd, st, g)
+		st := unix.Stat_t{Dev: ia.Dev, Ino: ia.Ino, Mode: ia.Mode}
+		_, err = s.setFile(fd, &st, ia.Gfid)
 	}
 	if err != nil {
-		s.failed("file entry", g, err)
+		s.failed("file entry", ia.Gfid, err)
 	}
 }
 

@@ -797,3 +797,32 @@ func TestReadOnlyStore(t *testing.T) {
 		t.Errorf("repair on a read-only stack: %v, want ErrStoreReadOnly", err)
 	}
 }
+
+// TestStoreTmpfile: an unnamed file has no gfid store entry (which would
+// keep it after its last fd); Link gives it one; unlinked while open it
+// goes to unlink/, and with its last fd it is gone.
+func TestStoreTmpfile(t *testing.T) {
+	b := newBrick(t, map[string]string{"health-check-interval": "0"})
+	root := b.root()
+	in, fd, _, err := b.tmpfile(root, syscall.O_RDWR, 0o644, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consistent(t, b, "tmpfile")
+	c := b.call(xlator.FopLink)
+	ia, err := b.top().Link(c, &xlator.Loc{Inode: in}, &xlator.Loc{Parent: root, Name: "named"})
+	c.Done()
+	if err != nil || ia.Nlink != 1 {
+		t.Fatalf("link of a tmpfile: %+v %v", ia, err)
+	}
+	consistent(t, b, "link of a tmpfile")
+	c = b.call(xlator.FopUnlink)
+	err = b.top().Unlink(c, &xlator.Loc{Parent: root, Name: "named"})
+	c.Done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	consistent(t, b, "unlink of the open, named tmpfile", in.GFID())
+	fd.Unref()
+	consistent(t, b, "release")
+}

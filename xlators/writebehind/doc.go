@@ -39,8 +39,8 @@
 //
 // The file's held writes are flushed before: a read of a range a held
 // write reaches (one ends past the read's offset: it overlaps the read or
-// moves the end of file the read sees), fstat, stat and lookup of the
-// file, setattr and fsetattr (a truncate must cut held data; a later write
+// moves the end of file the read sees), fstat, stat, lookup and link of
+// the file (their replies carry its size), lseek, setattr and fsetattr (a truncate must cut held data; a later write
 // would move an mtime or drop set-ID bits set now), fallocate, discard,
 // zerofill, open and create with O_TRUNC, fsync, and flush (close) unless
 // flush-behind. A readdirplus flushes every file (its entries carry

@@ -123,6 +123,16 @@ func (w *WriteBehind) Fstat(call *xlator.Call, fd *xlator.FD) (xlator.Iatt, erro
 	return w.FirstChild().Fstat(call, fd)
 }
 
+// Link writes the file's held writes first: its reply carries the
+// file's attributes, which a front end takes as the size (a kernel that
+// links an O_TMPFILE file it just wrote reads up to that size).
+func (w *WriteBehind) Link(call *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	if err := w.syncLoc(call, from); err != nil {
+		return xlator.Iatt{}, err
+	}
+	return w.FirstChild().Link(call, from, to)
+}
+
 // Lseek writes the file's held writes first: their data is not in the
 // child's file yet, so its holes would be answered wrong.
 func (w *WriteBehind) Lseek(call *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {

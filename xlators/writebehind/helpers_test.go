@@ -88,6 +88,11 @@ func (r *rec) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
 	return r.Base.Fstat(c, fd)
 }
 
+func (r *rec) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	r.add("LINK")
+	return r.Base.Link(c, from, to)
+}
+
 func (r *rec) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
 	r.add("SEEK")
 	return r.Base.Lseek(c, fd, off, whence)

@@ -179,6 +179,15 @@ func TestFopsWriteHeldWritesFirst(t *testing.T) {
 			}
 			return nil
 		}},
+		{"LINK", func(e *tenv, in *xlator.Inode, fd *xlator.FD) error {
+			c := e.call(xlator.FopLink)
+			defer c.Done()
+			ia, err := e.g.Top().Link(c, &xlator.Loc{Inode: in}, &xlator.Loc{Parent: e.g.Inodes().Root(), Name: "g"})
+			if err == nil && ia.Size != 2*kb4 {
+				t.Errorf("link size %d, want %d", ia.Size, 2*kb4)
+			}
+			return err
+		}},
 		{"OPEN", func(e *tenv, in *xlator.Inode, fd *xlator.FD) error {
 			e.open(in, syscall.O_RDWR|syscall.O_TRUNC).Unref()
 			return nil

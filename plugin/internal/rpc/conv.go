@@ -47,7 +47,16 @@ func tsFrom(t *pb.Timespec) xlator.Timespec {
 func iattTo(a *xlator.Iatt) *pb.Iatt {
 	return &pb.Iatt{Gfid: GfidBytes(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
 		Uid: a.Uid, Gid: a.Gid, Rdev: a.Rdev, Size: a.Size, Blksize: a.Blksize, Blocks: a.Blocks,
-		Atime: tsTo(a.Atime), Mtime: tsTo(a.Mtime), Ctime: tsTo(a.Ctime)}
+		Atime: tsTo(a.Atime), Mtime: tsTo(a.Mtime), Ctime: tsTo(a.Ctime), Btime: btimeTo(a), Mask: a.Mask}
+}
+
+// btimeTo is the birth time's message, nil when there is none (one
+// allocation fewer for every file of a brick without birth times).
+func btimeTo(a *xlator.Iatt) *pb.Timespec {
+	if !a.HasBtime() && a.Btime == (xlator.Timespec{}) {
+		return nil
+	}
+	return tsTo(a.Btime)
 }
 
 func iattFrom(a *pb.Iatt) xlator.Iatt {
@@ -56,7 +65,7 @@ func iattFrom(a *pb.Iatt) xlator.Iatt {
 	}
 	return xlator.Iatt{Gfid: GfidOf(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
 		Uid: a.Uid, Gid: a.Gid, Rdev: a.Rdev, Size: a.Size, Blksize: a.Blksize, Blocks: a.Blocks,
-		Atime: tsFrom(a.Atime), Mtime: tsFrom(a.Mtime), Ctime: tsFrom(a.Ctime)}
+		Atime: tsFrom(a.Atime), Mtime: tsFrom(a.Mtime), Ctime: tsFrom(a.Ctime), Btime: tsFrom(a.Btime), Mask: a.Mask}
 }
 
 func statvfsTo(s *xlator.Statvfs) *pb.Statvfs {
@@ -136,6 +145,9 @@ func transportErr(ctx context.Context, err error) error {
 		return syscall.ETIMEDOUT
 	case codes.ResourceExhausted:
 		return syscall.E2BIG
+	case codes.Unimplemented:
+		// A peer of an older protocol version, without the method.
+		return syscall.ENOSYS
 	}
 	return syscall.ENOTCONN
 }
@@ -144,11 +156,25 @@ func credsOf(h *pb.Header) xlator.Creds {
 	if h == nil {
 		return xlator.Creds{}
 	}
-	return xlator.Creds{Uid: h.Uid, Gid: h.Gid, Groups: h.Groups, Pid: h.Pid}
+	return xlator.Creds{Uid: h.Uid, Gid: h.Gid, Groups: h.Groups, Pid: h.Pid, LkOwner: h.LkOwner}
 }
 
 func header(c *xlator.Call, child uint32) *pb.Header {
-	return &pb.Header{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups, Pid: c.Pid, Unique: c.Unique, Child: child}
+	return &pb.Header{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups, Pid: c.Pid, LkOwner: c.LkOwner, Unique: c.Unique, Child: child}
+}
+
+// flockTo converts a lock for the wire.
+func flockTo(l *xlator.Flock) *pb.Flock {
+	return &pb.Flock{Type: l.Type, Start: l.Start, End: l.End, Pid: l.Pid, Whole: l.Whole}
+}
+
+// flockFrom converts a lock from the wire; a missing one is the zero lock
+// (a read lock of byte 0), which the graph's checks take as any other.
+func flockFrom(l *pb.Flock) xlator.Flock {
+	if l == nil {
+		return xlator.Flock{}
+	}
+	return xlator.Flock{Type: l.Type, Start: l.Start, End: l.End, Pid: l.Pid, Whole: l.Whole}
 }
 
 // Option schemas and values.

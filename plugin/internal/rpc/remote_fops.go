@@ -438,7 +438,41 @@ func (r *Remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 	return transport.ErrOf(rsp.Errno)
 }
 
-// Lseek is not in the plugin protocol yet: ENOSYS.
+// Lseek calls the far side.
 func (r *Remote) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
-	return 0, syscall.ENOSYS
+	cl, err := r.Mapper.Client()
+	if err != nil {
+		return 0, err
+	}
+	req := &pb.SeekReq{H: r.hdr(c), Fd: r.fdMsg(fd), Off: off, Whence: whence}
+	rsp, err := cl.Lseek(c.Ctx, req)
+	if err != nil {
+		return 0, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return 0, transport.ErrOf(rsp.Errno)
+	}
+	return rsp.Off, nil
+}
+
+// Lk calls the far side.
+func (r *Remote) Lk(c *xlator.Call, fd *xlator.FD, cmd uint32, lock *xlator.Flock) (xlator.Flock, error) {
+	cl, err := r.Mapper.Client()
+	if err != nil {
+		return xlator.Flock{}, err
+	}
+	req := &pb.LkReq{H: r.hdr(c), Fd: r.fdMsg(fd), Cmd: cmd, Lock: flockTo(lock)}
+	rsp, err := cl.Lk(c.Ctx, req)
+	if err != nil {
+		return xlator.Flock{}, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return xlator.Flock{}, transport.ErrOf(rsp.Errno)
+	}
+	return flockFrom(rsp.Lock), nil
+}
+
+// Tmpfile is not in the plugin protocol yet: ENOSYS.
+func (r *Remote) Tmpfile(c *xlator.Call, loc *xlator.Loc, flags, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	return xlator.Iatt{}, syscall.ENOSYS
 }

@@ -318,3 +318,40 @@ func (s *Server) Zerofill(ctx context.Context, q *pb.RangeReq) (*pb.ErrRsp, erro
 	}
 	return &pb.ErrRsp{Errno: errnoOf(r.x.Zerofill(r.c, fd, q.Off, q.Length))}, nil
 }
+
+// Lseek serves the far side's Lseek.
+func (s *Server) Lseek(ctx context.Context, q *pb.SeekReq) (*pb.SeekRsp, error) {
+	r, e := s.begin(ctx, xlator.FopLseek, q.H)
+	if e != 0 {
+		return &pb.SeekRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, q.Fd, nil)
+	if e != 0 {
+		return &pb.SeekRsp{Errno: e}, nil
+	}
+	res, err := r.x.Lseek(r.c, fd, q.Off, q.Whence)
+	if err != nil {
+		return &pb.SeekRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.SeekRsp{Off: res}, nil
+}
+
+// Lk serves the far side's Lk.
+func (s *Server) Lk(ctx context.Context, q *pb.LkReq) (*pb.LkRsp, error) {
+	r, e := s.begin(ctx, xlator.FopLk, q.H)
+	if e != 0 {
+		return &pb.LkRsp{Errno: e}, nil
+	}
+	defer r.end()
+	fd, e := s.fd(r, q.Fd, nil)
+	if e != 0 {
+		return &pb.LkRsp{Errno: e}, nil
+	}
+	lock := flockFrom(q.Lock)
+	res, err := r.x.Lk(r.c, fd, q.Cmd, &lock)
+	if err != nil {
+		return &pb.LkRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.LkRsp{Lock: flockTo(&res)}, nil
+}

@@ -241,4 +241,6 @@ var ringMethodIDs = [...]ringMethodID{
 	{30, "Release", false},
 	{31, "Releasedir", false},
 	{32, "Forget", false},
+	{33, "Lseek", true},
+	{34, "Lk", false},
 }

@@ -21,9 +21,9 @@ import "time"
 // that is cheap, and MinProtocolVersion says how far back it goes.
 const (
 	// ProtocolVersion is the version this package's plugins speak and
-	// the newest its hosts speak: 5, Init answered with InitRsp, which
-	// says whether the plugin mapped the arena.
-	ProtocolVersion = 5
+	// the newest its hosts speak: 6, the Lseek and Lk fops (ring
+	// methods 33 and 34) and the lock owner in every call's header.
+	ProtocolVersion = 6
 	// MinProtocolVersion is the oldest version a host serves: 4, the
 	// same shared memory and method numbers, Init answered with ErrRsp;
 	// the host takes such a plugin to have mapped the arena when its

@@ -13,14 +13,14 @@ volume "gv0-posix" {
   create-directory = false
 }
 
-# Volume "gv0-locks" (features/locks, brick.vol:10) is left out, "gv0-posix"
-# takes its place: xstack has no lock translator yet: fcntl and flock locks
-# are kept by the kernel of the mount, so they hold between the processes of
-# one mount only.
+volume "gv0-locks" {
+  type       = "locks"
+  subvolumes = ["gv0-posix"]
+}
 
 # Volume "/srv/brick/gv0" (debug/io-stats, brick.vol:15) is left out,
-# "gv0-posix" takes its place: xstack keeps these statistics for every
+# "gv0-locks" takes its place: xstack keeps these statistics for every
 # translator: xstack dump shows them.
 
 # GlusterFS takes the last volume of the file as the top.
-top = "gv0-posix"
+top = "gv0-locks"
