@@ -251,12 +251,6 @@ var posixSkips = map[string]string{
 	// grant it (the case fails on ext4 too). xstack answers as the
 	// kernel does: TestLocksAsTheKernel compares the two.
 	"FcntlFlockLocksFile": "expects loopback's OFD semantics for classic fcntl locks; fails on ext4 too",
-	// The attack this case tries fails (nothing outside the brick is
-	// opened), but an open racing a rename over its name gets ESTALE:
-	// posix reaches files by parent handle and name and has no gfid handle
-	// store (GlusterFS's .glusterfs hard links) to open a renamed-over
-	// file by identity.
-	"OpenSymlinkRace": "open racing a rename-over gets ESTALE: posix has no gfid handle store yet",
 }
 
 // pluginVolfile is posix under locks under the pass-through example

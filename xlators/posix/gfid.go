@@ -130,8 +130,9 @@ func iattOf(st *unix.Stat_t, g xlator.GFID) xlator.Iatt {
 }
 
 // statFd returns the attributes of the file fd holds (birth time and
-// statx mask included), assigning a gfid if it has none. The brick root
-// always reports RootGFID.
+// statx mask included), assigning a gfid if it has none, with the gfid
+// store's link left out of the link count. The brick root always reports
+// RootGFID.
 func (p *Posix) statFd(fd int, root bool) (xlator.Iatt, error) {
 	var st unix.Stat_t
 	var b birth
@@ -145,5 +146,6 @@ func (p *Posix) statFd(fd int, root bool) (xlator.Iatt, error) {
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
+	p.store.hideLink(&st, g)
 	return iattOfx(&st, &b, g), nil
 }

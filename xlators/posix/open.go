@@ -17,7 +17,8 @@ import (
 // buffered fd for requests that are not aligned, opened on first need.
 type fileCtx struct {
 	fd     int
-	direct bool // fd is O_DIRECT
+	direct bool        // fd is O_DIRECT
+	gfid   xlator.GFID // pinned in the gfid store (store.pin) until Release
 
 	// The alignment O_DIRECT IO needs on this file (direct only):
 	// buffer addresses, and offsets and lengths.
@@ -49,10 +50,11 @@ func (p *Posix) osFlags(flags uint32) int {
 	return f
 }
 
-// attach stores a new fileCtx for osfd in fd's context.
-func (p *Posix) attach(fd *xlator.FD, osfd, flags int) {
+// attach stores a new fileCtx for osfd in fd's context; g is the file's
+// gfid, already pinned in the store, unpinned at Release.
+func (p *Posix) attach(fd *xlator.FD, osfd, flags int, g xlator.GFID) {
 	fc := p.fdPool.Get()
-	fc.fd, fc.bfd, fc.direct = osfd, -1, flags&unix.O_DIRECT != 0
+	fc.fd, fc.bfd, fc.direct, fc.gfid = osfd, -1, flags&unix.O_DIRECT != 0, g
 	fc.memAlign, fc.offAlign = dioAlign, dioAlign
 	fc.ra.reset()
 	if fc.direct {
@@ -129,7 +131,9 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 				_ = unix.Close(osfd)
 				return xlator.Iatt{}, err
 			}
-			p.attach(fd, osfd, of)
+			p.store.fileMade(osfd, &ia)
+			p.store.pin(ia.Gfid)
+			p.attach(fd, osfd, of, ia.Gfid)
 			return ia, nil
 		}
 		if err != syscall.EEXIST || flags&unix.O_EXCL != 0 {
@@ -153,7 +157,9 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 			_ = unix.Close(osfd)
 			return xlator.Iatt{}, err
 		}
-		p.attach(fd, osfd, of)
+		p.store.found(osfd, &ia, xlator.GFID{}, "")
+		p.store.pin(ia.Gfid)
+		p.attach(fd, osfd, of, ia.Gfid)
 		return ia, nil
 	}
 }
@@ -169,9 +175,25 @@ func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.F
 		return err
 	}
 	of := p.osFlags(flags)
+	// Pinned before the open, when openTarget will check the file carries
+	// it: an unlink racing the open then keeps the file's gfid store entry
+	// (in unlink/) for this fd. A file opened by name is pinned by the gfid
+	// read from it.
+	var g xlator.GFID
+	if loc.Parent == nil && loc.Inode != nil {
+		g = loc.Inode.GFID()
+	}
+	p.store.pin(g)
 	osfd, err := p.openTarget(loc, of, 0)
 	if err != nil {
+		p.store.unpin(g)
 		return err
+	}
+	if g.IsZero() {
+		if rg, err := p.readGfid(osfd); err == nil {
+			g = rg
+			p.store.pin(g)
+		}
 	}
 	if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY {
 		p.space.freed()
@@ -179,10 +201,11 @@ func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.F
 		p.ra.changedFd(osfd)
 		if err != nil {
 			_ = unix.Close(osfd)
+			p.store.unpin(g)
 			return err
 		}
 	}
-	p.attach(fd, osfd, of)
+	p.attach(fd, osfd, of, g)
 	return nil
 }
 
@@ -217,6 +240,8 @@ func (p *Posix) Release(fd *xlator.FD) {
 		fc.tmp = nil
 	}
 	fc.fd, fc.bfd = -1, -1
+	p.store.unpin(fc.gfid)
+	fc.gfid = xlator.GFID{}
 	_ = p.fdPool.Put(fc)
 	p.openFiles.Add(-1)
 }

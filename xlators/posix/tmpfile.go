@@ -79,7 +79,8 @@ func (p *Posix) Tmpfile(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, uma
 		return xlator.Iatt{}, err
 	}
 	fd.Inode.SetCtx(p, &tmpFile{fd: path})
-	p.attach(fd, osfd, of) // takes the record's first reference
+	p.store.pin(ia.Gfid)            // once named, unlinked while open: kept in unlink/
+	p.attach(fd, osfd, of, ia.Gfid) // takes the record's first reference
 	return ia, nil
 }
 
@@ -182,7 +183,9 @@ func (p *Posix) linkTmp(t *tmpFile, to *xlator.Loc) (xlator.Iatt, error) {
 			return err
 		}
 		var err error
-		ia, err = p.statFd(pfd, false)
+		if ia, err = p.statFd(pfd, false); err == nil {
+			p.store.fileMade(pfd, &ia) // named now: it gets its gfid store entry
+		}
 		return err
 	})
 	return ia, err
