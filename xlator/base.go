@@ -26,6 +26,9 @@ type Base struct {
 	log      *zap.Logger
 	env      *Env
 	graph    *Graph
+	// transparent: the type is DataTransparent, so a copy may go to the
+	// child (copy.go).
+	transparent bool
 
 	mu       sync.Mutex
 	up       []bool // per child: has it said child-up?

@@ -113,6 +113,15 @@ volume "pt" {
 			if _, err := top.Lseek(c, fd, 0, xlator.SeekHole); err != syscall.ENOSYS {
 				t.Errorf("lseek through the plugin: %v, want ENOSYS until the protocol carries it", err)
 			}
+			// CopyFileRange is Local too: the plugin's translator in the
+			// host answers ENOSYS, and the graph copies through its reads
+			// and writes, which do cross.
+			if n, err := top.CopyFileRange(c, fd, 8192, fd, 30000, 100, 0); err != nil || n != 100 {
+				t.Fatalf("copy_file_range through the plugin: %d, %v; want 100 (by readv and writev)", n, err)
+			}
+			if got := readAll(t, top, c, fd, 30100); !bytes.Equal(got[30000:], data[8192:8292]) {
+				t.Fatal("copy_file_range through the plugin: the bytes copied differ")
+			}
 			got = readAll(t, top, c, fd, len(data))
 			if !bytes.Equal(got[:8192], make([]byte, 8192)) || !bytes.Equal(got[8192:], data[8192:]) {
 				t.Fatal("after discard and zerofill: the range is not zeroes, or the rest changed")

@@ -442,3 +442,8 @@ func (r *Remote) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) erro
 func (r *Remote) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
 	return 0, syscall.ENOSYS
 }
+
+// CopyFileRange is not in the plugin protocol yet: ENOSYS.
+func (r *Remote) CopyFileRange(c *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	return 0, syscall.ENOSYS
+}
