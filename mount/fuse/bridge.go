@@ -25,8 +25,8 @@ const capabilityXattr = "security.capability"
 const maxName = 255
 
 // bridge implements fuse.RawFileSystem over a graph's top. Operations it
-// does not implement (locks, ioctl, lseek, copy_file_range, tmpfile,
-// statx) are answered ENOSYS by the embedded default.
+// does not implement (locks, ioctl, tmpfile, statx) are answered ENOSYS by
+// the embedded default.
 type bridge struct {
 	fuse.RawFileSystem
 

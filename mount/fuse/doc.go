@@ -65,8 +65,8 @@
 //
 // Caching. Attributes and entries carry Config's timeouts. OPEN replies
 // FOPEN_KEEP_CACHE when the file's mtime and size are what they were at
-// the previous open through this mount and no write, truncate or fallocate
-// went through this mount since, so a file read again is served from the
+// the previous open through this mount and no write, truncate, fallocate
+// or copy_file_range into it went through this mount since, so a file read again is served from the
 // page cache (GlusterFS's fopen-keep-cache). The kernel writes through to
 // the bridge (no writeback cache), so its page cache stays coherent with
 // this mount's own writes.

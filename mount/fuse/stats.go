@@ -38,6 +38,7 @@ const (
 	opFallocate
 	opReaddirplus
 	opLseek
+	opCopyFileRange
 	numOps
 )
 
@@ -47,6 +48,7 @@ var opNames = [numOps]string{
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
 	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK",
+	"COPY_FILE_RANGE",
 }
 
 func (o op) String() string {
