@@ -12,8 +12,9 @@ import (
 // map them to an errno. Every implementation must be safe for concurrent
 // use: concurrency comes from many goroutines calling the graph at once.
 //
-// A translator embeds Base, which passes every fop to the first child, and
-// overrides only the fops it changes.
+// A translator embeds Base, which passes every fop to the first child
+// (CopyFileRange aside: see its comment), and overrides only the fops it
+// changes.
 //
 // Data ownership: Writev's data is lent for the duration of the call; a
 // callee that keeps any of it past the return (a cache) takes its own
