@@ -6,11 +6,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/xstack/xstack/api"
+	"github.com/xstack/xstack/xlator"
+	"github.com/xstack/xstack/xlator/xlatortest"
 )
 
 // openDefault opens the default volfile (cache over stripe over two posix
@@ -200,5 +203,54 @@ func TestIOCopyBetweenFiles(t *testing.T) {
 		}
 		src.Close()
 		dst.Close()
+	}
+}
+
+// halfCopy copies at most 1000 bytes a call (through its child) and fails
+// every call after its first with EIO: a copy that fails part-way.
+type halfCopy struct {
+	xlator.Base
+	calls int
+}
+
+func (h *halfCopy) CopyFileRange(c *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	if h.calls++; h.calls > 1 {
+		return 0, syscall.EIO
+	}
+	return h.FirstChild().CopyFileRange(c, src, srcOff, dst, dstOff, min(length, 1000), flags)
+}
+
+// TestCopyFromFailsPartWay: CopyFrom continues a short copy, and an error
+// after part of it comes with the count copied before.
+func TestCopyFromFailsPartWay(t *testing.T) {
+	reg := xlatortest.Registry()
+	reg.MustRegister(xlator.Type{Name: "halfcopy", MinChildren: 1, MaxChildren: 1, New: func() xlator.Xlator { return &halfCopy{} }})
+	p := filepath.Join(t.TempDir(), "half.hcl")
+	if err := os.WriteFile(p, []byte(strings.Replace(memVolfile, `type       = "pass"`, `type       = "halfcopy"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := api.Open(p, &api.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	data := randomData(5000, 4)
+	writeFile(t, v, "/src", data)
+	src, err := v.Open("/src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := v.Create("/dst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	n, err := dst.CopyFrom(src, 0, 0, 5000)
+	if n != 1000 || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("CopyFrom failing after 1000 bytes: %d, %v; want 1000, EIO", n, err)
+	}
+	if got := readFile(t, dst); !bytes.Equal(got, data[:1000]) {
+		t.Fatalf("dst: %d bytes, want the first 1000 of src", len(got))
 	}
 }
