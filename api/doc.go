@@ -25,6 +25,10 @@
 // ECANCELED or ETIMEDOUT and ctx.Err(). A view is a *Volume like any other:
 // vol.WithContext(ctx).FS() walks a tree under a deadline.
 //
+// Copies between two files of a volume stay in the stack: File.CopyFrom,
+// and io.Copy from one File to another, use the CopyFileRange fop, as
+// copy_file_range(2) does, so no byte is read into the program.
+//
 // A Volume and its Files are safe for concurrent use, except that a File's
 // offset (Read, Write, Seek) is shared state: use ReadAt and WriteAt from
 // several goroutines.

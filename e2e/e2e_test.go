@@ -65,7 +65,7 @@ type mounted struct {
 }
 
 // mount starts the shipped volfile of that name and mounts it.
-func mount(t *testing.T, volfile string) *mounted {
+func mount(t testing.TB, volfile string) *mounted {
 	t.Helper()
 	return mountFile(t, filepath.Join("..", "volfiles", volfile), nil)
 }
@@ -73,7 +73,7 @@ func mount(t *testing.T, volfile string) *mounted {
 // mountFile starts the volfile at path, with var.data a directory of the
 // test's, var.mount the mount point and the variables in vars, and mounts
 // it; both go away when the test ends.
-func mountFile(t *testing.T, path string, vars map[string]string) *mounted {
+func mountFile(t testing.TB, path string, vars map[string]string) *mounted {
 	t.Helper()
 	if err := fuse.Available(); err != nil {
 		t.Skipf("FUSE is not available here: %v", err)
@@ -107,7 +107,7 @@ func mountFile(t *testing.T, path string, vars map[string]string) *mounted {
 
 // unmount unmounts and closes the stack, once; the test's cleanup does it
 // too, so a test that ends early leaves no mount behind.
-func (m *mounted) unmount(t *testing.T) {
+func (m *mounted) unmount(t testing.TB) {
 	m.once.Do(func() {
 		var err error
 		for i := 0; i < 50; i++ {

@@ -65,7 +65,7 @@ type Mount struct {
 	// passthrough.
 	WritebackCache bool
 	FSName         string // "fsname": the source shown by mount(8); "" when not written (the mounter names the stack: xstack:NAME)
-	Pos         string // file:line:col of the mount block
+	Pos            string // file:line:col of the mount block
 }
 
 // Statedump is the volfile's statedump block.

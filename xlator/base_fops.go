@@ -7,6 +7,8 @@ import (
 	"github.com/xstack/xstack/runtime/iobuf"
 )
 
+// The methods the table marks BaseByHand are in copy.go.
+
 // Lookup passes to the first child.
 func (b *Base) Lookup(c *Call, loc *Loc) (Iatt, error) {
 	ch, err := b.first()

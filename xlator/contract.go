@@ -30,6 +30,9 @@ import (
 //     data but failed at something else) has the count cut to 0, so that
 //     every front end reports the error instead of a complete write; a
 //     short count without an error becomes EIO.
+//   - CopyFileRange: its arguments are checked as copy_file_range(2)
+//     checks them, and its count is 0 with an error and at most the
+//     length without one (copy.go).
 //
 // Each breach of the contract by a translator is logged (the first few,
 // then every 1024th) and counted: fop-contract-breaches in its private

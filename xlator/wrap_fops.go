@@ -3,7 +3,8 @@
 
 package xlator
 
-// The data fops (Readv, Writev) are in wrap_data.go.
+// The data fops (Readv, Writev) are in wrap_data.go, those the table
+// marks WrapByHand in copy.go.
 
 // Lookup records the hop and the statistics around the translator's Lookup.
 func (w *wrapper) Lookup(c *Call, loc *Loc) (Iatt, error) {

@@ -25,8 +25,7 @@ const capabilityXattr = "security.capability"
 const maxName = 255
 
 // bridge implements fuse.RawFileSystem over a graph's top. Operations it
-// does not implement (copy_file_range) are answered ENOSYS by the
-// embedded default.
+// does not implement are answered ENOSYS by the embedded default.
 type bridge struct {
 	fuse.RawFileSystem
 

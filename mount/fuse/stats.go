@@ -44,6 +44,7 @@ const (
 	opTmpfile
 	opStatx
 	opIoctl
+	opCopyFileRange
 	numOps
 )
 
@@ -53,7 +54,7 @@ var opNames = [numOps]string{
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
 	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK", "GETLK", "SETLK",
-	"SETLKW", "TMPFILE", "STATX", "IOCTL",
+	"SETLKW", "TMPFILE", "STATX", "IOCTL", "COPY_FILE_RANGE",
 }
 
 func (o op) String() string {

@@ -158,6 +158,14 @@ volume "pt" {
 			if b, err := os.ReadFile(filepath.Join(dir, "d", "t")); err != nil || string(b) != "unnamed" {
 				t.Fatalf("the linked tmpfile in the brick: %q, %v", b, err)
 			}
+			// The pass-through plugin is DataTransparent: its copy goes on
+			// to the brick as a copy.
+			if n, err := top.CopyFileRange(c, fd, 8192, fd, 30000, 100, 0); err != nil || n != 100 {
+				t.Fatalf("copy_file_range through the plugin: %d, %v; want 100", n, err)
+			}
+			if got := readAll(t, top, c, fd, 30100); !bytes.Equal(got[30000:], data[8192:8292]) {
+				t.Fatal("copy_file_range through the plugin: the bytes copied differ")
+			}
 			got = readAll(t, top, c, fd, len(data))
 			if !bytes.Equal(got[:8192], make([]byte, 8192)) || !bytes.Equal(got[8192:], data[8192:]) {
 				t.Fatal("after discard and zerofill: the range is not zeroes, or the rest changed")

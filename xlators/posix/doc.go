@@ -145,6 +145,13 @@
 // brick's file system; zerofill writes zeroes where zero-range is not
 // supported.
 //
+// copy_file_range is the system call on the two brick files (copy.go):
+// the kernel shares blocks where the brick's file system can and copies
+// in the kernel elsewhere, so no byte comes up to the process; where it
+// refuses (EXDEV, EOPNOTSUPP, ENOSYS, EINVAL for two different files) the
+// copy goes through posix's own readv and writev. The statedump counts
+// both (copy.kernel, copy.kernel-bytes, copy.fallbacks).
+//
 // # Read-ahead
 //
 // With data-path = bio and the read-ahead option above 0 (the window; 0,

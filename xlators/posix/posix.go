@@ -56,6 +56,7 @@ type Posix struct {
 	space space
 	data  dataPath
 	ra    *readAhead // nil when read-ahead is off
+	copy  copier     // copy.go
 
 	fdPool  *mempool.Pool[fileCtx]
 	dirPool *mempool.Pool[dirCtx]
@@ -284,6 +285,7 @@ func (p *Posix) Dump() []xlator.KV {
 	if bp, ok := p.data.(*bioPath); ok {
 		kv = append(kv, xlator.KV{Key: "bio-section", Value: bp.section()})
 	}
+	kv = append(kv, p.copy.dump()...)
 	if p.ra != nil {
 		kv = append(kv, xlator.KVsOf("read-ahead", p.ra.stats())...)
 	} else {

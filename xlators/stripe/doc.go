@@ -42,6 +42,11 @@
 // writes there. The per-call scratch comes from the volume's
 // "stripe-local" mem-pool.
 //
+// copy_file_range copies in segments that lie in one block of each file:
+// where the source's and the destination's blocks sit on one child, that
+// child copies between its two files (posix asks the kernel); elsewhere,
+// and for a hole of the source, stripe reads and writes (copy.go).
+//
 // # Namespace and identity
 //
 // Every child holds every directory and every name; a file has one gfid

@@ -184,6 +184,29 @@ func (w *WriteBehind) Zerofill(call *xlator.Call, fd *xlator.FD, off, length int
 	return w.FirstChild().Zerofill(call, fd, off, length)
 }
 
+// CopyFileRange writes the held writes of both files first: the copy
+// must read what was acknowledged to src, and a held write of dst
+// written after the copy would land over the copied bytes. An error a
+// flush recorded for dst is returned first, once, with a count of 0, as
+// for a write: the copy is not done.
+func (w *WriteBehind) CopyFileRange(call *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	if err := w.takeErr(dst); err != nil {
+		return 0, err
+	}
+	if err := w.sync(call, src.Inode); err != nil {
+		return 0, err
+	}
+	if dst.Inode != src.Inode {
+		if err := w.sync(call, dst.Inode); err != nil {
+			return 0, err
+		}
+	}
+	if err := w.takeErr(dst); err != nil {
+		return 0, err
+	}
+	return w.FirstChild().CopyFileRange(call, src, srcOff, dst, dstOff, length, flags)
+}
+
 // Open with O_TRUNC writes the file's held writes first, so that they do
 // not land after the truncate.
 func (w *WriteBehind) Open(call *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {

@@ -148,6 +148,11 @@ func (r *rec) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD)
 	return r.Base.Open(c, loc, flags, fd)
 }
 
+func (r *rec) CopyFileRange(c *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	r.add("COPY %d+%d to %d", srcOff, length, dstOff)
+	return r.FirstChild().CopyFileRange(c, src, srcOff, dst, dstOff, length, flags)
+}
+
 func (r *rec) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {
 	r.add("READDIR")
 	return r.Base.Readdir(c, fd, off, count, plus)

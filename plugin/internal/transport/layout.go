@@ -244,4 +244,5 @@ var ringMethodIDs = [...]ringMethodID{
 	{33, "Lseek", true},
 	{34, "Lk", false},
 	{35, "Tmpfile", false},
+	{36, "CopyFileRange", false},
 }
