@@ -32,10 +32,14 @@
 // calling thread gets a signal while it waits, and when the calling
 // process is killed, whichever loop serves the mount and whatever the
 // request (READ and WRITE included). A fop that gives up on it
-// (ECANCELED or context.Canceled; a plugin's transport does) is answered
-// EINTR: the caller's system call returns EINTR, a killed caller exits at
-// once instead of waiting in D state (TestInterruptedReadWrite,
-// TestKilledCallerFreed). A fop that ignores it is answered when it
+// (ECANCELED or context.Canceled) is answered EINTR: the caller's system
+// call returns EINTR, a killed caller exits at once instead of waiting in
+// D state (TestInterruptedReadWrite, TestKilledCallerFreed). The context
+// carries xlator.WaitsAnyway's mark: EINTR tells the caller "not done",
+// so a fop that already changed something finishes and reports it
+// instead (a plugin's transport gives up on reads and on calls the plugin
+// has not taken yet, and waits for a rename or a write it took:
+// plugin/host's TestDeadlineFUSE). A fop that ignores it is answered when it
 // finishes, and the caller waits until then (TestLoopInterruptRead). The
 // own loop reads an INTERRUPT within about 10 ms when every worker is
 // busy (its watchdog adds a reader); a READ or WRITE it serves allocates
@@ -65,8 +69,8 @@
 //
 // Caching. Attributes and entries carry Config's timeouts. OPEN replies
 // FOPEN_KEEP_CACHE when the file's mtime and size are what they were at
-// the previous open through this mount and no write, truncate or fallocate
-// went through this mount since, so a file read again is served from the
+// the previous open through this mount and no write, truncate, fallocate
+// or copy_file_range into it went through this mount since, so a file read again is served from the
 // page cache (GlusterFS's fopen-keep-cache). The kernel writes through to
 // the bridge (no writeback cache), so its page cache stays coherent with
 // this mount's own writes.
