@@ -20,16 +20,7 @@ import (
 // bricks) on directories of the test's.
 func openDefault(t *testing.T) *api.Volume {
 	t.Helper()
-	v, err := api.Open("", &api.Options{Vars: map[string]string{"data": t.TempDir(), "mount": t.TempDir()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := v.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return v
+	return openVolume(t, "", &api.Options{Vars: map[string]string{"data": t.TempDir(), "mount": t.TempDir()}})
 }
 
 func writeFile(t *testing.T, v *api.Volume, name string, data []byte) {
