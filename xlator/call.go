@@ -251,10 +251,11 @@ type waitsAnywayKey struct{}
 // WaitsAnyway reports whether the end of ctx means that its caller was
 // interrupted but still waits for the answer: a FUSE request's context
 // (BeginCancel), ended by the kernel's INTERRUPT when the calling thread
-// gets a signal, after which the kernel waits for the reply unless the
-// caller dies. A fop that has already changed something (a plugin's call
-// the plugin took) should then finish and report what it did rather
-// than fail with EINTR, which the caller would take as "not done". An
+// gets a signal (any signal: Go's preemption signal too), after which the
+// kernel waits for the reply unless the caller dies. A fop that changes
+// something should then finish and report what it did rather than fail
+// with EINTR, which the caller would take as "not done" or not expect at
+// all (rename(2) is not restarted after an EINTR from a file system). An
 // API caller's context (a deadline, a cancel) is not such a context: its
 // end means the caller stops waiting, whatever the outcome.
 func WaitsAnyway(ctx context.Context) bool { return ctx.Value(waitsAnywayKey{}) != nil }

@@ -36,10 +36,9 @@
 // call returns EINTR, a killed caller exits at once instead of waiting in
 // D state (TestInterruptedReadWrite, TestKilledCallerFreed). The context
 // carries xlator.WaitsAnyway's mark: EINTR tells the caller "not done",
-// so a fop that already changed something finishes and reports it
-// instead (a plugin's transport gives up on reads and on calls the plugin
-// has not taken yet, and waits for a rename or a write it took:
-// plugin/host's TestDeadlineFUSE). A fop that ignores it is answered when it
+// so a fop that changes something finishes and reports it instead (a
+// plugin's transport gives up on reads, and waits for a rename or a
+// write: plugin/host's TestDeadlineFUSE). A fop that ignores it is answered when it
 // finishes, and the caller waits until then (TestLoopInterruptRead). The
 // own loop reads an INTERRUPT within about 10 ms when every worker is
 // busy (its watchdog adds a reader); a READ or WRITE it serves allocates

@@ -19,10 +19,9 @@ import (
 // gives ENOTCONN. A caller waiting on a ring notices the first two within
 // sleepFor (transport's ring.go); a call by gRPC has them as its context.
 // A FUSE request's call that changes something (every fop but the reads
-// and Lk) ends at the kernel's INTERRUPT only while the plugin has not
-// taken it; once taken it is waited for, up to call-timeout, so that the
-// caller is told what happened: an interrupted rename, write or unlink
-// the plugin did is reported done, not EINTR (xlator.WaitsAnyway,
+// and Lk) does not end at the kernel's INTERRUPT: it is waited for, up to
+// call-timeout, so that the caller is told what happened: an interrupted
+// rename, write or unlink is reported done, not EINTR (xlator.WaitsAnyway,
 // transport's keepsOnCancel). An API caller's deadline or cancel ends any
 // call at once: it stops waiting, whatever the outcome.
 //

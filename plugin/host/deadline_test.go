@@ -397,7 +397,7 @@ func TestDeadlineFUSE(t *testing.T) {
 			if tid = <-tids; tid == 0 {
 				t.Fatal(<-res)
 			}
-			hg.waitDump(t, "plugin.xlator.waiting", "2")
+			hg.waitDump(t, "plugin.xlator.waiting", "3") // the killed LOOKUP and the READ are still held
 			if err := unix.Tgkill(unix.Getpid(), tid, unix.SIGURG); err != nil {
 				t.Fatal(err)
 			}

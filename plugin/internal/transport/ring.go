@@ -270,11 +270,12 @@ const idleFor = time.Second
 // of the limit are noticed within sleepFor.
 //
 // With keep (a call that changes something, for a caller that waits
-// anyway: see keepsOnCancel), the end of ctx withdraws the call only
-// while the far side has not taken it; once taken, the call is waited
-// for until it is done or the limit passes, so that its caller is told
-// what happened rather than a failure after the change was made (a FUSE
-// INTERRUPT of a rename would otherwise give EINTR for a rename done).
+// anyway: see keepsOnCancel), the end of ctx does not end the wait: the
+// call is waited for until it is done or the limit passes, so that its
+// caller is told what happened. A FUSE INTERRUPT comes with any signal to
+// the caller (Go's preemption signal among them), and an EINTR for a
+// rename the plugin did, or had not yet taken, would reach a program that
+// does not expect one from rename(2).
 func (r *ring) wait(ctx context.Context, c *ringCall, keep bool) error {
 	served := r.a.servers[1-r.dir] // the ring this process serves
 	st := r.st(c)
@@ -309,6 +310,9 @@ func (r *ring) wait(ctx context.Context, c *ringCall, keep bool) error {
 	}
 	r.a.ringSleeps[r.dir].Add(1)
 	done := ctx.Done()
+	if keep {
+		done = nil
+	}
 	var deadline time.Time
 	if r.limit != nil {
 		deadline = time.Now().Add(r.limit.Timeout)
@@ -326,13 +330,6 @@ func (r *ring) wait(ctx context.Context, c *ringCall, keep bool) error {
 		if done != nil {
 			select {
 			case <-done:
-				if keep {
-					if r.withdraw(c) {
-						return ContextErr(ctx)
-					}
-					done = nil // taken: wait for it
-					continue
-				}
 				if r.abandon(c) {
 					return ContextErr(ctx)
 				}

@@ -83,10 +83,9 @@ func TestRingAbandon(t *testing.T) {
 	}
 }
 
-// TestRingKeep: a call that changes something (keep) is withdrawn when
-// its caller's context ends before a worker took it, and waited for,
-// past the end of the context, once taken: its caller learns the result.
-// The ring's limit still ends that wait.
+// TestRingKeep: a call that changes something (keep) is waited for past
+// the end of its caller's context, taken or not yet: its caller learns
+// the result. The ring's limit still ends that wait.
 func TestRingKeep(t *testing.T) {
 	a, err := NewArena("test", 4)
 	if err != nil {
@@ -99,45 +98,38 @@ func TestRingKeep(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 
-	// Not taken: withdrawn at once.
-	c := rg.claim()
-	c.op = opUnary
-	rg.post(c)
-	if err := rg.wait(canceled, c, true); err != syscall.ECANCELED {
-		t.Fatalf("wait of a call not taken = %v, want ECANCELED", err)
-	}
-	if s := atomic.LoadUint32(rg.st(c)); s != callFree {
-		t.Fatalf("withdrawn call in state %d", s)
-	}
-
-	// Taken: the wait goes on until the worker completes it.
-	c = rg.claim()
-	c.op = opUnary
-	rg.post(c)
-	if rg.take() != c {
-		t.Fatal("take did not find the posted call")
-	}
-	done := make(chan error, 1)
-	go func() { done <- rg.wait(canceled, c, true) }()
-	select {
-	case err := <-done:
-		t.Fatalf("the wait for a taken call ended with its context: %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	rg.complete(c)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("wait after completion = %v, want the reply", err)
+	for _, takeFirst := range []bool{false, true} {
+		c := rg.claim()
+		c.op = opUnary
+		rg.post(c)
+		if takeFirst && rg.take() != c {
+			t.Fatal("take did not find the posted call")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the wait did not end when the call was done")
+		done := make(chan error, 1)
+		go func() { done <- rg.wait(canceled, c, true) }()
+		select {
+		case err := <-done:
+			t.Fatalf("taken=%v: the wait ended with its context: %v", takeFirst, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if !takeFirst && rg.take() != c {
+			t.Fatal("take did not find the posted call")
+		}
+		rg.complete(c)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("taken=%v: wait after completion = %v, want the reply", takeFirst, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the wait did not end when the call was done")
+		}
+		rg.free(c)
 	}
-	rg.free(c)
 
-	// Taken, never completed: the limit ends the wait.
+	// Never completed: the limit ends the wait.
 	rg.limit = &Limit{Timeout: 30 * time.Millisecond, Expired: func() {}}
-	c = rg.claim()
+	c := rg.claim()
 	c.op = opUnary
 	rg.post(c)
 	rg.take()

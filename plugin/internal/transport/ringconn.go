@@ -45,11 +45,11 @@ type ringMethod struct {
 
 // keepsOnCancel reports whether a caller of the method that is
 // interrupted (xlator.WaitsAnyway: a FUSE request) keeps waiting for its
-// reply once the far side took it, up to the call-timeout: the methods
-// that change something, whose failure the caller would otherwise be
-// told of after the change was made. Reads (retry) give up at once, and
-// so does Lk, whose wait for a conflicting lock is what an interrupt is
-// meant to end.
+// reply, up to the call-timeout: the methods that change something, whose
+// failure the caller would otherwise be told of after the change was
+// made, or that it would not expect at all (an EINTR from rename(2)).
+// Reads (retry) give up at once, and so does Lk, whose wait for a
+// conflicting lock is what an interrupt is meant to end.
 func keepsOnCancel(d ringMethodID) bool { return !d.retry && d.name != "Lk" }
 
 // ringMethods are the methods by number (ringMethodIDs), at index number
