@@ -34,7 +34,14 @@ func openMem(t *testing.T) *api.Volume {
 	if err := os.WriteFile(p, []byte(memVolfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v, err := api.Open(p, &api.Options{Registry: xlatortest.Registry()})
+	return openVolume(t, p, &api.Options{Registry: xlatortest.Registry()})
+}
+
+// openVolume opens the volfile at path ("" for the default one); the
+// volume is closed, and the close checked, when the test ends.
+func openVolume(t *testing.T, path string, opts *api.Options) *api.Volume {
+	t.Helper()
+	v, err := api.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,16 +15,7 @@ import (
 // a temporary brick.
 func openPosix(t *testing.T) *api.Volume {
 	t.Helper()
-	v, err := api.Open("../volfiles/posix.hcl", &api.Options{Vars: map[string]string{"data": t.TempDir()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := v.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return v
+	return openVolume(t, "../volfiles/posix.hcl", &api.Options{Vars: map[string]string{"data": t.TempDir()}})
 }
 
 func openRW(t *testing.T, v *api.Volume, name string) *api.File {

@@ -463,7 +463,9 @@ func TestCLIFileCommands(t *testing.T) {
 	if out := run("cat", "@default", "/x/y/file.bin"); out != string(data) {
 		t.Fatal("cat returned different bytes")
 	}
-	if out := run("check", "@default"); out != "stripe: 3 directories, 1 files, 0 others checked: 0 problems\n" {
+	if out := run("check", "@default"); out != "brick0: gfid store: 3 directories, 1 files, 4 entries checked: 0 problems\n"+
+		"brick1: gfid store: 3 directories, 1 files, 4 entries checked: 0 problems\n"+
+		"stripe: 3 directories, 1 files, 0 others checked: 0 problems\n" {
 		t.Fatalf("check of the volume the file commands wrote: %q", out)
 	}
 	run("rm", "-r", "@default", "/x")

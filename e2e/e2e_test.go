@@ -65,7 +65,7 @@ type mounted struct {
 }
 
 // mount starts the shipped volfile of that name and mounts it.
-func mount(t *testing.T, volfile string) *mounted {
+func mount(t testing.TB, volfile string) *mounted {
 	t.Helper()
 	return mountFile(t, filepath.Join("..", "volfiles", volfile), nil)
 }
@@ -73,14 +73,14 @@ func mount(t *testing.T, volfile string) *mounted {
 // mountFile starts the volfile at path, with var.data a directory of the
 // test's, var.mount the mount point and the variables in vars, and mounts
 // it; both go away when the test ends.
-func mountFile(t *testing.T, path string, vars map[string]string) *mounted {
+func mountFile(t testing.TB, path string, vars map[string]string) *mounted {
 	t.Helper()
 	return mountFileWith(t, path, vars, nil)
 }
 
 // mountFileWith is mountFile with the mount's configuration changed by
 // edit (if not nil).
-func mountFileWith(t *testing.T, path string, vars map[string]string, edit func(*fuse.Config)) *mounted {
+func mountFileWith(t testing.TB, path string, vars map[string]string, edit func(*fuse.Config)) *mounted {
 	t.Helper()
 	if err := fuse.Available(); err != nil {
 		t.Skipf("FUSE is not available here: %v", err)
@@ -117,7 +117,7 @@ func mountFileWith(t *testing.T, path string, vars map[string]string, edit func(
 
 // unmount unmounts and closes the stack, once; the test's cleanup does it
 // too, so a test that ends early leaves no mount behind.
-func (m *mounted) unmount(t *testing.T) {
+func (m *mounted) unmount(t testing.TB) {
 	m.once.Do(func() {
 		var err error
 		for i := 0; i < 50; i++ {
@@ -261,13 +261,6 @@ var posixSkips = map[string]string{
 	// grant it (the case fails on ext4 too). xstack answers as the
 	// kernel does: TestLocksAsTheKernel compares the two.
 	"FcntlFlockLocksFile": "expects loopback's OFD semantics for classic fcntl locks; fails on ext4 too",
-	"Tmpfile":             "O_TMPFILE is not implemented",
-	// The attack this case tries fails (nothing outside the brick is
-	// opened), but an open racing a rename over its name gets ESTALE:
-	// posix reaches files by parent handle and name and has no gfid handle
-	// store (GlusterFS's .glusterfs hard links) to open a renamed-over
-	// file by identity.
-	"OpenSymlinkRace": "open racing a rename-over gets ESTALE: posix has no gfid handle store yet",
 }
 
 // pluginVolfile is posix under locks under the pass-through example

@@ -13,7 +13,9 @@ import (
 // translator (name, children, logger, runtime) and implements every fop by
 // passing it to the first child unchanged, as GlusterFS's defaults do; a
 // translator overrides only what it changes. A leaf that does not override
-// a fop answers ENOSYS.
+// a fop answers ENOSYS. CopyFileRange is the exception: it answers ENOSYS
+// unless the type is DataTransparent, and the graph then copies through
+// the translator's own Readv and Writev (copy.go).
 //
 // Base's accessors are safe for concurrent use once the graph has started.
 type Base struct {
@@ -26,6 +28,9 @@ type Base struct {
 	log      *zap.Logger
 	env      *Env
 	graph    *Graph
+	// transparent: the type is DataTransparent, so a copy may go to the
+	// child (copy.go).
+	transparent bool
 
 	mu       sync.Mutex
 	up       []bool // per child: has it said child-up?

@@ -7,6 +7,8 @@ import (
 	"github.com/xstack/xstack/runtime/iobuf"
 )
 
+// The methods the table marks BaseByHand are in copy.go.
+
 // Lookup passes to the first child.
 func (b *Base) Lookup(c *Call, loc *Loc) (Iatt, error) {
 	ch, err := b.first()
@@ -302,4 +304,13 @@ func (b *Base) Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error) {
 		return Flock{}, err
 	}
 	return ch.Lk(c, fd, cmd, lock)
+}
+
+// Tmpfile passes to the first child.
+func (b *Base) Tmpfile(c *Call, loc *Loc, flags, mode, umask uint32, fd *FD) (Iatt, error) {
+	ch, err := b.first()
+	if err != nil {
+		return Iatt{}, err
+	}
+	return ch.Tmpfile(c, loc, flags, mode, umask, fd)
 }

@@ -202,7 +202,8 @@ func (p *CallPool) Begin(ctx context.Context, fop Fop, cr Creds, unique uint64) 
 // BeginCancel is Begin for a front end that cancels a request by closing
 // a channel (go-fuse's per-request cancel channel, closed when the kernel
 // interrupts the request): the call's Ctx is done once cancel is closed,
-// its Err is then context.Canceled, and it has no deadline and no values.
+// its Err is then context.Canceled, and it has no deadline and no values
+// but the mark WaitsAnyway reports.
 // A nil cancel gives context.Background. The context lives in the Call,
 // so beginning such a call allocates nothing; it must not be kept after
 // Done (a Fork shares it, and ends before its parent).
@@ -236,7 +237,28 @@ var _ context.Context = (*chanCtx)(nil)
 
 func (c *chanCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (c *chanCtx) Done() <-chan struct{}       { return c.done }
-func (c *chanCtx) Value(any) any               { return nil }
+
+func (c *chanCtx) Value(key any) any {
+	if key == (waitsAnywayKey{}) {
+		return true
+	}
+	return nil
+}
+
+// waitsAnywayKey is the context key WaitsAnyway looks for.
+type waitsAnywayKey struct{}
+
+// WaitsAnyway reports whether the end of ctx means that its caller was
+// interrupted but still waits for the answer: a FUSE request's context
+// (BeginCancel), ended by the kernel's INTERRUPT when the calling thread
+// gets a signal (any signal: Go's preemption signal too), after which the
+// kernel waits for the reply unless the caller dies. A fop that changes
+// something should then finish and report what it did rather than fail
+// with EINTR, which the caller would take as "not done" or not expect at
+// all (rename(2) is not restarted after an EINTR from a file system). An
+// API caller's context (a deadline, a cancel) is not such a context: its
+// end means the caller stops waiting, whatever the outcome.
+func WaitsAnyway(ctx context.Context) bool { return ctx.Value(waitsAnywayKey{}) != nil }
 
 func (c *chanCtx) Err() error {
 	select {

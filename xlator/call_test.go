@@ -144,3 +144,24 @@ func BenchmarkBegin(b *testing.B) {
 		})
 	}
 }
+
+// TestWaitsAnyway: a front end's cancel-channel call (a FUSE request)
+// carries the mark, a fork of it too; an API call's context does not.
+func TestWaitsAnyway(t *testing.T) {
+	p := xlator.NewCallPool(nil)
+	defer p.Close()
+	c := p.BeginCancel(make(chan struct{}), xlator.FopRename, xlator.Creds{}, 0)
+	f := c.Fork()
+	if !xlator.WaitsAnyway(c.Ctx) || !xlator.WaitsAnyway(f.Ctx) {
+		t.Error("a FUSE request's call is not marked")
+	}
+	f.Done()
+	c.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := p.Begin(ctx, xlator.FopRename, xlator.Creds{}, 0)
+	if xlator.WaitsAnyway(a.Ctx) {
+		t.Error("an API call is marked")
+	}
+	a.Done()
+}

@@ -20,6 +20,8 @@ import (
 //     fallocate, discard and zerofill, as fallocate(2)); an lseek's
 //     whence other than SEEK_DATA or SEEK_HOLE is EINVAL, a negative
 //     offset ENXIO, as lseek(2).
+//   - Tmpfile: loc names a directory (Parent) and no entry (Name ""),
+//     and flags can write; EINVAL otherwise, as open(2) with O_TMPFILE.
 //   - Readv: on error the iobref is nil (one a translator returned anyway
 //     is released); on success it is not nil and holds at most size bytes.
 //   - Writev: on success n is the whole of data; on error n < data.Size()
@@ -28,6 +30,9 @@ import (
 //     data but failed at something else) has the count cut to 0, so that
 //     every front end reports the error instead of a complete write; a
 //     short count without an error becomes EIO.
+//   - CopyFileRange: its arguments are checked as copy_file_range(2)
+//     checks them, and its count is 0 with an error and at most the
+//     length without one (copy.go).
 //
 // Each breach of the contract by a translator is logged (the first few,
 // then every 1024th) and counted: fop-contract-breaches in its private
@@ -71,6 +76,16 @@ func seekArgs(off int64, whence uint32) error {
 		return syscall.EINVAL
 	case off < 0:
 		return syscall.ENXIO
+	}
+	return nil
+}
+
+// tmpfileArgs checks a tmpfile's arguments: a directory and no name in
+// loc, and write access in flags (open(2) with O_TMPFILE gives EINVAL
+// without it).
+func tmpfileArgs(loc *Loc, flags uint32) error {
+	if loc == nil || loc.Parent == nil || loc.Name != "" || flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+		return syscall.EINVAL
 	}
 	return nil
 }

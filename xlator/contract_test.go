@@ -75,6 +75,11 @@ func (l *liar) Zerofill(c *xlator.Call, fd *xlator.FD, off, length int64) error 
 	return l.FirstChild().Zerofill(c, fd, off, length)
 }
 
+func (l *liar) Tmpfile(c *xlator.Call, loc *xlator.Loc, flags, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	l.calls++
+	return l.FirstChild().Tmpfile(c, loc, flags, mode, umask, fd)
+}
+
 func liarGraph(t *testing.T, mode string) (*xlator.Graph, *liar, *xlator.FD) {
 	t.Helper()
 	reg := xlatortest.Registry()
@@ -177,7 +182,8 @@ func TestReadContract(t *testing.T) {
 	}
 }
 
-// TestRangeChecks: bad ranges never reach a translator.
+// TestRangeChecks: bad ranges, and tmpfile arguments open(2) refuses,
+// never reach a translator.
 func TestRangeChecks(t *testing.T) {
 	g, l, fd := liarGraph(t, "")
 	c := xlatortest.Begin(g, xlator.FopReadv)
@@ -186,6 +192,16 @@ func TestRangeChecks(t *testing.T) {
 	data := g.Env().Iobufs.FromBytes(make([]byte, 10))
 	defer data.Unref()
 	before := l.calls
+	root := g.Inodes().Root()
+	tmpfile := func(loc *xlator.Loc, flags uint32) error {
+		in := g.Inodes().New()
+		defer in.Unref()
+		loc.Inode = in
+		tfd := g.NewFD(in, flags, 1, false)
+		defer tfd.Unref()
+		_, err := top.Tmpfile(c, loc, flags, 0o600, 0, tfd)
+		return err
+	}
 	for _, tc := range []struct {
 		what  string
 		err   error
@@ -203,6 +219,9 @@ func TestRangeChecks(t *testing.T) {
 		{"discard negative length", top.Discard(c, fd, 0, -4096), syscall.EINVAL},
 		{"discard negative offset", top.Discard(c, fd, -1, 4096), syscall.EINVAL},
 		{"zerofill overflow", top.Zerofill(c, fd, 1, math.MaxInt64), syscall.EFBIG},
+		{"tmpfile read-only", tmpfile(&xlator.Loc{Parent: root}, syscall.O_RDONLY), syscall.EINVAL},
+		{"tmpfile with a name", tmpfile(&xlator.Loc{Parent: root, Name: "x"}, syscall.O_RDWR), syscall.EINVAL},
+		{"tmpfile without a directory", tmpfile(&xlator.Loc{}, syscall.O_WRONLY), syscall.EINVAL},
 	} {
 		if !errors.Is(tc.err, tc.errno) {
 			t.Errorf("%s: %v, want %v", tc.what, tc.err, tc.errno)

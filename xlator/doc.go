@@ -11,7 +11,9 @@
 // goroutines calling the graph at once.
 //
 // Writing a translator: embed Base, which passes every fop to the first
-// child (GlusterFS's defaults), override the fops you change, and register
+// child (GlusterFS's defaults; a copy_file_range instead goes through the
+// translator's own readv and writev unless its type is DataTransparent,
+// see copy.go), override the fops you change, and register
 // a Type with its option Schema and constructor. Base also gives the
 // translator its name, children, logger and the shared runtime (Env: the
 // mem-pool registry, the iobuf pool, the slab caches). Per-file and

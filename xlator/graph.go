@@ -114,6 +114,7 @@ func New(spec *Spec, reg *Registry, env *Env) (*Graph, error) {
 		b := n.x.base()
 		b.name, b.typ, b.index, b.self = n.spec.Name, n.spec.Type, i, n.w
 		b.env, b.graph = env, g
+		b.transparent = n.typ.DataTransparent
 		b.log = env.Logger.Named(n.spec.Name)
 		if n.spec.LogLevelSet {
 			b.log = volumeLogger(env.Logger, n.spec.Name, n.spec.LogLevel)

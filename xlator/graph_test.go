@@ -244,6 +244,18 @@ func TestPassThroughEveryFop(t *testing.T) {
 	if _, err := top.Lk(call, fd, xlator.LkSet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF}); !errors.Is(err, syscall.ENOSYS) {
 		t.Fatalf("lk on mem: %v, want ENOSYS", err)
 	}
+	// mem makes no unnamed files: ENOSYS, counted all the same.
+	tin := g.Inodes().New()
+	tfd := g.NewFD(tin, syscall.O_RDWR, 1, false)
+	if _, err := top.Tmpfile(call, &xlator.Loc{Parent: root, Inode: tin}, syscall.O_RDWR, 0o600, 0, tfd); !errors.Is(err, syscall.ENOSYS) {
+		t.Fatalf("tmpfile on mem: %v, want ENOSYS", err)
+	}
+	tfd.Unref()
+	tin.Unref()
+	// mem has no copy of its own: its wrapper copies by reading and writing.
+	if n, err := top.CopyFileRange(call, fd, 0, fd, 200, 10, 0); err != nil || n != 10 {
+		t.Fatalf("copy_file_range: %d, %v", n, err)
+	}
 	must("unlink", top.Unlink(call, loc))
 	fd.Unref()
 

@@ -75,6 +75,14 @@ func TimespecOf(t time.Time) Timespec { return Timespec{Sec: t.Unix(), Nsec: int
 // struct iatt). Mode holds the file type bits and the permission bits as
 // st_mode does. Size is the logical size a client sees: a translator that
 // changes the layout of data (stripe) rewrites it.
+//
+// Mask and Btime come from statx(2) at the bottom of the stack, as
+// GlusterFS's ia_btime does: Mask is the brick's stx_mask (StatxBasic,
+// StatxBtime), and Btime is the file's birth time when Mask has
+// StatxBtime. Mask 0 means the bottom did not say (a translator or plugin
+// that predates the field): the other fields are still filled, and there
+// is no birth time. Mask sits in what was padding after Blksize, so the
+// two fields cost 16 bytes on a 128-byte value (TestIattSize).
 type Iatt struct {
 	Gfid    GFID
 	Ino     uint64
@@ -86,11 +94,25 @@ type Iatt struct {
 	Rdev    uint64
 	Size    int64
 	Blksize uint32
+	Mask    uint32
 	Blocks  int64
 	Atime   Timespec
 	Mtime   Timespec
 	Ctime   Timespec
+	Btime   Timespec
 }
+
+// Iatt.Mask bits, as statx(2) defines them.
+const (
+	// StatxBasic is every field of stat(2): type, mode, nlink, uid, gid,
+	// atime, mtime, ctime, ino, size and blocks.
+	StatxBasic uint32 = 0x7ff
+	// StatxBtime says Btime is the file's birth time.
+	StatxBtime uint32 = 0x800
+)
+
+// HasBtime reports whether Btime holds the file's birth time.
+func (a *Iatt) HasBtime() bool { return a.Mask&StatxBtime != 0 }
 
 // IsDir reports whether the attributes are a directory's.
 func (a *Iatt) IsDir() bool { return a.Mode&syscall.S_IFMT == syscall.S_IFDIR }

@@ -3,7 +3,8 @@
 
 package xlator
 
-// The data fops (Readv, Writev) are in wrap_data.go.
+// The data fops (Readv, Writev) are in wrap_data.go, those the table
+// marks WrapByHand in copy.go.
 
 // Lookup records the hop and the statistics around the translator's Lookup.
 func (w *wrapper) Lookup(c *Call, loc *Loc) (Iatt, error) {
@@ -272,5 +273,18 @@ func (w *wrapper) Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error) {
 		r, err = w.x.Lk(c, fd, cmd, lock)
 	}
 	w.done(c, FopLk, t, err, 0)
+	return r, err
+}
+
+// Tmpfile records the hop and the statistics around the translator's Tmpfile,
+// after checking its arguments (contract.go).
+func (w *wrapper) Tmpfile(c *Call, loc *Loc, flags, mode, umask uint32, fd *FD) (Iatt, error) {
+	t := c.enter(w.idx)
+	var r Iatt
+	err := tmpfileArgs(loc, flags)
+	if err == nil {
+		r, err = w.x.Tmpfile(c, loc, flags, mode, umask, fd)
+	}
+	w.done(c, FopTmpfile, t, err, 0)
 	return r, err
 }

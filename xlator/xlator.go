@@ -12,8 +12,9 @@ import (
 // map them to an errno. Every implementation must be safe for concurrent
 // use: concurrency comes from many goroutines calling the graph at once.
 //
-// A translator embeds Base, which passes every fop to the first child, and
-// overrides only the fops it changes.
+// A translator embeds Base, which passes every fop to the first child
+// (CopyFileRange aside: see its comment), and overrides only the fops it
+// changes.
 //
 // Data ownership: Writev's data is lent for the duration of the call; a
 // callee that keeps any of it past the return (a cache) takes its own
@@ -121,6 +122,53 @@ type Fops interface {
 	// type) answers; the others pass it down, and the bottom answers
 	// ENOSYS, which a front end takes as "locks stay in the front end".
 	Lk(c *Call, fd *FD, cmd uint32, lock *Flock) (Flock, error)
+	// Tmpfile creates a regular file with no name in the directory
+	// loc.Parent and opens it into fd, as open(2) with O_TMPFILE does.
+	// loc.Name is "" and loc.Inode is the new file's inode, made by the
+	// caller (fd.Inode too); loc.GfidReq is honoured as by Create. flags
+	// are fd's open flags, with write access (the graph checks: EINVAL
+	// otherwise); the file gets mode &^ umask and the caller as owner, as
+	// Create gives. The returned attributes carry the new Gfid and Nlink
+	// 0; the caller links the inode into its table without a name. The
+	// file and its data are gone when its last fd is released, unless it
+	// was given a name first: Link with from.Inode this inode (from.Parent
+	// nil, while one of its fds is open) names it, as linkat(2) of the fd
+	// with AT_EMPTY_PATH does, except when flags had O_EXCL: that file
+	// can never be linked (ENOENT, as linkat(2)). A translator that
+	// cannot make one answers ENOSYS, and the front end's open then
+	// fails with EOPNOTSUPP, as on a file system without O_TMPFILE.
+	Tmpfile(c *Call, loc *Loc, flags uint32, mode, umask uint32, fd *FD) (Iatt, error)
+	// CopyFileRange copies up to length bytes of the open file src at
+	// srcOff to the open file dst at dstOff, as copy_file_range(2) with
+	// both offsets given, and returns the count copied; flags must be 0.
+	// The count may be short without an error: 0 when srcOff is at or
+	// past src's end, fewer than length when src ends first, and fewer
+	// when a translator copies less for its own reasons (a caller that
+	// wants everything calls again from where the copy stopped). dst
+	// grows as a write of the bytes copied would make it grow. On error
+	// the count is 0: a translator that copied part and then failed
+	// returns the part without the error, and the next call meets it.
+	//
+	// The graph checks the arguments before the translator is called, as
+	// the system call does (contract.go): flags other than 0 or a
+	// negative offset EINVAL, a range past the largest file offset
+	// EOVERFLOW, a directory EISDIR, src not open for reading or dst not
+	// open for writing or opened O_APPEND EBADF, and ranges of one file
+	// that overlap EINVAL (src's range cut at the file's end first, so a
+	// copy that only asks past the end is not refused). A length of 0
+	// returns 0 there. Both fds are of this graph: between graphs a
+	// front end answers EXDEV.
+	//
+	// A translator without a copy of its own answers ENOSYS without
+	// doing anything: Base does, unless the translator's type is
+	// DataTransparent, whose copy goes to its child. The graph then
+	// copies through the translator's own Readv and Writev (CopyByReadWrite),
+	// so the bytes are those its reads and writes would move, and ENOSYS
+	// leaves the graph only from a translator that cannot read or write
+	// either. A translator that copies part itself (a bottom that
+	// offloads, stripe where blocks meet on one child) calls
+	// CopyByReadWrite for the rest.
+	CopyFileRange(c *Call, src *FD, srcOff int64, dst *FD, dstOff, length int64, flags uint32) (int64, error)
 }
 
 // Callbacks are not wound down the graph: the graph calls them on every

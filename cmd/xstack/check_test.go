@@ -71,7 +71,9 @@ func TestCheck(t *testing.T) {
 	dir := stripeVolume(t, "/nogeo", "/bs", "/count", "/junk", "/d/gone", "/d/typed")
 	b0, b1 := filepath.Join(dir, "brick0"), filepath.Join(dir, "brick1")
 	if code, out, errs := xstack("check", "-data", dir, stripeVolfile); code != 0 ||
-		out != "stripe: 3 directories, 7 files, 0 others checked: 0 problems\n" || errs != "" {
+		out != "brick0: gfid store: 3 directories, 7 files, 10 entries checked: 0 problems\n"+
+			"brick1: gfid store: 3 directories, 7 files, 10 entries checked: 0 problems\n"+
+			"stripe: 3 directories, 7 files, 0 others checked: 0 problems\n" || errs != "" {
 		t.Fatalf("check of a clean volume: exit %d\n%s%s", code, out, errs)
 	}
 
@@ -95,6 +97,16 @@ func TestCheck(t *testing.T) {
 
 	code, out, errs := xstack("check", "-data", dir, stripeVolfile)
 	good := key + `="block-size=131072 count=2 coalesce=0"`
+	// The stores' lines come first, in an order that depends on the gfids:
+	// they are compared sorted, the stripe's in order.
+	wantStores := []string{
+		`brick0: gfid store: 3 directories, 6 files, 10 entries checked: 1 problems`,
+		`brick0: gfid store: orphan entry: .xstack/gfid/GFIDPATH: its file (307200 bytes) has no name in the brick`,
+		`brick1: gfid store: 3 directories, 6 files, 10 entries checked: 3 problems`,
+		`brick1: gfid store: no gfid: /d/typed: made behind the stack's back and never looked up`,
+		`brick1: gfid store: orphan entry: .xstack/gfid/GFIDPATH: its file (262144 bytes) has no name in the brick`,
+		`brick1: gfid store: stale entry: .xstack/gfid/GFIDPATH: no directory of the brick carries its gfid`,
+	}
 	want := strings.Join([]string{
 		`stripe: /bs: geometry differs between children (brick0-locks: ` + good + `; brick1-locks: ` + key + `="block-size=262144 count=2 coalesce=0")`,
 		`stripe: /count: striped over another number of children than the volume has (brick0-locks: ` + key + `="block-size=131072 count=3 coalesce=0"; brick1-locks: ` + key + `="block-size=131072 count=3 coalesce=0")`,
@@ -105,8 +117,10 @@ func TestCheck(t *testing.T) {
 		`stripe: /nogeo: geometry xattr missing (brick0-locks: ` + good + `; brick1-locks: no trusted.xstack.stripe or user.xstack.stripe)`,
 		`stripe: 2 directories, 5 files, 0 others checked: 7 problems`,
 	}, "\n") + "\n"
-	if got := gfidRE.ReplaceAllString(out, "GFID"); code != 1 || got != want || errs != "xstack check: 7 problems found\n" {
-		t.Errorf("check of a damaged volume: exit %d\n%s\nwant\n%s\nstderr: %s", code, got, want, errs)
+	stores, stripeOut := splitCheck(out)
+	if code != 1 || !slices.Equal(stores, wantStores) || stripeOut != want || errs != "xstack check: 11 problems found\n" {
+		t.Errorf("check of a damaged volume: exit %d\n%s\n%s\nwant\n%s\n%s\nstderr: %s", code,
+			strings.Join(stores, "\n"), stripeOut, strings.Join(wantStores, "\n"), want, errs)
 	}
 	if after := xlatortest.Snapshot(t, dir); !slices.Equal(before, after) {
 		t.Errorf("check changed the bricks:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
@@ -115,6 +129,73 @@ func TestCheck(t *testing.T) {
 	if code, _, errs := xstack("cat", "-data", dir, stripeVolfile, "/nogeo"); code != 1 || !strings.Contains(errs, "input/output error") {
 		t.Errorf("cat of a file without its geometry on one brick: exit %d, %s", code, errs)
 	}
+
+	// -repair repairs the stores, not the layouts.
+	code, out, errs = xstack("check", "-repair", "-data", dir, stripeVolfile)
+	stores, _ = splitCheck(out)
+	wantRepaired := []string{
+		`brick0: gfid store: 3 directories, 6 files, 10 entries checked: 1 problems, 1 repaired`,
+		`brick0: gfid store: orphan entry: .xstack/gfid/GFIDPATH: its file (307200 bytes) has no name in the brick (repaired)`,
+		`brick1: gfid store: 3 directories, 6 files, 11 entries checked: 3 problems, 3 repaired`,
+		`brick1: gfid store: no gfid: /d/typed: made behind the stack's back and never looked up (repaired)`,
+		`brick1: gfid store: orphan entry: .xstack/gfid/GFIDPATH: its file (262144 bytes) has no name in the brick (repaired)`,
+		`brick1: gfid store: stale entry: .xstack/gfid/GFIDPATH: no directory of the brick carries its gfid (repaired)`,
+	}
+	if code != 1 || !slices.Equal(stores, wantRepaired) || errs != "xstack check: 7 problems found\n" {
+		t.Errorf("check -repair: exit %d\n%s\nwant\n%s\nstderr: %s", code, strings.Join(stores, "\n"), strings.Join(wantRepaired, "\n"), errs)
+	}
+	_, out, _ = xstack("check", "-data", dir, stripeVolfile)
+	stores, _ = splitCheck(out)
+	if want := []string{
+		`brick0: gfid store: 3 directories, 6 files, 9 entries checked: 0 problems`,
+		`brick1: gfid store: 3 directories, 6 files, 9 entries checked: 0 problems`,
+	}; !slices.Equal(stores, want) {
+		t.Errorf("check after -repair:\n%s\nwant\n%s", strings.Join(stores, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCheckOldBrick: a brick made before the gfid store is reported, and
+// -repair gives it every entry.
+func TestCheckOldBrick(t *testing.T) {
+	dir := stripeVolume(t)
+	for _, b := range []string{"brick0", "brick1"} {
+		if err := os.RemoveAll(filepath.Join(dir, b, ".xstack", "gfid")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, _ := xstack("check", "-data", dir, stripeVolfile)
+	stores, _ := splitCheck(out)
+	want := []string{
+		`brick0: gfid store: 3 directories, 1 files, 0 entries checked: 1 problems`,
+		`brick0: gfid store: missing entry: .xstack/gfid: the brick has no gfid store (it predates it): xstack check -repair makes every entry`,
+		`brick1: gfid store: 3 directories, 1 files, 0 entries checked: 1 problems`,
+		`brick1: gfid store: missing entry: .xstack/gfid: the brick has no gfid store (it predates it): xstack check -repair makes every entry`,
+	}
+	if code != 1 || !slices.Equal(stores, want) {
+		t.Errorf("check of old bricks: exit %d\n%s\nwant\n%s", code, strings.Join(stores, "\n"), strings.Join(want, "\n"))
+	}
+	code, out, errs := xstack("check", "-repair", "-data", dir, stripeVolfile)
+	if code != 0 || !strings.Contains(out, "brick0: gfid store: 3 directories, 1 files, 4 entries checked: 3 problems, 3 repaired") {
+		t.Errorf("check -repair of old bricks: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := xstack("check", "-data", dir, stripeVolfile); code != 0 {
+		t.Errorf("check after -repair: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// splitCheck splits check's output into the gfid store lines, sorted, with
+// the entries' paths made generic, and the rest, gfids made generic.
+func splitCheck(out string) (stores []string, rest string) {
+	pathRE := regexp.MustCompile(`\.xstack/gfid/[0-9a-f]{2}/[0-9a-f]{2}/` + gfidRE.String())
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, ": gfid store: ") {
+			stores = append(stores, strings.TrimSuffix(pathRE.ReplaceAllString(l, ".xstack/gfid/GFIDPATH"), "\n"))
+		} else {
+			rest += gfidRE.ReplaceAllString(l, "GFID")
+		}
+	}
+	slices.Sort(stores)
+	return stores, rest
 }
 
 // TestCheckUsage: usage errors exit 2; a volume that cannot be checked
@@ -132,7 +213,7 @@ func TestCheckUsage(t *testing.T) {
 		{[]string{"check", "-data", dir, stripeVolfile, "extra"}, 2, "", "usage: xstack check [flags] VOLFILE"},
 		{[]string{"check", "-bogus", stripeVolfile}, 2, "", "xstack check: unknown flag: --bogus\nRun 'xstack check --help' for usage.\n"},
 		{[]string{"check", "-data", filepath.Join(dir, "nope"), stripeVolfile}, 1, "", "does not exist"},
-		{[]string{"check", "-data", t.TempDir(), "../../volfiles/posix.hcl"}, 0, "no stripe volume: nothing to check", ""},
+		{[]string{"check", "-data", t.TempDir(), "../../volfiles/posix.hcl"}, 0, "no stripe volume: no layout to check", ""},
 	}
 	for _, tc := range cases {
 		code, out, errs := xstack(tc.args...)

@@ -302,6 +302,7 @@ func applyMount(cfg *fuse.Config, m *volfile.Mount) {
 	}
 	cfg.InodeLRULimit = int(m.InodeLRULimit)
 	cfg.Passthrough = m.Passthrough
+	cfg.WritebackCache = m.WritebackCache
 	cfg.Transport = m.Transport
 	if m.FSName != "" {
 		cfg.FSName = m.FSName

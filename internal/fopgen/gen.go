@@ -114,8 +114,12 @@ func genFopNames() ([]byte, error) {
 
 func genBase() ([]byte, error) {
 	return file("xlator", "\t\"github.com/xstack/xstack/runtime/iobuf\"\n", func(w *bytes.Buffer) {
+		w.WriteString("// The methods the table marks BaseByHand are in copy.go.\n\n")
 		for i := range Table {
 			f := &Table[i]
+			if f.BaseByHand {
+				continue
+			}
 			fmt.Fprintf(w, "// %s passes to the first child.\n", f.Name)
 			fmt.Fprintf(w, "func (b *Base) %s(%s) %s {\n", f.Name, params(f, false), results(f, false))
 			fmt.Fprintf(w, "\tch, err := b.first()\n\tif err != nil {\n\t\treturn %serr\n\t}\n", zero(f, false))
@@ -126,10 +130,10 @@ func genBase() ([]byte, error) {
 
 func genWrap() ([]byte, error) {
 	return file("xlator", "", func(w *bytes.Buffer) {
-		w.WriteString("// The data fops (Readv, Writev) are in wrap_data.go.\n\n")
+		w.WriteString("// The data fops (Readv, Writev) are in wrap_data.go, those the table\n// marks WrapByHand in copy.go.\n\n")
 		for i := range Table {
 			f := &Table[i]
-			if f.Data {
+			if f.Data || f.WrapByHand {
 				continue
 			}
 			fmt.Fprintf(w, "// %s records the hop and the statistics around the translator's %s", f.Name, f.Name)

@@ -35,6 +35,11 @@ type Fop struct {
 	// (plugin/internal/rpc) because the fop does more than convert and
 	// call: a handle to record, inodes to unlink, data on the rings.
 	RemoteByHand, ServerByHand bool
+	// BaseByHand and WrapByHand say Base's method and the graph
+	// wrapper's are hand-written (xlator/copy.go): the fop's default is
+	// not the first child's, or its wrapper does more than check, count
+	// and call.
+	BaseByHand, WrapByHand bool
 	// Local marks a fop the plugin protocol does not carry yet: it needs
 	// a ring method number, which takes a new protocol version. Remote
 	// answers it ENOSYS (a front end then does without it, as with a
@@ -135,4 +140,8 @@ var Table = []Fop{
 		Idempotent: true, Check: "seekArgs(off, whence)", Req: "SeekReq", Rsp: "SeekRsp"},
 	{Name: "Lk", Gluster: "LK", Args: []Arg{fd("fd"), u32("cmd"), {"lock", "*Flock"}}, Result: Arg{"Lock", "Flock"},
 		Check: "lockArgs(cmd, lock)", Req: "LkReq", Rsp: "LkRsp"},
+	{Name: "Tmpfile", Gluster: "TMPFILE", Args: []Arg{loc("loc"), u32("flags"), u32("mode"), u32("umask"), fd("fd")}, Result: Arg{"Iatt", "Iatt"},
+		Check: "tmpfileArgs(loc, flags)", Req: "CreateReq", Rsp: "OpenRsp", RemoteByHand: true, ServerByHand: true},
+	{Name: "CopyFileRange", Gluster: "COPY_FILE_RANGE", Args: []Arg{fd("src"), i64("srcOff"), fd("dst"), i64("dstOff"), i64("length"), u32("flags")},
+		Result: Arg{"N", "int64"}, BaseByHand: true, WrapByHand: true, Req: "CopyReq", Rsp: "CopyRsp"},
 }

@@ -25,8 +25,7 @@ const capabilityXattr = "security.capability"
 const maxName = 255
 
 // bridge implements fuse.RawFileSystem over a graph's top. Operations it
-// does not implement (locks, ioctl, lseek, copy_file_range, tmpfile,
-// statx) are answered ENOSYS by the embedded default.
+// does not implement are answered ENOSYS by the embedded default.
 type bridge struct {
 	fuse.RawFileSystem
 
@@ -48,6 +47,10 @@ type bridge struct {
 	// killPriv: the kernel agreed to FUSE_HANDLE_KILLPRIV_V2, so the
 	// bridge drops set-ID bits and capabilities itself (privs.go).
 	killPriv bool
+
+	// writeback: the kernel agreed to keep writes in its page cache
+	// (Config.WritebackCache, FUSE_WRITEBACK_CACHE at INIT).
+	writeback bool
 
 	// pt is the mount's passthrough state (passthrough.go);
 	// ptNegotiated: the kernel agreed to FUSE_PASSTHROUGH at INIT.

@@ -76,6 +76,18 @@ type Config struct {
 	// or later, root; passthrough.go). Without it, or where the graph or
 	// the kernel refuses, data takes the normal path.
 	Passthrough bool
+	// WritebackCache lets the kernel keep writes in its page cache and
+	// send them later, merged into large WRITE requests (FUSE's
+	// writeback cache): small sequential writes then cost a fraction of
+	// the round trips. The kernel then owns the size and mtime of a
+	// file it holds dirty pages of, so a change made below the bridge
+	// (another front end, another client of a brick) to such a file may
+	// be overwritten when its pages go out; until close(2) or fsync(2),
+	// the graph has not seen the writes. Files are opened read-write in
+	// the graph (the kernel reads to fill partly written pages) and
+	// without O_APPEND (the kernel appends itself). It excludes
+	// Passthrough.
+	WritebackCache bool
 	// FSName is the source shown by mount(8) and df; "" means "xstack".
 	FSName string
 	// Debug logs every FUSE request and reply (go-fuse's debug output).

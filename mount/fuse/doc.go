@@ -7,8 +7,8 @@
 // Node ids. FUSE names files by 64-bit node ids. Node id 1 is the table's
 // root; every other id is handed out, from a counter that never reuses a
 // value, the first time an entry reply (LOOKUP, CREATE, MKDIR, MKNOD,
-// SYMLINK, LINK, a READDIRPLUS entry) names an inode the kernel does not
-// know. A mutex-guarded map takes the id back to the *xlator.Inode; an id
+// SYMLINK, LINK, TMPFILE, a READDIRPLUS entry) names an inode the kernel
+// does not know. A mutex-guarded map takes the id back to the *xlator.Inode; an id
 // from the kernel that is not in the map is answered with ESTALE, never
 // trusted. Every entry reply links the inode in the table (Table.Link) and
 // adds one kernel lookup (Table.AddLookup); FORGET and BATCH_FORGET
@@ -35,10 +35,13 @@
 // calling thread gets a signal while it waits, and when the calling
 // process is killed, whichever loop serves the mount and whatever the
 // request (READ and WRITE included). A fop that gives up on it
-// (ECANCELED or context.Canceled; a plugin's transport does) is answered
-// EINTR: the caller's system call returns EINTR, a killed caller exits at
-// once instead of waiting in D state (TestInterruptedReadWrite,
-// TestKilledCallerFreed). A fop that ignores it is answered when it
+// (ECANCELED or context.Canceled) is answered EINTR: the caller's system
+// call returns EINTR, a killed caller exits at once instead of waiting in
+// D state (TestInterruptedReadWrite, TestKilledCallerFreed). The context
+// carries xlator.WaitsAnyway's mark: EINTR tells the caller "not done",
+// so a fop that changes something finishes and reports it instead (a
+// plugin's transport gives up on reads, and waits for a rename or a
+// write: plugin/host's TestDeadlineFUSE). A fop that ignores it is answered when it
 // finishes, and the caller waits until then (TestLoopInterruptRead). The
 // own loop reads an INTERRUPT within about 10 ms when every worker is
 // busy (its watchdog adds a reader); a READ or WRITE it serves allocates
@@ -68,8 +71,8 @@
 //
 // Caching. Attributes and entries carry Config's timeouts. OPEN replies
 // FOPEN_KEEP_CACHE when the file's mtime and size are what they were at
-// the previous open through this mount and no write, truncate or fallocate
-// went through this mount since, so a file read again is served from the
+// the previous open through this mount and no write, truncate, fallocate
+// or copy_file_range into it went through this mount since, so a file read again is served from the
 // page cache (GlusterFS's fopen-keep-cache). The kernel writes through to
 // the bridge (no writeback cache), so its page cache stays coherent with
 // this mount's own writes.
@@ -118,6 +121,14 @@
 // (privs.go). On kernels without KILLPRIV_V2 the bridge answers
 // security.capability ENODATA without winding, which keeps the per-write
 // round trip short but leaves file capabilities unsupported there.
+//
+// Unnamed files, birth times, ioctls. open(2) with O_TMPFILE arrives as
+// TMPFILE, answered by the graph's Tmpfile with a node the table links by
+// gfid alone; linkat(2) of it arrives as a LINK of that node
+// (TestTmpfile). A statx(2) that asks for the birth time arrives as
+// STATX (kernel 6.6+), answered from Stat or Fstat with the brick's
+// birth time and mask (TestStatxBirthTime). No init flag is needed for
+// either. Every ioctl is answered ENOTTY without a fop (TestIoctlENOTTY).
 //
 // The namespace trusted.xstack. is internal to the stack (GFIDs and other
 // translator metadata): GETXATTR on it gives ENODATA, SETXATTR and

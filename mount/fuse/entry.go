@@ -51,13 +51,24 @@ func (b *bridge) Forget(nodeid, nlookup uint64) {
 
 // GetAttr is Fstat when the kernel names an open file, else Stat.
 func (b *bridge) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
-	n := b.node(in.NodeId)
+	n, ia, st := b.getattr(cancel, opGetattr, &in.InHeader, in.Flags(), in.Fh())
+	if st.Ok() {
+		b.fillAttrOut(out, &ia, n.id)
+	}
+	return st
+}
+
+// getattr serves GETATTR and STATX: Fstat of the open file the kernel
+// names (getattrFlags has FUSE_GETATTR_FH), or of one the node has open
+// (Fstat sees what a cache on the open file holds), else Stat.
+func (b *bridge) getattr(cancel <-chan struct{}, o op, h *fuse.InHeader, getattrFlags uint32, fh uint64) (*node, xlator.Iatt, fuse.Status) {
+	n := b.node(h.NodeId)
 	if n == nil {
-		return b.refuse(opGetattr, fuse.Status(syscall.ESTALE))
+		return nil, xlator.Iatt{}, b.refuse(o, fuse.Status(syscall.ESTALE))
 	}
 	var hd *handle
-	if in.Flags()&fuse.FUSE_GETATTR_FH != 0 {
-		hd = b.handles.get(in.Fh())
+	if getattrFlags&fuse.FUSE_GETATTR_FH != 0 {
+		hd = b.handles.get(fh)
 	}
 	var fd *xlator.FD
 	if hd != nil {
@@ -68,20 +79,19 @@ func (b *bridge) GetAttr(cancel <-chan struct{}, in *fuse.GetAttrIn, out *fuse.A
 	var ia xlator.Iatt
 	var err error
 	if fd != nil {
-		c := b.begin(opGetattr, xlator.FopFstat, &in.InHeader, cancel)
+		c := b.begin(o, xlator.FopFstat, h, cancel)
 		defer c.Done() // deferred, so a translator's panic ends the call too
 		ia, err = b.top.Fstat(c, fd)
 	} else {
-		c := b.begin(opGetattr, xlator.FopStat, &in.InHeader, cancel)
+		c := b.begin(o, xlator.FopStat, h, cancel)
 		defer c.Done()
 		ia, err = b.top.Stat(c, &xlator.Loc{Inode: n.in})
 	}
 	if err != nil {
-		return b.fail(opGetattr, err)
+		return nil, xlator.Iatt{}, b.fail(o, err)
 	}
 	n.privClean.Store(false) // fresh attributes: check again, as the kernel clears S_NOSEC
-	b.fillAttrOut(out, &ia, n.id)
-	return fuse.OK
+	return n, ia, fuse.OK
 }
 
 // SetAttr maps chmod, chown, truncate and utimes onto Setattr, or

@@ -16,6 +16,20 @@ const (
 	fallocUnshareRange  = 0x40
 )
 
+// graphFlags returns the open flags a file is opened with in the graph.
+// With the writeback cache the kernel reads pages of a file opened
+// write-only (to fill a partly written page) and does O_APPEND itself, so
+// such files are opened read-write and without O_APPEND.
+func (b *bridge) graphFlags(f uint32) uint32 {
+	if b.writeback {
+		if f&syscall.O_ACCMODE == syscall.O_WRONLY {
+			f = f&^syscall.O_ACCMODE | syscall.O_RDWR
+		}
+		f &^= syscall.O_APPEND
+	}
+	return f
+}
+
 // openFlags are the flags an fd keeps: the access mode and the flags that
 // change how IO behaves, not the ones only open(2) itself acts on.
 func openFlags(f uint32) uint32 {
@@ -35,8 +49,9 @@ func (b *bridge) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, 
 	defer c.Done()
 	ino := b.tab.New()
 	defer ino.Unref()
-	fd := b.g.NewFD(ino, openFlags(in.Flags), in.Pid, false)
-	ia, err := b.top.Create(c, &xlator.Loc{Parent: p.in, Name: name, Inode: ino}, in.Flags, in.Mode, in.Umask, fd)
+	flags := b.graphFlags(in.Flags)
+	fd := b.g.NewFD(ino, openFlags(flags), in.Pid, false)
+	ia, err := b.top.Create(c, &xlator.Loc{Parent: p.in, Name: name, Inode: ino}, flags, in.Mode, in.Umask, fd)
 	if err != nil || ia.Gfid.IsZero() {
 		fd.Unref()
 		if err == nil {
@@ -77,8 +92,9 @@ func (b *bridge) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 	}
 	c := b.begin(opOpen, xlator.FopOpen, &in.InHeader, cancel)
 	defer c.Done()
-	fd := b.g.NewFD(n.in, openFlags(in.Flags), in.Pid, false)
-	if err := b.top.Open(c, &xlator.Loc{Inode: n.in}, in.Flags, fd); err != nil {
+	flags := b.graphFlags(in.Flags)
+	fd := b.g.NewFD(n.in, openFlags(flags), in.Pid, false)
+	if err := b.top.Open(c, &xlator.Loc{Inode: n.in}, flags, fd); err != nil {
 		fd.Unref()
 		return b.fail(opOpen, err)
 	}
@@ -287,4 +303,40 @@ func (b *bridge) Lseek(cancel <-chan struct{}, in *fuse.LseekIn, out *fuse.Lseek
 	}
 	out.Offset = uint64(off)
 	return fuse.OK
+}
+
+// maxCopy bounds one COPY_FILE_RANGE: its reply's count is 32 bits (the
+// kernel asks no more than this either).
+const maxCopy = 1<<32 - 1<<12
+
+// CopyFileRange serves copy_file_range(2) between two files of this mount
+// (the kernel never sends one across mounts, and has checked the
+// arguments) with the graph's CopyFileRange, so the bytes need not come
+// up to the kernel and back: a posix brick copies them in its own
+// kernel. A short count is passed on as the system call's. The kernel
+// drops its pages of the destination range when the reply comes; the
+// destination counts as written through this mount (no keep-cache at its
+// next open, TestCopyFileRangeMount) and loses its file capability, as
+// with FALLOCATE (the kernel asks for that too, before it sends the
+// copy); the bridge clears no set-ID bits itself, since the request does
+// not say whether the caller may keep them. The graph never answers ENOSYS (it copies by readv and
+// writev instead), which matters: an ENOSYS reply makes the kernel stop
+// sending COPY_FILE_RANGE for the rest of the mount's life.
+func (b *bridge) CopyFileRange(cancel <-chan struct{}, in *fuse.CopyFileRangeIn) (uint32, fuse.Status) {
+	src, dst := b.handles.get(in.FhIn), b.handles.get(in.FhOut)
+	if src == nil || dst == nil {
+		return 0, b.refuse(opCopyFileRange, fuse.EBADF)
+	}
+	if in.Flags != 0 || in.OffIn > 1<<63-1 || in.OffOut > 1<<63-1 {
+		return 0, b.refuse(opCopyFileRange, fuse.EINVAL)
+	}
+	b.dropPrivs(&in.InHeader, dst.node, dst.fd, false)
+	c := b.begin(opCopyFileRange, xlator.FopCopyFileRange, &in.InHeader, cancel)
+	defer c.Done()
+	n, err := b.top.CopyFileRange(c, src.fd, int64(in.OffIn), dst.fd, int64(in.OffOut), int64(min(in.Len, maxCopy)), 0)
+	dst.node.dirty.Store(true)
+	if err != nil {
+		return 0, b.fail(opCopyFileRange, err)
+	}
+	return uint32(n), fuse.OK
 }

@@ -21,7 +21,7 @@ type node struct {
 	used    uint64 // nodeTable.clock at the last lookup; guarded by nodeTable.mu
 	dropped bool   // its dentry was invalidated since the last lookup; guarded by nodeTable.mu
 
-	// dirty is set when a write, truncate or fallocate through this mount
+	// dirty is set when a write, truncate, fallocate or copy through this mount
 	// changes the file: the next open does not keep the page cache.
 	dirty atomic.Bool
 

@@ -127,4 +127,5 @@ func (b *bridge) Init(s *fuse.Server) { b.initFlags(s.KernelSettings().Flags64()
 func (b *bridge) initFlags(flags uint64) {
 	b.killPriv = flags&fuse.CAP_HANDLE_KILLPRIV_V2 != 0
 	b.ptNegotiated = flags&fuse.CAP_PASSTHROUGH != 0
+	b.writeback = b.cfg.WritebackCache && flags&fuse.CAP_WRITEBACK_CACHE != 0
 }

@@ -55,6 +55,9 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 	if cfg.Transport != TransportDevFuse && cfg.Transport != TransportIOUring {
 		return nil, fmt.Errorf("fuse: unknown transport %q (use %q or %q)", cfg.Transport, TransportDevFuse, TransportIOUring)
 	}
+	if cfg.WritebackCache && cfg.Passthrough {
+		return nil, errors.New("fuse: passthrough and writeback-cache exclude each other: the kernel either keeps a file's writes in its page cache or sends them to the backing file; choose one")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = g.Env().Logger
@@ -70,7 +73,7 @@ func Mount(g *xlator.Graph, cfg Config) (*Server, error) {
 		MaxBackground: maxBackground,
 		// Writes then need no GETXATTR security.capability round trip
 		// each; the bridge drops privileges itself (privs.go).
-		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
+		ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2 | writebackCap(cfg),
 		AllowOther:        cfg.AllowOther,
 		// Locks go to the graph when it keeps them (locks.go).
 		EnableLocks: g.KeepsLocks(),
@@ -191,6 +194,7 @@ func (s *Server) dumpKVs() []xlator.KV {
 		{Key: "inval-entries", Value: st.InvalEntries},
 		{Key: "lru-shrinks", Value: st.Shrinks},
 		{Key: "notify-errors", Value: st.NotifyErrors},
+		{Key: "writeback-cache", Value: s.b.writeback},
 		{Key: "passthrough", Value: s.b.pt.on.Load()},
 		{Key: "passthrough-opens", Value: st.PassthroughOpens},
 		{Key: "passthrough-refused", Value: st.PassthroughRefused},
@@ -382,4 +386,12 @@ func SetReadAhead(mp string, n int) error {
 		return err
 	}
 	return os.WriteFile(p, []byte(strconv.Itoa((n+1023)/1024)), 0)
+}
+
+// writebackCap is the INIT capability Config.WritebackCache asks for.
+func writebackCap(cfg Config) uint64 {
+	if cfg.WritebackCache {
+		return fuse.CAP_WRITEBACK_CACHE
+	}
+	return 0
 }

@@ -41,6 +41,10 @@ const (
 	opGetlk
 	opSetlk
 	opSetlkw
+	opTmpfile
+	opStatx
+	opIoctl
+	opCopyFileRange
 	numOps
 )
 
@@ -50,7 +54,7 @@ var opNames = [numOps]string{
 	"STATFS", "RELEASE", "FSYNC", "SETXATTR", "GETXATTR", "LISTXATTR",
 	"REMOVEXATTR", "FLUSH", "OPENDIR", "READDIR", "RELEASEDIR", "FSYNCDIR",
 	"ACCESS", "CREATE", "FALLOCATE", "READDIRPLUS", "LSEEK", "GETLK", "SETLK",
-	"SETLKW",
+	"SETLKW", "TMPFILE", "STATX", "IOCTL", "COPY_FILE_RANGE",
 }
 
 func (o op) String() string {

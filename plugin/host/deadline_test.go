@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -369,11 +370,65 @@ func TestDeadlineFUSE(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(mnt, "other")); err != nil {
 				t.Fatalf("stat after the interrupts: %v", err)
 			}
+
+			// A WRITE the plugin took, interrupted: it changes the file,
+			// so the host waits for the plugin instead of answering
+			// EINTR for a write that may be done; once the plugin lets
+			// it go, the caller gets the full count.
+			go func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				fd, err := unix.Open(filepath.Join(mnt, "hang-write-f"), unix.O_WRONLY|unix.O_CREAT|unix.O_DIRECT, 0o644)
+				if err != nil {
+					tids <- 0
+					res <- err
+					return
+				}
+				defer unix.Close(fd)
+				buf := alignedBuf(4096)
+				copy(buf, "interrupted but done")
+				tids <- unix.Gettid()
+				n, err := unix.Pwrite(fd, buf, 0)
+				if err == nil && n != len(buf) {
+					err = fmt.Errorf("short write: %d", n)
+				}
+				res <- err
+			}()
+			if tid = <-tids; tid == 0 {
+				t.Fatal(<-res)
+			}
+			hg.waitDump(t, "plugin.xlator.waiting", "3") // the killed LOOKUP and the READ are still held
+			if err := unix.Tgkill(unix.Getpid(), tid, unix.SIGURG); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-res:
+				t.Fatalf("the interrupted WRITE returned before the plugin let it go: %v", err)
+			case <-time.After(300 * time.Millisecond):
+			}
 			hg.release()
+			select {
+			case err := <-res:
+				if err != nil {
+					t.Errorf("interrupted WRITE the plugin did: %v, want the full count", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the WRITE did not end after the plugin let it go")
+			}
+			if b, err := os.ReadFile(filepath.Join(mnt, "hang-write-f")); err != nil || !bytes.HasPrefix(b, []byte("interrupted but done")) {
+				t.Errorf("the written file: %.20q, %v", b, err)
+			}
 			hg.waitDump(t, "plugin.xlator.waiting", "0")
 			hg.waitDump(t, "ring-calls-in-use", "0")
 		})
 	}
+}
+
+// alignedBuf returns n bytes aligned for O_DIRECT.
+func alignedBuf(n int) []byte {
+	b := make([]byte, n+4096)
+	off := int(4096 - uintptr(unsafe.Pointer(&b[0]))%4096)
+	return b[off%4096 : off%4096+n]
 }
 
 // TestRingAllocatesNothing: readv and writev through the rings, made as

@@ -104,6 +104,14 @@ volume "pt" {
 			}
 			if ia, err := top.Fstat(c, fd); err != nil || ia.Size != int64(len(data)) {
 				t.Fatalf("fstat: size %d, %v", ia.Size, err)
+			} else {
+				// The birth time and statx mask cross too.
+				var x unix.Statx_t
+				must("statx brick file", unix.Statx(unix.AT_FDCWD, filepath.Join(dir, "d", "f"), 0, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &x))
+				bt := xlator.Timespec{Sec: x.Btime.Sec, Nsec: int64(x.Btime.Nsec)}
+				if ia.Mask != x.Mask&(unix.STATX_BASIC_STATS|unix.STATX_BTIME) || ia.Btime != bt {
+					t.Errorf("fstat through the plugin: mask %#x, btime %v; the brick file's are %#x, %v", ia.Mask, ia.Btime, x.Mask, bt)
+				}
 			}
 			if ia, err := top.Fsetattr(c, fd, &xlator.SetattrIn{Valid: xlator.SetMode, Mode: 0o600}); err != nil || ia.Mode&0o777 != 0o600 {
 				t.Fatalf("fsetattr: mode %o, %v", ia.Mode, err)
@@ -125,6 +133,38 @@ volume "pt" {
 			// The brick keeps no locks: its ENOSYS comes back.
 			if _, err := top.Lk(c, fd, xlator.LkSet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF}); err != syscall.ENOSYS {
 				t.Errorf("lk through the plugin to posix: %v, want posix's ENOSYS", err)
+			}
+			// An unnamed file made through the plugin, written, then
+			// named with Link of its inode alone, reads back by its name.
+			tl := &xlator.Loc{Parent: d, Inode: tab.New()}
+			tfd := g.NewFD(tl.Inode, syscall.O_RDWR, 0, false)
+			ia, err = top.Tmpfile(c, tl, syscall.O_RDWR, 0o600, 0, tfd)
+			must("tmpfile", err)
+			if ia.Gfid.IsZero() || ia.Nlink != 0 {
+				t.Fatalf("tmpfile: %+v", ia)
+			}
+			tin := tab.Link(tl.Inode, nil, "", &ia)
+			tl.Inode.Unref()
+			tref := g.Env().Iobufs.FromBytes([]byte("unnamed"))
+			if n, err := top.Writev(c, tfd, tref, 0); n != 7 || err != nil {
+				t.Fatalf("writev to the tmpfile: %d, %v", n, err)
+			}
+			tref.Unref()
+			if ia, err := top.Link(c, &xlator.Loc{Inode: tin}, &xlator.Loc{Parent: d, Name: "t"}); err != nil || ia.Gfid != tin.GFID() {
+				t.Fatalf("link of the tmpfile: %+v %v", ia, err)
+			}
+			tfd.Unref()
+			tin.Unref()
+			if b, err := os.ReadFile(filepath.Join(dir, "d", "t")); err != nil || string(b) != "unnamed" {
+				t.Fatalf("the linked tmpfile in the brick: %q, %v", b, err)
+			}
+			// The pass-through plugin is DataTransparent: its copy goes on
+			// to the brick as a copy.
+			if n, err := top.CopyFileRange(c, fd, 8192, fd, 30000, 100, 0); err != nil || n != 100 {
+				t.Fatalf("copy_file_range through the plugin: %d, %v; want 100", n, err)
+			}
+			if got := readAll(t, top, c, fd, 30100); !bytes.Equal(got[30000:], data[8192:8292]) {
+				t.Fatal("copy_file_range through the plugin: the bytes copied differ")
 			}
 			got = readAll(t, top, c, fd, len(data))
 			if !bytes.Equal(got[:8192], make([]byte, 8192)) || !bytes.Equal(got[8192:], data[8192:]) {
@@ -179,7 +219,7 @@ volume "pt" {
 				names = append(names, e.Name)
 			}
 			slices.Sort(names)
-			if !slices.Equal(names, []string{"f", "h", "l", "p"}) {
+			if !slices.Equal(names, []string{"f", "h", "l", "p", "t"}) {
 				t.Fatalf("readdir: %v", names)
 			}
 			must("fsyncdir", top.Fsyncdir(c, dfd, false))
@@ -192,7 +232,7 @@ volume "pt" {
 			ofd.Unref()
 			fd.Unref()
 			dfd.Unref()
-			for _, name := range []string{"h", "l", "p", "f"} {
+			for _, name := range []string{"h", "l", "p", "f", "t"} {
 				must("unlink "+name, top.Unlink(c, &xlator.Loc{Parent: d, Name: name}))
 				tab.Unlink(d, name)
 			}

@@ -99,6 +99,13 @@ func TestProtocolVersions(t *testing.T) {
 			if _, err := top.Lk(c, fd, xlator.LkSet, &xlator.Flock{Type: xlator.LockWrite, End: xlator.LockToEOF}); !errors.Is(err, syscall.ENOSYS) {
 				t.Errorf("lk: %v, want ENOSYS", err)
 			}
+			// Nor copy_file_range: the host's graph copies by reading
+			// and writing through it.
+			if n, err := top.CopyFileRange(c, fd, 0, fd, int64(len(data)), 4096, 0); n != 4096 || err != nil {
+				t.Errorf("copy_file_range: %d, %v; want the graph's read-and-write copy", n, err)
+			} else if got := readAll(t, top, c, fd, len(data)+4096); !bytes.Equal(got[len(data):], data[:4096]) {
+				t.Errorf("the copied bytes differ")
+			}
 			keys := map[string]string{}
 			for _, kv := range hostOf(t, v, "bare").Dump() {
 				keys[kv.Key] = fmt.Sprint(kv.Value)

@@ -431,21 +431,26 @@ func (x *Timespec) GetNsec() int64 {
 }
 
 type Iatt struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Gfid          []byte                 `protobuf:"bytes,1,opt,name=gfid,proto3" json:"gfid,omitempty"`
-	Ino           uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
-	Dev           uint64                 `protobuf:"varint,3,opt,name=dev,proto3" json:"dev,omitempty"`
-	Mode          uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
-	Nlink         uint32                 `protobuf:"varint,5,opt,name=nlink,proto3" json:"nlink,omitempty"`
-	Uid           uint32                 `protobuf:"varint,6,opt,name=uid,proto3" json:"uid,omitempty"`
-	Gid           uint32                 `protobuf:"varint,7,opt,name=gid,proto3" json:"gid,omitempty"`
-	Rdev          uint64                 `protobuf:"varint,8,opt,name=rdev,proto3" json:"rdev,omitempty"`
-	Size          int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
-	Blksize       uint32                 `protobuf:"varint,10,opt,name=blksize,proto3" json:"blksize,omitempty"`
-	Blocks        int64                  `protobuf:"varint,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
-	Atime         *Timespec              `protobuf:"bytes,12,opt,name=atime,proto3" json:"atime,omitempty"`
-	Mtime         *Timespec              `protobuf:"bytes,13,opt,name=mtime,proto3" json:"mtime,omitempty"`
-	Ctime         *Timespec              `protobuf:"bytes,14,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Gfid    []byte                 `protobuf:"bytes,1,opt,name=gfid,proto3" json:"gfid,omitempty"`
+	Ino     uint64                 `protobuf:"varint,2,opt,name=ino,proto3" json:"ino,omitempty"`
+	Dev     uint64                 `protobuf:"varint,3,opt,name=dev,proto3" json:"dev,omitempty"`
+	Mode    uint32                 `protobuf:"varint,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	Nlink   uint32                 `protobuf:"varint,5,opt,name=nlink,proto3" json:"nlink,omitempty"`
+	Uid     uint32                 `protobuf:"varint,6,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid     uint32                 `protobuf:"varint,7,opt,name=gid,proto3" json:"gid,omitempty"`
+	Rdev    uint64                 `protobuf:"varint,8,opt,name=rdev,proto3" json:"rdev,omitempty"`
+	Size    int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
+	Blksize uint32                 `protobuf:"varint,10,opt,name=blksize,proto3" json:"blksize,omitempty"`
+	Blocks  int64                  `protobuf:"varint,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	Atime   *Timespec              `protobuf:"bytes,12,opt,name=atime,proto3" json:"atime,omitempty"`
+	Mtime   *Timespec              `protobuf:"bytes,13,opt,name=mtime,proto3" json:"mtime,omitempty"`
+	Ctime   *Timespec              `protobuf:"bytes,14,opt,name=ctime,proto3" json:"ctime,omitempty"`
+	// btime and mask are xlator.Iatt's Btime and Mask (statx's birth time
+	// and stx_mask). A peer that predates them sends neither: mask 0, no
+	// birth time.
+	Btime         *Timespec `protobuf:"bytes,15,opt,name=btime,proto3" json:"btime,omitempty"`
+	Mask          uint32    `protobuf:"varint,16,opt,name=mask,proto3" json:"mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +581,20 @@ func (x *Iatt) GetCtime() *Timespec {
 		return x.Ctime
 	}
 	return nil
+}
+
+func (x *Iatt) GetBtime() *Timespec {
+	if x != nil {
+		return x.Btime
+	}
+	return nil
+}
+
+func (x *Iatt) GetMask() uint32 {
+	if x != nil {
+		return x.Mask
+	}
+	return 0
 }
 
 type LocReq struct {
@@ -2161,6 +2180,99 @@ func (x *LkReq) GetLock() *Flock {
 	return nil
 }
 
+// CopyReq is a copy_file_range between two open files. Protocol 6.
+type CopyReq struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	H             *Header                `protobuf:"bytes,1,opt,name=h,proto3" json:"h,omitempty"`
+	Src           *Fd                    `protobuf:"bytes,2,opt,name=src,proto3" json:"src,omitempty"`
+	SrcOff        int64                  `protobuf:"varint,3,opt,name=src_off,json=srcOff,proto3" json:"src_off,omitempty"`
+	Dst           *Fd                    `protobuf:"bytes,4,opt,name=dst,proto3" json:"dst,omitempty"`
+	DstOff        int64                  `protobuf:"varint,5,opt,name=dst_off,json=dstOff,proto3" json:"dst_off,omitempty"`
+	Length        int64                  `protobuf:"varint,6,opt,name=length,proto3" json:"length,omitempty"`
+	Flags         uint32                 `protobuf:"varint,7,opt,name=flags,proto3" json:"flags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyReq) Reset() {
+	*x = CopyReq{}
+	mi := &file_xlator_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyReq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyReq) ProtoMessage() {}
+
+func (x *CopyReq) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyReq.ProtoReflect.Descriptor instead.
+func (*CopyReq) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CopyReq) GetH() *Header {
+	if x != nil {
+		return x.H
+	}
+	return nil
+}
+
+func (x *CopyReq) GetSrc() *Fd {
+	if x != nil {
+		return x.Src
+	}
+	return nil
+}
+
+func (x *CopyReq) GetSrcOff() int64 {
+	if x != nil {
+		return x.SrcOff
+	}
+	return 0
+}
+
+func (x *CopyReq) GetDst() *Fd {
+	if x != nil {
+		return x.Dst
+	}
+	return nil
+}
+
+func (x *CopyReq) GetDstOff() int64 {
+	if x != nil {
+		return x.DstOff
+	}
+	return 0
+}
+
+func (x *CopyReq) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *CopyReq) GetFlags() uint32 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
 type ErrRsp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Errno         uint32                 `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
@@ -2170,7 +2282,7 @@ type ErrRsp struct {
 
 func (x *ErrRsp) Reset() {
 	*x = ErrRsp{}
-	mi := &file_xlator_proto_msgTypes[28]
+	mi := &file_xlator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2294,7 @@ func (x *ErrRsp) String() string {
 func (*ErrRsp) ProtoMessage() {}
 
 func (x *ErrRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[28]
+	mi := &file_xlator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2307,7 @@ func (x *ErrRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrRsp.ProtoReflect.Descriptor instead.
 func (*ErrRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{28}
+	return file_xlator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ErrRsp) GetErrno() uint32 {
@@ -2215,7 +2327,7 @@ type IattRsp struct {
 
 func (x *IattRsp) Reset() {
 	*x = IattRsp{}
-	mi := &file_xlator_proto_msgTypes[29]
+	mi := &file_xlator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2339,7 @@ func (x *IattRsp) String() string {
 func (*IattRsp) ProtoMessage() {}
 
 func (x *IattRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[29]
+	mi := &file_xlator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2352,7 @@ func (x *IattRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IattRsp.ProtoReflect.Descriptor instead.
 func (*IattRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{29}
+	return file_xlator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *IattRsp) GetErrno() uint32 {
@@ -2267,7 +2379,7 @@ type ReadlinkRsp struct {
 
 func (x *ReadlinkRsp) Reset() {
 	*x = ReadlinkRsp{}
-	mi := &file_xlator_proto_msgTypes[30]
+	mi := &file_xlator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2391,7 @@ func (x *ReadlinkRsp) String() string {
 func (*ReadlinkRsp) ProtoMessage() {}
 
 func (x *ReadlinkRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[30]
+	mi := &file_xlator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2404,7 @@ func (x *ReadlinkRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadlinkRsp.ProtoReflect.Descriptor instead.
 func (*ReadlinkRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{30}
+	return file_xlator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReadlinkRsp) GetErrno() uint32 {
@@ -2320,7 +2432,7 @@ type OpenRsp struct {
 
 func (x *OpenRsp) Reset() {
 	*x = OpenRsp{}
-	mi := &file_xlator_proto_msgTypes[31]
+	mi := &file_xlator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2444,7 @@ func (x *OpenRsp) String() string {
 func (*OpenRsp) ProtoMessage() {}
 
 func (x *OpenRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[31]
+	mi := &file_xlator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2345,7 +2457,7 @@ func (x *OpenRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenRsp.ProtoReflect.Descriptor instead.
 func (*OpenRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{31}
+	return file_xlator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *OpenRsp) GetErrno() uint32 {
@@ -2380,7 +2492,7 @@ type ReadvRsp struct {
 
 func (x *ReadvRsp) Reset() {
 	*x = ReadvRsp{}
-	mi := &file_xlator_proto_msgTypes[32]
+	mi := &file_xlator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2504,7 @@ func (x *ReadvRsp) String() string {
 func (*ReadvRsp) ProtoMessage() {}
 
 func (x *ReadvRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[32]
+	mi := &file_xlator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2517,7 @@ func (x *ReadvRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadvRsp.ProtoReflect.Descriptor instead.
 func (*ReadvRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{32}
+	return file_xlator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReadvRsp) GetErrno() uint32 {
@@ -2439,7 +2551,7 @@ type WritevRsp struct {
 
 func (x *WritevRsp) Reset() {
 	*x = WritevRsp{}
-	mi := &file_xlator_proto_msgTypes[33]
+	mi := &file_xlator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2563,7 @@ func (x *WritevRsp) String() string {
 func (*WritevRsp) ProtoMessage() {}
 
 func (x *WritevRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[33]
+	mi := &file_xlator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2576,7 @@ func (x *WritevRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WritevRsp.ProtoReflect.Descriptor instead.
 func (*WritevRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{33}
+	return file_xlator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WritevRsp) GetErrno() uint32 {
@@ -2494,7 +2606,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_xlator_proto_msgTypes[34]
+	mi := &file_xlator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2618,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[34]
+	mi := &file_xlator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2631,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{34}
+	return file_xlator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Dirent) GetName() string {
@@ -2567,7 +2679,7 @@ type ReaddirRsp struct {
 
 func (x *ReaddirRsp) Reset() {
 	*x = ReaddirRsp{}
-	mi := &file_xlator_proto_msgTypes[35]
+	mi := &file_xlator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2691,7 @@ func (x *ReaddirRsp) String() string {
 func (*ReaddirRsp) ProtoMessage() {}
 
 func (x *ReaddirRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[35]
+	mi := &file_xlator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2704,7 @@ func (x *ReaddirRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReaddirRsp.ProtoReflect.Descriptor instead.
 func (*ReaddirRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{35}
+	return file_xlator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReaddirRsp) GetErrno() uint32 {
@@ -2630,7 +2742,7 @@ type Statvfs struct {
 
 func (x *Statvfs) Reset() {
 	*x = Statvfs{}
-	mi := &file_xlator_proto_msgTypes[36]
+	mi := &file_xlator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2642,7 +2754,7 @@ func (x *Statvfs) String() string {
 func (*Statvfs) ProtoMessage() {}
 
 func (x *Statvfs) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[36]
+	mi := &file_xlator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2655,7 +2767,7 @@ func (x *Statvfs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statvfs.ProtoReflect.Descriptor instead.
 func (*Statvfs) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{36}
+	return file_xlator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Statvfs) GetBsize() uint64 {
@@ -2738,7 +2850,7 @@ type StatfsRsp struct {
 
 func (x *StatfsRsp) Reset() {
 	*x = StatfsRsp{}
-	mi := &file_xlator_proto_msgTypes[37]
+	mi := &file_xlator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +2862,7 @@ func (x *StatfsRsp) String() string {
 func (*StatfsRsp) ProtoMessage() {}
 
 func (x *StatfsRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[37]
+	mi := &file_xlator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +2875,7 @@ func (x *StatfsRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatfsRsp.ProtoReflect.Descriptor instead.
 func (*StatfsRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{37}
+	return file_xlator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StatfsRsp) GetErrno() uint32 {
@@ -2790,7 +2902,7 @@ type XattrRsp struct {
 
 func (x *XattrRsp) Reset() {
 	*x = XattrRsp{}
-	mi := &file_xlator_proto_msgTypes[38]
+	mi := &file_xlator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2802,7 +2914,7 @@ func (x *XattrRsp) String() string {
 func (*XattrRsp) ProtoMessage() {}
 
 func (x *XattrRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[38]
+	mi := &file_xlator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2815,7 +2927,7 @@ func (x *XattrRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XattrRsp.ProtoReflect.Descriptor instead.
 func (*XattrRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{38}
+	return file_xlator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *XattrRsp) GetErrno() uint32 {
@@ -2842,7 +2954,7 @@ type ListxattrRsp struct {
 
 func (x *ListxattrRsp) Reset() {
 	*x = ListxattrRsp{}
-	mi := &file_xlator_proto_msgTypes[39]
+	mi := &file_xlator_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2854,7 +2966,7 @@ func (x *ListxattrRsp) String() string {
 func (*ListxattrRsp) ProtoMessage() {}
 
 func (x *ListxattrRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[39]
+	mi := &file_xlator_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2867,7 +2979,7 @@ func (x *ListxattrRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListxattrRsp.ProtoReflect.Descriptor instead.
 func (*ListxattrRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{39}
+	return file_xlator_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListxattrRsp) GetErrno() uint32 {
@@ -2894,7 +3006,7 @@ type SeekRsp struct {
 
 func (x *SeekRsp) Reset() {
 	*x = SeekRsp{}
-	mi := &file_xlator_proto_msgTypes[40]
+	mi := &file_xlator_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3018,7 @@ func (x *SeekRsp) String() string {
 func (*SeekRsp) ProtoMessage() {}
 
 func (x *SeekRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[40]
+	mi := &file_xlator_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3031,7 @@ func (x *SeekRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekRsp.ProtoReflect.Descriptor instead.
 func (*SeekRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{40}
+	return file_xlator_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SeekRsp) GetErrno() uint32 {
@@ -2946,7 +3058,7 @@ type LkRsp struct {
 
 func (x *LkRsp) Reset() {
 	*x = LkRsp{}
-	mi := &file_xlator_proto_msgTypes[41]
+	mi := &file_xlator_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2958,7 +3070,7 @@ func (x *LkRsp) String() string {
 func (*LkRsp) ProtoMessage() {}
 
 func (x *LkRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[41]
+	mi := &file_xlator_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2971,7 +3083,7 @@ func (x *LkRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LkRsp.ProtoReflect.Descriptor instead.
 func (*LkRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{41}
+	return file_xlator_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LkRsp) GetErrno() uint32 {
@@ -2986,6 +3098,58 @@ func (x *LkRsp) GetLock() *Flock {
 		return x.Lock
 	}
 	return nil
+}
+
+type CopyRsp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errno         uint32                 `protobuf:"varint,1,opt,name=errno,proto3" json:"errno,omitempty"`
+	N             int64                  `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyRsp) Reset() {
+	*x = CopyRsp{}
+	mi := &file_xlator_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyRsp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyRsp) ProtoMessage() {}
+
+func (x *CopyRsp) ProtoReflect() protoreflect.Message {
+	mi := &file_xlator_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyRsp.ProtoReflect.Descriptor instead.
+func (*CopyRsp) Descriptor() ([]byte, []int) {
+	return file_xlator_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CopyRsp) GetErrno() uint32 {
+	if x != nil {
+		return x.Errno
+	}
+	return 0
+}
+
+func (x *CopyRsp) GetN() int64 {
+	if x != nil {
+		return x.N
+	}
+	return 0
 }
 
 // Option is one option of a schema (xlator.Option).
@@ -3005,7 +3169,7 @@ type Option struct {
 
 func (x *Option) Reset() {
 	*x = Option{}
-	mi := &file_xlator_proto_msgTypes[42]
+	mi := &file_xlator_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3181,7 @@ func (x *Option) String() string {
 func (*Option) ProtoMessage() {}
 
 func (x *Option) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[42]
+	mi := &file_xlator_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3194,7 @@ func (x *Option) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Option.ProtoReflect.Descriptor instead.
 func (*Option) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{42}
+	return file_xlator_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Option) GetName() string {
@@ -3106,7 +3270,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_xlator_proto_msgTypes[43]
+	mi := &file_xlator_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3282,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[43]
+	mi := &file_xlator_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3295,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{43}
+	return file_xlator_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Value) GetName() string {
@@ -3198,7 +3362,7 @@ type SchemaReq struct {
 
 func (x *SchemaReq) Reset() {
 	*x = SchemaReq{}
-	mi := &file_xlator_proto_msgTypes[44]
+	mi := &file_xlator_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3210,7 +3374,7 @@ func (x *SchemaReq) String() string {
 func (*SchemaReq) ProtoMessage() {}
 
 func (x *SchemaReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[44]
+	mi := &file_xlator_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3223,7 +3387,7 @@ func (x *SchemaReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaReq.ProtoReflect.Descriptor instead.
 func (*SchemaReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{44}
+	return file_xlator_proto_rawDescGZIP(), []int{46}
 }
 
 type SchemaRsp struct {
@@ -3239,7 +3403,7 @@ type SchemaRsp struct {
 
 func (x *SchemaRsp) Reset() {
 	*x = SchemaRsp{}
-	mi := &file_xlator_proto_msgTypes[45]
+	mi := &file_xlator_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3251,7 +3415,7 @@ func (x *SchemaRsp) String() string {
 func (*SchemaRsp) ProtoMessage() {}
 
 func (x *SchemaRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[45]
+	mi := &file_xlator_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3264,7 +3428,7 @@ func (x *SchemaRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaRsp.ProtoReflect.Descriptor instead.
 func (*SchemaRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{45}
+	return file_xlator_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SchemaRsp) GetName() string {
@@ -3321,7 +3485,7 @@ type InitReq struct {
 
 func (x *InitReq) Reset() {
 	*x = InitReq{}
-	mi := &file_xlator_proto_msgTypes[46]
+	mi := &file_xlator_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3333,7 +3497,7 @@ func (x *InitReq) String() string {
 func (*InitReq) ProtoMessage() {}
 
 func (x *InitReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[46]
+	mi := &file_xlator_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3346,7 +3510,7 @@ func (x *InitReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitReq.ProtoReflect.Descriptor instead.
 func (*InitReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{46}
+	return file_xlator_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *InitReq) GetVolume() string {
@@ -3421,7 +3585,7 @@ type InitRsp struct {
 
 func (x *InitRsp) Reset() {
 	*x = InitRsp{}
-	mi := &file_xlator_proto_msgTypes[47]
+	mi := &file_xlator_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3597,7 @@ func (x *InitRsp) String() string {
 func (*InitRsp) ProtoMessage() {}
 
 func (x *InitRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[47]
+	mi := &file_xlator_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3610,7 @@ func (x *InitRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRsp.ProtoReflect.Descriptor instead.
 func (*InitRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{47}
+	return file_xlator_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *InitRsp) GetErrno() uint32 {
@@ -3480,7 +3644,7 @@ type NotifyReq struct {
 
 func (x *NotifyReq) Reset() {
 	*x = NotifyReq{}
-	mi := &file_xlator_proto_msgTypes[48]
+	mi := &file_xlator_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +3656,7 @@ func (x *NotifyReq) String() string {
 func (*NotifyReq) ProtoMessage() {}
 
 func (x *NotifyReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[48]
+	mi := &file_xlator_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3669,7 @@ func (x *NotifyReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyReq.ProtoReflect.Descriptor instead.
 func (*NotifyReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{48}
+	return file_xlator_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *NotifyReq) GetEvent() int32 {
@@ -3532,7 +3696,7 @@ type KV struct {
 
 func (x *KV) Reset() {
 	*x = KV{}
-	mi := &file_xlator_proto_msgTypes[49]
+	mi := &file_xlator_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +3708,7 @@ func (x *KV) String() string {
 func (*KV) ProtoMessage() {}
 
 func (x *KV) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[49]
+	mi := &file_xlator_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +3721,7 @@ func (x *KV) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KV.ProtoReflect.Descriptor instead.
 func (*KV) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{49}
+	return file_xlator_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *KV) GetKey() string {
@@ -3582,7 +3746,7 @@ type StatsReq struct {
 
 func (x *StatsReq) Reset() {
 	*x = StatsReq{}
-	mi := &file_xlator_proto_msgTypes[50]
+	mi := &file_xlator_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3594,7 +3758,7 @@ func (x *StatsReq) String() string {
 func (*StatsReq) ProtoMessage() {}
 
 func (x *StatsReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[50]
+	mi := &file_xlator_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3607,7 +3771,7 @@ func (x *StatsReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsReq.ProtoReflect.Descriptor instead.
 func (*StatsReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{50}
+	return file_xlator_proto_rawDescGZIP(), []int{52}
 }
 
 type StatsRsp struct {
@@ -3620,7 +3784,7 @@ type StatsRsp struct {
 
 func (x *StatsRsp) Reset() {
 	*x = StatsRsp{}
-	mi := &file_xlator_proto_msgTypes[51]
+	mi := &file_xlator_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +3796,7 @@ func (x *StatsRsp) String() string {
 func (*StatsRsp) ProtoMessage() {}
 
 func (x *StatsRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[51]
+	mi := &file_xlator_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +3809,7 @@ func (x *StatsRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRsp.ProtoReflect.Descriptor instead.
 func (*StatsRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{51}
+	return file_xlator_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StatsRsp) GetPid() int64 {
@@ -3670,7 +3834,7 @@ type WatchReq struct {
 
 func (x *WatchReq) Reset() {
 	*x = WatchReq{}
-	mi := &file_xlator_proto_msgTypes[52]
+	mi := &file_xlator_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3682,7 +3846,7 @@ func (x *WatchReq) String() string {
 func (*WatchReq) ProtoMessage() {}
 
 func (x *WatchReq) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[52]
+	mi := &file_xlator_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3695,7 +3859,7 @@ func (x *WatchReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchReq.ProtoReflect.Descriptor instead.
 func (*WatchReq) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{52}
+	return file_xlator_proto_rawDescGZIP(), []int{54}
 }
 
 type WatchRsp struct {
@@ -3706,7 +3870,7 @@ type WatchRsp struct {
 
 func (x *WatchRsp) Reset() {
 	*x = WatchRsp{}
-	mi := &file_xlator_proto_msgTypes[53]
+	mi := &file_xlator_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3718,7 +3882,7 @@ func (x *WatchRsp) String() string {
 func (*WatchRsp) ProtoMessage() {}
 
 func (x *WatchRsp) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[53]
+	mi := &file_xlator_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3731,7 +3895,7 @@ func (x *WatchRsp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRsp.ProtoReflect.Descriptor instead.
 func (*WatchRsp) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{53}
+	return file_xlator_proto_rawDescGZIP(), []int{55}
 }
 
 type Empty struct {
@@ -3742,7 +3906,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_xlator_proto_msgTypes[54]
+	mi := &file_xlator_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3754,7 +3918,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_xlator_proto_msgTypes[54]
+	mi := &file_xlator_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3767,7 +3931,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_xlator_proto_rawDescGZIP(), []int{54}
+	return file_xlator_proto_rawDescGZIP(), []int{56}
 }
 
 var File_xlator_proto protoreflect.FileDescriptor
@@ -3800,7 +3964,7 @@ const file_xlator_proto_rawDesc = "" +
 	"\x05inode\x18\a \x01(\x04R\x05inode\"0\n" +
 	"\bTimespec\x12\x10\n" +
 	"\x03sec\x18\x01 \x01(\x03R\x03sec\x12\x12\n" +
-	"\x04nsec\x18\x02 \x01(\x03R\x04nsec\"\xfc\x02\n" +
+	"\x04nsec\x18\x02 \x01(\x03R\x04nsec\"\xc2\x03\n" +
 	"\x04Iatt\x12\x12\n" +
 	"\x04gfid\x18\x01 \x01(\fR\x04gfid\x12\x10\n" +
 	"\x03ino\x18\x02 \x01(\x04R\x03ino\x12\x10\n" +
@@ -3816,7 +3980,9 @@ const file_xlator_proto_rawDesc = "" +
 	"\x06blocks\x18\v \x01(\x03R\x06blocks\x120\n" +
 	"\x05atime\x18\f \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05atime\x120\n" +
 	"\x05mtime\x18\r \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05mtime\x120\n" +
-	"\x05ctime\x18\x0e \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05ctime\"Y\n" +
+	"\x05ctime\x18\x0e \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05ctime\x120\n" +
+	"\x05btime\x18\x0f \x01(\v2\x1a.xstack.plugin.v1.TimespecR\x05btime\x12\x12\n" +
+	"\x04mask\x18\x10 \x01(\rR\x04mask\"Y\n" +
 	"\x06LocReq\x12&\n" +
 	"\x01h\x18\x01 \x01(\v2\x18.xstack.plugin.v1.HeaderR\x01h\x12'\n" +
 	"\x03loc\x18\x02 \x01(\v2\x15.xstack.plugin.v1.LocR\x03loc\"U\n" +
@@ -3936,7 +4102,15 @@ const file_xlator_proto_rawDesc = "" +
 	"\x01h\x18\x01 \x01(\v2\x18.xstack.plugin.v1.HeaderR\x01h\x12$\n" +
 	"\x02fd\x18\x02 \x01(\v2\x14.xstack.plugin.v1.FdR\x02fd\x12\x10\n" +
 	"\x03cmd\x18\x03 \x01(\rR\x03cmd\x12+\n" +
-	"\x04lock\x18\x04 \x01(\v2\x17.xstack.plugin.v1.FlockR\x04lock\"\x1e\n" +
+	"\x04lock\x18\x04 \x01(\v2\x17.xstack.plugin.v1.FlockR\x04lock\"\xe1\x01\n" +
+	"\aCopyReq\x12&\n" +
+	"\x01h\x18\x01 \x01(\v2\x18.xstack.plugin.v1.HeaderR\x01h\x12&\n" +
+	"\x03src\x18\x02 \x01(\v2\x14.xstack.plugin.v1.FdR\x03src\x12\x17\n" +
+	"\asrc_off\x18\x03 \x01(\x03R\x06srcOff\x12&\n" +
+	"\x03dst\x18\x04 \x01(\v2\x14.xstack.plugin.v1.FdR\x03dst\x12\x17\n" +
+	"\adst_off\x18\x05 \x01(\x03R\x06dstOff\x12\x16\n" +
+	"\x06length\x18\x06 \x01(\x03R\x06length\x12\x14\n" +
+	"\x05flags\x18\a \x01(\rR\x05flags\"\x1e\n" +
 	"\x06ErrRsp\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\rR\x05errno\"K\n" +
 	"\aIattRsp\x12\x14\n" +
@@ -3992,7 +4166,10 @@ const file_xlator_proto_rawDesc = "" +
 	"\x03off\x18\x02 \x01(\x03R\x03off\"J\n" +
 	"\x05LkRsp\x12\x14\n" +
 	"\x05errno\x18\x01 \x01(\rR\x05errno\x12+\n" +
-	"\x04lock\x18\x02 \x01(\v2\x17.xstack.plugin.v1.FlockR\x04lock\"\xb0\x01\n" +
+	"\x04lock\x18\x02 \x01(\v2\x17.xstack.plugin.v1.FlockR\x04lock\"-\n" +
+	"\aCopyRsp\x12\x14\n" +
+	"\x05errno\x18\x01 \x01(\rR\x05errno\x12\f\n" +
+	"\x01n\x18\x02 \x01(\x03R\x01n\"\xb0\x01\n" +
 	"\x06Option\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\x05R\x04kind\x12\x18\n" +
@@ -4052,7 +4229,7 @@ const file_xlator_proto_rawDesc = "" +
 	"\bArenaUse\x12\x12\n" +
 	"\x0eARENA_UNSTATED\x10\x00\x12\x10\n" +
 	"\fARENA_MAPPED\x10\x01\x12\x12\n" +
-	"\x0eARENA_UNMAPPED\x10\x022\xab\x12\n" +
+	"\x0eARENA_UNMAPPED\x10\x022\xb5\x13\n" +
 	"\x06Xlator\x12=\n" +
 	"\x06Lookup\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
 	"\x04Stat\x12\x18.xstack.plugin.v1.LocReq\x1a\x19.xstack.plugin.v1.IattRsp\x12;\n" +
@@ -4086,7 +4263,9 @@ const file_xlator_proto_rawDesc = "" +
 	"\aDiscard\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12@\n" +
 	"\bZerofill\x12\x1a.xstack.plugin.v1.RangeReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12=\n" +
 	"\x05Lseek\x12\x19.xstack.plugin.v1.SeekReq\x1a\x19.xstack.plugin.v1.SeekRsp\x126\n" +
-	"\x02Lk\x12\x17.xstack.plugin.v1.LkReq\x1a\x17.xstack.plugin.v1.LkRsp\x12<\n" +
+	"\x02Lk\x12\x17.xstack.plugin.v1.LkReq\x1a\x17.xstack.plugin.v1.LkRsp\x12A\n" +
+	"\aTmpfile\x12\x1b.xstack.plugin.v1.CreateReq\x1a\x19.xstack.plugin.v1.OpenRsp\x12E\n" +
+	"\rCopyFileRange\x12\x19.xstack.plugin.v1.CopyReq\x1a\x19.xstack.plugin.v1.CopyRsp\x12<\n" +
 	"\aRelease\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
 	"\n" +
 	"Releasedir\x12\x17.xstack.plugin.v1.FdReq\x1a\x18.xstack.plugin.v1.ErrRsp\x12?\n" +
@@ -4113,7 +4292,7 @@ func file_xlator_proto_rawDescGZIP() []byte {
 }
 
 var file_xlator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_xlator_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_xlator_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_xlator_proto_goTypes = []any{
 	(ArenaUse)(0),        // 0: xstack.plugin.v1.ArenaUse
 	(*Header)(nil),       // 1: xstack.plugin.v1.Header
@@ -4144,189 +4323,199 @@ var file_xlator_proto_goTypes = []any{
 	(*SeekReq)(nil),      // 26: xstack.plugin.v1.SeekReq
 	(*Flock)(nil),        // 27: xstack.plugin.v1.Flock
 	(*LkReq)(nil),        // 28: xstack.plugin.v1.LkReq
-	(*ErrRsp)(nil),       // 29: xstack.plugin.v1.ErrRsp
-	(*IattRsp)(nil),      // 30: xstack.plugin.v1.IattRsp
-	(*ReadlinkRsp)(nil),  // 31: xstack.plugin.v1.ReadlinkRsp
-	(*OpenRsp)(nil),      // 32: xstack.plugin.v1.OpenRsp
-	(*ReadvRsp)(nil),     // 33: xstack.plugin.v1.ReadvRsp
-	(*WritevRsp)(nil),    // 34: xstack.plugin.v1.WritevRsp
-	(*Dirent)(nil),       // 35: xstack.plugin.v1.Dirent
-	(*ReaddirRsp)(nil),   // 36: xstack.plugin.v1.ReaddirRsp
-	(*Statvfs)(nil),      // 37: xstack.plugin.v1.Statvfs
-	(*StatfsRsp)(nil),    // 38: xstack.plugin.v1.StatfsRsp
-	(*XattrRsp)(nil),     // 39: xstack.plugin.v1.XattrRsp
-	(*ListxattrRsp)(nil), // 40: xstack.plugin.v1.ListxattrRsp
-	(*SeekRsp)(nil),      // 41: xstack.plugin.v1.SeekRsp
-	(*LkRsp)(nil),        // 42: xstack.plugin.v1.LkRsp
-	(*Option)(nil),       // 43: xstack.plugin.v1.Option
-	(*Value)(nil),        // 44: xstack.plugin.v1.Value
-	(*SchemaReq)(nil),    // 45: xstack.plugin.v1.SchemaReq
-	(*SchemaRsp)(nil),    // 46: xstack.plugin.v1.SchemaRsp
-	(*InitReq)(nil),      // 47: xstack.plugin.v1.InitReq
-	(*InitRsp)(nil),      // 48: xstack.plugin.v1.InitRsp
-	(*NotifyReq)(nil),    // 49: xstack.plugin.v1.NotifyReq
-	(*KV)(nil),           // 50: xstack.plugin.v1.KV
-	(*StatsReq)(nil),     // 51: xstack.plugin.v1.StatsReq
-	(*StatsRsp)(nil),     // 52: xstack.plugin.v1.StatsRsp
-	(*WatchReq)(nil),     // 53: xstack.plugin.v1.WatchReq
-	(*WatchRsp)(nil),     // 54: xstack.plugin.v1.WatchRsp
-	(*Empty)(nil),        // 55: xstack.plugin.v1.Empty
+	(*CopyReq)(nil),      // 29: xstack.plugin.v1.CopyReq
+	(*ErrRsp)(nil),       // 30: xstack.plugin.v1.ErrRsp
+	(*IattRsp)(nil),      // 31: xstack.plugin.v1.IattRsp
+	(*ReadlinkRsp)(nil),  // 32: xstack.plugin.v1.ReadlinkRsp
+	(*OpenRsp)(nil),      // 33: xstack.plugin.v1.OpenRsp
+	(*ReadvRsp)(nil),     // 34: xstack.plugin.v1.ReadvRsp
+	(*WritevRsp)(nil),    // 35: xstack.plugin.v1.WritevRsp
+	(*Dirent)(nil),       // 36: xstack.plugin.v1.Dirent
+	(*ReaddirRsp)(nil),   // 37: xstack.plugin.v1.ReaddirRsp
+	(*Statvfs)(nil),      // 38: xstack.plugin.v1.Statvfs
+	(*StatfsRsp)(nil),    // 39: xstack.plugin.v1.StatfsRsp
+	(*XattrRsp)(nil),     // 40: xstack.plugin.v1.XattrRsp
+	(*ListxattrRsp)(nil), // 41: xstack.plugin.v1.ListxattrRsp
+	(*SeekRsp)(nil),      // 42: xstack.plugin.v1.SeekRsp
+	(*LkRsp)(nil),        // 43: xstack.plugin.v1.LkRsp
+	(*CopyRsp)(nil),      // 44: xstack.plugin.v1.CopyRsp
+	(*Option)(nil),       // 45: xstack.plugin.v1.Option
+	(*Value)(nil),        // 46: xstack.plugin.v1.Value
+	(*SchemaReq)(nil),    // 47: xstack.plugin.v1.SchemaReq
+	(*SchemaRsp)(nil),    // 48: xstack.plugin.v1.SchemaRsp
+	(*InitReq)(nil),      // 49: xstack.plugin.v1.InitReq
+	(*InitRsp)(nil),      // 50: xstack.plugin.v1.InitRsp
+	(*NotifyReq)(nil),    // 51: xstack.plugin.v1.NotifyReq
+	(*KV)(nil),           // 52: xstack.plugin.v1.KV
+	(*StatsReq)(nil),     // 53: xstack.plugin.v1.StatsReq
+	(*StatsRsp)(nil),     // 54: xstack.plugin.v1.StatsRsp
+	(*WatchReq)(nil),     // 55: xstack.plugin.v1.WatchReq
+	(*WatchRsp)(nil),     // 56: xstack.plugin.v1.WatchRsp
+	(*Empty)(nil),        // 57: xstack.plugin.v1.Empty
 }
 var file_xlator_proto_depIdxs = []int32{
 	4,   // 0: xstack.plugin.v1.Iatt.atime:type_name -> xstack.plugin.v1.Timespec
 	4,   // 1: xstack.plugin.v1.Iatt.mtime:type_name -> xstack.plugin.v1.Timespec
 	4,   // 2: xstack.plugin.v1.Iatt.ctime:type_name -> xstack.plugin.v1.Timespec
-	1,   // 3: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 4: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 5: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 6: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 7: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 8: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,   // 9: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
-	4,   // 10: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
-	4,   // 11: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
-	1,   // 12: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 13: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 14: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 15: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 16: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 17: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 18: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 19: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 20: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 21: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
-	2,   // 22: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
-	1,   // 23: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 24: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
-	2,   // 25: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
-	1,   // 26: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 27: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,   // 28: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 29: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 30: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
-	3,   // 31: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 32: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 33: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 34: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 35: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
-	18,  // 36: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
-	1,   // 37: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 38: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 39: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 40: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 41: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 42: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 43: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
-	2,   // 44: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
-	1,   // 45: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 46: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 47: xstack.plugin.v1.SeekReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 48: xstack.plugin.v1.SeekReq.fd:type_name -> xstack.plugin.v1.Fd
-	1,   // 49: xstack.plugin.v1.LkReq.h:type_name -> xstack.plugin.v1.Header
-	3,   // 50: xstack.plugin.v1.LkReq.fd:type_name -> xstack.plugin.v1.Fd
-	27,  // 51: xstack.plugin.v1.LkReq.lock:type_name -> xstack.plugin.v1.Flock
-	5,   // 52: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	5,   // 53: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
-	18,  // 54: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
-	5,   // 55: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
-	35,  // 56: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
-	37,  // 57: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
-	27,  // 58: xstack.plugin.v1.LkRsp.lock:type_name -> xstack.plugin.v1.Flock
-	43,  // 59: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
-	44,  // 60: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
-	0,   // 61: xstack.plugin.v1.InitRsp.arena:type_name -> xstack.plugin.v1.ArenaUse
-	50,  // 62: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
-	6,   // 63: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
-	6,   // 64: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
-	7,   // 65: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
-	8,   // 66: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
-	8,   // 67: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
-	9,   // 68: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
-	6,   // 69: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
-	10,  // 70: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
-	11,  // 71: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
-	6,   // 72: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
-	6,   // 73: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
-	12,  // 74: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
-	13,  // 75: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
-	14,  // 76: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
-	15,  // 77: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
-	16,  // 78: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
-	17,  // 79: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
-	19,  // 80: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
-	7,   // 81: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
-	20,  // 82: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
-	16,  // 83: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
-	21,  // 84: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
-	20,  // 85: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
-	6,   // 86: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
-	22,  // 87: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
-	23,  // 88: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
-	6,   // 89: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
-	23,  // 90: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
-	24,  // 91: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
-	24,  // 92: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
-	24,  // 93: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
-	26,  // 94: xstack.plugin.v1.Xlator.Lseek:input_type -> xstack.plugin.v1.SeekReq
-	28,  // 95: xstack.plugin.v1.Xlator.Lk:input_type -> xstack.plugin.v1.LkReq
-	7,   // 96: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
-	7,   // 97: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
-	25,  // 98: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
-	45,  // 99: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
-	47,  // 100: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
-	55,  // 101: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
-	49,  // 102: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
-	51,  // 103: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
-	53,  // 104: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
-	55,  // 105: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
-	30,  // 106: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 107: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 108: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 109: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 110: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 111: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
-	31,  // 112: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
-	30,  // 113: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
-	30,  // 114: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 115: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 116: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
-	30,  // 117: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
-	29,  // 118: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
-	30,  // 119: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
-	32,  // 120: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
-	32,  // 121: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
-	33,  // 122: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
-	34,  // 123: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
-	29,  // 124: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 125: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
-	32,  // 126: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
-	36,  // 127: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
-	29,  // 128: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
-	38,  // 129: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
-	29,  // 130: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
-	39,  // 131: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
-	40,  // 132: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
-	29,  // 133: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 134: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 135: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 136: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
-	41,  // 137: xstack.plugin.v1.Xlator.Lseek:output_type -> xstack.plugin.v1.SeekRsp
-	42,  // 138: xstack.plugin.v1.Xlator.Lk:output_type -> xstack.plugin.v1.LkRsp
-	29,  // 139: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 140: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
-	29,  // 141: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
-	46,  // 142: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
-	48,  // 143: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
-	55,  // 144: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
-	55,  // 145: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
-	52,  // 146: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
-	54,  // 147: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
-	55,  // 148: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
-	106, // [106:149] is the sub-list for method output_type
-	63,  // [63:106] is the sub-list for method input_type
-	63,  // [63:63] is the sub-list for extension type_name
-	63,  // [63:63] is the sub-list for extension extendee
-	0,   // [0:63] is the sub-list for field type_name
+	4,   // 3: xstack.plugin.v1.Iatt.btime:type_name -> xstack.plugin.v1.Timespec
+	1,   // 4: xstack.plugin.v1.LocReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 5: xstack.plugin.v1.LocReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 6: xstack.plugin.v1.FdReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 7: xstack.plugin.v1.FdReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 8: xstack.plugin.v1.SetattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 9: xstack.plugin.v1.SetattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 10: xstack.plugin.v1.SetattrReq.fd:type_name -> xstack.plugin.v1.Fd
+	4,   // 11: xstack.plugin.v1.SetattrReq.atime:type_name -> xstack.plugin.v1.Timespec
+	4,   // 12: xstack.plugin.v1.SetattrReq.mtime:type_name -> xstack.plugin.v1.Timespec
+	1,   // 13: xstack.plugin.v1.AccessReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 14: xstack.plugin.v1.AccessReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 15: xstack.plugin.v1.MknodReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 16: xstack.plugin.v1.MknodReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 17: xstack.plugin.v1.MkdirReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 18: xstack.plugin.v1.MkdirReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 19: xstack.plugin.v1.SymlinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 20: xstack.plugin.v1.SymlinkReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 21: xstack.plugin.v1.RenameReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 22: xstack.plugin.v1.RenameReq.from:type_name -> xstack.plugin.v1.Loc
+	2,   // 23: xstack.plugin.v1.RenameReq.to:type_name -> xstack.plugin.v1.Loc
+	1,   // 24: xstack.plugin.v1.LinkReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 25: xstack.plugin.v1.LinkReq.from:type_name -> xstack.plugin.v1.Loc
+	2,   // 26: xstack.plugin.v1.LinkReq.to:type_name -> xstack.plugin.v1.Loc
+	1,   // 27: xstack.plugin.v1.CreateReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 28: xstack.plugin.v1.CreateReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 29: xstack.plugin.v1.CreateReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 30: xstack.plugin.v1.OpenReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 31: xstack.plugin.v1.OpenReq.loc:type_name -> xstack.plugin.v1.Loc
+	3,   // 32: xstack.plugin.v1.OpenReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 33: xstack.plugin.v1.ReadvReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 34: xstack.plugin.v1.ReadvReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 35: xstack.plugin.v1.WritevReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 36: xstack.plugin.v1.WritevReq.fd:type_name -> xstack.plugin.v1.Fd
+	18,  // 37: xstack.plugin.v1.WritevReq.shm:type_name -> xstack.plugin.v1.Shm
+	1,   // 38: xstack.plugin.v1.FsyncReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 39: xstack.plugin.v1.FsyncReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 40: xstack.plugin.v1.ReaddirReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 41: xstack.plugin.v1.ReaddirReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 42: xstack.plugin.v1.SetxattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 43: xstack.plugin.v1.SetxattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 44: xstack.plugin.v1.XattrReq.h:type_name -> xstack.plugin.v1.Header
+	2,   // 45: xstack.plugin.v1.XattrReq.loc:type_name -> xstack.plugin.v1.Loc
+	1,   // 46: xstack.plugin.v1.RangeReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 47: xstack.plugin.v1.RangeReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 48: xstack.plugin.v1.SeekReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 49: xstack.plugin.v1.SeekReq.fd:type_name -> xstack.plugin.v1.Fd
+	1,   // 50: xstack.plugin.v1.LkReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 51: xstack.plugin.v1.LkReq.fd:type_name -> xstack.plugin.v1.Fd
+	27,  // 52: xstack.plugin.v1.LkReq.lock:type_name -> xstack.plugin.v1.Flock
+	1,   // 53: xstack.plugin.v1.CopyReq.h:type_name -> xstack.plugin.v1.Header
+	3,   // 54: xstack.plugin.v1.CopyReq.src:type_name -> xstack.plugin.v1.Fd
+	3,   // 55: xstack.plugin.v1.CopyReq.dst:type_name -> xstack.plugin.v1.Fd
+	5,   // 56: xstack.plugin.v1.IattRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	5,   // 57: xstack.plugin.v1.OpenRsp.iatt:type_name -> xstack.plugin.v1.Iatt
+	18,  // 58: xstack.plugin.v1.ReadvRsp.shm:type_name -> xstack.plugin.v1.Shm
+	5,   // 59: xstack.plugin.v1.Dirent.attr:type_name -> xstack.plugin.v1.Iatt
+	36,  // 60: xstack.plugin.v1.ReaddirRsp.entries:type_name -> xstack.plugin.v1.Dirent
+	38,  // 61: xstack.plugin.v1.StatfsRsp.st:type_name -> xstack.plugin.v1.Statvfs
+	27,  // 62: xstack.plugin.v1.LkRsp.lock:type_name -> xstack.plugin.v1.Flock
+	45,  // 63: xstack.plugin.v1.SchemaRsp.options:type_name -> xstack.plugin.v1.Option
+	46,  // 64: xstack.plugin.v1.InitReq.options:type_name -> xstack.plugin.v1.Value
+	0,   // 65: xstack.plugin.v1.InitRsp.arena:type_name -> xstack.plugin.v1.ArenaUse
+	52,  // 66: xstack.plugin.v1.StatsRsp.kvs:type_name -> xstack.plugin.v1.KV
+	6,   // 67: xstack.plugin.v1.Xlator.Lookup:input_type -> xstack.plugin.v1.LocReq
+	6,   // 68: xstack.plugin.v1.Xlator.Stat:input_type -> xstack.plugin.v1.LocReq
+	7,   // 69: xstack.plugin.v1.Xlator.Fstat:input_type -> xstack.plugin.v1.FdReq
+	8,   // 70: xstack.plugin.v1.Xlator.Setattr:input_type -> xstack.plugin.v1.SetattrReq
+	8,   // 71: xstack.plugin.v1.Xlator.Fsetattr:input_type -> xstack.plugin.v1.SetattrReq
+	9,   // 72: xstack.plugin.v1.Xlator.Access:input_type -> xstack.plugin.v1.AccessReq
+	6,   // 73: xstack.plugin.v1.Xlator.Readlink:input_type -> xstack.plugin.v1.LocReq
+	10,  // 74: xstack.plugin.v1.Xlator.Mknod:input_type -> xstack.plugin.v1.MknodReq
+	11,  // 75: xstack.plugin.v1.Xlator.Mkdir:input_type -> xstack.plugin.v1.MkdirReq
+	6,   // 76: xstack.plugin.v1.Xlator.Unlink:input_type -> xstack.plugin.v1.LocReq
+	6,   // 77: xstack.plugin.v1.Xlator.Rmdir:input_type -> xstack.plugin.v1.LocReq
+	12,  // 78: xstack.plugin.v1.Xlator.Symlink:input_type -> xstack.plugin.v1.SymlinkReq
+	13,  // 79: xstack.plugin.v1.Xlator.Rename:input_type -> xstack.plugin.v1.RenameReq
+	14,  // 80: xstack.plugin.v1.Xlator.Link:input_type -> xstack.plugin.v1.LinkReq
+	15,  // 81: xstack.plugin.v1.Xlator.Create:input_type -> xstack.plugin.v1.CreateReq
+	16,  // 82: xstack.plugin.v1.Xlator.Open:input_type -> xstack.plugin.v1.OpenReq
+	17,  // 83: xstack.plugin.v1.Xlator.Readv:input_type -> xstack.plugin.v1.ReadvReq
+	19,  // 84: xstack.plugin.v1.Xlator.Writev:input_type -> xstack.plugin.v1.WritevReq
+	7,   // 85: xstack.plugin.v1.Xlator.Flush:input_type -> xstack.plugin.v1.FdReq
+	20,  // 86: xstack.plugin.v1.Xlator.Fsync:input_type -> xstack.plugin.v1.FsyncReq
+	16,  // 87: xstack.plugin.v1.Xlator.Opendir:input_type -> xstack.plugin.v1.OpenReq
+	21,  // 88: xstack.plugin.v1.Xlator.Readdir:input_type -> xstack.plugin.v1.ReaddirReq
+	20,  // 89: xstack.plugin.v1.Xlator.Fsyncdir:input_type -> xstack.plugin.v1.FsyncReq
+	6,   // 90: xstack.plugin.v1.Xlator.Statfs:input_type -> xstack.plugin.v1.LocReq
+	22,  // 91: xstack.plugin.v1.Xlator.Setxattr:input_type -> xstack.plugin.v1.SetxattrReq
+	23,  // 92: xstack.plugin.v1.Xlator.Getxattr:input_type -> xstack.plugin.v1.XattrReq
+	6,   // 93: xstack.plugin.v1.Xlator.Listxattr:input_type -> xstack.plugin.v1.LocReq
+	23,  // 94: xstack.plugin.v1.Xlator.Removexattr:input_type -> xstack.plugin.v1.XattrReq
+	24,  // 95: xstack.plugin.v1.Xlator.Fallocate:input_type -> xstack.plugin.v1.RangeReq
+	24,  // 96: xstack.plugin.v1.Xlator.Discard:input_type -> xstack.plugin.v1.RangeReq
+	24,  // 97: xstack.plugin.v1.Xlator.Zerofill:input_type -> xstack.plugin.v1.RangeReq
+	26,  // 98: xstack.plugin.v1.Xlator.Lseek:input_type -> xstack.plugin.v1.SeekReq
+	28,  // 99: xstack.plugin.v1.Xlator.Lk:input_type -> xstack.plugin.v1.LkReq
+	15,  // 100: xstack.plugin.v1.Xlator.Tmpfile:input_type -> xstack.plugin.v1.CreateReq
+	29,  // 101: xstack.plugin.v1.Xlator.CopyFileRange:input_type -> xstack.plugin.v1.CopyReq
+	7,   // 102: xstack.plugin.v1.Xlator.Release:input_type -> xstack.plugin.v1.FdReq
+	7,   // 103: xstack.plugin.v1.Xlator.Releasedir:input_type -> xstack.plugin.v1.FdReq
+	25,  // 104: xstack.plugin.v1.Xlator.Forget:input_type -> xstack.plugin.v1.ForgetReq
+	47,  // 105: xstack.plugin.v1.Control.Schema:input_type -> xstack.plugin.v1.SchemaReq
+	49,  // 106: xstack.plugin.v1.Control.Init:input_type -> xstack.plugin.v1.InitReq
+	57,  // 107: xstack.plugin.v1.Control.Fini:input_type -> xstack.plugin.v1.Empty
+	51,  // 108: xstack.plugin.v1.Control.Notify:input_type -> xstack.plugin.v1.NotifyReq
+	53,  // 109: xstack.plugin.v1.Control.Stats:input_type -> xstack.plugin.v1.StatsReq
+	55,  // 110: xstack.plugin.v1.Control.Watch:input_type -> xstack.plugin.v1.WatchReq
+	57,  // 111: xstack.plugin.v1.Control.Ping:input_type -> xstack.plugin.v1.Empty
+	31,  // 112: xstack.plugin.v1.Xlator.Lookup:output_type -> xstack.plugin.v1.IattRsp
+	31,  // 113: xstack.plugin.v1.Xlator.Stat:output_type -> xstack.plugin.v1.IattRsp
+	31,  // 114: xstack.plugin.v1.Xlator.Fstat:output_type -> xstack.plugin.v1.IattRsp
+	31,  // 115: xstack.plugin.v1.Xlator.Setattr:output_type -> xstack.plugin.v1.IattRsp
+	31,  // 116: xstack.plugin.v1.Xlator.Fsetattr:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 117: xstack.plugin.v1.Xlator.Access:output_type -> xstack.plugin.v1.ErrRsp
+	32,  // 118: xstack.plugin.v1.Xlator.Readlink:output_type -> xstack.plugin.v1.ReadlinkRsp
+	31,  // 119: xstack.plugin.v1.Xlator.Mknod:output_type -> xstack.plugin.v1.IattRsp
+	31,  // 120: xstack.plugin.v1.Xlator.Mkdir:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 121: xstack.plugin.v1.Xlator.Unlink:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 122: xstack.plugin.v1.Xlator.Rmdir:output_type -> xstack.plugin.v1.ErrRsp
+	31,  // 123: xstack.plugin.v1.Xlator.Symlink:output_type -> xstack.plugin.v1.IattRsp
+	30,  // 124: xstack.plugin.v1.Xlator.Rename:output_type -> xstack.plugin.v1.ErrRsp
+	31,  // 125: xstack.plugin.v1.Xlator.Link:output_type -> xstack.plugin.v1.IattRsp
+	33,  // 126: xstack.plugin.v1.Xlator.Create:output_type -> xstack.plugin.v1.OpenRsp
+	33,  // 127: xstack.plugin.v1.Xlator.Open:output_type -> xstack.plugin.v1.OpenRsp
+	34,  // 128: xstack.plugin.v1.Xlator.Readv:output_type -> xstack.plugin.v1.ReadvRsp
+	35,  // 129: xstack.plugin.v1.Xlator.Writev:output_type -> xstack.plugin.v1.WritevRsp
+	30,  // 130: xstack.plugin.v1.Xlator.Flush:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 131: xstack.plugin.v1.Xlator.Fsync:output_type -> xstack.plugin.v1.ErrRsp
+	33,  // 132: xstack.plugin.v1.Xlator.Opendir:output_type -> xstack.plugin.v1.OpenRsp
+	37,  // 133: xstack.plugin.v1.Xlator.Readdir:output_type -> xstack.plugin.v1.ReaddirRsp
+	30,  // 134: xstack.plugin.v1.Xlator.Fsyncdir:output_type -> xstack.plugin.v1.ErrRsp
+	39,  // 135: xstack.plugin.v1.Xlator.Statfs:output_type -> xstack.plugin.v1.StatfsRsp
+	30,  // 136: xstack.plugin.v1.Xlator.Setxattr:output_type -> xstack.plugin.v1.ErrRsp
+	40,  // 137: xstack.plugin.v1.Xlator.Getxattr:output_type -> xstack.plugin.v1.XattrRsp
+	41,  // 138: xstack.plugin.v1.Xlator.Listxattr:output_type -> xstack.plugin.v1.ListxattrRsp
+	30,  // 139: xstack.plugin.v1.Xlator.Removexattr:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 140: xstack.plugin.v1.Xlator.Fallocate:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 141: xstack.plugin.v1.Xlator.Discard:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 142: xstack.plugin.v1.Xlator.Zerofill:output_type -> xstack.plugin.v1.ErrRsp
+	42,  // 143: xstack.plugin.v1.Xlator.Lseek:output_type -> xstack.plugin.v1.SeekRsp
+	43,  // 144: xstack.plugin.v1.Xlator.Lk:output_type -> xstack.plugin.v1.LkRsp
+	33,  // 145: xstack.plugin.v1.Xlator.Tmpfile:output_type -> xstack.plugin.v1.OpenRsp
+	44,  // 146: xstack.plugin.v1.Xlator.CopyFileRange:output_type -> xstack.plugin.v1.CopyRsp
+	30,  // 147: xstack.plugin.v1.Xlator.Release:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 148: xstack.plugin.v1.Xlator.Releasedir:output_type -> xstack.plugin.v1.ErrRsp
+	30,  // 149: xstack.plugin.v1.Xlator.Forget:output_type -> xstack.plugin.v1.ErrRsp
+	48,  // 150: xstack.plugin.v1.Control.Schema:output_type -> xstack.plugin.v1.SchemaRsp
+	50,  // 151: xstack.plugin.v1.Control.Init:output_type -> xstack.plugin.v1.InitRsp
+	57,  // 152: xstack.plugin.v1.Control.Fini:output_type -> xstack.plugin.v1.Empty
+	57,  // 153: xstack.plugin.v1.Control.Notify:output_type -> xstack.plugin.v1.Empty
+	54,  // 154: xstack.plugin.v1.Control.Stats:output_type -> xstack.plugin.v1.StatsRsp
+	56,  // 155: xstack.plugin.v1.Control.Watch:output_type -> xstack.plugin.v1.WatchRsp
+	57,  // 156: xstack.plugin.v1.Control.Ping:output_type -> xstack.plugin.v1.Empty
+	112, // [112:157] is the sub-list for method output_type
+	67,  // [67:112] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_xlator_proto_init() }
@@ -4340,7 +4529,7 @@ func file_xlator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_xlator_proto_rawDesc), len(file_xlator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   55,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -32,42 +32,44 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Xlator_Lookup_FullMethodName      = "/xstack.plugin.v1.Xlator/Lookup"
-	Xlator_Stat_FullMethodName        = "/xstack.plugin.v1.Xlator/Stat"
-	Xlator_Fstat_FullMethodName       = "/xstack.plugin.v1.Xlator/Fstat"
-	Xlator_Setattr_FullMethodName     = "/xstack.plugin.v1.Xlator/Setattr"
-	Xlator_Fsetattr_FullMethodName    = "/xstack.plugin.v1.Xlator/Fsetattr"
-	Xlator_Access_FullMethodName      = "/xstack.plugin.v1.Xlator/Access"
-	Xlator_Readlink_FullMethodName    = "/xstack.plugin.v1.Xlator/Readlink"
-	Xlator_Mknod_FullMethodName       = "/xstack.plugin.v1.Xlator/Mknod"
-	Xlator_Mkdir_FullMethodName       = "/xstack.plugin.v1.Xlator/Mkdir"
-	Xlator_Unlink_FullMethodName      = "/xstack.plugin.v1.Xlator/Unlink"
-	Xlator_Rmdir_FullMethodName       = "/xstack.plugin.v1.Xlator/Rmdir"
-	Xlator_Symlink_FullMethodName     = "/xstack.plugin.v1.Xlator/Symlink"
-	Xlator_Rename_FullMethodName      = "/xstack.plugin.v1.Xlator/Rename"
-	Xlator_Link_FullMethodName        = "/xstack.plugin.v1.Xlator/Link"
-	Xlator_Create_FullMethodName      = "/xstack.plugin.v1.Xlator/Create"
-	Xlator_Open_FullMethodName        = "/xstack.plugin.v1.Xlator/Open"
-	Xlator_Readv_FullMethodName       = "/xstack.plugin.v1.Xlator/Readv"
-	Xlator_Writev_FullMethodName      = "/xstack.plugin.v1.Xlator/Writev"
-	Xlator_Flush_FullMethodName       = "/xstack.plugin.v1.Xlator/Flush"
-	Xlator_Fsync_FullMethodName       = "/xstack.plugin.v1.Xlator/Fsync"
-	Xlator_Opendir_FullMethodName     = "/xstack.plugin.v1.Xlator/Opendir"
-	Xlator_Readdir_FullMethodName     = "/xstack.plugin.v1.Xlator/Readdir"
-	Xlator_Fsyncdir_FullMethodName    = "/xstack.plugin.v1.Xlator/Fsyncdir"
-	Xlator_Statfs_FullMethodName      = "/xstack.plugin.v1.Xlator/Statfs"
-	Xlator_Setxattr_FullMethodName    = "/xstack.plugin.v1.Xlator/Setxattr"
-	Xlator_Getxattr_FullMethodName    = "/xstack.plugin.v1.Xlator/Getxattr"
-	Xlator_Listxattr_FullMethodName   = "/xstack.plugin.v1.Xlator/Listxattr"
-	Xlator_Removexattr_FullMethodName = "/xstack.plugin.v1.Xlator/Removexattr"
-	Xlator_Fallocate_FullMethodName   = "/xstack.plugin.v1.Xlator/Fallocate"
-	Xlator_Discard_FullMethodName     = "/xstack.plugin.v1.Xlator/Discard"
-	Xlator_Zerofill_FullMethodName    = "/xstack.plugin.v1.Xlator/Zerofill"
-	Xlator_Lseek_FullMethodName       = "/xstack.plugin.v1.Xlator/Lseek"
-	Xlator_Lk_FullMethodName          = "/xstack.plugin.v1.Xlator/Lk"
-	Xlator_Release_FullMethodName     = "/xstack.plugin.v1.Xlator/Release"
-	Xlator_Releasedir_FullMethodName  = "/xstack.plugin.v1.Xlator/Releasedir"
-	Xlator_Forget_FullMethodName      = "/xstack.plugin.v1.Xlator/Forget"
+	Xlator_Lookup_FullMethodName        = "/xstack.plugin.v1.Xlator/Lookup"
+	Xlator_Stat_FullMethodName          = "/xstack.plugin.v1.Xlator/Stat"
+	Xlator_Fstat_FullMethodName         = "/xstack.plugin.v1.Xlator/Fstat"
+	Xlator_Setattr_FullMethodName       = "/xstack.plugin.v1.Xlator/Setattr"
+	Xlator_Fsetattr_FullMethodName      = "/xstack.plugin.v1.Xlator/Fsetattr"
+	Xlator_Access_FullMethodName        = "/xstack.plugin.v1.Xlator/Access"
+	Xlator_Readlink_FullMethodName      = "/xstack.plugin.v1.Xlator/Readlink"
+	Xlator_Mknod_FullMethodName         = "/xstack.plugin.v1.Xlator/Mknod"
+	Xlator_Mkdir_FullMethodName         = "/xstack.plugin.v1.Xlator/Mkdir"
+	Xlator_Unlink_FullMethodName        = "/xstack.plugin.v1.Xlator/Unlink"
+	Xlator_Rmdir_FullMethodName         = "/xstack.plugin.v1.Xlator/Rmdir"
+	Xlator_Symlink_FullMethodName       = "/xstack.plugin.v1.Xlator/Symlink"
+	Xlator_Rename_FullMethodName        = "/xstack.plugin.v1.Xlator/Rename"
+	Xlator_Link_FullMethodName          = "/xstack.plugin.v1.Xlator/Link"
+	Xlator_Create_FullMethodName        = "/xstack.plugin.v1.Xlator/Create"
+	Xlator_Open_FullMethodName          = "/xstack.plugin.v1.Xlator/Open"
+	Xlator_Readv_FullMethodName         = "/xstack.plugin.v1.Xlator/Readv"
+	Xlator_Writev_FullMethodName        = "/xstack.plugin.v1.Xlator/Writev"
+	Xlator_Flush_FullMethodName         = "/xstack.plugin.v1.Xlator/Flush"
+	Xlator_Fsync_FullMethodName         = "/xstack.plugin.v1.Xlator/Fsync"
+	Xlator_Opendir_FullMethodName       = "/xstack.plugin.v1.Xlator/Opendir"
+	Xlator_Readdir_FullMethodName       = "/xstack.plugin.v1.Xlator/Readdir"
+	Xlator_Fsyncdir_FullMethodName      = "/xstack.plugin.v1.Xlator/Fsyncdir"
+	Xlator_Statfs_FullMethodName        = "/xstack.plugin.v1.Xlator/Statfs"
+	Xlator_Setxattr_FullMethodName      = "/xstack.plugin.v1.Xlator/Setxattr"
+	Xlator_Getxattr_FullMethodName      = "/xstack.plugin.v1.Xlator/Getxattr"
+	Xlator_Listxattr_FullMethodName     = "/xstack.plugin.v1.Xlator/Listxattr"
+	Xlator_Removexattr_FullMethodName   = "/xstack.plugin.v1.Xlator/Removexattr"
+	Xlator_Fallocate_FullMethodName     = "/xstack.plugin.v1.Xlator/Fallocate"
+	Xlator_Discard_FullMethodName       = "/xstack.plugin.v1.Xlator/Discard"
+	Xlator_Zerofill_FullMethodName      = "/xstack.plugin.v1.Xlator/Zerofill"
+	Xlator_Lseek_FullMethodName         = "/xstack.plugin.v1.Xlator/Lseek"
+	Xlator_Lk_FullMethodName            = "/xstack.plugin.v1.Xlator/Lk"
+	Xlator_Tmpfile_FullMethodName       = "/xstack.plugin.v1.Xlator/Tmpfile"
+	Xlator_CopyFileRange_FullMethodName = "/xstack.plugin.v1.Xlator/CopyFileRange"
+	Xlator_Release_FullMethodName       = "/xstack.plugin.v1.Xlator/Release"
+	Xlator_Releasedir_FullMethodName    = "/xstack.plugin.v1.Xlator/Releasedir"
+	Xlator_Forget_FullMethodName        = "/xstack.plugin.v1.Xlator/Forget"
 )
 
 // XlatorClient is the client API for Xlator service.
@@ -111,6 +113,10 @@ type XlatorClient interface {
 	Zerofill(ctx context.Context, in *RangeReq, opts ...grpc.CallOption) (*ErrRsp, error)
 	Lseek(ctx context.Context, in *SeekReq, opts ...grpc.CallOption) (*SeekRsp, error)
 	Lk(ctx context.Context, in *LkReq, opts ...grpc.CallOption) (*LkRsp, error)
+	// Tmpfile is Create of an unnamed file (loc.name empty): the far side
+	// knows the new inode by its gfid alone.
+	Tmpfile(ctx context.Context, in *CreateReq, opts ...grpc.CallOption) (*OpenRsp, error)
+	CopyFileRange(ctx context.Context, in *CopyReq, opts ...grpc.CallOption) (*CopyRsp, error)
 	// Release and Releasedir drop the far side's fd for a handle.
 	Release(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error)
 	Releasedir(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error)
@@ -456,6 +462,26 @@ func (c *xlatorClient) Lk(ctx context.Context, in *LkReq, opts ...grpc.CallOptio
 	return out, nil
 }
 
+func (c *xlatorClient) Tmpfile(ctx context.Context, in *CreateReq, opts ...grpc.CallOption) (*OpenRsp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OpenRsp)
+	err := c.cc.Invoke(ctx, Xlator_Tmpfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *xlatorClient) CopyFileRange(ctx context.Context, in *CopyReq, opts ...grpc.CallOption) (*CopyRsp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CopyRsp)
+	err := c.cc.Invoke(ctx, Xlator_CopyFileRange_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *xlatorClient) Release(ctx context.Context, in *FdReq, opts ...grpc.CallOption) (*ErrRsp, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ErrRsp)
@@ -527,6 +553,10 @@ type XlatorServer interface {
 	Zerofill(context.Context, *RangeReq) (*ErrRsp, error)
 	Lseek(context.Context, *SeekReq) (*SeekRsp, error)
 	Lk(context.Context, *LkReq) (*LkRsp, error)
+	// Tmpfile is Create of an unnamed file (loc.name empty): the far side
+	// knows the new inode by its gfid alone.
+	Tmpfile(context.Context, *CreateReq) (*OpenRsp, error)
+	CopyFileRange(context.Context, *CopyReq) (*CopyRsp, error)
 	// Release and Releasedir drop the far side's fd for a handle.
 	Release(context.Context, *FdReq) (*ErrRsp, error)
 	Releasedir(context.Context, *FdReq) (*ErrRsp, error)
@@ -640,6 +670,12 @@ func (UnimplementedXlatorServer) Lseek(context.Context, *SeekReq) (*SeekRsp, err
 }
 func (UnimplementedXlatorServer) Lk(context.Context, *LkReq) (*LkRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Lk not implemented")
+}
+func (UnimplementedXlatorServer) Tmpfile(context.Context, *CreateReq) (*OpenRsp, error) {
+	return nil, status.Error(codes.Unimplemented, "method Tmpfile not implemented")
+}
+func (UnimplementedXlatorServer) CopyFileRange(context.Context, *CopyReq) (*CopyRsp, error) {
+	return nil, status.Error(codes.Unimplemented, "method CopyFileRange not implemented")
 }
 func (UnimplementedXlatorServer) Release(context.Context, *FdReq) (*ErrRsp, error) {
 	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
@@ -1265,6 +1301,42 @@ func _Xlator_Lk_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Xlator_Tmpfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateReq)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(XlatorServer).Tmpfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Xlator_Tmpfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(XlatorServer).Tmpfile(ctx, req.(*CreateReq))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Xlator_CopyFileRange_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CopyReq)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(XlatorServer).CopyFileRange(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Xlator_CopyFileRange_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(XlatorServer).CopyFileRange(ctx, req.(*CopyReq))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Xlator_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FdReq)
 	if err := dec(in); err != nil {
@@ -1457,6 +1529,14 @@ var Xlator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Lk",
 			Handler:    _Xlator_Lk_Handler,
+		},
+		{
+			MethodName: "Tmpfile",
+			Handler:    _Xlator_Tmpfile_Handler,
+		},
+		{
+			MethodName: "CopyFileRange",
+			Handler:    _Xlator_CopyFileRange_Handler,
 		},
 		{
 			MethodName: "Release",

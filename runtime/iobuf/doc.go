@@ -55,10 +55,11 @@
 // A surplus Unref (below zero) is refused without touching the pool, counted
 // in Stats.RefUnderflows, logged, and returned as ErrRefUnderflow by UnrefE.
 // A Ref on a released buffer is counted as a use after free. In debug mode
-// (Config.Debug, or the build tag invariants) every page is poisoned when it
-// is freed and checked when it is handed out again, so a write after the last
-// Unref is reported (Stats.UseAfterFree) the next time the page is reused,
-// and accessors called on released buffers are reported too.
+// (Config.Debug, the build tag invariants, or -race, with which the test
+// command runs every test) every page is poisoned when it is freed and
+// checked when it is handed out again, so a write after the last Unref is
+// reported (Stats.UseAfterFree) the next time the page is reused, and
+// accessors called on released buffers are reported too.
 //
 // # Statistics
 //

@@ -62,7 +62,8 @@
 //
 // Writes through the stack are never followed by stale reads. writev drops
 // the pages it overlaps (all pages for an O_APPEND fd) and the file's short
-// last page, after the child's write returns, whether it succeeded or not.
+// last page, after the child's write returns, whether it succeeded or not;
+// copy_file_range drops the destination's pages the same way.
 // setattr/fsetattr (truncate or not), unlink, rename (both files), link,
 // fallocate, discard, zerofill and opens with O_TRUNC drop all the file's
 // pages. Every such invalidation bumps the file's generation and detaches

@@ -122,6 +122,18 @@ func (c *Cache) Zerofill(call *xlator.Call, fd *xlator.FD, off, length int64) er
 	return err
 }
 
+// CopyFileRange passes through and drops the destination's pages the
+// copy may have changed, as a write of the range would: the pages of the
+// range asked for and the short last page. The source's pages stay: the
+// copy only reads it.
+func (c *Cache) CopyFileRange(call *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	n, err := c.FirstChild().CopyFileRange(call, src, srcOff, dst, dstOff, length, flags)
+	if st := c.stateOf(dst.Inode); st != nil {
+		c.invalidate(st, dstOff, dstOff+length)
+	}
+	return n, err
+}
+
 // invalidateInode drops every page of in, if the cache has state on it.
 func (c *Cache) invalidateInode(in *xlator.Inode) {
 	if st := c.stateOf(in); st != nil {

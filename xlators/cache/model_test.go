@@ -24,9 +24,9 @@ type modelFile struct {
 }
 
 // TestModel runs random interleavings of writes, reads, truncates, reopens
-// (some with O_TRUNC), appends, zerofills, discards and clock jumps against
-// cache over mem with a cache much smaller than the files, and compares
-// every read with an in-memory model byte for byte. Over posix, whose
+// (some with O_TRUNC), appends, zerofills, discards, copy_file_ranges and
+// clock jumps against cache over mem with a cache much smaller than the
+// files, and compares every read with an in-memory model byte for byte. Over posix, whose
 // replies come in iobufs of the class of the size asked for, pages are
 // also copied into right-sized iobufs. After every step the iobufs the
 // cache holds fit cache-size.
@@ -148,6 +148,25 @@ func runModel(t *testing.T, child string, cfg map[string]string, seed uint64, st
 			}
 			call.Done()
 			clear(f.data[off:min(off+n, len(f.data))])
+		case op < 99:
+			from := files[rng.IntN(len(files))]
+			so, do, n := rng.IntN(len(from.data)+2*kib), rng.IntN(len(f.data)+4*kib), 1+rng.IntN(12*kib)
+			cut := max(0, min(n, len(from.data)-so))
+			if from == f && so < do+cut && do < so+cut {
+				continue // overlapping: refused by the graph
+			}
+			what = fmt.Sprintf("copy %d at %d of %s to %d", n, so, from.name, do)
+			call := e.call(xlator.FopCopyFileRange)
+			got, err := e.g.Top().CopyFileRange(call, from.fd, int64(so), f.fd, int64(do), int64(n), 0)
+			call.Done()
+			if err != nil || got != int64(cut) {
+				t.Fatalf("seed %d step %d: %s: %d, %v; want %d", seed, step, what, got, err, cut)
+			}
+			if cut > 0 {
+				src := append([]byte(nil), from.data[so:so+cut]...)
+				grow(f, do+cut)
+				copy(f.data[do:], src)
+			}
 		default:
 			what = "clock"
 			e.now.Add(int64(time.Duration(rng.IntN(1500)) * time.Millisecond))

@@ -102,8 +102,8 @@ func (p *Posix) Fsyncdir(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 
 // Readdir returns up to count entries after cookie off ("." and ".." and
 // the brick's private directory left out). With plus, each entry carries
-// its attributes with its gfid; an entry removed since the snapshot is
-// skipped.
+// its attributes with its gfid, and gets its gfid store entry as at
+// lookup; an entry removed since the snapshot is skipped.
 func (p *Posix) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {
 	dc, err := p.dirOf(fd)
 	if err != nil {
@@ -120,6 +120,10 @@ func (p *Posix) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plu
 		return nil, nil
 	}
 	out := make([]xlator.Dirent, 0, min(count, len(dc.ents)-int(off)))
+	pg := xlator.RootGFID
+	if !dc.root {
+		pg = fd.Inode.GFID()
+	}
 	for i := int(off); i < len(dc.ents) && len(out) < count; i++ {
 		e := dc.ents[i]
 		d := xlator.Dirent{Name: e.name, Ino: e.ino, Type: e.typ, Off: int64(i + 1)}
@@ -129,6 +133,10 @@ func (p *Posix) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plu
 				continue // gone since the snapshot
 			}
 			ia, err := p.statFd(efd, false)
+			if err == nil && plus {
+				// Clients make inodes of these without a lookup.
+				p.store.found(efd, &ia, pg, e.name)
+			}
 			_ = unix.Close(efd)
 			if err != nil {
 				continue

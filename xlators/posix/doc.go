@@ -16,7 +16,8 @@
 // where a directory was expected gives ELOOP or ENOTDIR), and a directory
 // renamed away under a fop is still the one the handle holds. A handle lost
 // with its inode's context is re-resolved from the inode table's dentries,
-// parent by parent, and must carry the inode's gfid (ESTALE otherwise).
+// parent by parent, and must carry the inode's gfid; when it does not, the
+// directory is found by gfid in the gfid store (below).
 // Opening a symlink gives ELOOP: the front ends resolve symlinks in the
 // kernel and never ask posix to open one. Readlink returns a target
 // unchanged; what it points to is the client's business.
@@ -34,6 +35,61 @@
 // trusted.xstack.* keys included, which translators above use) passes.
 // Xattrs are reached through the /proc/self/fd path of an O_PATH fd on the
 // file, which acts on the inode itself, symlinks included.
+//
+// # Gfid handle store
+//
+// As GlusterFS's .glusterfs, the brick keeps one entry per gfid in
+// .xstack/gfid/ab/cd/<gfid> (ab and cd the gfid's first two bytes): a hard
+// link to every non-directory (symlinks and special files included), and
+// for every directory a symlink "../../<pa>/<pb>/<parent gfid>/<name>"
+// naming its parent's entry and its name, so that renaming an ancestor
+// changes nothing in it; the root's entry is "../../../..". It lives in
+// the private directory because that is already hidden from listings and
+// lookups and cannot be created by clients: no second name to hide. The
+// entry fops keep it in step (create, mknod, symlink and link make or
+// check the entry, mkdir makes the directory's, rename points a moved
+// directory's at its new parent and name, unlink, rmdir and a rename over
+// a file remove the entry with the file's last name), and the link count
+// clients see leaves the store's link out.
+//
+// A fop that reaches an inode without a name (the front ends' Loc{Inode})
+// goes by its first dentry as before; when that fails (no dentry, nothing
+// at the name, another gfid there: a rename over it, or an open racing
+// one) it goes by gfid through the store, so a live file never gives
+// ESTALE. A directory's entry is followed one parent at a time, each found
+// by name beneath its parent's handle and checked to carry its gfid. A file
+// whose last name goes while it is open has its entry moved to
+// .xstack/unlink/<gfid>: it stays reachable by gfid until its last fd is
+// released, which removes the entry (so its space is freed); unlink/ is
+// emptied at start, since nothing is open then.
+//
+// The brick may be changed behind the stack's back. An entry is followed
+// only to a file that carries its gfid and, for a hard link, still has a
+// name besides the entry (a file removed from the brick directly leaves an
+// entry that leads nowhere: ENOENT); any other entry is stale (ESTALE) and
+// never followed. Lookup (and readdirplus) creates a missing entry and
+// replaces a stale one, so a brick made before the store gets its entries
+// lazily, as its files are looked up; `xstack check` reports the store's
+// problems (missing, stale or wrong-gfid entries, orphans, leftovers in
+// unlink/) and `xstack check -repair` repairs them, a whole old brick at
+// once. A read-only stack reads the store and never writes it. An entry
+// that cannot be kept in step (a full file system, a damaged store) does
+// not fail the fop: it is counted (gfid-store.errors in the statedump),
+// the first is logged, and the next lookup or check -repair makes it.
+// An unnamed file (Tmpfile, below) gets its entry when Link names it.
+//
+// Attributes come from statx(2), not fstat(2): the same fields, plus the
+// file's birth time and statx mask (xlator.Iatt's Btime and Mask) where
+// the brick's file system keeps one.
+//
+// # Unnamed files
+//
+// Tmpfile opens a file with O_TMPFILE in the brick directory of its
+// parent. It gets its gfid as a created file does, and has no name: posix
+// keeps an O_PATH fd on it in the inode's context while any fd of the
+// inode is open, through which Link names it (linkat of its /proc path,
+// unless it was opened O_EXCL) and fops by inode reach it. With the last
+// fd released the file is gone from the brick (tmpfile.go).
 //
 // # One owner, one identity
 //
@@ -88,6 +144,13 @@
 // Linux calls themselves, so their results are what Linux gives on the
 // brick's file system; zerofill writes zeroes where zero-range is not
 // supported.
+//
+// copy_file_range is the system call on the two brick files (copy.go):
+// the kernel shares blocks where the brick's file system can and copies
+// in the kernel elsewhere, so no byte comes up to the process; where it
+// refuses (EXDEV, EOPNOTSUPP, ENOSYS, EINVAL for two different files) the
+// copy goes through posix's own readv and writev. The statedump counts
+// both (copy.kernel, copy.kernel-bytes, copy.fallbacks).
 //
 // # Read-ahead
 //

@@ -11,7 +11,9 @@ import (
 // Lookup resolves loc: the root, parent + name, or (no name) loc.Inode by
 // its first dentry. A directory found by name keeps its handle in
 // loc.Inode's context when the inode is new or carries the same gfid. A
-// file without a gfid gets one. The private directory is not found.
+// file without a gfid gets one, and a file without a gfid store entry (a
+// brick older than the store, a file made behind the stack's back) gets
+// one; a stale entry is replaced. The private directory is not found.
 func (p *Posix) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 	if err := p.up(); err != nil {
 		return xlator.Iatt{}, err
@@ -27,6 +29,7 @@ func (p *Posix) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 		return xlator.Iatt{}, err
 	}
 	fd, err := openBeneath(ph.fd, loc.Name, unix.O_PATH, 0)
+	pg := p.gfidOfParent(loc.Parent, ph)
 	ph.release()
 	if err != nil {
 		return xlator.Iatt{}, err
@@ -36,6 +39,7 @@ func (p *Posix) Lookup(c *xlator.Call, loc *xlator.Loc) (xlator.Iatt, error) {
 		_ = unix.Close(fd)
 		return xlator.Iatt{}, err
 	}
+	p.store.found(fd, &ia, pg, loc.Name)
 	if in := loc.Inode; ia.IsDir() && in != nil && (in.GFID().IsZero() || in.GFID() == ia.Gfid) && in.Ctx(p) == nil {
 		p.cacheHandle(in, fd).release()
 		return ia, nil
@@ -268,10 +272,12 @@ func (p *Posix) newEntry(loc *xlator.Loc, pst *unix.Stat_t) (*handle, error) {
 // finishNew gives a file this translator just created its owner (the
 // caller's uid, and gid unless the parent is set-group-ID), exactly the
 // mode asked (undoing the process umask) and a fresh gfid, and returns its
-// attributes. fd holds the new file (opath: an O_PATH fd).
+// attributes. The callers make its gfid store entry (a file made by
+// Tmpfile has none while it has no name). fd holds the new file (opath: an O_PATH fd).
 func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd int, opath bool, typ, want uint32) (xlator.Iatt, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var b birth // a chown or chmod below does not change it
+	if err := fstatx(fd, &st, &b); err != nil {
 		return xlator.Iatt{}, err
 	}
 	if st.Mode&syscall.S_IFMT != typ {
@@ -309,7 +315,7 @@ func (p *Posix) finishNew(c *xlator.Call, loc *xlator.Loc, pst *unix.Stat_t, fd 
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	return iattOf(&st, g), nil
+	return iattOfx(&st, &b, g), nil
 }
 
 // Mknod creates a special or regular file with mode &^ umask exactly,
@@ -337,7 +343,11 @@ func (p *Posix) Mknod(c *xlator.Call, loc *xlator.Loc, mode, rdev, umask uint32)
 		return xlator.Iatt{}, err
 	}
 	defer unix.Close(fd)
-	return p.finishNew(c, loc, &pst, fd, true, typ, want)
+	ia, err := p.finishNew(c, loc, &pst, fd, true, typ, want)
+	if err == nil {
+		p.store.fileMade(fd, &ia)
+	}
+	return ia, err
 }
 
 // Mkdir creates a directory with mode &^ umask exactly (plus the
@@ -362,6 +372,9 @@ func (p *Posix) Mkdir(c *xlator.Call, loc *xlator.Loc, mode, umask uint32) (xlat
 		return xlator.Iatt{}, err
 	}
 	ia, err := p.finishNew(c, loc, &pst, fd, true, syscall.S_IFDIR, want)
+	if err == nil {
+		p.store.dirMoved(ia.Gfid, p.gfidOfParent(loc.Parent, ph), loc.Name)
+	}
 	if err != nil || loc.Inode == nil {
 		_ = unix.Close(fd)
 		return ia, err
@@ -393,7 +406,13 @@ func (p *Posix) remove(loc *xlator.Loc, flags int) error {
 	}
 	defer ph.release()
 	defer p.space.freed()
-	return unix.Unlinkat(ph.fd, loc.Name, flags)
+	v := p.store.victimOf(ph.fd, loc.Name)
+	defer v.close()
+	if err := unix.Unlinkat(ph.fd, loc.Name, flags); err != nil {
+		return err
+	}
+	p.store.nameGone(v)
+	return nil
 }
 
 // Symlink creates loc as a symlink to target, stored unchanged, owned by
@@ -413,11 +432,17 @@ func (p *Posix) Symlink(c *xlator.Call, target string, loc *xlator.Loc, umask ui
 		return xlator.Iatt{}, err
 	}
 	defer unix.Close(fd)
-	return p.finishNew(c, loc, &pst, fd, true, syscall.S_IFLNK, 0o777)
+	ia, err := p.finishNew(c, loc, &pst, fd, true, syscall.S_IFLNK, 0o777)
+	if err == nil {
+		p.store.fileMade(fd, &ia)
+	}
+	return ia, err
 }
 
 // Rename moves from to to with renameat2 (flags RenameNoReplace,
-// RenameExchange). The gfid lives on the inode and moves with it.
+// RenameExchange). The gfid lives on the inode and moves with it; the gfid
+// store entry of a directory moved follows it, and a file renamed over
+// loses its entry with its last name (kept in unlink/ while it is open).
 func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error {
 	if err := p.writable(); err != nil {
 		return err
@@ -439,12 +464,38 @@ func (p *Posix) Rename(c *xlator.Call, from, to *xlator.Loc, flags uint32) error
 	}
 	defer tph.release()
 	defer p.space.freed() // a file renamed over is gone
-	return unix.Renameat2(fph.fd, from.Name, tph.fd, to.Name, uint(flags))
+	src := p.store.victimOf(fph.fd, from.Name)
+	defer src.close()
+	dst := p.store.victimOf(tph.fd, to.Name)
+	defer dst.close()
+	if err := unix.Renameat2(fph.fd, from.Name, tph.fd, to.Name, uint(flags)); err != nil {
+		return err
+	}
+	// A directory's entry names its parent and name: it follows the
+	// directory. A file renamed over lost its name.
+	if src.dir {
+		p.store.dirMoved(src.g, p.gfidOfParent(to.Parent, tph), to.Name)
+	}
+	switch {
+	case dst.fd < 0 || (src.fd >= 0 && src.g == dst.g):
+		// nothing there, or two names of one file (rename does nothing)
+	case flags&xlator.RenameExchange != 0:
+		if dst.dir {
+			p.store.dirMoved(dst.g, p.gfidOfParent(from.Parent, fph), from.Name)
+		}
+	default:
+		p.store.nameGone(dst)
+	}
+	return nil
 }
 
 // Link creates to as a hard link to from's target (by from's name, or its
-// inode's first dentry) and returns the file's attributes: same gfid.
+// inode as resolve finds it) and returns the file's attributes: same gfid.
+// A file made by Tmpfile is linked by its inode while open (tmpfile.go).
 func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	if t := p.tmpOf(from); t != nil {
+		return p.linkTmp(t, to)
+	}
 	if err := p.writable(); err != nil {
 		return xlator.Iatt{}, err
 	}
@@ -454,17 +505,19 @@ func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) 
 	if err := p.space.check(); err != nil {
 		return xlator.Iatt{}, err
 	}
-	sph, sname, err := p.nameOf(from)
+	src, err := p.resolve(from)
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	defer sph.release()
+	defer src.close()
 	tph, err := p.dirHandle(to.Parent)
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
 	defer tph.release()
-	if err := unix.Linkat(sph.fd, sname, tph.fd, to.Name, 0); err != nil {
+	// Through /proc the link is made to exactly the inode resolved, even
+	// when its name was reused or it was found by gfid.
+	if err := unix.Linkat(unix.AT_FDCWD, procPath(src.fd), tph.fd, to.Name, unix.AT_SYMLINK_FOLLOW); err != nil {
 		return xlator.Iatt{}, err
 	}
 	fd, err := openBeneath(tph.fd, to.Name, unix.O_PATH, 0)
@@ -472,5 +525,10 @@ func (p *Posix) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) 
 		return xlator.Iatt{}, err
 	}
 	defer unix.Close(fd)
-	return p.statFd(fd, false)
+	ia, err := p.statFd(fd, false)
+	if err == nil {
+		// A file found in unlink/ has a name again: it needs its entry.
+		p.store.found(fd, &ia, xlator.GFID{}, "")
+	}
+	return ia, err
 }

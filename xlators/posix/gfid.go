@@ -129,19 +129,23 @@ func iattOf(st *unix.Stat_t, g xlator.GFID) xlator.Iatt {
 	}
 }
 
-// statFd returns the attributes of the file fd holds, assigning a gfid if
-// it has none. The brick root always reports RootGFID.
+// statFd returns the attributes of the file fd holds (birth time and
+// statx mask included), assigning a gfid if it has none, with the gfid
+// store's link left out of the link count. The brick root always reports
+// RootGFID.
 func (p *Posix) statFd(fd int, root bool) (xlator.Iatt, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var b birth
+	if err := fstatx(fd, &st, &b); err != nil {
 		return xlator.Iatt{}, err
 	}
 	if root {
-		return iattOf(&st, xlator.RootGFID), nil
+		return iattOfx(&st, &b, xlator.RootGFID), nil
 	}
 	g, err := p.gfidOf(fd, &st, true)
 	if err != nil {
 		return xlator.Iatt{}, err
 	}
-	return iattOf(&st, g), nil
+	p.store.hideLink(&st, g)
+	return iattOfx(&st, &b, g), nil
 }

@@ -122,8 +122,10 @@ func entry(loc *xlator.Loc, creating bool) error {
 // dirHandle returns the directory handle of in with a reference the caller
 // releases. A handle missing from the context (never opened, or lost) is
 // re-resolved from the inode table's dentries, parent by parent up to the
-// root; the directory found by name must then carry in's gfid (ESTALE
-// otherwise), since the name may have been reused.
+// root; the directory found by name must then carry in's gfid, since the
+// name may have been reused. When that fails (no dentry, nothing at the
+// name, another gfid there) the directory is found by gfid in the store
+// (byGfid).
 func (p *Posix) dirHandle(in *xlator.Inode) (*handle, error) {
 	if isRoot(in) {
 		if !p.root.acquire() {
@@ -137,27 +139,65 @@ func (p *Posix) dirHandle(in *xlator.Inode) (*handle, error) {
 	if t := in.Type(); t != 0 && t != syscall.S_IFDIR {
 		return nil, syscall.ENOTDIR
 	}
+	fd, err := p.dirByDentry(in)
+	if err != nil {
+		if fd, err = p.byGfid(in, err); err == nil {
+			var st unix.Stat_t
+			if err = unix.Fstat(fd, &st); err == nil && st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+				err = syscall.ENOTDIR
+			}
+			if err != nil {
+				_ = unix.Close(fd)
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.cacheHandle(in, fd), nil
+}
+
+// dirByDentry opens in's directory O_PATH by its first dentry, checked to
+// carry in's gfid (ESTALE otherwise, and when in has no dentry).
+func (p *Posix) dirByDentry(in *xlator.Inode) (int, error) {
 	parent, name, ok := in.Dentry()
 	if !ok {
-		return nil, syscall.ESTALE
+		return -1, syscall.ESTALE
 	}
 	ph, err := p.dirHandle(parent)
 	parent.Unref()
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	fd, err := openBeneath(ph.fd, name, unix.O_PATH|unix.O_DIRECTORY, 0)
 	ph.release()
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	if g := in.GFID(); !g.IsZero() {
 		if got, err := p.readGfid(fd); err != nil || got != g {
 			_ = unix.Close(fd)
-			return nil, syscall.ESTALE
+			return -1, syscall.ESTALE
 		}
 	}
-	return p.cacheHandle(in, fd), nil
+	return fd, nil
+}
+
+// byGfid is the second way to an inode, after its dentry failed with err:
+// an O_PATH fd on the file found by in's gfid in the store. The store's
+// answer stands (ENOENT: it has no entry, the file is gone; ESTALE: its
+// entry is stale and was not followed), except on a brick without a store
+// or for an inode without a gfid, where err does.
+func (p *Posix) byGfid(in *xlator.Inode, err error) (int, error) {
+	switch err {
+	case syscall.ENOENT, syscall.ESTALE, syscall.ENOTDIR, syscall.ELOOP:
+	default:
+		return -1, err
+	}
+	if in.GFID().IsZero() || p.store.fd < 0 {
+		return -1, err
+	}
+	return p.store.resolveGfid(in.GFID())
 }
 
 // cacheHandle stores a new handle for fd in in's context, unless one is
@@ -200,7 +240,7 @@ func (o obj) close() {
 // resolve returns an O_PATH fd on loc's target: parent handle + name when
 // the loc has a name, the directory handle when loc.Inode is a directory
 // whose handle is cached, else the inode's first dentry (checked against
-// its gfid). The root is loc.Parent == nil with loc.Inode nil or the root.
+// its gfid) or its gfid in the store. The root is loc.Parent == nil with loc.Inode nil or the root.
 func (p *Posix) resolve(loc *xlator.Loc) (obj, error) {
 	in := loc.Inode
 	if loc.Parent == nil && isRoot(in) {
@@ -225,8 +265,9 @@ func (h *handle) fdOr() int {
 
 // openTarget opens loc's target with flags (never following a symlink):
 // by parent + name when loc has a name, else by the inode's first dentry,
-// in which case the file opened must carry the inode's gfid. A directory
-// inode with a cached handle is reopened through "." beneath its handle.
+// in which case the file opened must carry the inode's gfid, and when that
+// fails by its gfid in the store (byGfid). A directory inode is reopened
+// through "." beneath its handle.
 func (p *Posix) openTarget(loc *xlator.Loc, flags int, mode uint32) (int, error) {
 	if loc.Parent != nil {
 		if err := entry(loc, false); err != nil {
@@ -250,9 +291,36 @@ func (p *Posix) openTarget(loc *xlator.Loc, flags int, mode uint32) (int, error)
 		h.release()
 		return fd, err
 	}
+	fd, err := p.openByDentry(in, flags, mode)
+	if err == nil {
+		return fd, nil
+	}
+	ofd, err := p.byGfid(in, err)
+	if err != nil || flags == unix.O_PATH {
+		return ofd, err
+	}
+	defer unix.Close(ofd)
+	var st unix.Stat_t
+	if err := unix.Fstat(ofd, &st); err != nil {
+		return -1, err
+	}
+	switch {
+	case st.Mode&syscall.S_IFMT == syscall.S_IFLNK:
+		return -1, syscall.ELOOP // as openBeneath: posix never opens a symlink
+	case flags&unix.O_DIRECTORY != 0 && st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
+		return -1, syscall.ENOTDIR
+	}
+	// The O_PATH fd was checked before anything is opened for real (a
+	// stale entry may hold a fifo); /proc reopens exactly its inode.
+	return unix.Open(procPath(ofd), flags|unix.O_CLOEXEC, mode)
+}
+
+// openByDentry opens in's file with flags by its first dentry, checked to
+// carry in's gfid (ESTALE otherwise, and when in has no dentry).
+func (p *Posix) openByDentry(in *xlator.Inode, flags int, mode uint32) (int, error) {
 	parent, name, ok := in.Dentry()
 	if !ok {
-		return -1, syscall.ESTALE
+		return p.openTmp(in, flags) // an unnamed file (tmpfile.go), else ESTALE
 	}
 	ph, err := p.dirHandle(parent)
 	parent.Unref()
@@ -276,28 +344,4 @@ func (p *Posix) openTarget(loc *xlator.Loc, flags int, mode uint32) (int, error)
 		}
 	}
 	return fd, nil
-}
-
-// nameOf returns the parent handle and name that loc's target is reached
-// by: loc's own parent and name, or the inode's first dentry.
-func (p *Posix) nameOf(loc *xlator.Loc) (*handle, string, error) {
-	parent, name := loc.Parent, loc.Name
-	if parent == nil {
-		if isRoot(loc.Inode) {
-			return nil, "", syscall.EINVAL
-		}
-		par, n, ok := loc.Inode.Dentry()
-		if !ok {
-			return nil, "", syscall.ESTALE
-		}
-		defer par.Unref()
-		parent, name = par, n
-	} else if err := entry(loc, false); err != nil {
-		return nil, "", err
-	}
-	ph, err := p.dirHandle(parent)
-	if err != nil {
-		return nil, "", err
-	}
-	return ph, name, nil
 }

@@ -17,7 +17,8 @@ import (
 // buffered fd for requests that are not aligned, opened on first need.
 type fileCtx struct {
 	fd     int
-	direct bool // fd is O_DIRECT
+	direct bool        // fd is O_DIRECT
+	gfid   xlator.GFID // pinned in the gfid store (store.pin) until Release
 
 	// The alignment O_DIRECT IO needs on this file (direct only):
 	// buffer addresses, and offsets and lengths.
@@ -31,6 +32,8 @@ type fileCtx struct {
 	// fop, and the fd's read-ahead stream (readahead.go).
 	raf atomic.Pointer[raFile]
 	ra  raStream
+
+	tmp *tmpFile // the inode's way to an unnamed file, held while open (tmpfile.go)
 }
 
 // openFlags are the client flags posix passes to open(2); O_CREAT, O_EXCL
@@ -47,15 +50,17 @@ func (p *Posix) osFlags(flags uint32) int {
 	return f
 }
 
-// attach stores a new fileCtx for osfd in fd's context.
-func (p *Posix) attach(fd *xlator.FD, osfd, flags int) {
+// attach stores a new fileCtx for osfd in fd's context; g is the file's
+// gfid, already pinned in the store, unpinned at Release.
+func (p *Posix) attach(fd *xlator.FD, osfd, flags int, g xlator.GFID) {
 	fc := p.fdPool.Get()
-	fc.fd, fc.bfd, fc.direct = osfd, -1, flags&unix.O_DIRECT != 0
+	fc.fd, fc.bfd, fc.direct, fc.gfid = osfd, -1, flags&unix.O_DIRECT != 0, g
 	fc.memAlign, fc.offAlign = dioAlign, dioAlign
 	fc.ra.reset()
 	if fc.direct {
 		fc.memAlign, fc.offAlign = dioAlignment(osfd)
 	}
+	fc.tmp = p.holdTmp(fd.Inode)
 	fd.SetCtx(p, fc)
 	p.openFiles.Add(1)
 }
@@ -126,7 +131,9 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 				_ = unix.Close(osfd)
 				return xlator.Iatt{}, err
 			}
-			p.attach(fd, osfd, of)
+			p.store.fileMade(osfd, &ia)
+			p.store.pin(ia.Gfid)
+			p.attach(fd, osfd, of, ia.Gfid)
 			return ia, nil
 		}
 		if err != syscall.EEXIST || flags&unix.O_EXCL != 0 {
@@ -150,7 +157,9 @@ func (p *Posix) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umas
 			_ = unix.Close(osfd)
 			return xlator.Iatt{}, err
 		}
-		p.attach(fd, osfd, of)
+		p.store.found(osfd, &ia, xlator.GFID{}, "")
+		p.store.pin(ia.Gfid)
+		p.attach(fd, osfd, of, ia.Gfid)
 		return ia, nil
 	}
 }
@@ -166,9 +175,25 @@ func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.F
 		return err
 	}
 	of := p.osFlags(flags)
+	// Pinned before the open, when openTarget will check the file carries
+	// it: an unlink racing the open then keeps the file's gfid store entry
+	// (in unlink/) for this fd. A file opened by name is pinned by the gfid
+	// read from it.
+	var g xlator.GFID
+	if loc.Parent == nil && loc.Inode != nil {
+		g = loc.Inode.GFID()
+	}
+	p.store.pin(g)
 	osfd, err := p.openTarget(loc, of, 0)
 	if err != nil {
+		p.store.unpin(g)
 		return err
+	}
+	if g.IsZero() {
+		if rg, err := p.readGfid(osfd); err == nil {
+			g = rg
+			p.store.pin(g)
+		}
 	}
 	if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY {
 		p.space.freed()
@@ -176,10 +201,11 @@ func (p *Posix) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.F
 		p.ra.changedFd(osfd)
 		if err != nil {
 			_ = unix.Close(osfd)
+			p.store.unpin(g)
 			return err
 		}
 	}
-	p.attach(fd, osfd, of)
+	p.attach(fd, osfd, of, g)
 	return nil
 }
 
@@ -209,7 +235,13 @@ func (p *Posix) Release(fd *xlator.FD) {
 			p.closeErrors.Add(1)
 		}
 	}
+	if fc.tmp != nil {
+		fc.tmp.drop() // after the close: the file goes with the last of both
+		fc.tmp = nil
+	}
 	fc.fd, fc.bfd = -1, -1
+	p.store.unpin(fc.gfid)
+	fc.gfid = xlator.GFID{}
 	_ = p.fdPool.Put(fc)
 	p.openFiles.Add(-1)
 }

@@ -50,11 +50,13 @@ type Posix struct {
 	readOnly   bool   // xlator.Env.ReadOnly: change nothing in the brick
 	lockFd     int    // the flocked lock file (brick.go), -1 when none
 
-	root *handle // the brick root, O_PATH|O_DIRECTORY
+	root  *handle // the brick root, O_PATH|O_DIRECTORY
+	store store   // the gfid handle store (store.go)
 
 	space space
 	data  dataPath
 	ra    *readAhead // nil when read-ahead is off
+	copy  copier     // copy.go
 
 	fdPool  *mempool.Pool[fileCtx]
 	dirPool *mempool.Pool[dirCtx]
@@ -124,12 +126,18 @@ func (p *Posix) Init(ic *xlator.InitContext) error {
 		p.root.release()
 		return fmt.Errorf("brick directory %s: %w", p.dir, err)
 	}
+	if err := p.store.openStore(p); err != nil {
+		p.unlock()
+		p.root.release()
+		return fmt.Errorf("brick directory %s: gfid store %s/%s: %w (%s)", p.dir, internalDir, storeDir, err, brickCause(err))
+	}
 
 	env := p.Env()
 	p.fdPool = mempool.New[fileCtx](env.Pools, p.Name(), "fd-ctx", 256)
 	p.dirPool = mempool.New[dirCtx](env.Pools, p.Name(), "dir-ctx", 64)
 	p.iovPool = mempool.New[iovScratch](env.Pools, p.Name(), "iovec", 64)
 	if err := p.newNames(); err != nil {
+		p.store.close()
 		p.unlock()
 		p.root.release()
 		return err
@@ -139,6 +147,7 @@ func (p *Posix) Init(ic *xlator.InitContext) error {
 	if o.String("data-path") == "bio" {
 		bp, err := newBioPath(p)
 		if err != nil {
+			p.store.close()
 			p.unlock()
 			p.root.release()
 			return fmt.Errorf("data-path = bio: %w", err)
@@ -210,6 +219,7 @@ func (p *Posix) Fini() {
 	}
 	p.handles = map[*handle]struct{}{}
 	p.handlesMu.Unlock()
+	p.store.close()
 	p.unlock()
 	if p.root != nil {
 		p.root.release()
@@ -266,10 +276,16 @@ func (p *Posix) Dump() []xlator.KV {
 		{Key: "health", Value: p.health.state()},
 		{Key: "health-check-interval", Value: p.interval.String()},
 		{Key: "data-path", Value: p.data.name()},
+		{Key: "gfid-store.resolved", Value: p.store.stats.resolved.Load()},
+		{Key: "gfid-store.stale", Value: p.store.stats.stale.Load()},
+		{Key: "gfid-store.repaired", Value: p.store.stats.repaired.Load()},
+		{Key: "gfid-store.errors", Value: p.store.stats.errors.Load()},
+		{Key: "gfid-store.open-unlinked", Value: p.store.openUnlinkedCount()},
 	}
 	if bp, ok := p.data.(*bioPath); ok {
 		kv = append(kv, xlator.KV{Key: "bio-section", Value: bp.section()})
 	}
+	kv = append(kv, p.copy.dump()...)
 	if p.ra != nil {
 		kv = append(kv, xlator.KVsOf("read-ahead", p.ra.stats())...)
 	} else {

@@ -728,16 +728,31 @@ func TestStaleHandle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(b.dir, "d", "x")); err == nil {
 		t.Error("file created in the replacement directory")
 	}
-	f, _ := b.mustCreate(root, "f")
+	// A file renamed behind the stack's back and its name reused: the
+	// inode is the renamed file, found through the gfid store.
+	f, ffd := b.mustCreate(root, "f")
+	b.mustWrite(ffd, 0, []byte("mine"))
 	os.Rename(filepath.Join(b.dir, "f"), filepath.Join(b.dir, "f2"))
 	os.WriteFile(filepath.Join(b.dir, "f"), []byte("other"), 0o644)
-	_, err = b.stat(&xlator.Loc{Inode: f})
-	errIs(t, "stat by inode of a replaced file", err, syscall.ESTALE)
-	_, err = b.open(&xlator.Loc{Inode: f}, syscall.O_RDWR|syscall.O_TRUNC)
-	errIs(t, "open by inode of a replaced file", err, syscall.ESTALE)
+	ia, err := b.stat(&xlator.Loc{Inode: f})
+	if err != nil || ia.Gfid != f.GFID() || ia.Size != 4 {
+		t.Errorf("stat by inode of a file renamed behind the stack: %+v %v, want its own attributes", ia, err)
+	}
+	fd2, err := b.open(&xlator.Loc{Inode: f}, syscall.O_RDWR|syscall.O_TRUNC)
+	errIs(t, "open by inode of a file renamed behind the stack", err, 0)
+	if err == nil {
+		fd2.Unref()
+	}
 	if data, _ := os.ReadFile(filepath.Join(b.dir, "f")); string(data) != "other" {
 		t.Errorf("O_TRUNC applied to the wrong file: %q", data)
 	}
+	if data, _ := os.ReadFile(filepath.Join(b.dir, "f2")); len(data) != 0 {
+		t.Errorf("O_TRUNC not applied to the inode's file: %q", data)
+	}
+	// Removed behind the stack's back: its entry leads nowhere.
+	os.Remove(filepath.Join(b.dir, "f2"))
+	_, err = b.stat(&xlator.Loc{Inode: f})
+	errIs(t, "stat by inode of a file removed behind the stack", err, syscall.ENOENT)
 }
 
 func TestHealthCheck(t *testing.T) {

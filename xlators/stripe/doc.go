@@ -42,6 +42,11 @@
 // writes there. The per-call scratch comes from the volume's
 // "stripe-local" mem-pool.
 //
+// copy_file_range copies in segments that lie in one block of each file:
+// where the source's and the destination's blocks sit on one child, that
+// child copies between its two files (posix asks the kernel); elsewhere,
+// and for a hole of the source, stripe reads and writes (copy.go).
+//
 // # Namespace and identity
 //
 // Every child holds every directory and every name; a file has one gfid
@@ -56,7 +61,10 @@
 // succeeded (create/mknod/symlink/link by unlink, mkdir by rmdir, rmdir by
 // mkdir with the same gfid, rename by the reverse rename); what cannot be
 // undone (unlink, setattr, setxattr, removexattr, a failed undo) is logged
-// as a divergence naming the children, and counted.
+// as a divergence naming the children, and counted. An unnamed file
+// (tmpfile) is made the same way, child 0 first, with the volume's
+// default geometry, and needs no undo: it goes with its fd; linking it
+// later is a link like any other (tmpfile.go).
 //
 // lookup, stat and fstat go to every child and apply one set of rules
 // (judgeEntry, judgeGeometry): a name missing on some children, with
@@ -64,8 +72,8 @@
 // gives EIO and one log line rather than a partial file; there is no
 // self-heal. Directories, symlinks and devices report child 0's
 // attributes (a symlink's stat asks child 0 alone); a regular file
-// reports child 0's identity, the logical size, the sum of the children's
-// blocks and the latest times. readdir lists the union of the children's
+// reports child 0's identity, birth time and statx mask, the logical size,
+// the sum of the children's blocks and the latest times. readdir lists the union of the children's
 // names, so a name some children lack is listed and its lookup says what
 // is wrong; readdirplus gives an entry the attributes lookup gives it, or
 // none when lookup would refuse it. An entry fop in progress leaves the

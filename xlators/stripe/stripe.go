@@ -46,6 +46,7 @@ type Stripe struct {
 
 	reads, writes, pieces, holeBytes, sizeProbes atomic.Uint64
 	rollbacks, divergences, inconsistent         atomic.Uint64
+	copyChild, copyRW                            atomic.Uint64 // copy.go
 }
 
 var _ xlator.Xlator = (*Stripe)(nil)
@@ -416,7 +417,7 @@ func fileAttr(g Geometry, ias []xlator.Iatt) xlator.Iatt {
 type Stats struct {
 	Reads       uint64 // readv calls served
 	Writes      uint64 // writev calls served
-	Pieces      uint64 // child requests issued by readv, writev, fallocate, discard, zerofill
+	Pieces      uint64 // child requests issued by readv, writev, fallocate, discard, zerofill, copy_file_range
 	HoleBytes   uint64 // bytes of holes that readv filled with zeroes
 	SizeProbes  uint64 // readvs that had to fstat every child to find the end of the file
 	Rollbacks   uint64 // fops undone on some children after failing on others
@@ -424,6 +425,10 @@ type Stats struct {
 	// Inconsistent counts fops refused because a file's layout differs
 	// between the children (each logged once, see Problem).
 	Inconsistent uint64
+	// CopyChildBytes and CopyReadWriteBytes count the bytes
+	// CopyFileRange left to the children's own copies and copied by
+	// readv and writev.
+	CopyChildBytes, CopyReadWriteBytes uint64
 }
 
 // Sub returns the counts since prev.
@@ -431,14 +436,16 @@ func (s Stats) Sub(prev Stats) Stats {
 	return Stats{Reads: s.Reads - prev.Reads, Writes: s.Writes - prev.Writes, Pieces: s.Pieces - prev.Pieces,
 		HoleBytes: s.HoleBytes - prev.HoleBytes, SizeProbes: s.SizeProbes - prev.SizeProbes,
 		Rollbacks: s.Rollbacks - prev.Rollbacks, Divergences: s.Divergences - prev.Divergences,
-		Inconsistent: s.Inconsistent - prev.Inconsistent}
+		Inconsistent: s.Inconsistent - prev.Inconsistent, CopyChildBytes: s.CopyChildBytes - prev.CopyChildBytes,
+		CopyReadWriteBytes: s.CopyReadWriteBytes - prev.CopyReadWriteBytes}
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Stripe) Stats() Stats {
 	return Stats{Reads: s.reads.Load(), Writes: s.writes.Load(), Pieces: s.pieces.Load(),
 		HoleBytes: s.holeBytes.Load(), SizeProbes: s.sizeProbes.Load(),
-		Rollbacks: s.rollbacks.Load(), Divergences: s.divergences.Load(), Inconsistent: s.inconsistent.Load()}
+		Rollbacks: s.rollbacks.Load(), Divergences: s.divergences.Load(), Inconsistent: s.inconsistent.Load(),
+		CopyChildBytes: s.copyChild.Load(), CopyReadWriteBytes: s.copyRW.Load()}
 }
 
 // Dump reports the configuration, the children's state and the counters.
@@ -472,5 +479,7 @@ func (s *Stripe) Dump() []xlator.KV {
 		{Key: "rollbacks", Value: st.Rollbacks},
 		{Key: "divergences", Value: st.Divergences},
 		{Key: "inconsistent", Value: st.Inconsistent},
+		{Key: "copy-child-bytes", Value: st.CopyChildBytes},
+		{Key: "copy-readwrite-bytes", Value: st.CopyReadWriteBytes},
 	}
 }

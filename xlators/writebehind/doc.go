@@ -39,10 +39,11 @@
 //
 // The file's held writes are flushed before: a read of a range a held
 // write reaches (one ends past the read's offset: it overlaps the read or
-// moves the end of file the read sees), fstat, stat and lookup of the
-// file, setattr and fsetattr (a truncate must cut held data; a later write
+// moves the end of file the read sees), fstat, stat, lookup and link of
+// the file (their replies carry its size), lseek, setattr and fsetattr (a truncate must cut held data; a later write
 // would move an mtime or drop set-ID bits set now), fallocate, discard,
-// zerofill, open and create with O_TRUNC, fsync, and flush (close) unless
+// zerofill, copy_file_range (both files), open and create with O_TRUNC,
+// fsync, and flush (close) unless
 // flush-behind. A readdirplus flushes every file (its entries carry
 // sizes). Release flushes before the child releases the fd, and Fini
 // flushes what fds left open still hold. There is no timer: a file

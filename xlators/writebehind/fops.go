@@ -123,6 +123,16 @@ func (w *WriteBehind) Fstat(call *xlator.Call, fd *xlator.FD) (xlator.Iatt, erro
 	return w.FirstChild().Fstat(call, fd)
 }
 
+// Link writes the file's held writes first: its reply carries the
+// file's attributes, which a front end takes as the size (a kernel that
+// links an O_TMPFILE file it just wrote reads up to that size).
+func (w *WriteBehind) Link(call *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	if err := w.syncLoc(call, from); err != nil {
+		return xlator.Iatt{}, err
+	}
+	return w.FirstChild().Link(call, from, to)
+}
+
 // Lseek writes the file's held writes first: their data is not in the
 // child's file yet, so its holes would be answered wrong.
 func (w *WriteBehind) Lseek(call *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
@@ -172,6 +182,29 @@ func (w *WriteBehind) Zerofill(call *xlator.Call, fd *xlator.FD, off, length int
 		return err
 	}
 	return w.FirstChild().Zerofill(call, fd, off, length)
+}
+
+// CopyFileRange writes the held writes of both files first: the copy
+// must read what was acknowledged to src, and a held write of dst
+// written after the copy would land over the copied bytes. An error a
+// flush recorded for dst is returned first, once, with a count of 0, as
+// for a write: the copy is not done.
+func (w *WriteBehind) CopyFileRange(call *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	if err := w.takeErr(dst); err != nil {
+		return 0, err
+	}
+	if err := w.sync(call, src.Inode); err != nil {
+		return 0, err
+	}
+	if dst.Inode != src.Inode {
+		if err := w.sync(call, dst.Inode); err != nil {
+			return 0, err
+		}
+	}
+	if err := w.takeErr(dst); err != nil {
+		return 0, err
+	}
+	return w.FirstChild().CopyFileRange(call, src, srcOff, dst, dstOff, length, flags)
 }
 
 // Open with O_TRUNC writes the file's held writes first, so that they do

@@ -88,6 +88,11 @@ func (r *rec) Fstat(c *xlator.Call, fd *xlator.FD) (xlator.Iatt, error) {
 	return r.Base.Fstat(c, fd)
 }
 
+func (r *rec) Link(c *xlator.Call, from, to *xlator.Loc) (xlator.Iatt, error) {
+	r.add("LINK")
+	return r.Base.Link(c, from, to)
+}
+
 func (r *rec) Lseek(c *xlator.Call, fd *xlator.FD, off int64, whence uint32) (int64, error) {
 	r.add("SEEK")
 	return r.Base.Lseek(c, fd, off, whence)
@@ -141,6 +146,11 @@ func (r *rec) Fsync(c *xlator.Call, fd *xlator.FD, datasync bool) error {
 func (r *rec) Open(c *xlator.Call, loc *xlator.Loc, flags uint32, fd *xlator.FD) error {
 	r.add("OPEN")
 	return r.Base.Open(c, loc, flags, fd)
+}
+
+func (r *rec) CopyFileRange(c *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	r.add("COPY %d+%d to %d", srcOff, length, dstOff)
+	return r.FirstChild().CopyFileRange(c, src, srcOff, dst, dstOff, length, flags)
 }
 
 func (r *rec) Readdir(c *xlator.Call, fd *xlator.FD, off int64, count int, plus bool) ([]xlator.Dirent, error) {

@@ -179,6 +179,21 @@ func TestFopsWriteHeldWritesFirst(t *testing.T) {
 			}
 			return nil
 		}},
+		{"LINK", func(e *tenv, in *xlator.Inode, fd *xlator.FD) error {
+			c := e.call(xlator.FopLink)
+			defer c.Done()
+			ia, err := e.g.Top().Link(c, &xlator.Loc{Inode: in}, &xlator.Loc{Parent: e.g.Inodes().Root(), Name: "g"})
+			if err == nil && ia.Size != 2*kb4 {
+				t.Errorf("link size %d, want %d", ia.Size, 2*kb4)
+			}
+			return err
+		}},
+		{"COPY 0+4096 to 16384", func(e *tenv, in *xlator.Inode, fd *xlator.FD) error {
+			c := e.call(xlator.FopCopyFileRange)
+			defer c.Done()
+			_, err := e.g.Top().CopyFileRange(c, fd, 0, fd, 4*kb4, kb4, 0)
+			return err
+		}},
 		{"OPEN", func(e *tenv, in *xlator.Inode, fd *xlator.FD) error {
 			e.open(in, syscall.O_RDWR|syscall.O_TRUNC).Unref()
 			return nil
@@ -500,5 +515,44 @@ func TestBorrowedMemoryIsCopied(t *testing.T) {
 	e.expect(fd, 0, kb4, pattern(kb4, 6))
 	if s := e.wb.Stats(); s.Copied != 1 {
 		t.Fatalf("copied %d", s.Copied)
+	}
+}
+
+// TestCopyWritesHeldWritesOfBothFiles: a copy reaches the child after the
+// held writes of its source and its destination, and copies what was
+// acknowledged to the source over what was acknowledged to the
+// destination; a flush error of the destination is the copy's, once.
+func TestCopyWritesHeldWritesOfBothFiles(t *testing.T) {
+	e := newTenv(t, nil)
+	_, src := e.create("src")
+	defer src.Unref()
+	_, dst := e.create("dst")
+	defer dst.Unref()
+	e.write(src, 0, pattern(2*kb4, 1))
+	e.write(dst, kb4, pattern(kb4, 2))
+	c := e.call(xlator.FopCopyFileRange)
+	n, err := e.g.Top().CopyFileRange(c, src, 100, dst, 0, 2*kb4, 0)
+	c.Done()
+	if err != nil || n != 2*kb4-100 {
+		t.Fatalf("copy: %d, %v; want %d", n, err, 2*kb4-100)
+	}
+	e.expectOps("WRITE 0+8192/1", "WRITE 4096+4096/1", "COPY 100+8192 to 0")
+	e.expect(dst, 0, 3*kb4, append(pattern(2*kb4, 1)[100:], pattern(kb4, 2)[kb4-100:]...))
+
+	e.write(dst, 0, pattern(kb4, 3))
+	e.rec.fail(syscall.EIO)
+	c = e.call(xlator.FopCopyFileRange)
+	n, err = e.g.Top().CopyFileRange(c, src, 0, dst, 0, kb4, 0)
+	c.Done()
+	e.rec.fail(0)
+	if n != 0 || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("copy over a held write that fails: %d, %v; want 0, EIO", n, err)
+	}
+	e.expectOps("READ 0+12288", "WRITE 0+4096/1") // the read by expect, the flush by the copy
+	c = e.call(xlator.FopCopyFileRange)
+	n, err = e.g.Top().CopyFileRange(c, src, 0, dst, 0, kb4, 0)
+	c.Done()
+	if err != nil || n != kb4 {
+		t.Fatalf("the copy after the error was reported: %d, %v", n, err)
 	}
 }

@@ -20,6 +20,9 @@ func main() {
 		Doc:         "passes every fop to its child",
 		MinChildren: 1,
 		MaxChildren: 1,
-		New:         func() xlator.Xlator { return &pass{} },
+		// It leaves file data alone: a copy_file_range goes to the
+		// child as a copy, not as reads and writes through pass.
+		DataTransparent: true,
+		New:             func() xlator.Xlator { return &pass{} },
 	})
 }

@@ -47,7 +47,16 @@ func tsFrom(t *pb.Timespec) xlator.Timespec {
 func iattTo(a *xlator.Iatt) *pb.Iatt {
 	return &pb.Iatt{Gfid: GfidBytes(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
 		Uid: a.Uid, Gid: a.Gid, Rdev: a.Rdev, Size: a.Size, Blksize: a.Blksize, Blocks: a.Blocks,
-		Atime: tsTo(a.Atime), Mtime: tsTo(a.Mtime), Ctime: tsTo(a.Ctime)}
+		Atime: tsTo(a.Atime), Mtime: tsTo(a.Mtime), Ctime: tsTo(a.Ctime), Btime: btimeTo(a), Mask: a.Mask}
+}
+
+// btimeTo is the birth time's message, nil when there is none (one
+// allocation fewer for every file of a brick without birth times).
+func btimeTo(a *xlator.Iatt) *pb.Timespec {
+	if !a.HasBtime() && a.Btime == (xlator.Timespec{}) {
+		return nil
+	}
+	return tsTo(a.Btime)
 }
 
 func iattFrom(a *pb.Iatt) xlator.Iatt {
@@ -56,7 +65,7 @@ func iattFrom(a *pb.Iatt) xlator.Iatt {
 	}
 	return xlator.Iatt{Gfid: GfidOf(a.Gfid), Ino: a.Ino, Dev: a.Dev, Mode: a.Mode, Nlink: a.Nlink,
 		Uid: a.Uid, Gid: a.Gid, Rdev: a.Rdev, Size: a.Size, Blksize: a.Blksize, Blocks: a.Blocks,
-		Atime: tsFrom(a.Atime), Mtime: tsFrom(a.Mtime), Ctime: tsFrom(a.Ctime)}
+		Atime: tsFrom(a.Atime), Mtime: tsFrom(a.Mtime), Ctime: tsFrom(a.Ctime), Btime: tsFrom(a.Btime), Mask: a.Mask}
 }
 
 func statvfsTo(s *xlator.Statvfs) *pb.Statvfs {

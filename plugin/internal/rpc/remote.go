@@ -1,12 +1,14 @@
 package rpc
 
 import (
+	"context"
 	"syscall"
 
 	"github.com/xstack/xstack/plugin/internal/transport"
 	pb "github.com/xstack/xstack/plugin/proto"
 	"github.com/xstack/xstack/runtime/iobuf"
 	"github.com/xstack/xstack/xlator"
+	"google.golang.org/grpc"
 )
 
 // Remote implements every fop as a call of the Xlator service. Two
@@ -68,6 +70,18 @@ func (r *Remote) doneFd(f *pb.Fd) {
 
 // Create calls the far side.
 func (r *Remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	return r.create(c, pb.XlatorClient.Create, loc, flags, mode, umask, fd)
+}
+
+// Tmpfile calls the far side, as Create does.
+func (r *Remote) Tmpfile(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
+	return r.create(c, pb.XlatorClient.Tmpfile, loc, flags, mode, umask, fd)
+}
+
+// create makes a file through method (Create or Tmpfile) and records the
+// far side's handle of its fd.
+func (r *Remote) create(c *xlator.Call, method func(pb.XlatorClient, context.Context, *pb.CreateReq, ...grpc.CallOption) (*pb.OpenRsp, error),
+	loc *xlator.Loc, flags uint32, mode, umask uint32, fd *xlator.FD) (xlator.Iatt, error) {
 	cl, err := r.Mapper.Client()
 	if err != nil {
 		return xlator.Iatt{}, err
@@ -75,7 +89,7 @@ func (r *Remote) Create(c *xlator.Call, loc *xlator.Loc, flags uint32, mode, uma
 	req := &pb.CreateReq{H: r.hdr(c), Loc: r.Mapper.Loc(loc), Flags: flags, Mode: mode, Umask: umask, Fd: r.fdMsg(fd)}
 	defer r.doneLoc(req.Loc)
 	defer r.doneFd(req.Fd)
-	rsp, err := cl.Create(c.Ctx, req)
+	rsp, err := method(cl, c.Ctx, req)
 	if err != nil {
 		return xlator.Iatt{}, transportErr(c.Ctx, err)
 	}

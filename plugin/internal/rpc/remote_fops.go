@@ -469,3 +469,20 @@ func (r *Remote) Lk(c *xlator.Call, fd *xlator.FD, cmd uint32, lock *xlator.Floc
 	}
 	return flockFrom(rsp.Lock), nil
 }
+
+// CopyFileRange calls the far side.
+func (r *Remote) CopyFileRange(c *xlator.Call, src *xlator.FD, srcOff int64, dst *xlator.FD, dstOff, length int64, flags uint32) (int64, error) {
+	cl, err := r.Mapper.Client()
+	if err != nil {
+		return 0, err
+	}
+	req := &pb.CopyReq{H: r.hdr(c), Src: r.fdMsg(src), SrcOff: srcOff, Dst: r.fdMsg(dst), DstOff: dstOff, Length: length, Flags: flags}
+	rsp, err := cl.CopyFileRange(c.Ctx, req)
+	if err != nil {
+		return 0, transportErr(c.Ctx, err)
+	}
+	if rsp.Errno != 0 {
+		return 0, transport.ErrOf(rsp.Errno)
+	}
+	return rsp.N, nil
+}

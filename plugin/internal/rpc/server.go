@@ -219,7 +219,17 @@ func (s *Server) Link(ctx context.Context, q *pb.LinkReq) (*pb.IattRsp, error) {
 }
 
 func (s *Server) Create(ctx context.Context, q *pb.CreateReq) (*pb.OpenRsp, error) {
-	r, e := s.begin(ctx, xlator.FopCreate, q.H)
+	return s.create(ctx, xlator.FopCreate, q)
+}
+
+func (s *Server) Tmpfile(ctx context.Context, q *pb.CreateReq) (*pb.OpenRsp, error) {
+	return s.create(ctx, xlator.FopTmpfile, q)
+}
+
+// create serves Create and Tmpfile: a Create's file is linked under its
+// name, a Tmpfile's by its gfid alone.
+func (s *Server) create(ctx context.Context, fop xlator.Fop, q *pb.CreateReq) (*pb.OpenRsp, error) {
+	r, e := s.begin(ctx, fop, q.H)
 	if e != 0 {
 		return &pb.OpenRsp{Errno: e}, nil
 	}
@@ -229,11 +239,25 @@ func (s *Server) Create(ctx context.Context, q *pb.CreateReq) (*pb.OpenRsp, erro
 	if e != 0 {
 		return &pb.OpenRsp{Errno: e}, nil
 	}
-	ia, err := r.x.Create(r.c, &l, q.Flags, q.Mode, q.Umask, fd)
+	var ia xlator.Iatt
+	var err error
+	if fop == xlator.FopTmpfile {
+		ia, err = r.x.Tmpfile(r.c, &l, q.Flags, q.Mode, q.Umask, fd)
+	} else {
+		ia, err = r.x.Create(r.c, &l, q.Flags, q.Mode, q.Umask, fd)
+	}
 	if err != nil {
 		return &pb.OpenRsp{Errno: errnoOf(err)}, nil
 	}
-	s.link(r, &l, &ia)
+	if fop == xlator.FopTmpfile {
+		if !ia.Gfid.IsZero() {
+			in := r.g.Inodes().Link(l.Inode, nil, "", &ia)
+			s.ep.Linked(in)
+			in.Unref()
+		}
+	} else {
+		s.link(r, &l, &ia)
+	}
 	return &pb.OpenRsp{Handle: s.ep.Opened(fd, q.Fd), Iatt: iattTo(&ia)}, nil
 }
 

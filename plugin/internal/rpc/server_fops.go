@@ -355,3 +355,25 @@ func (s *Server) Lk(ctx context.Context, q *pb.LkReq) (*pb.LkRsp, error) {
 	}
 	return &pb.LkRsp{Lock: flockTo(&res)}, nil
 }
+
+// CopyFileRange serves the far side's CopyFileRange.
+func (s *Server) CopyFileRange(ctx context.Context, q *pb.CopyReq) (*pb.CopyRsp, error) {
+	r, e := s.begin(ctx, xlator.FopCopyFileRange, q.H)
+	if e != 0 {
+		return &pb.CopyRsp{Errno: e}, nil
+	}
+	defer r.end()
+	src, e := s.fd(r, q.Src, nil)
+	if e != 0 {
+		return &pb.CopyRsp{Errno: e}, nil
+	}
+	dst, e := s.fd(r, q.Dst, nil)
+	if e != 0 {
+		return &pb.CopyRsp{Errno: e}, nil
+	}
+	res, err := r.x.CopyFileRange(r.c, src, q.SrcOff, dst, q.DstOff, q.Length, q.Flags)
+	if err != nil {
+		return &pb.CopyRsp{Errno: errnoOf(err)}, nil
+	}
+	return &pb.CopyRsp{N: res}, nil
+}

@@ -517,7 +517,7 @@ func FuzzRingServe(f *testing.F) {
 		rg.post(c)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := rg.wait(ctx, c); err == syscall.ETIMEDOUT {
+		if err := rg.wait(ctx, c, false); err == syscall.ETIMEDOUT {
 			t.Fatal("the host never answered the call")
 		}
 	})

@@ -216,7 +216,7 @@ func (a *Arena) releaseHost(token uint64) {
 	}
 	c.op, c.dtoken = opRelease, token
 	rg.post(c)
-	if rg.wait(context.Background(), c) == nil {
+	if rg.wait(context.Background(), c, false) == nil {
 		rg.free(c)
 	}
 }

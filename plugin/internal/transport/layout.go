@@ -243,4 +243,6 @@ var ringMethodIDs = [...]ringMethodID{
 	{32, "Forget", false},
 	{33, "Lseek", true},
 	{34, "Lk", false},
+	{35, "Tmpfile", false},
+	{36, "CopyFileRange", false},
 }

@@ -21,8 +21,9 @@ import "time"
 // that is cheap, and MinProtocolVersion says how far back it goes.
 const (
 	// ProtocolVersion is the version this package's plugins speak and
-	// the newest its hosts speak: 6, the Lseek and Lk fops (ring
-	// methods 33 and 34) and the lock owner in every call's header.
+	// the newest its hosts speak: 6, the Lseek, Lk, Tmpfile and
+	// CopyFileRange fops (ring methods 33 to 36) and the lock owner in
+	// every call's header.
 	ProtocolVersion = 6
 	// MinProtocolVersion is the oldest version a host serves: 4, the
 	// same shared memory and method numbers, Init answered with ErrRsp;

@@ -268,7 +268,15 @@ const idleFor = time.Second
 // expired runs) or the peer dies (ENOTCONN) first; the call slot is then
 // abandoned or freed, and must not be touched again. The end of ctx and
 // of the limit are noticed within sleepFor.
-func (r *ring) wait(ctx context.Context, c *ringCall) error {
+//
+// With keep (a call that changes something, for a caller that waits
+// anyway: see keepsOnCancel), the end of ctx does not end the wait: the
+// call is waited for until it is done or the limit passes, so that its
+// caller is told what happened. A FUSE INTERRUPT comes with any signal to
+// the caller (Go's preemption signal among them), and an EINTR for a
+// rename the plugin did, or had not yet taken, would reach a program that
+// does not expect one from rename(2).
+func (r *ring) wait(ctx context.Context, c *ringCall, keep bool) error {
 	served := r.a.servers[1-r.dir] // the ring this process serves
 	st := r.st(c)
 	chain := r.own[r.index(c)].chain
@@ -302,6 +310,9 @@ func (r *ring) wait(ctx context.Context, c *ringCall) error {
 	}
 	r.a.ringSleeps[r.dir].Add(1)
 	done := ctx.Done()
+	if keep {
+		done = nil
+	}
 	var deadline time.Time
 	if r.limit != nil {
 		deadline = time.Now().Add(r.limit.Timeout)
@@ -364,6 +375,24 @@ func (r *ring) waited(c *ringCall, s uint32) error {
 // taken one is left for its worker to clean up, and host memory it lent
 // is kept referenced until the plugin releases it. It reports false when
 // c completed meanwhile.
+// withdraw takes back c while the far side has not taken it and
+// reports whether it did; a call taken or done is left as it is.
+func (r *ring) withdraw(c *ringCall) bool {
+	for {
+		s := atomic.LoadUint32(r.st(c))
+		if s&^callSleep != callPosted {
+			return false
+		}
+		if atomic.CompareAndSwapUint32(r.st(c), s, callFilling) {
+			if slot, ok := r.ownSlot(c); ok {
+				r.a.Drop(slot)
+			}
+			r.free(c)
+			return true
+		}
+	}
+}
+
 func (r *ring) abandon(c *ringCall) bool {
 	// A copy: once abandoned, the plugin may free c and another caller
 	// claim it.
@@ -374,11 +403,7 @@ func (r *ring) abandon(c *ringCall) bool {
 		case s == callDone:
 			return false
 		case s&^callSleep == callPosted:
-			if atomic.CompareAndSwapUint32(r.st(c), s, callFilling) {
-				if slot, ok := r.ownSlot(c); ok {
-					r.a.Drop(slot)
-				}
-				r.free(c)
+			if r.withdraw(c) {
 				return true
 			}
 		case s&^callSleep == callTaken:

@@ -34,7 +34,7 @@ func TestRingAbandon(t *testing.T) {
 	rg.post(c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if err := rg.wait(ctx, c); err != syscall.ETIMEDOUT {
+	if err := rg.wait(ctx, c, false); err != syscall.ETIMEDOUT {
 		t.Fatalf("wait = %v, want ETIMEDOUT", err)
 	}
 	if s := atomic.LoadUint32(rg.st(c)); s != callFree || a.inUse() != 0 {
@@ -53,7 +53,7 @@ func TestRingAbandon(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if err := rg.wait(ctx2, c); err != syscall.ECANCELED {
+	if err := rg.wait(ctx2, c, false); err != syscall.ECANCELED {
 		t.Fatalf("wait = %v, want ECANCELED", err)
 	}
 	if a.inUse() != 1 {
@@ -69,7 +69,7 @@ func TestRingAbandon(t *testing.T) {
 	c.op = opReadv
 	rg.post(c)
 	done := make(chan error, 1)
-	go func() { done <- rg.wait(context.Background(), c) }()
+	go func() { done <- rg.wait(context.Background(), c, false) }()
 	time.Sleep(5 * time.Millisecond)
 	a.dead.Store(true)
 	futexWake(rg.st(c), 1)
@@ -81,6 +81,62 @@ func TestRingAbandon(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("wait did not end when the arena died")
 	}
+}
+
+// TestRingKeep: a call that changes something (keep) is waited for past
+// the end of its caller's context, taken or not yet: its caller learns
+// the result. The ring's limit still ends that wait.
+func TestRingKeep(t *testing.T) {
+	a, err := NewArena("test", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.peerMaps.Store(true)
+	defer a.Close()
+	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic) // nobody serves it
+	rg := a.caller(ToPlugin)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	for _, takeFirst := range []bool{false, true} {
+		c := rg.claim()
+		c.op = opUnary
+		rg.post(c)
+		if takeFirst && rg.take() != c {
+			t.Fatal("take did not find the posted call")
+		}
+		done := make(chan error, 1)
+		go func() { done <- rg.wait(canceled, c, true) }()
+		select {
+		case err := <-done:
+			t.Fatalf("taken=%v: the wait ended with its context: %v", takeFirst, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if !takeFirst && rg.take() != c {
+			t.Fatal("take did not find the posted call")
+		}
+		rg.complete(c)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("taken=%v: wait after completion = %v, want the reply", takeFirst, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the wait did not end when the call was done")
+		}
+		rg.free(c)
+	}
+
+	// Never completed: the limit ends the wait.
+	rg.limit = &Limit{Timeout: 30 * time.Millisecond, Expired: func() {}}
+	c := rg.claim()
+	c.op = opUnary
+	rg.post(c)
+	rg.take()
+	if err := rg.wait(canceled, c, true); err != syscall.ETIMEDOUT {
+		t.Fatalf("wait past the limit = %v, want ETIMEDOUT", err)
+	}
+	rg.complete(c)
 }
 
 // BenchmarkRingCall is the ring's own cost: a call the server answers at
@@ -103,7 +159,7 @@ func BenchmarkRingCall(b *testing.B) {
 		c := rg.claim()
 		c.op, c.method, c.dkind, c.dlen = opUnary, statMethod, dataInline, 0
 		rg.post(c)
-		if err := rg.wait(ctx, c); err != nil {
+		if err := rg.wait(ctx, c, false); err != nil {
 			b.Fatal(err)
 		}
 		if c.code != 0 || c.rkind != dataInline {
@@ -131,7 +187,7 @@ func TestRingCallLimit(t *testing.T) {
 	c.op = opReadv
 	rg.post(c)
 	start := time.Now()
-	if err := rg.wait(context.Background(), c); err != syscall.ETIMEDOUT {
+	if err := rg.wait(context.Background(), c, false); err != syscall.ETIMEDOUT {
 		t.Fatalf("wait = %v, want ETIMEDOUT", err)
 	}
 	if d := time.Since(start); d < 50*time.Millisecond || d > 50*time.Millisecond+10*sleepFor {
@@ -203,7 +259,7 @@ func TestRingAbandonHostData(t *testing.T) {
 			if tc.taken && rg.take() != c {
 				t.Fatal("take did not find the call")
 			}
-			if err := rg.wait(canceled, c); err != syscall.ECANCELED {
+			if err := rg.wait(canceled, c, false); err != syscall.ECANCELED {
 				t.Fatalf("wait = %v, want ECANCELED", err)
 			}
 			a.settle(token, false) // as the caller does

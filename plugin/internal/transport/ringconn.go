@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/xstack/xstack/plugin/proto"
+	"github.com/xstack/xstack/xlator"
 )
 
 // Every call of the Xlator service other than readv and writev (which
@@ -39,7 +40,17 @@ type ringMethod struct {
 	name    string
 	handler grpc.MethodHandler // nil: a number no method of the service has
 	retry   bool               // may be repeated by gRPC
+	keep    bool               // keepsOnCancel
 }
+
+// keepsOnCancel reports whether a caller of the method that is
+// interrupted (xlator.WaitsAnyway: a FUSE request) keeps waiting for its
+// reply, up to the call-timeout: the methods that change something, whose
+// failure the caller would otherwise be told of after the change was
+// made, or that it would not expect at all (an EINTR from rename(2)).
+// Reads (retry) give up at once, and so does Lk, whose wait for a
+// conflicting lock is what an interrupt is meant to end.
+func keepsOnCancel(d ringMethodID) bool { return !d.retry && d.name != "Lk" }
 
 // ringMethods are the methods by number (ringMethodIDs), at index number
 // - 1; ringMethodIdx maps a full method name to its number.
@@ -55,7 +66,7 @@ var ringMethods, ringMethodIdx = func() ([]ringMethod, map[string]uint32) {
 			ms = append(ms, ringMethod{})
 		}
 		h := handlers[d.name]
-		ms[d.id-1] = ringMethod{name: d.name, handler: h, retry: d.retry}
+		ms[d.id-1] = ringMethod{name: d.name, handler: h, retry: d.retry, keep: keepsOnCancel(d)}
 		if h != nil {
 			idx[xlatorPrefix+d.name] = d.id
 		}
@@ -99,6 +110,11 @@ func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, 
 	}
 	if rc.a != nil && strings.HasPrefix(method, xlatorPrefix) {
 		rc.a.grpcCalls[rc.dir].Add(1)
+	}
+	if m := ringMethodIdx[method]; m != 0 && ringMethods[m-1].keep && xlator.WaitsAnyway(ctx) {
+		// gRPC cannot tell sent from not: a call that changes something
+		// is waited for past an interrupt, up to the limit.
+		ctx = context.WithoutCancel(ctx)
 	}
 	l := rc.limit
 	if l == nil {
@@ -152,7 +168,7 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 	}
 	rg.join(ctx, c)
 	rg.post(c)
-	if err := rg.wait(ctx, c); err != nil {
+	if err := rg.wait(ctx, c, ringMethods[m-1].keep && xlator.WaitsAnyway(ctx)); err != nil {
 		// The request slot, if any, is the worker's to drop now.
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err(), true

@@ -83,10 +83,10 @@
 // translator, or while the removal could not reach it, stays behind; it
 // is named after a gfid that is never reused, so it is never confused with
 // another file's, and a scrub may remove it. A write through a write-only
-// fd that covers part of a block of an open file with no name left is
-// refused, unless the translator opened the file for reading before (for
-// such a write while it had a name): the rest of the block cannot be read
-// to sum it.
+// fd that covers part of a block needs the rest of the block to sum it:
+// the translator opens the file for reading by its identity, which posix
+// can do even when the file has no name left (its gfid handle store); a
+// child that cannot makes such a write fail, never half-protected.
 //
 // The translator runs in process (register Type) or as a plugin (the
 // binary in examples/plugins/checksum serves it with plugin.Serve).
