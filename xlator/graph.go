@@ -310,6 +310,18 @@ func (g *Graph) KeepsLocks() bool {
 	return false
 }
 
+// OutOfProcess reports whether a volume of the graph serves its fops in
+// another process (its type is SharedIobufs: a plugin), so that a fop may
+// wait on that process for as long as its call-timeout.
+func (g *Graph) OutOfProcess() bool {
+	for _, n := range g.nodes {
+		if n.typ.SharedIobufs {
+			return true
+		}
+	}
+	return false
+}
+
 // Len returns the number of translators.
 func (g *Graph) Len() int { return len(g.nodes) }
 

@@ -138,10 +138,6 @@ const (
 	opcodeSetlkw   = 33
 )
 
-// pluginType is the type of a plugin volume (plugin/host.TypeName, not
-// imported here: the host pulls in go-plugin and gRPC).
-const pluginType = "plugin"
-
 // handOff reports whether a request may wait indefinitely for something
 // outside the mount, and so is served off the queue's thread.
 func handOff(opcode uint32) bool {
@@ -291,9 +287,7 @@ func newRingSet(fd, maxWrite int, log *zap.Logger) (*ringSet, string) {
 // returns why.
 func (s *ringSet) register(c *conn) error {
 	s.c = c
-	for _, x := range c.b.g.Xlators() {
-		s.handOffAll = s.handOffAll || x.Type == pluginType
-	}
+	s.handOffAll = c.b.g.OutOfProcess()
 	for _, q := range s.queues {
 		q.start <- true
 	}

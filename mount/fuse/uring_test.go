@@ -264,15 +264,16 @@ func TestRingSetlkwHandOff(t *testing.T) {
 
 // TestRingPluginHandsOffAll: in a graph with a plugin every request is
 // handed off, so a LOOKUP the plugin holds does not hold the requests
-// from the same CPU behind it. (The stand-in is the waiter translator
-// registered under the plugin's type name.)
+// from the same CPU behind it. (The stand-in is the waiter translator in
+// a type that says it is out of process, as the plugin type does.)
 func TestRingPluginHandsOffAll(t *testing.T) {
 	setEnableURing(t, "Y")
 	waiterRelease = make(chan struct{})
 	release := waiterRelease
 	reg := xlatortest.Registry()
-	reg.MustRegister(xlator.Type{Name: pluginType, MinChildren: 1, MaxChildren: 1, New: func() xlator.Xlator { return &waiter{} }})
-	m := mountWith(t, reg, func(c *Config) { c.Transport = TransportIOUring }, pluginType, "mem")
+	reg.MustRegister(xlator.Type{Name: "remote-waiter", MinChildren: 1, MaxChildren: 1, SharedIobufs: true,
+		New: func() xlator.Xlator { return &waiter{} }})
+	m := mountWith(t, reg, func(c *Config) { c.Transport = TransportIOUring }, "remote-waiter", "mem")
 	t.Cleanup(func() { close(release) }) // before the unmount, registered earlier
 	if m.srv.Stats().Ring == nil {
 		t.Fatalf("not served over io_uring: %s", m.srv.Stats().TransportNote)
