@@ -72,7 +72,12 @@ func openBeneath(dirfd int, name string, flags int, mode uint32) (int, error) {
 	}
 	for i := 0; ; i++ {
 		fd, err := unix.Openat2(dirfd, name, &how)
-		if (err == unix.EAGAIN || err == unix.EINTR) && i < 16 {
+		// EAGAIN: a rename or mount raced the walk. EXDEV: the file was
+		// found, then renamed out of dirfd's tree before the walk ended
+		// (the kernel's final RESOLVE_BENEATH check; a store entry
+		// moving to unlink/ while it is opened does it): look again,
+		// and find what the name holds now.
+		if (err == unix.EAGAIN || err == unix.EINTR || err == unix.EXDEV) && i < 16 {
 			continue
 		}
 		return fd, err
