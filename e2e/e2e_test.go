@@ -263,21 +263,6 @@ var posixSkips = map[string]string{
 	"FcntlFlockLocksFile": "expects loopback's OFD semantics for classic fcntl locks; fails on ext4 too",
 }
 
-// pluginSkips are posixtest cases the plugin volfile does not pass, with
-// why.
-var pluginSkips = map[string]string{
-	// The shuffler's rename(2) or open(2) got EINTR: the kernel sends an
-	// INTERRUPT for any signal to the caller (the Go runtime's
-	// preemption signal among them), and the plugin transport gives up
-	// on a read (here the GETATTR inside the path walk) when the FUSE
-	// request is interrupted, so the system call fails although the
-	// caller lives on and would have waited. The fix is NFS's since
-	// Linux 2.6.25: give up only for a caller that is dying (a pending
-	// SIGKILL) or for a lock wait; calls that change something already
-	// wait (xlator.WaitsAnyway).
-	"OpenSymlinkRace": "an interrupted GETATTR through a plugin gives EINTR to a caller that lives on",
-}
-
 // pluginVolfile is posix under locks under the pass-through example
 // plugin: every fop crosses the plugin protocol.
 const pluginVolfile = `
@@ -338,9 +323,6 @@ func TestPosixSuite(t *testing.T) {
 			for name, fn := range posixtest.All {
 				t.Run(name, func(t *testing.T) {
 					if why, ok := posixSkips[name]; ok {
-						t.Skip(why)
-					}
-					if why, ok := pluginSkips[name]; ok && vf == "plugin.hcl" {
 						t.Skip(why)
 					}
 					dir := filepath.Join(m.mnt, name)

@@ -2,6 +2,9 @@ package xlator
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,7 +215,7 @@ func (p *CallPool) BeginCancel(cancel <-chan struct{}, fop Fop, cr Creds, unique
 	if cancel == nil {
 		c.Ctx = context.Background()
 	} else {
-		c.cancel.done = cancel
+		c.cancel.done, c.cancel.pid = cancel, cr.Pid
 		c.Ctx = &c.cancel
 	}
 	p.begin(c, fop, cr, unique)
@@ -230,8 +233,11 @@ func (p *CallPool) begin(c *Call, fop Fop, cr Creds, unique uint64) {
 }
 
 // chanCtx is a context.Context done when its channel is closed: the
-// context of a call begun by BeginCancel.
-type chanCtx struct{ done <-chan struct{} }
+// context of a call begun by BeginCancel, for the caller pid.
+type chanCtx struct {
+	done <-chan struct{}
+	pid  uint32
+}
 
 var _ context.Context = (*chanCtx)(nil)
 
@@ -240,7 +246,7 @@ func (c *chanCtx) Done() <-chan struct{}       { return c.done }
 
 func (c *chanCtx) Value(key any) any {
 	if key == (waitsAnywayKey{}) {
-		return true
+		return c
 	}
 	return nil
 }
@@ -259,6 +265,52 @@ type waitsAnywayKey struct{}
 // API caller's context (a deadline, a cancel) is not such a context: its
 // end means the caller stops waiting, whatever the outcome.
 func WaitsAnyway(ctx context.Context) bool { return ctx.Value(waitsAnywayKey{}) != nil }
+
+// CallerDying reports, for a context of WaitsAnyway's kind that is done,
+// whether its caller is dying: its process has a SIGKILL pending (a fatal
+// signal becomes one) or is gone. The kernel then waits for the reply no
+// more than it must, so a wait for something slow should give up; a
+// caller that lives on was only interrupted by a signal it handles (Go's
+// preemption signal among them) and would get an EINTR it does not expect
+// from stat(2) or rename(2), as an NFS mount gives since Linux 2.6.25
+// only to a dying caller. It reads /proc, so it is for the rare moment a
+// context ends, not for every call. Any other context is its caller's to
+// end: CallerDying is true.
+func CallerDying(ctx context.Context) bool {
+	c, ok := ctx.Value(waitsAnywayKey{}).(*chanCtx)
+	if !ok || c.pid == 0 {
+		return true
+	}
+	return processDying(int(c.pid))
+}
+
+// processDying reads /proc/PID/status: a pending SIGKILL (the process's
+// or a thread's), a zombie, or no such process.
+func processDying(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return true
+	}
+	const sigkill = 1 << (9 - 1)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "State":
+			if strings.HasPrefix(v, "Z") || strings.HasPrefix(v, "X") {
+				return true
+			}
+		case "SigPnd", "ShdPnd":
+			if m, err := strconv.ParseUint(v, 16, 64); err == nil && m&sigkill != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func (c *chanCtx) Err() error {
 	select {

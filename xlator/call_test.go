@@ -2,7 +2,10 @@ package xlator_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/xstack/xstack/internal/nopools"
 	"github.com/xstack/xstack/xlator"
@@ -162,6 +165,54 @@ func TestWaitsAnyway(t *testing.T) {
 	a := p.Begin(ctx, xlator.FopRename, xlator.Creds{}, 0)
 	if xlator.WaitsAnyway(a.Ctx) {
 		t.Error("an API call is marked")
+	}
+	a.Done()
+}
+
+// TestCallerDying: an interrupted FUSE request of a living process is not
+// dying; of a killed one (a zombie, not yet reaped) and of one gone it is;
+// an API call's context always is (its end is its caller's word).
+func TestCallerDying(t *testing.T) {
+	p := xlator.NewCallPool(nil)
+	defer p.Close()
+	closed := make(chan struct{})
+	close(closed)
+	pidCall := func(pid int) *xlator.Call {
+		return p.BeginCancel(closed, xlator.FopLookup, xlator.Creds{Pid: uint32(pid)}, 0)
+	}
+	c := pidCall(os.Getpid())
+	if xlator.CallerDying(c.Ctx) {
+		t.Error("this living process is taken as dying")
+	}
+	c.Done()
+
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sleep(1): %v", err)
+	}
+	cmd.Process.Kill()
+	// Not reaped yet: a zombie, once the kill lands.
+	c = pidCall(cmd.Process.Pid)
+	deadline := time.Now().Add(5 * time.Second)
+	for !xlator.CallerDying(c.Ctx) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !xlator.CallerDying(c.Ctx) {
+		t.Error("a killed process is not taken as dying")
+	}
+	c.Done()
+	cmd.Wait()
+	c = pidCall(cmd.Process.Pid)
+	if !xlator.CallerDying(c.Ctx) {
+		t.Error("a process that is gone is not taken as dying")
+	}
+	c.Done()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a := p.Begin(ctx, xlator.FopLookup, xlator.Creds{Pid: uint32(os.Getpid())}, 0)
+	if !xlator.CallerDying(a.Ctx) {
+		t.Error("an API call's ended context is not final")
 	}
 	a.Done()
 }

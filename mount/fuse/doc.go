@@ -38,10 +38,12 @@
 // (ECANCELED or context.Canceled) is answered EINTR: the caller's system
 // call returns EINTR, a killed caller exits at once instead of waiting in
 // D state (TestInterruptedReadWrite, TestKilledCallerFreed). The context
-// carries xlator.WaitsAnyway's mark: EINTR tells the caller "not done",
-// so a fop that changes something finishes and reports it instead (a
-// plugin's transport gives up on reads, and waits for a rename or a
-// write: plugin/host's TestDeadlineFUSE). A fop that ignores it is answered when it
+// carries xlator.WaitsAnyway's mark and the caller's pid: the kernel
+// interrupts for any signal (Go's preemption signal too), and an EINTR
+// from stat(2) or rename(2) surprises a caller that lives on, so a fop
+// may give up only for a caller that is dying (xlator.CallerDying) or a
+// lock wait; a plugin's transport does so (plugin/host's
+// TestDeadlineFUSE). A fop that ignores it is answered when it
 // finishes, and the caller waits until then (TestLoopInterruptRead). The
 // own loop reads an INTERRUPT within about 10 ms when every worker is
 // busy (its watchdog adds a reader); a READ or WRITE it serves allocates

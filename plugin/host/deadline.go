@@ -18,12 +18,13 @@ import (
 // volume's call-timeout, which gives ETIMEDOUT; the plugin's death, which
 // gives ENOTCONN. A caller waiting on a ring notices the first two within
 // sleepFor (transport's ring.go); a call by gRPC has them as its context.
-// A FUSE request's call that changes something (every fop but the reads
-// and Lk) does not end at the kernel's INTERRUPT: it is waited for, up to
-// call-timeout, so that the caller is told what happened: an interrupted
-// rename, write or unlink is reported done, not EINTR (xlator.WaitsAnyway,
-// transport's keepsOnCancel). An API caller's deadline or cancel ends any
-// call at once: it stops waiting, whatever the outcome.
+// A FUSE request's call (every fop but Lk) ends at the kernel's INTERRUPT
+// only when its caller is dying (xlator.CallerDying: killed); a caller
+// only interrupted by a signal it handles waits, up to call-timeout, and
+// is told what happened: no EINTR from stat(2), no rename reported
+// failed after it was done (transport's keepsOnCancel). An API caller's
+// deadline or cancel ends any call at once: it stops waiting, whatever
+// the outcome.
 //
 // A call that runs out of call-timeout may mean the plugin hangs: the
 // host then pings it (Control.Ping, by gRPC, once at a time) and kills a

@@ -71,10 +71,13 @@
 // A host's call to the plugin carries its caller's context
 // (xlator.Call.Ctx): a FUSE request's, cancelled when the kernel
 // interrupts the request (a signal to the waiting thread, the caller
-// killed), or an API caller's (api.Volume.WithContext). A caller whose
-// context ends stops waiting at once: ECANCELED, which the FUSE bridge
-// answers EINTR, or ETIMEDOUT for a deadline (TestDeadlineThroughAPI,
-// TestDeadlineFUSE). Every call also has a deadline, the volume's
+// killed), or an API caller's (api.Volume.WithContext). An API caller
+// whose context ends stops waiting at once: ECANCELED, or ETIMEDOUT for a
+// deadline (TestDeadlineThroughAPI). A FUSE caller stops waiting when it
+// is dying (killed: ECANCELED, which the bridge answers EINTR, and the
+// process exits at once) or its call is an Lk; one that was only
+// interrupted by a signal it handles waits for the plugin, as an NFS
+// mount's caller does (TestDeadlineFUSE). Every call also has a deadline, the volume's
 // call-timeout (DefaultCallTimeout unless set): past it the caller gets
 // ETIMEDOUT and the host pings the plugin; a plugin that does not answer
 // within half of call-timeout, at most 5 s, is killed and restarted as

@@ -269,13 +269,13 @@ const idleFor = time.Second
 // abandoned or freed, and must not be touched again. The end of ctx and
 // of the limit are noticed within sleepFor.
 //
-// With keep (a call that changes something, for a caller that waits
-// anyway: see keepsOnCancel), the end of ctx does not end the wait: the
-// call is waited for until it is done or the limit passes, so that its
-// caller is told what happened. A FUSE INTERRUPT comes with any signal to
-// the caller (Go's preemption signal among them), and an EINTR for a
-// rename the plugin did, or had not yet taken, would reach a program that
-// does not expect one from rename(2).
+// With keep (a FUSE request's call, xlator.WaitsAnyway, of any method
+// but Lk: see keepsOnCancel), the end of ctx ends the wait only when the
+// caller is dying (xlator.CallerDying); otherwise the call is waited for
+// until it is done or the limit passes. A FUSE INTERRUPT comes with any
+// signal to the caller (Go's preemption signal among them), and giving up
+// would hand a living caller an EINTR it does not expect from stat(2) or
+// rename(2), for a rename the plugin may have done.
 func (r *ring) wait(ctx context.Context, c *ringCall, keep bool) error {
 	served := r.a.servers[1-r.dir] // the ring this process serves
 	st := r.st(c)
@@ -310,9 +310,6 @@ func (r *ring) wait(ctx context.Context, c *ringCall, keep bool) error {
 	}
 	r.a.ringSleeps[r.dir].Add(1)
 	done := ctx.Done()
-	if keep {
-		done = nil
-	}
 	var deadline time.Time
 	if r.limit != nil {
 		deadline = time.Now().Add(r.limit.Timeout)
@@ -330,6 +327,10 @@ func (r *ring) wait(ctx context.Context, c *ringCall, keep bool) error {
 		if done != nil {
 			select {
 			case <-done:
+				if keep && !xlator.CallerDying(ctx) {
+					done = nil // interrupted, not dying: wait
+					continue
+				}
 				if r.abandon(c) {
 					return ContextErr(ctx)
 				}

@@ -2,12 +2,15 @@ package transport
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xstack/xstack/runtime/iobuf"
+	"github.com/xstack/xstack/xlator"
 )
 
 // TestRingAbandon: a caller whose context ends withdraws a call no worker
@@ -83,9 +86,10 @@ func TestRingAbandon(t *testing.T) {
 	}
 }
 
-// TestRingKeep: a call that changes something (keep) is waited for past
-// the end of its caller's context, taken or not yet: its caller learns
-// the result. The ring's limit still ends that wait.
+// TestRingKeep: a FUSE request's call (keep) whose context ends while
+// its caller lives on is waited for, taken or not yet: its caller learns
+// the result. The ring's limit still ends that wait, and so does the
+// caller's death.
 func TestRingKeep(t *testing.T) {
 	a, err := NewArena("test", 4)
 	if err != nil {
@@ -95,8 +99,13 @@ func TestRingKeep(t *testing.T) {
 	defer a.Close()
 	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic) // nobody serves it
 	rg := a.caller(ToPlugin)
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
+	calls := xlator.NewCallPool(nil)
+	defer calls.Close()
+	interrupted := make(chan struct{})
+	close(interrupted)
+	// A FUSE request of this (living) process, interrupted.
+	live := calls.BeginCancel(interrupted, xlator.FopRename, xlator.Creds{Pid: uint32(os.Getpid())}, 0)
+	defer live.Done()
 
 	for _, takeFirst := range []bool{false, true} {
 		c := rg.claim()
@@ -106,7 +115,7 @@ func TestRingKeep(t *testing.T) {
 			t.Fatal("take did not find the posted call")
 		}
 		done := make(chan error, 1)
-		go func() { done <- rg.wait(canceled, c, true) }()
+		go func() { done <- rg.wait(live.Ctx, c, true) }()
 		select {
 		case err := <-done:
 			t.Fatalf("taken=%v: the wait ended with its context: %v", takeFirst, err)
@@ -127,13 +136,29 @@ func TestRingKeep(t *testing.T) {
 		rg.free(c)
 	}
 
-	// Never completed: the limit ends the wait.
-	rg.limit = &Limit{Timeout: 30 * time.Millisecond, Expired: func() {}}
+	// A dying caller (here: one that is gone) is not waited for.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := calls.BeginCancel(interrupted, xlator.FopRename, xlator.Creds{Pid: uint32(gone.Process.Pid)}, 0)
 	c := rg.claim()
 	c.op = opUnary
 	rg.post(c)
 	rg.take()
-	if err := rg.wait(canceled, c, true); err != syscall.ETIMEDOUT {
+	if err := rg.wait(dead.Ctx, c, true); err != syscall.ECANCELED {
+		t.Fatalf("wait for a dead caller = %v, want ECANCELED", err)
+	}
+	rg.complete(c)
+	dead.Done()
+
+	// Never completed: the limit ends the wait.
+	rg.limit = &Limit{Timeout: 30 * time.Millisecond, Expired: func() {}}
+	c = rg.claim()
+	c.op = opUnary
+	rg.post(c)
+	rg.take()
+	if err := rg.wait(live.Ctx, c, true); err != syscall.ETIMEDOUT {
 		t.Fatalf("wait past the limit = %v, want ETIMEDOUT", err)
 	}
 	rg.complete(c)

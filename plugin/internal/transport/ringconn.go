@@ -44,13 +44,11 @@ type ringMethod struct {
 }
 
 // keepsOnCancel reports whether a caller of the method that is
-// interrupted (xlator.WaitsAnyway: a FUSE request) keeps waiting for its
-// reply, up to the call-timeout: the methods that change something, whose
-// failure the caller would otherwise be told of after the change was
-// made, or that it would not expect at all (an EINTR from rename(2)).
-// Reads (retry) give up at once, and so does Lk, whose wait for a
-// conflicting lock is what an interrupt is meant to end.
-func keepsOnCancel(d ringMethodID) bool { return !d.retry && d.name != "Lk" }
+// interrupted but not dying (xlator.WaitsAnyway, xlator.CallerDying: a
+// FUSE request) keeps waiting for its reply, up to the call-timeout:
+// every method but Lk, whose wait for a conflicting lock is what an
+// interrupt is meant to end (the kernel restarts an interrupted SETLKW).
+func keepsOnCancel(d ringMethodID) bool { return d.name != "Lk" }
 
 // ringMethods are the methods by number (ringMethodIDs), at index number
 // - 1; ringMethodIdx maps a full method name to its number.
@@ -112,8 +110,9 @@ func (rc *ringConn) Invoke(ctx context.Context, method string, args, reply any, 
 		rc.a.grpcCalls[rc.dir].Add(1)
 	}
 	if m := ringMethodIdx[method]; m != 0 && ringMethods[m-1].keep && xlator.WaitsAnyway(ctx) {
-		// gRPC cannot tell sent from not: a call that changes something
-		// is waited for past an interrupt, up to the limit.
+		// gRPC gives the far side the caller's cancellation: an
+		// interrupted FUSE request's call is waited for up to the
+		// limit, dying caller or not.
 		ctx = context.WithoutCancel(ctx)
 	}
 	l := rc.limit

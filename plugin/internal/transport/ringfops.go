@@ -53,7 +53,7 @@ func (a *Arena) RingReadv(c *xlator.Call, dir int, child uint32, d *FD, pool *io
 	}
 	rc.op, rc.size, rc.off = opReadv, int64(size), off
 	rg.post(rc)
-	if err := rg.wait(c.Ctx, rc, false); err != nil {
+	if err := rg.wait(c.Ctx, rc, xlator.WaitsAnyway(c.Ctx)); err != nil {
 		return nil, err, true
 	}
 	errno, n, slot := rc.errno, rc.rlen, rc.rslot
