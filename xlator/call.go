@@ -64,6 +64,11 @@ type Call struct {
 	cancel chanCtx // Ctx of a call begun by BeginCancel
 }
 
+// GaveUp reports whether the call's caller gave up: its context ended
+// and it is not a FUSE caller that lives on (CallerDying). A long fop
+// checks it between steps.
+func (c *Call) GaveUp() bool { return c.Ctx.Err() != nil && CallerDying(c.Ctx) }
+
 // Depth returns how many translators the call is inside.
 func (c *Call) Depth() int { return int(c.depth) }
 

@@ -50,14 +50,15 @@ func (b *Base) CopyFileRange(c *Call, src *FD, srcOff int64, dst *FD, dstOff, le
 // copy in between) and is released before the next chunk. It stops at
 // src's end (a short read) and returns the count copied. An error after
 // some progress returns the progress without the error (the next call
-// meets it), as CopyFileRange's contract says; so does the end of c's
-// context, checked between chunks (ECANCELED when nothing was copied).
+// meets it), as CopyFileRange's contract says; so does a caller that gave
+// up (Call.GaveUp), checked between chunks (ECANCELED when nothing was
+// copied).
 // Translators call it with their Self() for the parts they do not copy
 // themselves.
 func CopyByReadWrite(c *Call, x Fops, src *FD, srcOff int64, dst *FD, dstOff, length int64) (int64, error) {
 	var done int64
 	for done < length {
-		if c.Ctx.Err() != nil {
+		if c.GaveUp() {
 			return progress(done, syscall.ECANCELED)
 		}
 		want := int(min(length-done, copyChunk))

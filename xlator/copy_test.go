@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"syscall"
 	"testing"
 
@@ -339,8 +340,9 @@ func TestCopyContract(t *testing.T) {
 	}
 }
 
-// TestCopyCancelled: a copy whose caller's context ends stops between
-// chunks: with the progress made, or ECANCELED when there is none.
+// TestCopyCancelled: a copy whose caller gave up (Call.GaveUp) stops
+// between chunks: with the progress made, or ECANCELED when there is
+// none; an interrupted FUSE caller that lives on is not one.
 func TestCopyCancelled(t *testing.T) {
 	g := xlatortest.Start(t, xlatortest.Chain("mem"), copyRegistry(), nil)
 	src := create(t, g, "src")
@@ -363,6 +365,15 @@ func TestCopyCancelled(t *testing.T) {
 	n, err = xlator.CopyByReadWrite(c, cancelAfterRead{g.Top(), cancel}, src, 0, dst, 0, 3<<20)
 	if n != 1<<20 || err != nil {
 		t.Fatalf("copy cancelled after the first chunk: %d, %v; want 1 MiB, nil", n, err)
+	}
+
+	// A FUSE caller that lives on, interrupted: the copy goes on.
+	interrupted := make(chan struct{})
+	close(interrupted)
+	f := g.Calls().BeginCancel(interrupted, xlator.FopCopyFileRange, xlator.Creds{Pid: uint32(os.Getpid())}, 0)
+	defer f.Done()
+	if n, err := g.Top().CopyFileRange(f, src, 0, dst, 0, 3<<20, 0); n != 3<<20 || err != nil {
+		t.Fatalf("copy of an interrupted FUSE caller that lives on: %d, %v; want all of it", n, err)
 	}
 }
 

@@ -41,9 +41,10 @@
 // carries xlator.WaitsAnyway's mark and the caller's pid: the kernel
 // interrupts for any signal (Go's preemption signal too), and an EINTR
 // from stat(2) or rename(2) surprises a caller that lives on, so a fop
-// may give up only for a caller that is dying (xlator.CallerDying) or a
-// lock wait; a plugin's transport does so (plugin/host's
-// TestDeadlineFUSE). A fop that ignores it is answered when it
+// may give up only for a caller that is dying (xlator.CallerDying,
+// Call.GaveUp) or a lock wait; a plugin's transport, write-behind's wait
+// for a flush and the copy loops do so (plugin/host's TestDeadlineFUSE,
+// TestFlushWaitCancel, TestCopyCancelled). A fop that ignores it is answered when it
 // finishes, and the caller waits until then (TestLoopInterruptRead). The
 // own loop reads an INTERRUPT within about 10 ms when every worker is
 // busy (its watchdog adds a reader); a READ or WRITE it serves allocates

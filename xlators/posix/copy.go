@@ -93,7 +93,7 @@ func (p *Posix) CopyFileRange(c *xlator.Call, src *xlator.FD, srcOff int64, dst 
 	copyAll := func() error {
 		var err error
 		for done < length && err == nil {
-			if done > 0 && c.Ctx.Err() != nil {
+			if done > 0 && c.GaveUp() {
 				break
 			}
 			so, do := srcOff+done, dstOff+done

@@ -16,8 +16,8 @@ import (
 // segment the child copied short (its file ends early: a hole of the
 // logical file, which reads as zeroes), go through stripe's own readv and
 // writev (xlator.CopyByReadWrite on Self), consecutive ones together.
-// Segments are copied in file order, one at a time; the end of the
-// caller's context stops the copy between them. An error after some
+// Segments are copied in file order, one at a time; a caller that gave
+// up (xlator.Call.GaveUp) stops the copy between them. An error after some
 // progress returns the progress (a short copy), as the fop's contract
 // says. The counters copy-child-bytes and copy-readwrite-bytes say how
 // much went which way.
@@ -56,7 +56,7 @@ func (s *Stripe) CopyFileRange(c *xlator.Call, src *xlator.FD, srcOff int64, dst
 		return err
 	}
 	for pos := int64(0); pos < length; {
-		if c.Ctx.Err() != nil {
+		if c.GaveUp() {
 			return result(done, syscall.ECANCELED)
 		}
 		so, do := srcOff+pos, dstOff+pos

@@ -60,7 +60,9 @@
 // flush still go down. An error found when nothing can report it any
 // more (at release, or after flush-behind let close return) is logged and
 // counted as unreported. A fop that waits for a flush gives up with
-// ECANCELED when its caller's context ends; the flush itself runs in a
+// ECANCELED when its caller's context ends and the caller is an API
+// caller or dying (xlator.CallerDying); a FUSE caller only interrupted by
+// a signal waits on (TestFlushWaitCancel). The flush itself runs in a
 // call of its own that is never cancelled, since its writes were
 // acknowledged to other callers.
 //

@@ -173,7 +173,10 @@ func (w *WriteBehind) fileFor(in *xlator.Inode) *file {
 }
 
 // lock takes f's lock, giving up with ECANCELED if the caller's context
-// ends first (nil call: wait).
+// ends first and the caller is dying or an API caller
+// (xlator.CallerDying): a FUSE caller only interrupted by a signal it
+// handles waits, as it would on a local file system, rather than get an
+// EINTR from stat(2) or write(2). A nil call waits.
 func (w *WriteBehind) lock(call *xlator.Call, f *file) error {
 	if call == nil {
 		f.lock <- struct{}{}
@@ -183,6 +186,10 @@ func (w *WriteBehind) lock(call *xlator.Call, f *file) error {
 	case f.lock <- struct{}{}:
 		return nil
 	case <-call.Ctx.Done():
+		if !xlator.CallerDying(call.Ctx) {
+			f.lock <- struct{}{}
+			return nil
+		}
 		w.flushWaitsCancelled.Add(1)
 		return syscall.ECANCELED
 	}

@@ -2,10 +2,13 @@ package writebehind
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xstack/xstack/xlator"
 )
@@ -554,5 +557,45 @@ func TestCopyWritesHeldWritesOfBothFiles(t *testing.T) {
 	c.Done()
 	if err != nil || n != kb4 {
 		t.Fatalf("the copy after the error was reported: %d, %v", n, err)
+	}
+}
+
+// TestFlushWaitCancel: a fop waiting for a file's flush gives up with
+// ECANCELED when an API caller's context ends, and waits on when a FUSE
+// caller that lives on is interrupted (xlator.CallerDying).
+func TestFlushWaitCancel(t *testing.T) {
+	e := newTenv(t, nil)
+	in, fd := e.create("f")
+	defer fd.Unref()
+	e.write(fd, 0, make([]byte, 4096))
+	f := e.wb.fileOf(in)
+	if f == nil || f.end.Load() == 0 {
+		t.Fatal("the write was not held")
+	}
+	f.lock <- struct{}{} // a flush in progress
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	api := e.g.Calls().Begin(ctx, xlator.FopStat, xlator.Creds{}, 0)
+	if err := e.wb.sync(api, in); err != syscall.ECANCELED {
+		t.Errorf("an API caller whose context ended: %v, want ECANCELED", err)
+	}
+	api.Done()
+	if e.wb.flushWaitsCancelled.Load() != 1 {
+		t.Errorf("flush-waits-cancelled = %d, want 1", e.wb.flushWaitsCancelled.Load())
+	}
+	interrupted := make(chan struct{})
+	close(interrupted)
+	fuse := e.g.Calls().BeginCancel(interrupted, xlator.FopStat, xlator.Creds{Pid: uint32(os.Getpid())}, 0)
+	defer fuse.Done()
+	done := make(chan error, 1)
+	go func() { done <- e.wb.sync(fuse, in) }()
+	select {
+	case err := <-done:
+		t.Fatalf("an interrupted FUSE caller that lives on gave up: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	unlock(f)
+	if err := <-done; err != nil {
+		t.Errorf("after the flush: %v", err)
 	}
 }
