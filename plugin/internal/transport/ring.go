@@ -269,10 +269,10 @@ const idleFor = time.Second
 // abandoned or freed, and must not be touched again. The end of ctx and
 // of the limit are noticed within sleepFor.
 //
-// With keep (a FUSE request's call, xlator.WaitsAnyway, of any method
-// but Lk: see keepsOnCancel), the end of ctx ends the wait only when the
-// caller is dying (xlator.CallerDying); otherwise the call is waited for
-// until it is done or the limit passes. A FUSE INTERRUPT comes with any
+// With keep (a call of any method but Lk: see keepsOnCancel), the end of
+// ctx ends the wait only when the caller gave up for good
+// (xlator.CallerDying: an API caller's context, or a dying FUSE caller);
+// otherwise the call is waited for until it is done or the limit passes. A FUSE INTERRUPT comes with any
 // signal to the caller (Go's preemption signal among them), and giving up
 // would hand a living caller an EINTR it does not expect from stat(2) or
 // rename(2), for a rename the plugin may have done.

@@ -17,17 +17,7 @@ import (
 // took (dropping its data slot), and leaves a taken one for the worker,
 // which drops the data when it completes it; a dead arena ends a wait.
 func TestRingAbandon(t *testing.T) {
-	a, err := NewArena("test", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
-	defer a.Close()
-	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic) // nobody serves it
-	rg := a.caller(ToPlugin)
-	if rg == nil {
-		t.Fatal("no ring")
-	}
+	a, rg := unservedRing(t)
 
 	// Not taken: withdrawn, slot freed.
 	slot, _, _ := a.alloc(100, 1)
@@ -91,14 +81,7 @@ func TestRingAbandon(t *testing.T) {
 // the result. The ring's limit still ends that wait, and so does the
 // caller's death.
 func TestRingKeep(t *testing.T) {
-	a, err := NewArena("test", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.peerMaps.Store(true)
-	defer a.Close()
-	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic) // nobody serves it
-	rg := a.caller(ToPlugin)
+	_, rg := unservedRing(t)
 	calls := xlator.NewCallPool(nil)
 	defer calls.Close()
 	interrupted := make(chan struct{})
@@ -164,6 +147,25 @@ func TestRingKeep(t *testing.T) {
 	rg.complete(c)
 }
 
+// unservedRing returns an arena, closed when the test ends, whose
+// toPlugin ring is ready but served by nobody: the test plays the plugin
+// (it maps the arena) by taking and completing calls itself.
+func unservedRing(t *testing.T) (*Arena, *ring) {
+	t.Helper()
+	a, err := NewArena("test", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.peerMaps.Store(true)
+	t.Cleanup(func() { a.Close() })
+	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic)
+	rg := a.caller(ToPlugin)
+	if rg == nil {
+		t.Fatal("no ring")
+	}
+	return a, rg
+}
+
 // BenchmarkRingCall is the ring's own cost: a call the server answers at
 // once (an empty Stat, which a server whose graph is not running fails
 // with ENOTCONN), made and served by two threads of one process, the
@@ -198,14 +200,7 @@ func BenchmarkRingCall(b *testing.B) {
 // call-timeout): then it gives up with ETIMEDOUT, withdraws the call and
 // reports the expiry, whatever its context.
 func TestRingCallLimit(t *testing.T) {
-	a, err := NewArena("test", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.peerMaps.Store(true) // the test plays the plugin too, which maps it
-	defer a.Close()
-	atomic.StoreUint32(&a.rings[ToPlugin].head.ready, ringMagic) // nobody serves it
-	rg := a.caller(ToPlugin)
+	_, rg := unservedRing(t)
 	var expired atomic.Int32
 	rg.limit = &Limit{Timeout: 50 * time.Millisecond, Expired: func() { expired.Add(1) }}
 	c := rg.claim()

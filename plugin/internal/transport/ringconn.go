@@ -167,7 +167,7 @@ func (rc *ringConn) invoke(ctx context.Context, m uint32, in, out proto.Message)
 	}
 	rg.join(ctx, c)
 	rg.post(c)
-	if err := rg.wait(ctx, c, ringMethods[m-1].keep && xlator.WaitsAnyway(ctx)); err != nil {
+	if err := rg.wait(ctx, c, ringMethods[m-1].keep); err != nil {
 		// The request slot, if any, is the worker's to drop now.
 		if ctx.Err() != nil {
 			return status.FromContextError(ctx.Err()).Err(), true

@@ -53,7 +53,7 @@ func (a *Arena) RingReadv(c *xlator.Call, dir int, child uint32, d *FD, pool *io
 	}
 	rc.op, rc.size, rc.off = opReadv, int64(size), off
 	rg.post(rc)
-	if err := rg.wait(c.Ctx, rc, xlator.WaitsAnyway(c.Ctx)); err != nil {
+	if err := rg.wait(c.Ctx, rc, true); err != nil {
 		return nil, err, true
 	}
 	errno, n, slot := rc.errno, rc.rlen, rc.rslot
@@ -96,7 +96,7 @@ func (a *Arena) RingWritevHost(c *xlator.Call, dir int, child uint32, d *FD, dat
 	rc.op, rc.dkind, rc.doff, rc.dlen, rc.dtoken, rc.off = opWritev, dataHost, hoff, uint32(n), token, off
 	rg.lends(rc, token)
 	rg.post(rc)
-	if err := rg.wait(c.Ctx, rc, xlator.WaitsAnyway(c.Ctx)); err != nil {
+	if err := rg.wait(c.Ctx, rc, true); err != nil {
 		// Given up on: the lend ends here, unless the plugin had taken
 		// the call (abandon kept the data until the plugin's release).
 		a.settle(token, false)
@@ -141,7 +141,7 @@ func (a *Arena) RingWritev(c *xlator.Call, dir int, child uint32, d *FD, slot ui
 	rc.op, rc.dslot, rc.dlen, rc.off = opWritev, slot, uint32(n), off
 	rg.holdsSlot(rc, slot)
 	rg.post(rc)
-	if err := rg.wait(c.Ctx, rc, xlator.WaitsAnyway(c.Ctx)); err != nil {
+	if err := rg.wait(c.Ctx, rc, true); err != nil {
 		// The slot is the worker's to drop now, or went with the
 		// arena.
 		return 0, err, true
