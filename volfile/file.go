@@ -125,7 +125,7 @@ var (
 		{Name: "passthrough", Kind: xlator.KindBool, Default: "false",
 			Doc: "let the kernel read and write the files of a graph that leaves file data alone (posix without a reserve) itself: kernel 6.9 or later, root"},
 		{Name: "writeback-cache", Kind: xlator.KindBool, Default: "false",
-			Doc: "let the kernel keep writes in its page cache and send them merged (FUSE's writeback cache): far fewer round trips for small writes; until close or fsync the stack has not seen them, and the kernel's size and mtime of a file it holds dirty pages of win over changes made below the mount; excludes passthrough"},
+			Doc: "let the kernel keep writes in its page cache and send them merged (FUSE's writeback cache): far fewer round trips for small writes; the stack may see them only at close or fsync, and the kernel's size and mtime of a file it holds dirty pages of win over changes made below the mount; excludes passthrough"},
 		{Name: "transport", Kind: xlator.KindEnum, Enum: []string{"dev-fuse", "io-uring"}, Default: "dev-fuse",
 			Doc: "how requests travel between the kernel and xstack: dev-fuse, or io-uring (FUSE over io_uring: Linux 6.14+ with the fuse module's enable_uring set, root; falls back to dev-fuse with a log line)"},
 		{Name: "inode-lru-limit", Kind: xlator.KindInt, Default: "65536", Min: 0, Max: 1 << 30,

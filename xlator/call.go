@@ -272,8 +272,8 @@ type waitsAnywayKey struct{}
 func WaitsAnyway(ctx context.Context) bool { return ctx.Value(waitsAnywayKey{}) != nil }
 
 // CallerDying reports, for a context of WaitsAnyway's kind that is done,
-// whether its caller is dying: its process has a SIGKILL pending (a fatal
-// signal becomes one) or is gone. The kernel then waits for the reply no
+// whether its caller is dying: its process has a SIGKILL pending, is a
+// zombie or is gone. The kernel then waits for the reply no
 // more than it must, so a wait for something slow should give up; a
 // caller that lives on was only interrupted by a signal it handles (Go's
 // preemption signal among them) and would get an EINTR it does not expect

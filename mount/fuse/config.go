@@ -82,8 +82,8 @@ type Config struct {
 	// the round trips. The kernel then owns the size and mtime of a
 	// file it holds dirty pages of, so a change made below the bridge
 	// (another front end, another client of a brick) to such a file may
-	// be overwritten when its pages go out; until close(2) or fsync(2),
-	// the graph has not seen the writes. Files are opened read-write in
+	// be overwritten when its pages go out; the graph may see the writes
+	// only at close(2) or fsync(2). Files are opened read-write in
 	// the graph (the kernel reads to fill partly written pages) and
 	// without O_APPEND (the kernel appends itself). It excludes
 	// Passthrough.
